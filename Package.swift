@@ -1,0 +1,67 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "NovaCache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nova-cache-server", targets: ["nova-cache-server"]),
+        .library(name: "NovaRESP", targets: ["NovaRESP"]),
+        .library(name: "NovaEngine", targets: ["NovaEngine"]),
+        .library(name: "NovaServer", targets: ["NovaServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .target(
+            name: "NovaRESP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "NovaEngine",
+            dependencies: ["NovaRESP", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .target(name: "CNovaSystem"),
+        .target(
+            name: "NovaServer",
+            dependencies: [
+                "NovaRESP", "NovaEngine", "CNovaSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nova-cache-server",
+            dependencies: [
+                "NovaServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "NovaRESPTests", dependencies: ["NovaRESP"], swiftSettings: strict),
+        .testTarget(name: "NovaEngineTests", dependencies: ["NovaEngine"], swiftSettings: strict),
+        .testTarget(
+            name: "NovaServerTests",
+            dependencies: [
+                "NovaServer", "NovaRESP", "NovaEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,258 @@
+public import NIOCore
+
+/// Anything whose contents can be read as contiguous bytes: the engine's keys and values, arguments in
+/// `ByteBuffer`s, byte arrays. Generic engine operations take this so that lookups never copy a key.
+public protocol ContiguousBytes {
+    /// Calls `body` with the bytes.
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+
+extension ByteBuffer: ContiguousBytes {
+    @inlinable
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeReadableBytes(body)
+    }
+}
+
+extension Array: ContiguousBytes where Element == UInt8 {
+    @inlinable
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(body)
+    }
+}
+
+/// An immutable, binary-safe byte string with value semantics: how the engine stores keys and string
+/// values. Up to 19 bytes are stored inline (no allocation); longer contents live in one heap block,
+/// which may carry spare capacity so that APPEND is amortised O(1).
+public struct Bytes: @unchecked Sendable {
+    @usableFromInline
+    typealias Inline = (UInt64, UInt64, UInt32)
+
+    @usableFromInline
+    enum Storage {
+        /// Bytes in order, the count in the last byte.
+        case inline(Inline)
+        case heap(ManagedBuffer<Int, UInt8>)
+    }
+
+    @usableFromInline
+    var storage: Storage
+
+    /// The longest contents stored without an allocation.
+    public static let inlineCapacity = 19
+
+    /// The empty byte string.
+    public init() { storage = .inline((0, 0, 0)) }
+
+    /// Copies `bytes`, reserving room for `capacity` bytes in all.
+    @inlinable
+    public init(_ bytes: UnsafeRawBufferPointer, capacity: Int = 0) {
+        let count = bytes.count
+        if count <= Self.inlineCapacity && capacity <= Self.inlineCapacity {
+            var words: Inline = (0, 0, UInt32(count) << 24)
+            withUnsafeMutableBytes(of: &words) { out in
+                if count > 0 { out.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count) }
+            }
+            storage = .inline(words)
+        } else {
+            let buffer = ManagedBuffer<Int, UInt8>.create(minimumCapacity: Swift.max(count, capacity)) { _ in count }
+            buffer.withUnsafeMutablePointerToElements { out in
+                if count > 0 { UnsafeMutableRawPointer(out).copyMemory(from: bytes.baseAddress!, byteCount: count) }
+            }
+            storage = .heap(buffer)
+        }
+    }
+
+    /// Copies any contiguous bytes.
+    @inlinable
+    public init(_ source: some ContiguousBytes) {
+        self = source.withBytes { Bytes($0) }
+    }
+
+    /// Copies a sequence of bytes.
+    @inlinable
+    public init(_ bytes: [UInt8]) {
+        self = bytes.withUnsafeBytes { Bytes($0) }
+    }
+
+    /// The UTF-8 of `text`.
+    public init(_ text: String) {
+        var text = text
+        self = text.withUTF8 { Bytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The number of bytes.
+    @inlinable
+    public var count: Int {
+        switch storage {
+        case .inline(let words): return Int(words.2 >> 24)
+        case .heap(let buffer): return buffer.header
+        }
+    }
+
+    /// True when there are no bytes.
+    @inlinable
+    public var isEmpty: Bool { count == 0 }
+
+    /// How many bytes fit without reallocating.
+    public var capacity: Int {
+        switch storage {
+        case .inline: return Self.inlineCapacity
+        case .heap(let buffer): return buffer.capacity
+        }
+    }
+
+    /// True when the bytes live in a heap block.
+    public var isHeap: Bool {
+        if case .heap = storage { return true }
+        return false
+    }
+
+    /// Calls `body` with the bytes.
+    @inlinable
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .inline(var words):
+            let count = Int(words.2 >> 24)
+            return try withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        case .heap(let buffer):
+            return try buffer.withUnsafeMutablePointers { header, elements in
+                try body(UnsafeRawBufferPointer(start: elements, count: header.pointee))
+            }
+        }
+    }
+
+    /// The bytes as an array.
+    public var array: [UInt8] { withBytes { Array($0) } }
+
+    /// Appends `tail`, growing the heap block geometrically when it is uniquely held (amortised O(1)).
+    public mutating func append(_ tail: UnsafeRawBufferPointer) {
+        let oldCount = count
+        let newCount = oldCount + tail.count
+        if case .heap(var buffer) = storage {
+            // Drop our own reference first so that the check sees other holders only.
+            storage = .inline((0, 0, 0))
+            let unique = isKnownUniquelyReferenced(&buffer)
+            storage = .heap(buffer)
+            if unique && newCount <= buffer.capacity {
+                appendWithinCapacity(tail, at: oldCount)
+                return
+            }
+        }
+        let capacity = newCount <= Self.inlineCapacity
+            ? 0 : Swift.max(newCount, Swift.min(oldCount * 2, oldCount + 1 << 20))
+        self = withBytes { old -> Bytes in
+            var result = Bytes(old, capacity: capacity)
+            result.appendWithinCapacity(tail, at: oldCount)
+            return result
+        }
+    }
+
+    private mutating func appendWithinCapacity(_ tail: UnsafeRawBufferPointer, at offset: Int) {
+        switch storage {
+        case .inline(var words):
+            withUnsafeMutableBytes(of: &words) { out in
+                if !tail.isEmpty {
+                    (out.baseAddress! + offset).copyMemory(from: tail.baseAddress!, byteCount: tail.count)
+                }
+            }
+            words.2 = (words.2 & 0x00FF_FFFF) | UInt32(offset + tail.count) << 24
+            storage = .inline(words)
+        case .heap(let buffer):
+            buffer.withUnsafeMutablePointers { header, elements in
+                if !tail.isEmpty {
+                    UnsafeMutableRawPointer(elements + offset).copyMemory(from: tail.baseAddress!, byteCount: tail.count)
+                }
+                header.pointee = offset + tail.count
+            }
+        }
+    }
+
+    /// Bytes the heap block takes from the allocator (0 when inline), for memory accounting.
+    public var heapFootprint: Int {
+        switch storage {
+        case .inline: return 0
+        case .heap(let buffer): return MemoryEstimate.allocation(24 + buffer.capacity)
+        }
+    }
+}
+
+extension Bytes: ContiguousBytes {}
+
+extension Bytes: Equatable {
+    @inlinable
+    public static func == (lhs: Bytes, rhs: Bytes) -> Bool {
+        lhs.withBytes { a in rhs.withBytes { b in ByteCompare.equal(a, b) } }
+    }
+}
+
+extension Bytes: Hashable {
+    public func hash(into hasher: inout Hasher) {
+        withBytes { hasher.combine(bytes: $0) }
+    }
+}
+
+extension Bytes: Comparable {
+    /// Byte-wise order, shorter first on a common prefix (memcmp order, as Redis compares strings).
+    public static func < (lhs: Bytes, rhs: Bytes) -> Bool {
+        lhs.withBytes { a in rhs.withBytes { b in ByteCompare.compare(a, b) < 0 } }
+    }
+}
+
+extension Bytes: CustomStringConvertible, ExpressibleByStringLiteral {
+    public var description: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+    public init(stringLiteral value: String) { self.init(value) }
+}
+
+/// memcmp-style comparisons of raw byte ranges.
+public enum ByteCompare {
+    @inlinable
+    public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        if a.isEmpty { return true }
+        return memcmpBytes(a.baseAddress!, b.baseAddress!, a.count) == 0
+    }
+
+    /// Negative, zero or positive like memcmp, with the shorter string first on a common prefix.
+    @inlinable
+    public static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let common = Swift.min(a.count, b.count)
+        if common > 0 {
+            let result = memcmpBytes(a.baseAddress!, b.baseAddress!, common)
+            if result != 0 { return result }
+        }
+        return a.count - b.count
+    }
+
+    @inlinable
+    static func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Int {
+        var index = 0
+        while index + 8 <= count {
+            let x = a.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let y = b.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            if x != y {
+                // The first differing byte decides, as for memcmp; byte-swapping a little-endian load puts
+                // that byte in the most significant position.
+                let xb = x.byteSwapped, yb = y.byteSwapped
+                return xb < yb ? -1 : 1
+            }
+            index += 8
+        }
+        while index < count {
+            let x = a.load(fromByteOffset: index, as: UInt8.self)
+            let y = b.load(fromByteOffset: index, as: UInt8.self)
+            if x != y { return Int(x) - Int(y) }
+            index += 1
+        }
+        return 0
+    }
+}
+
+/// Estimates of what the allocator hands out, for memory accounting.
+public enum MemoryEstimate {
+    /// The chunk size glibc's malloc uses for a request of `size` bytes.
+    @inlinable
+    public static func allocation(_ size: Int) -> Int {
+        Swift.max(32, (size + 8 + 15) & ~15)
+    }
+}

@@ -1,0 +1,211 @@
+/// Where a key lives inside a database: valid until the database is next modified.
+public struct EntryRef: Hashable, Sendable {
+    public let segment: Int
+    public let index: Int
+}
+
+/// One numbered database: a keyspace split into 1024 segments by key hash.
+///
+/// Segments keep every operation's cost local: growth rehashes one segment at a time, a point-in-time
+/// copy of the database shares all segments and a later write copies only the segment it touches, and
+/// SCAN walks segments in a fixed order (keys never move between segments), so a full iteration returns
+/// every key present throughout it.
+public struct Database: Sendable {
+    /// log2 of the number of segments.
+    public static let segmentBits = 10
+    /// The number of segments; SCAN cursors count segments.
+    public static let segmentCount = 1 << segmentBits
+
+    private var segments: [ByteKeyTable<Entry>]
+    private var volatileBySegment: [UInt32]
+
+    /// The number of keys.
+    public private(set) var count = 0
+    /// The number of keys with an expiry.
+    public private(set) var volatileCount = 0
+    /// Memory used by keys and values, by the engine's accounting.
+    public private(set) var footprint = 0
+    /// Sum of the expiry times of keys with an expiry (for the average TTL in INFO keyspace).
+    public private(set) var expireSum = 0.0
+
+    public init() {
+        segments = Array(repeating: ByteKeyTable(), count: Self.segmentCount)
+        volatileBySegment = Array(repeating: 0, count: Self.segmentCount)
+    }
+
+    @inline(__always)
+    static func segment(of hash: UInt64) -> Int { Int(truncatingIfNeeded: hash >> (64 - UInt64(segmentBits))) }
+
+    /// Finds `key`.
+    /// - Complexity: O(1) on average.
+    @inlinable
+    public func find(_ key: some ContiguousBytes) -> EntryRef? {
+        key.withBytes { find(raw: $0) }
+    }
+
+    @usableFromInline
+    func find(raw key: UnsafeRawBufferPointer) -> EntryRef? {
+        let hash = KeyHashing.hash(key)
+        let segment = Self.segment(of: hash)
+        guard let index = segments[segment].find(key, hash: hash) else { return nil }
+        return EntryRef(segment: segment, index: index)
+    }
+
+    /// The entry at `ref`.
+    public subscript(ref: EntryRef) -> Entry { segments[ref.segment][ref.index] }
+
+    /// Adds a key that is not present. Returns where it lives.
+    /// - Complexity: amortised O(1).
+    @discardableResult
+    public mutating func insert(_ entry: Entry) -> EntryRef {
+        let hash = entry.key.withBytes { KeyHashing.hash($0) }
+        let segment = Self.segment(of: hash)
+        let index = segments[segment].insert(entry, hash: hash)
+        count += 1
+        footprint += entry.footprint
+        if entry.expireAt != 0 {
+            volatileCount += 1
+            volatileBySegment[segment] += 1
+            expireSum += Double(entry.expireAt)
+        }
+        return EntryRef(segment: segment, index: index)
+    }
+
+    /// Removes the key at `ref` and returns it. Other refs into the same segment become invalid.
+    /// - Complexity: O(1) on average.
+    @discardableResult
+    public mutating func remove(_ ref: EntryRef) -> Entry {
+        let entry = segments[ref.segment].remove(at: ref.index)
+        count -= 1
+        footprint -= entry.footprint
+        if entry.expireAt != 0 {
+            volatileCount -= 1
+            volatileBySegment[ref.segment] -= 1
+            expireSum -= Double(entry.expireAt)
+        }
+        if volatileCount == 0 { expireSum = 0 }
+        return entry
+    }
+
+    /// Replaces the value at `ref`, keeping the key's expiry.
+    public mutating func setValue(_ ref: EntryRef, _ value: Value) {
+        footprint += segments[ref.segment].update(at: ref.index) { entry in
+            let delta = value.footprint - entry.value.footprint
+            entry.value = value
+            return delta
+        }
+    }
+
+    /// Mutates the value at `ref` in place (the value is moved out first, so a uniquely held buffer is
+    /// modified without a copy).
+    public mutating func modifyValue<R>(_ ref: EntryRef, _ body: (inout Value) throws -> R) rethrows -> R {
+        var value = segments[ref.segment].update(at: ref.index) { entry in
+            let value = entry.value
+            entry.value = .int(0)
+            return value
+        }
+        let before = value.footprint
+        defer {
+            footprint += value.footprint - before
+            segments[ref.segment].update(at: ref.index) { [value] in $0.value = value }
+        }
+        return try body(&value)
+    }
+
+    /// Sets the absolute expiry (Unix ms) of the key at `ref`; 0 makes it persistent.
+    public mutating func setExpire(_ ref: EntryRef, _ expireAt: Int64) {
+        let previous = segments[ref.segment].update(at: ref.index) { entry in
+            let previous = entry.expireAt
+            entry.expireAt = expireAt
+            return previous
+        }
+        expireSum += Double(expireAt) - Double(previous)
+        let was = previous != 0
+        let now = expireAt != 0
+        if was != now {
+            volatileCount += now ? 1 : -1
+            if now { volatileBySegment[ref.segment] += 1 } else { volatileBySegment[ref.segment] -= 1 }
+        }
+        if volatileCount == 0 { expireSum = 0 }
+    }
+
+    /// Updates the access clock of the key at `ref`.
+    @inlinable
+    public mutating func setAccess(_ ref: EntryRef, _ access: UInt32) {
+        updateAccess(ref, access)
+    }
+
+    @usableFromInline
+    mutating func updateAccess(_ ref: EntryRef, _ access: UInt32) {
+        segments[ref.segment].update(at: ref.index) { $0.access = access }
+    }
+
+    /// Removes every key.
+    public mutating func removeAll() {
+        self = Database()
+    }
+
+    /// A uniformly chosen key, or nil when the database is empty.
+    /// - Complexity: O(1) expected for large databases, O(segments) for small ones.
+    public func randomRef(using generator: inout some RandomNumberGenerator) -> EntryRef? {
+        guard count > 0 else { return nil }
+        if count >= Self.segmentCount * 4 {
+            // Dense: segments are near-equal in size, so a random segment then a random element is close
+            // to uniform; rejection of the few empty segments costs little.
+            while true {
+                let segment = Int.random(in: 0..<Self.segmentCount, using: &generator)
+                let size = segments[segment].count
+                if size > 0 { return EntryRef(segment: segment, index: Int.random(in: 0..<size, using: &generator)) }
+            }
+        }
+        var target = Int.random(in: 0..<count, using: &generator)
+        for segment in 0..<Self.segmentCount {
+            let size = segments[segment].count
+            if target < size { return EntryRef(segment: segment, index: target) }
+            target -= size
+        }
+        return nil
+    }
+
+    /// A uniformly chosen key with an expiry, or nil when there is none.
+    public func randomVolatileRef(using generator: inout some RandomNumberGenerator) -> EntryRef? {
+        guard volatileCount > 0 else { return nil }
+        var target = Int.random(in: 0..<volatileCount, using: &generator)
+        for segment in 0..<Self.segmentCount where volatileBySegment[segment] > 0 {
+            let volatile = Int(volatileBySegment[segment])
+            if target < volatile {
+                let table = segments[segment]
+                for index in 0..<table.count where table[index].expireAt != 0 {
+                    if target == 0 { return EntryRef(segment: segment, index: index) }
+                    target -= 1
+                }
+            }
+            target -= volatile
+        }
+        return nil
+    }
+
+    /// The number of keys in segment `segment`.
+    public func segmentCount(_ segment: Int) -> Int { segments[segment].count }
+
+    /// The number of keys with an expiry in segment `segment`.
+    public func volatileCount(inSegment segment: Int) -> Int { Int(volatileBySegment[segment]) }
+
+    /// Calls `body` for each entry of `segment`, in storage order.
+    public func forEach(inSegment segment: Int, _ body: (Entry) throws -> Void) rethrows {
+        for entry in segments[segment].elements { try body(entry) }
+    }
+
+    /// The entries of `segment`.
+    public func entries(inSegment segment: Int) -> [Entry] { segments[segment].elements }
+
+    /// Calls `body` for every entry.
+    public func forEach(_ body: (Entry) throws -> Void) rethrows {
+        for segment in segments {
+            for entry in segment.elements { try body(entry) }
+        }
+    }
+
+    /// Memory used by the segment tables themselves.
+    public var tableOverhead: Int { segments.reduce(0) { $0 + $1.overheadBytes } }
+}

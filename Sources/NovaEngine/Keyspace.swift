@@ -1,0 +1,331 @@
+/// Counters the engine keeps for INFO.
+public struct KeyspaceStats: Sendable, Equatable {
+    public var keyspaceHits = 0
+    public var keyspaceMisses = 0
+    public var expiredKeys = 0
+    public var evictedKeys = 0
+    /// Keys whose expiry the active cycle found while sweeping, over keys it examined (last cycle).
+    public var expiredStalePercent = 0.0
+    /// Active expire cycles that stopped at their time budget.
+    public var expiredTimeCapReachedCount = 0
+
+    public init() {}
+}
+
+/// Why a key left the keyspace without a client deleting it.
+public enum RemovalReason: Sendable {
+    case expired
+    case evicted
+}
+
+/// All databases of a server with the rules that apply across them: lazy and active expiry, access
+/// clocks for eviction, eviction itself, and statistics. No networking, no clock of its own: the caller
+/// sets `now` before running commands.
+///
+/// Not thread-safe: the server runs every command under one lock.
+public final class Keyspace {
+    /// The databases, numbered from 0.
+    public private(set) var databases: [Database]
+    /// The current time, Unix milliseconds. Set by the caller; tests move it freely.
+    public var now: Int64
+    /// INFO counters.
+    public var stats = KeyspaceStats()
+    /// The `maxmemory-policy`.
+    public var evictionPolicy: EvictionPolicy = .noeviction
+    /// Keys sampled per eviction (`maxmemory-samples`).
+    public var evictionSamples = 5
+    /// `lfu-log-factor`.
+    public var lfuLogFactor = 10
+    /// `lfu-decay-time`, minutes.
+    public var lfuDecayTime = 1
+    /// Called for every key that expires or is evicted, after it is removed.
+    public var removalObserver: ((_ database: Int, _ key: Bytes, _ reason: RemovalReason) -> Void)?
+
+    private var random = SystemRandomNumberGenerator()
+    private var sweepDatabase = 0
+    private var sweepSegment = 0
+
+    /// Creates `databaseCount` empty databases.
+    public init(databaseCount: Int = 16, now: Int64 = 0) {
+        databases = Array(repeating: Database(), count: databaseCount)
+        self.now = now
+    }
+
+    // MARK: Access clocks
+
+    /// The access clock value for a key created or touched now.
+    public var freshAccess: UInt32 {
+        evictionPolicy.usesLFU ? LFU.initial(nowMs: now) : UInt32(truncatingIfNeeded: now / 1000)
+    }
+
+    private func touch(_ db: Int, _ ref: EntryRef) {
+        let state: UInt32
+        if evictionPolicy.usesLFU {
+            state = LFU.touched(
+                databases[db][ref].access, nowMs: now, logFactor: lfuLogFactor, decayTime: lfuDecayTime,
+                using: &random)
+        } else {
+            state = UInt32(truncatingIfNeeded: now / 1000)
+        }
+        databases[db].setAccess(ref, state)
+    }
+
+    /// Seconds since the key was last accessed (OBJECT IDLETIME).
+    public func idleSeconds(of entry: Entry) -> Int64 {
+        max(0, now / 1000 - Int64(entry.access))
+    }
+
+    /// The key's LFU counter after decay (OBJECT FREQ).
+    public func frequency(of entry: Entry) -> Int {
+        Int(LFU.decayedCounter(entry.access, nowMs: now, decayTime: lfuDecayTime))
+    }
+
+    // MARK: Lookup
+
+    /// How a lookup treats the key it finds.
+    public struct LookupOptions: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// Do not update the access clock (OBJECT, TOUCH semantics, CLIENT NO-TOUCH).
+        public static let noTouch = LookupOptions(rawValue: 1)
+        /// Do not count a hit or a miss.
+        public static let noStats = LookupOptions(rawValue: 2)
+        /// Do not delete the key if it has expired (only report it as missing).
+        public static let noExpire = LookupOptions(rawValue: 4)
+    }
+
+    /// Whether the key at `ref` has expired at `now` (Redis: expired when now > expiry).
+    @inlinable
+    public func isExpired(_ entry: Entry) -> Bool {
+        entry.expireAt != 0 && now > entry.expireAt
+    }
+
+    /// Finds `key` for reading: expires it if due, updates its access clock, counts a hit or a miss.
+    public func lookupRead(_ db: Int, _ key: some ContiguousBytes, _ options: LookupOptions = []) -> EntryRef? {
+        let ref = lookup(db, key, options)
+        if !options.contains(.noStats) {
+            if ref != nil { stats.keyspaceHits += 1 } else { stats.keyspaceMisses += 1 }
+        }
+        return ref
+    }
+
+    /// Finds `key` for writing: expires it if due and updates its access clock; no hit/miss counting.
+    public func lookupWrite(_ db: Int, _ key: some ContiguousBytes, _ options: LookupOptions = []) -> EntryRef? {
+        lookup(db, key, options)
+    }
+
+    private func lookup(_ db: Int, _ key: some ContiguousBytes, _ options: LookupOptions) -> EntryRef? {
+        guard let ref = databases[db].find(key) else { return nil }
+        let entry = databases[db][ref]
+        if entry.expireAt != 0 && now > entry.expireAt {
+            if !options.contains(.noExpire) { expire(db, ref) }
+            return nil
+        }
+        if !options.contains(.noTouch) { touch(db, ref) }
+        return ref
+    }
+
+    /// The entry at `ref` in database `db`.
+    @inlinable
+    public func entry(_ db: Int, _ ref: EntryRef) -> Entry { databases[db][ref] }
+
+    // MARK: Mutation
+
+    /// Stores `value` under `key`, replacing any previous value. The expiry becomes `expireAt` (0: none)
+    /// unless `keepTTL` is set and the key existed.
+    /// - Returns: where the key now lives.
+    @discardableResult
+    public func set(_ db: Int, _ key: some ContiguousBytes, _ value: Value, expireAt: Int64 = 0, keepTTL: Bool = false) -> EntryRef {
+        if let ref = lookupWrite(db, key, [.noTouch]) {
+            databases[db].setValue(ref, value)
+            if !keepTTL { databases[db].setExpire(ref, expireAt) }
+            touch(db, ref)
+            return ref
+        }
+        return databases[db].insert(Entry(key: Bytes(key), value: value, expireAt: expireAt, access: freshAccess))
+    }
+
+    /// Adds a key known to be absent (after a failed lookup).
+    @discardableResult
+    public func insert(_ db: Int, _ key: Bytes, _ value: Value, expireAt: Int64 = 0) -> EntryRef {
+        databases[db].insert(Entry(key: key, value: value, expireAt: expireAt, access: freshAccess))
+    }
+
+    /// Adds an entry exactly as given (loading a snapshot, COPY, MOVE), keeping its access clock.
+    @discardableResult
+    public func insert(_ db: Int, entry: Entry) -> EntryRef {
+        databases[db].insert(entry)
+    }
+
+    /// Replaces the value at `ref`, keeping its expiry.
+    public func setValue(_ db: Int, _ ref: EntryRef, _ value: Value) {
+        databases[db].setValue(ref, value)
+    }
+
+    /// Mutates the value at `ref` in place.
+    public func modifyValue<R>(_ db: Int, _ ref: EntryRef, _ body: (inout Value) throws -> R) rethrows -> R {
+        try databases[db].modifyValue(ref, body)
+    }
+
+    /// Sets the expiry of the key at `ref` (Unix ms, 0 for none).
+    public func setExpire(_ db: Int, _ ref: EntryRef, _ expireAt: Int64) {
+        databases[db].setExpire(ref, expireAt)
+    }
+
+    /// Removes the key at `ref` and returns its entry.
+    @discardableResult
+    public func remove(_ db: Int, _ ref: EntryRef) -> Entry {
+        databases[db].remove(ref)
+    }
+
+    /// Removes `key` if present (expired keys count as absent). Returns whether a live key was removed.
+    @discardableResult
+    public func delete(_ db: Int, _ key: some ContiguousBytes) -> Bool {
+        guard let ref = lookupWrite(db, key, [.noTouch]) else { return false }
+        databases[db].remove(ref)
+        return true
+    }
+
+    private func expire(_ db: Int, _ ref: EntryRef) {
+        let entry = databases[db].remove(ref)
+        stats.expiredKeys += 1
+        removalObserver?(db, entry.key, .expired)
+    }
+
+    /// Empties database `db`; returns how many keys it held.
+    @discardableResult
+    public func flush(_ db: Int) -> Int {
+        let count = databases[db].count
+        databases[db].removeAll()
+        return count
+    }
+
+    /// Empties every database.
+    public func flushAll() {
+        for db in databases.indices { databases[db].removeAll() }
+    }
+
+    /// Exchanges the contents of two databases.
+    public func swap(_ a: Int, _ b: Int) {
+        databases.swapAt(a, b)
+    }
+
+    /// Replaces all databases at once (loading a snapshot).
+    public func replaceDatabases(_ newDatabases: [Database]) {
+        precondition(newDatabases.count == databases.count)
+        databases = newDatabases
+    }
+
+    /// A random live key of `db`, expiring the dead ones it meets (RANDOMKEY).
+    public func randomKey(_ db: Int) -> Bytes? {
+        var attempts = 0
+        while let ref = databases[db].randomRef(using: &random) {
+            let entry = databases[db][ref]
+            if isExpired(entry) {
+                attempts += 1
+                // Like Redis, give up expiring after many all-volatile tries and return the key anyway.
+                if attempts > 100 && databases[db].volatileCount == databases[db].count { return entry.key }
+                expire(db, ref)
+                continue
+            }
+            return entry.key
+        }
+        return nil
+    }
+
+    // MARK: Memory and eviction
+
+    /// Memory held by keys and values across databases, by the engine's accounting.
+    public var footprint: Int { databases.reduce(0) { $0 + $1.footprint } }
+
+    /// Total keys across databases.
+    public var keyCount: Int { databases.reduce(0) { $0 + $1.count } }
+
+    /// Evicts keys by the current policy until `overhead + footprint <= limit` or nothing can be evicted.
+    /// - Returns: false when memory is still above the limit (the caller refuses writes with OOM).
+    public func evict(toFit limit: Int, overhead: Int) -> Bool {
+        while overhead + footprint > limit {
+            guard evictionPolicy != .noeviction, let (db, ref) = evictionCandidate() else { return false }
+            let entry = databases[db].remove(ref)
+            stats.evictedKeys += 1
+            removalObserver?(db, entry.key, .evicted)
+        }
+        return true
+    }
+
+    /// Samples `evictionSamples` keys per database and returns the best one to evict.
+    private func evictionCandidate() -> (Int, EntryRef)? {
+        var best: (db: Int, ref: EntryRef, score: Int64)? = nil
+        let policy = evictionPolicy
+        for db in databases.indices {
+            let database = databases[db]
+            let pool = policy.volatileOnly ? database.volatileCount : database.count
+            guard pool > 0 else { continue }
+            for _ in 0..<evictionSamples {
+                let sampled = policy.volatileOnly
+                    ? database.randomVolatileRef(using: &random) : database.randomRef(using: &random)
+                guard let ref = sampled else { break }
+                let entry = database[ref]
+                // Higher score = better to evict.
+                let score: Int64
+                switch policy {
+                case .allkeysLRU, .volatileLRU: score = idleSeconds(of: entry)
+                case .allkeysLFU, .volatileLFU: score = 255 - Int64(frequency(of: entry))
+                case .volatileTTL: score = Int64.max - entry.expireAt
+                case .allkeysRandom, .volatileRandom, .noeviction: score = 0
+                }
+                if best == nil || score > best!.score { best = (db, ref, score) }
+                if policy == .allkeysRandom || policy == .volatileRandom { break }
+            }
+            if best != nil && (policy == .allkeysRandom || policy == .volatileRandom) { break }
+        }
+        return best.map { ($0.db, $0.ref) }
+    }
+
+    // MARK: Active expiry
+
+    /// Sweeps keys with an expiry, removing those that are due, visiting segments in a fixed round-robin
+    /// order so that every volatile key is examined once per full sweep.
+    ///
+    /// - Parameter maxExamined: the most keys to examine in this call (the caller's time budget).
+    /// - Returns: the number of keys removed, and how many segments were visited; a caller that has
+    ///   visited `databases.count * Database.segmentCount` segments has swept everything once.
+    @discardableResult
+    public func activeExpireCycle(maxExamined: Int) -> (removed: Int, visitedSegments: Int) {
+        var examined = 0
+        var removed = 0
+        var visitedSegments = 0
+        let totalSegments = databases.count * Database.segmentCount
+        while examined < maxExamined && visitedSegments < totalSegments {
+            if sweepSegment >= Database.segmentCount {
+                sweepSegment = 0
+                sweepDatabase = (sweepDatabase + 1) % databases.count
+            }
+            let db = sweepDatabase
+            if databases[db].volatileCount == 0 {
+                visitedSegments += Database.segmentCount - sweepSegment
+                sweepSegment = Database.segmentCount
+                continue
+            }
+            let segment = sweepSegment
+            sweepSegment += 1
+            visitedSegments += 1
+            guard databases[db].volatileCount(inSegment: segment) > 0 else { continue }
+            var index = 0
+            while index < databases[db].segmentCount(segment) {
+                let ref = EntryRef(segment: segment, index: index)
+                let entry = databases[db][ref]
+                examined += 1
+                if isExpired(entry) {
+                    expire(db, ref)
+                    removed += 1
+                    // The last entry moved into `index`; examine it next.
+                } else {
+                    index += 1
+                }
+            }
+        }
+        if examined > 0 { stats.expiredStalePercent = Double(removed) / Double(examined) }
+        return (removed, visitedSegments)
+    }
+}

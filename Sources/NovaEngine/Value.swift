@@ -1,0 +1,96 @@
+public import NovaRESP
+
+/// The value stored under a key.
+public enum Value: Sendable {
+    /// A string that is a canonical 64-bit integer (Redis's `int` encoding).
+    case int(Int64)
+    /// A string as set (`embstr` up to 44 bytes, `raw` above).
+    case string(Bytes)
+    /// A string modified in place by APPEND or SETRANGE (always `raw`); may carry spare capacity.
+    case rawString(Bytes)
+
+    /// A string value with the encoding Redis would pick for `bytes` (`int` when it is a canonical integer
+    /// of at most 20 characters).
+    public static func string(from bytes: some ContiguousBytes) -> Value {
+        bytes.withBytes { raw in
+            if raw.count <= 20, let number = RedisInteger.parse(raw) { return .int(number) }
+            return .string(Bytes(raw))
+        }
+    }
+
+    /// The name TYPE reports.
+    public var typeName: StaticString {
+        switch self {
+        case .int, .string, .rawString: return "string"
+        }
+    }
+
+    /// The name OBJECT ENCODING reports.
+    public var encodingName: StaticString {
+        switch self {
+        case .int: return "int"
+        case .string(let bytes): return bytes.count <= 44 ? "embstr" : "raw"
+        case .rawString: return "raw"
+        }
+    }
+
+    /// True for the string family.
+    public var isString: Bool {
+        switch self {
+        case .int, .string, .rawString: return true
+        }
+    }
+
+    /// Calls `body` with a string value's bytes (integers are formatted), or returns nil for other types.
+    @inlinable
+    public func withStringBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        switch self {
+        case .string(let bytes), .rawString(let bytes): return try bytes.withBytes(body)
+        case .int(let number):
+            var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            return try withUnsafeMutableBytes(of: &scratch) { out in
+                let length = RedisInteger.format(number, into: out)
+                return try body(UnsafeRawBufferPointer(rebasing: out[0..<length]))
+            }
+        }
+    }
+
+    /// The length of a string value.
+    public var stringLength: Int {
+        switch self {
+        case .string(let bytes), .rawString(let bytes): return bytes.count
+        case .int(let number): return RedisInteger.formattedLength(number)
+        }
+    }
+
+    /// Heap bytes this value owns, for memory accounting.
+    public var footprint: Int {
+        switch self {
+        case .int: return 0
+        case .string(let bytes), .rawString(let bytes): return bytes.heapFootprint
+        }
+    }
+}
+
+/// One key of a database with its value, absolute expiry and access clock.
+public struct Entry: ByteKeyed, Sendable {
+    public let key: Bytes
+    public var value: Value
+    /// Expiry as Unix time in milliseconds; 0 when the key is persistent.
+    public var expireAt: Int64
+    /// LRU clock (seconds) or LFU state (16-bit minutes, 8-bit logarithmic counter), per eviction policy.
+    public var access: UInt32
+
+    public init(key: Bytes, value: Value, expireAt: Int64 = 0, access: UInt32 = 0) {
+        self.key = key
+        self.value = value
+        self.expireAt = expireAt
+        self.access = access
+    }
+
+    /// Fixed cost of a key: its slot in the element array and its share of the index.
+    public static let fixedFootprint = MemoryLayout<Entry>.stride + 16
+
+    /// What this key costs in memory, by the engine's accounting.
+    public var footprint: Int { Entry.fixedFootprint + key.heapFootprint + value.footprint }
+}

@@ -1,0 +1,37 @@
+public import NIOCore
+
+/// Complete commands decoded from one read, stored flat so that decoding allocates nothing per command.
+///
+/// Arguments are slices of the connection's inbound buffer (no copy).
+public struct CommandBatch: Sendable {
+    /// Every argument of every command, in order.
+    public private(set) var arguments: [ByteBuffer] = []
+    /// `ends[i]` is the index one past the last argument of command `i`.
+    public private(set) var ends: [Int] = []
+
+    public init() {}
+
+    /// The number of complete commands.
+    public var count: Int { ends.count }
+
+    /// Whether the batch holds no command.
+    public var isEmpty: Bool { ends.isEmpty }
+
+    /// The range of `arguments` that belongs to command `index`.
+    @inlinable
+    public func range(of index: Int) -> Range<Int> {
+        (index == 0 ? 0 : ends[index - 1])..<ends[index]
+    }
+
+    /// Appends one command.
+    public mutating func append(_ command: some Collection<ByteBuffer>) {
+        arguments.append(contentsOf: command)
+        ends.append(arguments.count)
+    }
+
+    /// Empties the batch, keeping its storage for the next read.
+    public mutating func removeAll() {
+        arguments.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+    }
+}

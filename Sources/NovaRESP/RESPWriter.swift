@@ -1,0 +1,198 @@
+public import NIOCore
+
+/// The protocol a connection speaks, chosen with `HELLO`.
+public enum RESPVersion: Int, Sendable, Hashable {
+    case v2 = 2
+    case v3 = 3
+}
+
+/// Encodes replies straight into an outbound buffer, choosing the RESP2 or RESP3 form of each type.
+///
+/// Handlers write their replies through this type instead of building reply values, so a reply costs no
+/// allocation beyond the bytes themselves.
+public struct RESPWriter: Sendable {
+    /// The encoded bytes.
+    public var buffer: ByteBuffer
+    /// The protocol the peer expects.
+    public var version: RESPVersion
+
+    public init(buffer: ByteBuffer, version: RESPVersion = .v2) {
+        self.buffer = buffer
+        self.version = version
+    }
+
+    @usableFromInline
+    mutating func header(_ prefix: UInt8, _ value: Int) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 24) { out in
+            out[0] = prefix
+            let digits = RedisInteger.format(Int64(value), into: UnsafeMutableRawBufferPointer(rebasing: out[1...]))
+            out[digits + 1] = 13
+            out[digits + 2] = 10
+            return digits + 3
+        }
+    }
+
+    @usableFromInline
+    mutating func crlf() { buffer.writeInteger(0x0D0A as UInt16) }
+
+    /// `+OK`.
+    @inlinable
+    public mutating func ok() { buffer.writeStaticString("+OK\r\n") }
+
+    /// A status reply such as `+PONG`.
+    @inlinable
+    public mutating func simpleString(_ text: StaticString) {
+        buffer.writeInteger(UInt8(ascii: "+"))
+        buffer.writeStaticString(text)
+        crlf()
+    }
+
+    /// A status reply built at run time; CR and LF are replaced by spaces to keep the frame valid.
+    public mutating func simpleString(_ text: String) {
+        buffer.writeInteger(UInt8(ascii: "+"))
+        writeSanitized(text)
+        crlf()
+    }
+
+    /// An error reply. `message` starts with the error code (`ERR`, `WRONGTYPE` …), as Redis sends it.
+    public mutating func error(_ message: String) {
+        buffer.writeInteger(UInt8(ascii: "-"))
+        writeSanitized(message)
+        crlf()
+    }
+
+    private mutating func writeSanitized(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            if utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+                _ = buffer.writeBytes(utf8.lazy.map { $0 == 13 || $0 == 10 ? 32 : $0 })
+            } else {
+                _ = buffer.writeBytes(UnsafeRawBufferPointer(utf8))
+            }
+        }
+    }
+
+    /// An integer reply.
+    @inlinable
+    public mutating func integer(_ value: Int) { header(UInt8(ascii: ":"), value) }
+
+    /// An integer reply.
+    @inlinable
+    public mutating func integer(_ value: Int64) { header(UInt8(ascii: ":"), Int(value)) }
+
+    /// A bulk string.
+    @inlinable
+    public mutating func bulk(_ bytes: UnsafeRawBufferPointer) {
+        header(UInt8(ascii: "$"), bytes.count)
+        buffer.writeBytes(bytes)
+        crlf()
+    }
+
+    /// A bulk string.
+    @inlinable
+    public mutating func bulk(_ bytes: ByteBuffer) {
+        header(UInt8(ascii: "$"), bytes.readableBytes)
+        buffer.writeImmutableBuffer(bytes)
+        crlf()
+    }
+
+    /// A bulk string.
+    @inlinable
+    public mutating func bulk(_ bytes: some Collection<UInt8>) {
+        header(UInt8(ascii: "$"), bytes.count)
+        buffer.writeBytes(bytes)
+        crlf()
+    }
+
+    /// A bulk string holding `text`'s UTF-8.
+    public mutating func bulk(_ text: String) {
+        var text = text
+        text.withUTF8 { bulk(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A bulk string holding the decimal form of `value` (how Redis returns integer-encoded strings).
+    @inlinable
+    public mutating func bulk(decimal value: Int64) {
+        let length = RedisInteger.formattedLength(value)
+        header(UInt8(ascii: "$"), length)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length + 2) { out in
+            _ = RedisInteger.format(value, into: out)
+            out[length] = 13
+            out[length + 1] = 10
+            return length + 2
+        }
+    }
+
+    /// A null bulk (`$-1` in RESP2, `_` in RESP3).
+    @inlinable
+    public mutating func null() {
+        if version == .v3 { buffer.writeStaticString("_\r\n") } else { buffer.writeStaticString("$-1\r\n") }
+    }
+
+    /// A null array (`*-1` in RESP2, `_` in RESP3).
+    @inlinable
+    public mutating func nullArray() {
+        if version == .v3 { buffer.writeStaticString("_\r\n") } else { buffer.writeStaticString("*-1\r\n") }
+    }
+
+    /// The header of an array of `count` elements.
+    @inlinable
+    public mutating func array(_ count: Int) { header(UInt8(ascii: "*"), count) }
+
+    /// The header of a map of `count` pairs (a flat array of 2×count elements in RESP2).
+    @inlinable
+    public mutating func map(_ count: Int) {
+        if version == .v3 { header(UInt8(ascii: "%"), count) } else { header(UInt8(ascii: "*"), count * 2) }
+    }
+
+    /// The header of a set of `count` elements (an array in RESP2).
+    @inlinable
+    public mutating func set(_ count: Int) {
+        header(version == .v3 ? UInt8(ascii: "~") : UInt8(ascii: "*"), count)
+    }
+
+    /// The header of an out-of-band push message (an array in RESP2).
+    @inlinable
+    public mutating func push(_ count: Int) {
+        header(version == .v3 ? UInt8(ascii: ">") : UInt8(ascii: "*"), count)
+    }
+
+    /// A boolean (`#t`/`#f` in RESP3, `:1`/`:0` in RESP2).
+    @inlinable
+    public mutating func boolean(_ value: Bool) {
+        if version == .v3 {
+            buffer.writeStaticString(value ? "#t\r\n" : "#f\r\n")
+        } else {
+            buffer.writeStaticString(value ? ":1\r\n" : ":0\r\n")
+        }
+    }
+
+    /// A double as Redis 7.0 formats it (`%.17g`, `inf`, `-inf`): a RESP3 double or a RESP2 bulk string.
+    public mutating func double(_ value: Double) {
+        let text = RedisFloat.format(value)
+        if version == .v3 {
+            buffer.writeInteger(UInt8(ascii: ","))
+            buffer.writeBytes(text)
+            crlf()
+        } else {
+            bulk(text)
+        }
+    }
+
+    /// A verbatim string (RESP3 `=`, with a three-letter format such as `txt`), a bulk string in RESP2.
+    public mutating func verbatim(_ text: String, format: StaticString = "txt") {
+        guard version == .v3 else { return bulk(text) }
+        var text = text
+        text.withUTF8 { utf8 in
+            header(UInt8(ascii: "="), utf8.count + 4)
+            buffer.writeStaticString(format)
+            buffer.writeInteger(UInt8(ascii: ":"))
+            buffer.writeBytes(UnsafeRawBufferPointer(utf8))
+        }
+        crlf()
+    }
+
+    /// Appends bytes that are already encoded RESP.
+    @inlinable
+    public mutating func raw(_ bytes: StaticString) { buffer.writeStaticString(bytes) }
+}

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Redis's textual forms of floating-point numbers.
+public enum RedisFloat {
+    /// `%.17g`, with `inf` / `-inf` spelled as Redis spells them (`addReplyDouble` in Redis 7.0).
+    public static func format(_ value: Double) -> [UInt8] {
+        if value.isInfinite { return Array((value > 0 ? "inf" : "-inf").utf8) }
+        return printf("%.17g", value)
+    }
+
+    /// `%.17Lf` with trailing zeros and a trailing point removed: how INCRBYFLOAT and HINCRBYFLOAT store
+    /// their result. Nil when the number does not fit Redis's 5 KiB buffer.
+    public static func formatHuman(_ value: Float80) -> [UInt8]? {
+        var text = printf("%.17Lf", value)
+        if text.count >= 5 * 1024 - 1 { return nil }
+        if text.contains(UInt8(ascii: ".")) {
+            while text.last == UInt8(ascii: "0") { text.removeLast() }
+            if text.last == UInt8(ascii: ".") { text.removeLast() }
+        }
+        if text == Array("-0".utf8) { text = [UInt8(ascii: "0")] }
+        return text
+    }
+
+    /// Parses like Redis's `string2d`: the whole input must be a number accepted by `strtod`, with no
+    /// leading space, not NaN, and not out of range.
+    public static func parseDouble(_ bytes: some Collection<UInt8>) -> Double? {
+        withCString(bytes) { pointer, count -> Double? in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            errno = 0
+            let value = strtod(pointer, &end)
+            guard let end, UnsafePointer(end) - pointer == count, !isSpace(pointer[0]), !value.isNaN else { return nil }
+            if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
+            return value
+        }
+    }
+
+    /// Parses like Redis's `string2ld` (`strtold`), for INCRBYFLOAT.
+    public static func parseLongDouble(_ bytes: some Collection<UInt8>) -> Float80? {
+        guard !bytes.isEmpty, bytes.count < 5 * 1024 else { return nil }
+        return withCString(bytes) { pointer, count -> Float80? in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            errno = 0
+            let value = strtold(pointer, &end)
+            guard let end, UnsafePointer(end) - pointer == count, !isSpace(pointer[0]), !value.isNaN else { return nil }
+            if errno == EINVAL { return nil }
+            if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
+            return value
+        }
+    }
+
+    private static func isSpace(_ c: CChar) -> Bool { c == 32 || (c >= 9 && c <= 13) }
+
+    private static func withCString<R>(
+        _ bytes: some Collection<UInt8>,
+        _ body: (UnsafePointer<CChar>, Int) -> R?
+    ) -> R? {
+        var storage = [CChar](repeating: 0, count: bytes.count + 1)
+        var index = 0
+        for byte in bytes {
+            storage[index] = CChar(bitPattern: byte)
+            index += 1
+        }
+        // An embedded NUL ends a C string early, so the whole input can never be consumed: not a number.
+        if storage[0..<bytes.count].contains(0) { return nil }
+        return storage.withUnsafeBufferPointer { body($0.baseAddress!, bytes.count) }
+    }
+
+    private static func printf(_ format: String, _ value: any CVarArg) -> [UInt8] {
+        withVaList([value]) { arguments -> [UInt8] in
+            var buffer = [CChar](repeating: 0, count: 6 * 1024)
+            let written = buffer.withUnsafeMutableBufferPointer { out in
+                vsnprintf(out.baseAddress, out.count, format, arguments)
+            }
+            let length = max(0, min(Int(written), buffer.count - 1))
+            return buffer[0..<length].map { UInt8(bitPattern: $0) }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+public import NIOCore
+public import NovaEngine
+import NovaRESP
+
+/// The arguments of one command: a view into the connection's decoded batch. Index 0 is the command name.
+public struct Arguments: Sendable {
+    let storage: [ByteBuffer]
+    let base: Int
+    /// The number of arguments, the command name included.
+    public let count: Int
+
+    
+    init(storage: [ByteBuffer], range: Range<Int>) {
+        self.storage = storage
+        self.base = range.lowerBound
+        self.count = range.count
+    }
+
+    /// Arguments built from values (tests, internal re-dispatch).
+    public init(_ values: [ByteBuffer]) {
+        self.init(storage: values, range: values.indices)
+    }
+
+    /// The argument at `index`.
+    
+    public subscript(index: Int) -> ByteBuffer { storage[base + index] }
+
+    /// The argument's bytes copied into engine storage.
+    public func bytes(_ index: Int) -> Bytes { Bytes(self[index]) }
+
+    /// The argument as text (lossy for invalid UTF-8); for error messages and names, not for data.
+    public func string(_ index: Int) -> String { String(decoding: self[index].readableBytesView, as: UTF8.self) }
+
+    /// The argument as text truncated the way Redis's `%.128s` does (at a NUL byte or 128 bytes).
+    func printable(_ index: Int) -> String {
+        let view = self[index].readableBytesView
+        let end = view.firstIndex(of: 0) ?? view.endIndex
+        return String(decoding: view[view.startIndex..<end].prefix(128), as: UTF8.self)
+    }
+
+    /// True when the argument equals `keyword` ignoring ASCII case (`keyword` must be lowercase).
+    
+    public func isKeyword(_ index: Int, _ keyword: StaticString) -> Bool {
+        self[index].withUnsafeReadableBytes { bytes in
+            guard bytes.count == keyword.utf8CodeUnitCount else { return false }
+            let expected = keyword.utf8Start
+            for i in 0..<bytes.count {
+                var c = bytes[i]
+                if c >= 65 && c <= 90 { c += 32 }
+                if c != expected[i] { return false }
+            }
+            return true
+        }
+    }
+
+    /// The argument lowercased as text (option parsing).
+    public func lowercased(_ index: Int) -> String { string(index).lowercased() }
+
+    /// The argument as a 64-bit integer with Redis's rules, or `ERR value is not an integer or out of range`.
+    
+    public func integer(_ index: Int) throws(CommandError) -> Int64 {
+        guard let value = self[index].withUnsafeReadableBytes({ RedisInteger.parse($0) }) else {
+            throw .notInteger
+        }
+        return value
+    }
+
+    /// The argument as an integer, or the given error.
+    public func integer(_ index: Int, or error: CommandError) throws(CommandError) -> Int64 {
+        guard let value = self[index].withUnsafeReadableBytes({ RedisInteger.parse($0) }) else { throw error }
+        return value
+    }
+
+    /// The argument as a double (`string2d` rules), or `ERR value is not a valid float`.
+    public func double(_ index: Int) throws(CommandError) -> Double {
+        guard let value = RedisFloat.parseDouble(self[index].readableBytesView) else { throw .notFloat }
+        return value
+    }
+}

@@ -1,0 +1,89 @@
+public import NIOCore
+public import NovaRESP
+
+/// The server-side state of one connection.
+///
+/// Created on accept and registered with the server; every field is read and written only while the
+/// server lock is held (the connection handler and other clients' commands such as CLIENT KILL both go
+/// through it), hence `@unchecked Sendable`.
+public final class ClientState: @unchecked Sendable {
+    /// CLIENT ID: unique, increasing.
+    public let id: UInt64
+    /// The channel, to close the connection from another client (CLIENT KILL) or at shutdown.
+    public let channel: (any Channel)?
+    /// `ip:port` of the peer.
+    public let address: String
+    /// `ip:port` of our end.
+    public let localAddress: String
+    /// When the connection was accepted (Unix ms).
+    public let createdAt: Int64
+
+    /// CLIENT SETNAME.
+    public var name: String?
+    /// CLIENT SETINFO lib-name / lib-ver.
+    public var libraryName: String?
+    public var libraryVersion: String?
+    /// The selected database.
+    public var database = 0
+    /// Whether the client may run commands that need authentication.
+    public var isAuthenticated: Bool
+    /// The ACL user the connection runs as.
+    public var user = "default"
+    /// RESP2 or RESP3 (HELLO).
+    public var protocolVersion: RESPVersion = .v2
+    /// Last time a command arrived (Unix ms).
+    public var lastInteraction: Int64
+    /// The full name of the last command run (`client|list`), for CLIENT LIST.
+    public var lastCommand = "NULL"
+    /// CLIENT NO-EVICT.
+    public var noEvict = false
+    /// CLIENT NO-TOUCH: reads do not update access clocks.
+    public var noTouch = false
+    /// Close once the replies written so far are flushed (QUIT, protocol error, CLIENT KILL of self).
+    public var closeAfterReply = false
+    /// Bytes waiting in the query buffer, for CLIENT LIST.
+    public var queryBufferBytes = 0
+    /// Bytes of replies not yet written to the socket, for CLIENT LIST.
+    public var pendingOutputBytes = 0
+
+    public init(
+        id: UInt64, channel: (any Channel)?, address: String, localAddress: String, now: Int64,
+        isAuthenticated: Bool
+    ) {
+        self.id = id
+        self.channel = channel
+        self.address = address
+        self.localAddress = localAddress
+        self.createdAt = now
+        self.lastInteraction = now
+        self.isAuthenticated = isAuthenticated
+    }
+
+    /// Returns the connection to its state right after connecting (RESET), authentication aside.
+    func reset(requiresAuth: Bool) {
+        database = 0
+        protocolVersion = .v2
+        name = nil
+        noEvict = false
+        noTouch = false
+        user = "default"
+        isAuthenticated = !requiresAuth
+    }
+
+    /// The CLIENT LIST / CLIENT INFO line for this client (no trailing newline).
+    func infoLine(now: Int64) -> String {
+        var flags = ""
+        if noEvict { flags += "e" }
+        if noTouch { flags += "T" }
+        if closeAfterReply { flags += "c" }
+        if flags.isEmpty { flags = "N" }
+        let age = max(0, (now - createdAt) / 1000)
+        let idle = max(0, (now - lastInteraction) / 1000)
+        var line = "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(name ?? "") age=\(age) idle=\(idle)"
+        line += " flags=\(flags) db=\(database) sub=0 psub=0 ssub=0 multi=-1 qbuf=\(queryBufferBytes) qbuf-free=0"
+        line += " argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=\(pendingOutputBytes) tot-mem=0"
+        line += " events=r cmd=\(lastCommand) user=\(user) redir=-1 resp=\(protocolVersion.rawValue)"
+        line += " lib-name=\(libraryName ?? "") lib-ver=\(libraryVersion ?? "")"
+        return line
+    }
+}

@@ -1,0 +1,157 @@
+/// Properties of a command that dispatch, COMMAND INFO and ACL categories read (Redis's command flags).
+public struct CommandFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let write = CommandFlags(rawValue: 1 << 0)
+    public static let readonly = CommandFlags(rawValue: 1 << 1)
+    /// Refused with OOM when memory is over `maxmemory`.
+    public static let denyOOM = CommandFlags(rawValue: 1 << 2)
+    public static let admin = CommandFlags(rawValue: 1 << 3)
+    public static let pubsub = CommandFlags(rawValue: 1 << 4)
+    public static let noscript = CommandFlags(rawValue: 1 << 5)
+    public static let blocking = CommandFlags(rawValue: 1 << 6)
+    /// Allowed while the dataset is loading.
+    public static let loading = CommandFlags(rawValue: 1 << 7)
+    public static let stale = CommandFlags(rawValue: 1 << 8)
+    public static let skipMonitor = CommandFlags(rawValue: 1 << 9)
+    public static let skipSlowlog = CommandFlags(rawValue: 1 << 10)
+    public static let fast = CommandFlags(rawValue: 1 << 11)
+    /// Allowed before authentication.
+    public static let noAuth = CommandFlags(rawValue: 1 << 12)
+    public static let mayReplicate = CommandFlags(rawValue: 1 << 13)
+    public static let noMulti = CommandFlags(rawValue: 1 << 14)
+    public static let allowBusy = CommandFlags(rawValue: 1 << 15)
+    public static let sentinel = CommandFlags(rawValue: 1 << 16)
+    public static let noMandatoryKeys = CommandFlags(rawValue: 1 << 17)
+    /// Dangerous to expose (ACL category @dangerous).
+    public static let dangerous = CommandFlags(rawValue: 1 << 18)
+
+    /// The names COMMAND INFO prints, in Redis's order.
+    var names: [String] {
+        let all: [(CommandFlags, String)] = [
+            (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
+            (.pubsub, "pubsub"), (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"),
+            (.stale, "stale"), (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.fast, "fast"),
+            (.noAuth, "no_auth"), (.mayReplicate, "may_replicate"), (.sentinel, "sentinel"),
+            (.noMandatoryKeys, "no_mandatory_keys"), (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
+        ]
+        return all.filter { contains($0.0) }.map(\.1)
+    }
+}
+
+/// The documentation group of a command (COMMAND DOCS `group`).
+public enum CommandGroup: String, Sendable {
+    case generic, string, list, set, hash, pubsub, transactions, connection, server, scripting
+    case sortedSet = "sorted-set"
+    case hyperloglog, cluster, geo, stream, bitmap
+}
+
+/// Where the keys are among a command's arguments: Redis's (first, last, step); last -1 means "to the end".
+public struct KeyPositions: Sendable, Equatable {
+    public let first: Int
+    public let last: Int
+    public let step: Int
+
+    public init(_ first: Int, _ last: Int, _ step: Int) {
+        self.first = first
+        self.last = last
+        self.step = step
+    }
+
+    public static let none = KeyPositions(0, 0, 0)
+    public static let single = KeyPositions(1, 1, 1)
+    public static let all = KeyPositions(1, -1, 1)
+
+    /// The indexes of the key arguments for a call with `count` arguments.
+    public func indexes(count: Int) -> StrideTo<Int> {
+        guard first > 0, first < count else { return stride(from: 0, to: 0, by: 1) }
+        let end = last < 0 ? count + last : min(last, count - 1)
+        return stride(from: first, to: end + 1, by: max(step, 1))
+    }
+}
+
+/// Runs a command: reads its arguments from the context, writes its reply, or throws an error reply.
+public typealias CommandHandler = @Sendable (inout CommandContext) throws(CommandError) -> Void
+
+/// One command as declared in the command table. Immutable once the table is built.
+public final class CommandSpec: @unchecked Sendable {
+    /// Lowercase name (`get`, or `list` for CLIENT LIST).
+    public let name: String
+    /// `name`, or `container|name` for a subcommand.
+    public let fullName: String
+    /// Redis arity: N means exactly N arguments (name included), -N means at least N.
+    public let arity: Int
+    public let flags: CommandFlags
+    public let keys: KeyPositions
+    public let group: CommandGroup
+    /// The Redis version that introduced the command.
+    public let since: String
+    /// One line for COMMAND DOCS and help.
+    public let summary: String
+    public let complexity: String
+    /// The arguments after the name, in Redis's documentation syntax (`key value [NX | XX]`).
+    public let syntax: String
+    /// Nil for a container whose subcommands do the work.
+    public let handler: CommandHandler?
+    /// Subcommands of a container (CLIENT, CONFIG …).
+    public let subcommands: [CommandSpec]
+    /// Index into the server's per-command statistics; assigned once when the table is built.
+    public internal(set) var id = 0
+    /// The container for a subcommand.
+    public internal(set) weak var parent: CommandSpec?
+
+    public init(
+        _ name: String, arity: Int, flags: CommandFlags = [], keys: KeyPositions = .none,
+        group: CommandGroup, since: String, summary: String, complexity: String = "O(1)", syntax: String = "",
+        container: String? = nil, subcommands: [CommandSpec] = [], handler: CommandHandler?
+    ) {
+        self.name = name
+        self.fullName = container.map { "\($0)|\(name)" } ?? name
+        self.arity = arity
+        self.flags = flags
+        self.keys = keys
+        self.group = group
+        self.since = since
+        self.summary = summary
+        self.complexity = complexity
+        self.syntax = syntax
+        self.handler = handler
+        self.subcommands = subcommands
+    }
+
+    /// Whether `count` arguments (name included) satisfy the arity.
+    
+    public func accepts(argumentCount count: Int) -> Bool {
+        arity >= 0 ? count == arity : count >= -arity
+    }
+
+    /// The ACL categories Redis derives for this command (`@read`, `@fast` …), without the `@`.
+    public var aclCategories: [String] {
+        var categories: [String] = []
+        if flags.contains(.write) { categories.append("write") }
+        if flags.contains(.readonly) { categories.append("read") }
+        switch group {
+        case .generic: categories.append("keyspace")
+        case .string: categories.append("string")
+        case .list: categories.append("list")
+        case .set: categories.append("set")
+        case .sortedSet: categories.append("sortedset")
+        case .hash: categories.append("hash")
+        case .pubsub: categories.append("pubsub")
+        case .transactions: categories.append("transaction")
+        case .connection: categories.append("connection")
+        case .scripting: categories.append("scripting")
+        case .hyperloglog: categories.append("hyperloglog")
+        case .geo: categories.append("geo")
+        case .stream: categories.append("stream")
+        case .bitmap: categories.append("bitmap")
+        case .server, .cluster: break
+        }
+        if flags.contains(.admin) { categories.append("admin") }
+        if flags.contains(.admin) || flags.contains(.dangerous) { categories.append("dangerous") }
+        if flags.contains(.blocking) { categories.append("blocking") }
+        categories.append(flags.contains(.fast) ? "fast" : "slow")
+        return categories
+    }
+}

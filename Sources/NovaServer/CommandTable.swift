@@ -1,0 +1,99 @@
+public import NIOCore
+
+/// A command name folded to lowercase and packed inline, so dispatch looks names up without allocating.
+struct CommandName: Hashable {
+    private var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var length: UInt8 = 0
+
+    /// Longest name that can be looked up; longer names are unknown commands.
+    static let capacity = 24
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count <= Self.capacity else { return nil }
+        length = UInt8(bytes.count)
+        withUnsafeMutableBytes(of: &words) { out in
+            for i in 0..<bytes.count {
+                let c = bytes[i]
+                out[i] = (c >= 65 && c <= 90) ? c + 32 : c
+            }
+        }
+    }
+
+    init?(_ text: String) {
+        var text = text
+        guard let name = text.withUTF8({ CommandName(UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = name
+    }
+
+    static func == (a: CommandName, b: CommandName) -> Bool {
+        a.length == b.length && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+    }
+}
+
+/// The command table: every command once, with its flags, arity, keys and handler. Dispatch, COMMAND
+/// INFO / DOCS and statistics all read it.
+public final class CommandTable: Sendable {
+    /// Top-level commands in declaration order.
+    public let commands: [CommandSpec]
+    /// Every command and subcommand, indexed by `CommandSpec.id`.
+    public let all: [CommandSpec]
+    private let byName: [CommandName: CommandSpec]
+
+    /// Builds the table; `renames` applies `rename-command` (old name → new name, empty to disable).
+    public init(_ specs: [CommandSpec], renames: [String: String] = [:]) {
+        var all: [CommandSpec] = []
+        var byName: [CommandName: CommandSpec] = [:]
+        for spec in specs {
+            spec.id = all.count
+            all.append(spec)
+            for sub in spec.subcommands {
+                sub.id = all.count
+                sub.parent = spec
+                all.append(sub)
+            }
+            let exposed = renames[spec.name] ?? spec.name
+            if !exposed.isEmpty, let key = CommandName(exposed) { byName[key] = spec }
+        }
+        self.commands = specs
+        self.all = all
+        self.byName = byName
+    }
+
+    /// The command named by `name` (any case), or nil.
+    
+    public func lookup(_ name: ByteBuffer) -> CommandSpec? {
+        name.withUnsafeReadableBytes { lookup(raw: $0) }
+    }
+
+
+    func lookup(raw: UnsafeRawBufferPointer) -> CommandSpec? {
+        guard let key = CommandName(raw) else { return nil }
+        return byName[key]
+    }
+
+    /// The command named `name` (any case), or nil.
+    public func lookup(_ name: String) -> CommandSpec? {
+        guard let key = CommandName(name) else { return nil }
+        return byName[key]
+    }
+
+    /// The subcommand of `container` named by `name` (any case), or nil.
+    public func subcommand(of container: CommandSpec, _ name: ByteBuffer) -> CommandSpec? {
+        guard let key = name.withUnsafeReadableBytes({ CommandName($0) }) else { return nil }
+        return container.subcommands.first { CommandName($0.name) == key }
+    }
+
+    /// Resolves a command name and optional subcommand given as text (`client|list` style or two words).
+    public func resolve(_ name: String) -> CommandSpec? {
+        let parts = name.lowercased().split(separator: "|", maxSplits: 1)
+        guard let first = parts.first, let spec = lookup(String(first)) else { return nil }
+        guard parts.count == 2 else { return spec }
+        return spec.subcommands.first { $0.name == parts[1] }
+    }
+}

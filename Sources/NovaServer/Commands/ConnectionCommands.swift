@@ -1,0 +1,329 @@
+import NIOCore
+import NovaEngine
+import NovaRESP
+
+/// Connection commands: PING, ECHO, QUIT, RESET, SELECT, HELLO, AUTH, CLIENT.
+enum ConnectionCommands {
+    /// The version this server reports to clients (the Redis release whose behaviour it follows).
+    static let redisVersion = "7.0.15"
+
+    static func ping(_ ctx: inout CommandContext) throws(CommandError) {
+        if ctx.args.count > 2 { throw .arity(ctx.spec.fullName) }
+        if ctx.args.count == 2 { ctx.reply.bulk(ctx.args[1]) } else { ctx.reply.simpleString("PONG") }
+    }
+
+    static func echo(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.bulk(ctx.args[1])
+    }
+
+    static func quit(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.ok()
+        ctx.client.closeAfterReply = true
+    }
+
+    static func reset(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.client.reset(requiresAuth: ctx.server.config.settings.requirePass != nil)
+        ctx.reply.version = .v2
+        ctx.reply.simpleString("RESET")
+    }
+
+    static func select(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.client.database = try KeyCommands.databaseIndex(ctx, 1)
+        ctx.reply.ok()
+    }
+
+    /// Checks a username/password pair against the default user (`requirepass`).
+    static func authenticate(_ ctx: CommandContext, user: ByteBuffer, password: ByteBuffer) -> Bool {
+        guard String(buffer: user) == "default" else { return false }
+        guard let required = ctx.server.config.settings.requirePass else { return true }
+        return constantTimeEqual(Array(password.readableBytesView), Array(required.utf8))
+    }
+
+    /// Compares secrets without an early exit, so timing does not reveal how much of a guess was right.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<max(a.count, b.count) {
+            let x = index < a.count ? a[index] : 0
+            let y = index < b.count ? b[index] : 0
+            difference |= x ^ y
+        }
+        return difference == 0
+    }
+
+    static func auth(_ ctx: inout CommandContext) throws(CommandError) {
+        if ctx.args.count > 3 { throw .syntax }
+        let user: ByteBuffer
+        let password: ByteBuffer
+        if ctx.args.count == 2 {
+            guard ctx.server.config.settings.requirePass != nil else {
+                throw CommandError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+            }
+            user = ByteBuffer(string: "default")
+            password = ctx.args[1]
+        } else {
+            user = ctx.args[1]
+            password = ctx.args[2]
+        }
+        guard authenticate(ctx, user: user, password: password) else {
+            ctx.server.logger.notice("authentication failed", metadata: ["client": "\(ctx.client.address)"])
+            throw .wrongPass
+        }
+        ctx.client.isAuthenticated = true
+        ctx.client.user = "default"
+        ctx.reply.ok()
+    }
+
+    /// Client names and library attributes: printable ASCII without spaces.
+    static func isValidClientAttribute(_ buffer: ByteBuffer) -> Bool {
+        buffer.readableBytesView.allSatisfy { $0 >= 33 && $0 <= 126 }
+    }
+
+    static func hello(_ ctx: inout CommandContext) throws(CommandError) {
+        var version: Int64 = 0
+        var next = 1
+        if ctx.args.count >= 2 {
+            version = try ctx.args.integer(1, or: CommandError("ERR Protocol version is not an integer or out of range"))
+            next = 2
+            if version < 2 || version > 3 { throw CommandError("NOPROTO unsupported protocol version") }
+        }
+        var credentials: (ByteBuffer, ByteBuffer)? = nil
+        var name: ByteBuffer? = nil
+        var index = next
+        while index < ctx.args.count {
+            let more = ctx.args.count - 1 - index
+            if ctx.args.isKeyword(index, "auth") && more >= 2 {
+                credentials = (ctx.args[index + 1], ctx.args[index + 2])
+                index += 3
+            } else if ctx.args.isKeyword(index, "setname") && more >= 1 {
+                let candidate = ctx.args[index + 1]
+                guard isValidClientAttribute(candidate) || candidate.readableBytes == 0 else {
+                    throw CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+                }
+                name = candidate
+                index += 2
+            } else {
+                throw CommandError("ERR Syntax error in HELLO option '\(ctx.args.printable(index))'")
+            }
+        }
+        if let (user, password) = credentials {
+            guard authenticate(ctx, user: user, password: password) else { throw .wrongPass }
+            ctx.client.isAuthenticated = true
+        }
+        guard ctx.client.isAuthenticated else {
+            throw CommandError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+        }
+        if let name { ctx.client.name = name.readableBytes == 0 ? nil : String(buffer: name) }
+        if version != 0 {
+            ctx.client.protocolVersion = version == 3 ? .v3 : .v2
+            ctx.reply.version = ctx.client.protocolVersion
+        }
+        ctx.reply.map(7)
+        ctx.reply.bulk("server")
+        ctx.reply.bulk("redis")
+        ctx.reply.bulk("version")
+        ctx.reply.bulk(redisVersion)
+        ctx.reply.bulk("proto")
+        ctx.reply.integer(ctx.client.protocolVersion.rawValue)
+        ctx.reply.bulk("id")
+        ctx.reply.integer(Int64(ctx.client.id))
+        ctx.reply.bulk("mode")
+        ctx.reply.bulk("standalone")
+        ctx.reply.bulk("role")
+        ctx.reply.bulk("master")
+        ctx.reply.bulk("modules")
+        ctx.reply.array(0)
+    }
+
+    // MARK: CLIENT
+
+    static func clientID(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.integer(Int64(ctx.client.id))
+    }
+
+    static func clientSetname(_ ctx: inout CommandContext) throws(CommandError) {
+        let name = ctx.args[2]
+        guard name.readableBytes == 0 || isValidClientAttribute(name) else {
+            throw CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+        }
+        ctx.client.name = name.readableBytes == 0 ? nil : String(buffer: name)
+        ctx.reply.ok()
+    }
+
+    static func clientGetname(_ ctx: inout CommandContext) throws(CommandError) {
+        if let name = ctx.client.name { ctx.reply.bulk(name) } else { ctx.reply.null() }
+    }
+
+    static func clientSetinfo(_ ctx: inout CommandContext) throws(CommandError) {
+        let attribute = ctx.args.lowercased(2)
+        guard attribute == "lib-name" || attribute == "lib-ver" else {
+            throw CommandError("ERR Unrecognized option '\(ctx.args.printable(2))'")
+        }
+        let value = ctx.args[3]
+        guard value.readableBytes == 0 || isValidClientAttribute(value) else {
+            throw CommandError("ERR \(ctx.args.printable(2)) cannot contain spaces, newlines or special characters.")
+        }
+        let text = value.readableBytes == 0 ? nil : String(buffer: value)
+        if attribute == "lib-name" { ctx.client.libraryName = text } else { ctx.client.libraryVersion = text }
+        ctx.reply.ok()
+    }
+
+    static func clientInfo(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.client.lastCommand = ctx.spec.fullName
+        ctx.reply.verbatim(ctx.client.infoLine(now: ctx.now) + "\n")
+    }
+
+    static func clientList(_ ctx: inout CommandContext) throws(CommandError) {
+        var ids: Set<UInt64>? = nil
+        var index = 2
+        while index < ctx.args.count {
+            if ctx.args.isKeyword(index, "type") && index + 1 < ctx.args.count {
+                let type = ctx.args.lowercased(index + 1)
+                guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
+                    throw CommandError("ERR Unknown client type '\(ctx.args.printable(index + 1))'")
+                }
+                // Every connection is a normal client here.
+                if type != "normal" { ids = [] }
+                index += 2
+            } else if ctx.args.isKeyword(index, "id") && index + 1 < ctx.args.count {
+                var chosen = Set<UInt64>()
+                index += 1
+                while index < ctx.args.count {
+                    let value = try ctx.args.integer(index, or: CommandError("ERR Invalid client ID"))
+                    guard value > 0 else { throw CommandError("ERR Invalid client ID") }
+                    chosen.insert(UInt64(value))
+                    index += 1
+                }
+                ids = ids.map { $0.intersection(chosen) } ?? chosen
+            } else {
+                throw .syntax
+            }
+        }
+        ctx.client.lastCommand = ctx.spec.fullName
+        let now = ctx.now
+        let text = ctx.server.clients.values.sorted { $0.id < $1.id }
+            .filter { ids?.contains($0.id) ?? true }
+            .map { $0.infoLine(now: now) + "\n" }.joined()
+        ctx.reply.verbatim(text)
+    }
+
+    static func clientKill(_ ctx: inout CommandContext) throws(CommandError) {
+        let server = ctx.server
+        if ctx.args.count == 3 {
+            let address = ctx.args.string(2)
+            guard let victim = server.clients.values.first(where: { $0.address == address }) else {
+                throw CommandError("ERR No such client")
+            }
+            kill(ctx, victim)
+            ctx.reply.ok()
+            return
+        }
+        var id: UInt64? = nil, address: String? = nil, localAddress: String? = nil, user: String? = nil
+        var skipMe = true
+        var typeFilter: String? = nil
+        var index = 2
+        while index < ctx.args.count {
+            guard index + 1 < ctx.args.count else { throw .syntax }
+            if ctx.args.isKeyword(index, "id") {
+                let value = try ctx.args.integer(index + 1, or: CommandError("ERR client-id should be greater than 0"))
+                guard value > 0 else { throw CommandError("ERR client-id should be greater than 0") }
+                id = UInt64(value)
+            } else if ctx.args.isKeyword(index, "addr") {
+                address = ctx.args.string(index + 1)
+            } else if ctx.args.isKeyword(index, "laddr") {
+                localAddress = ctx.args.string(index + 1)
+            } else if ctx.args.isKeyword(index, "user") {
+                user = ctx.args.string(index + 1)
+            } else if ctx.args.isKeyword(index, "type") {
+                let type = ctx.args.lowercased(index + 1)
+                guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
+                    throw CommandError("ERR Unknown client type '\(ctx.args.printable(index + 1))'")
+                }
+                typeFilter = type
+            } else if ctx.args.isKeyword(index, "skipme") {
+                if ctx.args.isKeyword(index + 1, "yes") { skipMe = true }
+                else if ctx.args.isKeyword(index + 1, "no") { skipMe = false }
+                else { throw .syntax }
+            } else {
+                throw .syntax
+            }
+            index += 2
+        }
+        var killed = 0
+        for victim in server.clients.values {
+            if let id, victim.id != id { continue }
+            if let address, victim.address != address { continue }
+            if let localAddress, victim.localAddress != localAddress { continue }
+            if let user, victim.user != user { continue }
+            if let typeFilter, typeFilter != "normal" { continue }
+            if skipMe && victim === ctx.client { continue }
+            kill(ctx, victim)
+            killed += 1
+        }
+        ctx.reply.integer(killed)
+    }
+
+    private static func kill(_ ctx: CommandContext, _ victim: ClientState) {
+        if victim === ctx.client {
+            victim.closeAfterReply = true
+        } else {
+            ctx.server.pendingActions.append(.close(victim))
+        }
+    }
+
+    static func clientNoEvict(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.client.noEvict = try onOff(ctx, 2)
+        ctx.reply.ok()
+    }
+
+    static func clientNoTouch(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.client.noTouch = try onOff(ctx, 2)
+        ctx.reply.ok()
+    }
+
+    static func onOff(_ ctx: CommandContext, _ index: Int) throws(CommandError) -> Bool {
+        if ctx.args.isKeyword(index, "on") { return true }
+        if ctx.args.isKeyword(index, "off") { return false }
+        throw .syntax
+    }
+
+    static func clientHelp(_ ctx: inout CommandContext) throws(CommandError) {
+        Help.reply(&ctx, "CLIENT", [
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+        ])
+    }
+}

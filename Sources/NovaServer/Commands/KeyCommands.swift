@@ -1,0 +1,410 @@
+import NIOCore
+import NovaEngine
+import NovaRESP
+
+/// Commands on keys of any type: existence, deletion, renaming, expiry, iteration, databases.
+enum KeyCommands {
+    static func del(_ ctx: inout CommandContext) throws(CommandError) {
+        var deleted = 0
+        for index in 1..<ctx.args.count where ctx.keyspace.delete(ctx.db, ctx.args[index]) {
+            deleted += 1
+        }
+        ctx.dirty(deleted)
+        ctx.reply.integer(deleted)
+    }
+
+    static func exists(_ ctx: inout CommandContext) throws(CommandError) {
+        var count = 0
+        for index in 1..<ctx.args.count where ctx.keyspace.lookupRead(ctx.db, ctx.args[index], [.noTouch]) != nil {
+            count += 1
+        }
+        ctx.reply.integer(count)
+    }
+
+    static func touch(_ ctx: inout CommandContext) throws(CommandError) {
+        var count = 0
+        for index in 1..<ctx.args.count where ctx.keyspace.lookupRead(ctx.db, ctx.args[index]) != nil {
+            count += 1
+        }
+        ctx.reply.integer(count)
+    }
+
+    static func type(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[1], [.noTouch]) else {
+            ctx.reply.simpleString("none")
+            return
+        }
+        ctx.reply.simpleString(ctx.keyspace.entry(ctx.db, ref).value.typeName)
+    }
+
+    static func rename(_ ctx: inout CommandContext) throws(CommandError) { try rename(&ctx, onlyIfAbsent: false) }
+    static func renamenx(_ ctx: inout CommandContext) throws(CommandError) { try rename(&ctx, onlyIfAbsent: true) }
+
+    static func rename(_ ctx: inout CommandContext, onlyIfAbsent: Bool) throws(CommandError) {
+        let db = ctx.db
+        let sameKey = ctx.args[1] == ctx.args[2]
+        guard let source = ctx.keyspace.lookupWrite(db, ctx.args[1]) else { throw .noSuchKey }
+        if sameKey {
+            if onlyIfAbsent { ctx.reply.integer(0) } else { ctx.reply.ok() }
+            return
+        }
+        if ctx.keyspace.lookupWrite(db, ctx.args[2]) != nil {
+            if onlyIfAbsent {
+                ctx.reply.integer(0)
+                return
+            }
+            ctx.keyspace.delete(db, ctx.args[2])
+        }
+        // Removing the destination may have moved the source; find it again.
+        let entry = ctx.keyspace.remove(db, ctx.keyspace.lookupWrite(db, ctx.args[1], [.noTouch]) ?? source)
+        ctx.keyspace.insert(db, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value, expireAt: entry.expireAt, access: entry.access))
+        ctx.dirty()
+        if onlyIfAbsent { ctx.reply.integer(1) } else { ctx.reply.ok() }
+    }
+
+    static func keys(_ ctx: inout CommandContext) throws(CommandError) {
+        let pattern = ctx.args[1]
+        let matchAll = pattern.readableBytes == 1 && pattern.getInteger(at: pattern.readerIndex, as: UInt8.self) == UInt8(ascii: "*")
+        var found: [Bytes] = []
+        let keyspace = ctx.keyspace
+        pattern.withUnsafeReadableBytes { pattern in
+            keyspace.databases[ctx.db].forEach { entry in
+                if keyspace.isExpired(entry) { return }
+                if matchAll || entry.key.withBytes({ RedisGlob.matches(pattern, $0) }) { found.append(entry.key) }
+            }
+        }
+        ctx.reply.array(found.count)
+        for key in found { key.withBytes { ctx.reply.bulk($0) } }
+    }
+
+    /// Redis's SCAN cursor syntax (`strtoul`): optional sign, digits, nothing else.
+    static func parseCursor(_ buffer: ByteBuffer) throws(CommandError) -> UInt64 {
+        var view = buffer.readableBytesView[...]
+        var negative = false
+        if let first = view.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
+            negative = first == UInt8(ascii: "-")
+            view = view.dropFirst()
+        }
+        var value: UInt64 = 0
+        for byte in view {
+            guard byte >= 48 && byte <= 57 else { throw CommandError("ERR invalid cursor") }
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(byte - 48))
+            if o1 || o2 { throw CommandError("ERR invalid cursor") }
+            value = sum
+        }
+        return negative ? 0 &- value : value
+    }
+
+    static func scan(_ ctx: inout CommandContext) throws(CommandError) {
+        let cursor = try parseCursor(ctx.args[1])
+        var count = 10
+        var pattern: ByteBuffer? = nil
+        var typeFilter: String? = nil
+        var index = 2
+        while index < ctx.args.count {
+            let remaining = ctx.args.count - index
+            if ctx.args.isKeyword(index, "count") && remaining >= 2 {
+                let value = try ctx.args.integer(index + 1)
+                if value < 1 { throw .syntax }
+                count = Int(min(value, Int64(Int.max)))
+                index += 2
+            } else if ctx.args.isKeyword(index, "match") && remaining >= 2 {
+                let candidate = ctx.args[index + 1]
+                let isStar = candidate.readableBytes == 1 && candidate.getInteger(at: candidate.readerIndex, as: UInt8.self) == UInt8(ascii: "*")
+                pattern = isStar ? nil : candidate
+                index += 2
+            } else if ctx.args.isKeyword(index, "type") && remaining >= 2 {
+                typeFilter = ctx.args.lowercased(index + 1)
+                index += 2
+            } else {
+                throw .syntax
+            }
+        }
+        let db = ctx.db
+        let keyspace = ctx.keyspace
+        var segment = Int(clamping: cursor)
+        var collected: [Entry] = []
+        if cursor < UInt64(Database.segmentCount) {
+            while segment < Database.segmentCount {
+                collected.append(contentsOf: keyspace.databases[db].entries(inSegment: segment))
+                segment += 1
+                if collected.count >= count { break }
+            }
+        } else {
+            segment = Database.segmentCount
+        }
+        var keys: [Bytes] = []
+        keys.reserveCapacity(collected.count)
+        for entry in collected {
+            if let pattern, !pattern.withUnsafeReadableBytes({ p in entry.key.withBytes { RedisGlob.matches(p, $0) } }) {
+                continue
+            }
+            if let typeFilter, entry.value.typeName.description != typeFilter { continue }
+            if keyspace.isExpired(entry) {
+                // Like Redis, expire what the scan meets.
+                _ = keyspace.lookupWrite(db, entry.key, [.noTouch])
+                continue
+            }
+            keys.append(entry.key)
+        }
+        ctx.reply.array(2)
+        ctx.reply.bulk(decimal: segment >= Database.segmentCount ? 0 : Int64(segment))
+        ctx.reply.array(keys.count)
+        for key in keys { key.withBytes { ctx.reply.bulk($0) } }
+    }
+
+    static func randomkey(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let key = ctx.keyspace.randomKey(ctx.db) else {
+            ctx.reply.null()
+            return
+        }
+        key.withBytes { ctx.reply.bulk($0) }
+    }
+
+    // MARK: Expiry
+
+    static func expire(_ ctx: inout CommandContext) throws(CommandError) { try expire(&ctx, base: ctx.now, seconds: true) }
+    static func pexpire(_ ctx: inout CommandContext) throws(CommandError) { try expire(&ctx, base: ctx.now, seconds: false) }
+    static func expireat(_ ctx: inout CommandContext) throws(CommandError) { try expire(&ctx, base: 0, seconds: true) }
+    static func pexpireat(_ ctx: inout CommandContext) throws(CommandError) { try expire(&ctx, base: 0, seconds: false) }
+
+    /// EXPIRE and friends with NX / XX / GT / LT (Redis's `expireGenericCommand`).
+    static func expire(_ ctx: inout CommandContext, base: Int64, seconds: Bool) throws(CommandError) {
+        var nx = false, xx = false, gt = false, lt = false
+        for index in 3..<max(3, ctx.args.count) {
+            if ctx.args.isKeyword(index, "nx") { nx = true }
+            else if ctx.args.isKeyword(index, "xx") { xx = true }
+            else if ctx.args.isKeyword(index, "gt") { gt = true }
+            else if ctx.args.isKeyword(index, "lt") { lt = true }
+            else { throw CommandError("ERR Unsupported option \(ctx.args.printable(index))") }
+        }
+        if nx && (xx || gt || lt) { throw CommandError("ERR NX and XX, GT or LT options at the same time are not compatible") }
+        if gt && lt { throw CommandError("ERR GT and LT options at the same time are not compatible") }
+        var when = try ctx.args.integer(2)
+        if seconds {
+            if when > Int64.max / 1000 || when < Int64.min / 1000 { throw .invalidExpire(ctx.spec.fullName) }
+            when *= 1000
+        }
+        if when > Int64.max - base { throw .invalidExpire(ctx.spec.fullName) }
+        when += base
+        let db = ctx.db
+        guard let ref = ctx.keyspace.lookupWrite(db, ctx.args[1]) else {
+            ctx.reply.integer(0)
+            return
+        }
+        let current = ctx.keyspace.entry(db, ref).expireAt
+        let hasExpire = current != 0
+        if (nx && hasExpire) || (xx && !hasExpire) || (gt && (!hasExpire || when <= current)) || (lt && hasExpire && when >= current) {
+            ctx.reply.integer(0)
+            return
+        }
+        if when <= ctx.now {
+            ctx.keyspace.remove(db, ref)
+        } else {
+            ctx.keyspace.setExpire(db, ref, when)
+        }
+        ctx.dirty()
+        ctx.reply.integer(1)
+    }
+
+    /// TTL, PTTL, EXPIRETIME, PEXPIRETIME.
+    static func ttl(_ ctx: inout CommandContext, milliseconds: Bool, absolute: Bool) {
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[1], [.noTouch]) else {
+            ctx.reply.integer(-2)
+            return
+        }
+        let expireAt = ctx.keyspace.entry(ctx.db, ref).expireAt
+        guard expireAt != 0 else {
+            ctx.reply.integer(-1)
+            return
+        }
+        let value = max(0, absolute ? expireAt : expireAt - ctx.now)
+        ctx.reply.integer(milliseconds ? value : (value + 500) / 1000)
+    }
+
+    static func ttl(_ ctx: inout CommandContext) throws(CommandError) { ttl(&ctx, milliseconds: false, absolute: false) }
+    static func pttl(_ ctx: inout CommandContext) throws(CommandError) { ttl(&ctx, milliseconds: true, absolute: false) }
+    static func expiretime(_ ctx: inout CommandContext) throws(CommandError) { ttl(&ctx, milliseconds: false, absolute: true) }
+    static func pexpiretime(_ ctx: inout CommandContext) throws(CommandError) { ttl(&ctx, milliseconds: true, absolute: true) }
+
+    static func persist(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let ref = ctx.keyspace.lookupWrite(ctx.db, ctx.args[1]),
+              ctx.keyspace.entry(ctx.db, ref).expireAt != 0 else {
+            ctx.reply.integer(0)
+            return
+        }
+        ctx.keyspace.setExpire(ctx.db, ref, 0)
+        ctx.dirty()
+        ctx.reply.integer(1)
+    }
+
+    // MARK: Databases
+
+    /// A database index argument: an `int` (else `error`), within range (else DB index is out of range).
+    static func databaseIndex(_ ctx: CommandContext, _ index: Int, error: CommandError = .notInteger) throws(CommandError) -> Int {
+        let value = try ctx.args.integer(index, or: error)
+        guard value >= Int64(Int32.min), value <= Int64(Int32.max) else { throw error }
+        guard value >= 0, value < Int64(ctx.keyspace.databases.count) else { throw .dbIndexOutOfRange }
+        return Int(value)
+    }
+
+    static func move(_ ctx: inout CommandContext) throws(CommandError) {
+        let target = try databaseIndex(ctx, 2)
+        let source = ctx.db
+        if target == source { throw CommandError("ERR source and destination objects are the same") }
+        guard let ref = ctx.keyspace.lookupWrite(source, ctx.args[1]) else {
+            ctx.reply.integer(0)
+            return
+        }
+        if ctx.keyspace.lookupWrite(target, ctx.args[1]) != nil {
+            ctx.reply.integer(0)
+            return
+        }
+        let entry = ctx.keyspace.remove(source, ref)
+        ctx.keyspace.insert(target, entry: entry)
+        ctx.dirty()
+        ctx.reply.integer(1)
+    }
+
+    static func copy(_ ctx: inout CommandContext) throws(CommandError) {
+        var target = ctx.db
+        var replace = false
+        var index = 3
+        while index < ctx.args.count {
+            if ctx.args.isKeyword(index, "replace") {
+                replace = true
+            } else if ctx.args.isKeyword(index, "db") && index + 1 < ctx.args.count {
+                target = try databaseIndex(ctx, index + 1)
+                index += 1
+            } else {
+                throw .syntax
+            }
+            index += 1
+        }
+        let source = ctx.db
+        if target == source && ctx.args[1] == ctx.args[2] {
+            throw CommandError("ERR source and destination objects are the same")
+        }
+        guard let ref = ctx.keyspace.lookupRead(source, ctx.args[1], ctx.readOptions) else {
+            ctx.reply.integer(0)
+            return
+        }
+        let entry = ctx.keyspace.entry(source, ref)
+        if ctx.keyspace.lookupWrite(target, ctx.args[2]) != nil {
+            guard replace else {
+                ctx.reply.integer(0)
+                return
+            }
+            ctx.keyspace.delete(target, ctx.args[2])
+        }
+        ctx.keyspace.insert(target, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value, expireAt: entry.expireAt, access: ctx.keyspace.freshAccess))
+        ctx.dirty()
+        ctx.reply.integer(1)
+    }
+
+    static func dbsize(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.integer(ctx.keyspace.databases[ctx.db].count)
+    }
+
+    /// The optional ASYNC / SYNC argument of FLUSHDB / FLUSHALL.
+    static func checkFlushMode(_ ctx: CommandContext) throws(CommandError) {
+        if ctx.args.count > 2 { throw .syntax }
+        if ctx.args.count == 2 && !ctx.args.isKeyword(1, "sync") && !ctx.args.isKeyword(1, "async") { throw .syntax }
+    }
+
+    static func flushdb(_ ctx: inout CommandContext) throws(CommandError) {
+        try checkFlushMode(ctx)
+        ctx.dirty(ctx.keyspace.flush(ctx.db))
+        ctx.reply.ok()
+    }
+
+    static func flushall(_ ctx: inout CommandContext) throws(CommandError) {
+        try checkFlushMode(ctx)
+        ctx.dirty(ctx.keyspace.keyCount)
+        ctx.keyspace.flushAll()
+        ctx.reply.ok()
+    }
+
+    static func swapdb(_ ctx: inout CommandContext) throws(CommandError) {
+        let first = try databaseIndex(ctx, 1, error: CommandError("ERR invalid first DB index"))
+        let second = try databaseIndex(ctx, 2, error: CommandError("ERR invalid second DB index"))
+        ctx.keyspace.swap(first, second)
+        ctx.dirty()
+        ctx.reply.ok()
+    }
+
+    // MARK: OBJECT
+
+    static let lfuMessage = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+
+    /// The entry for OBJECT subcommands (no access-clock update), or nil after replying null.
+    static func objectEntry(_ ctx: inout CommandContext) -> Entry? {
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[2], [.noTouch]) else {
+            ctx.reply.null()
+            return nil
+        }
+        return ctx.keyspace.entry(ctx.db, ref)
+    }
+
+    static func objectEncoding(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let entry = objectEntry(&ctx) else { return }
+        ctx.reply.bulk("\(entry.value.encodingName)")
+    }
+
+    static func objectRefcount(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let entry = objectEntry(&ctx) else { return }
+        // Redis shares the objects of small integers (0..9999) unless an LRU/LFU policy needs per-key clocks.
+        let policy = ctx.server.config.settings.evictionPolicy
+        let clocked: [EvictionPolicy] = [.volatileLRU, .allkeysLRU, .volatileLFU, .allkeysLFU]
+        let sharesIntegers = ctx.server.config.settings.maxMemory == 0 || !clocked.contains(policy)
+        if case .int(let number) = entry.value, number >= 0, number < 10000, sharesIntegers {
+            ctx.reply.integer(Int(Int32.max))
+        } else {
+            ctx.reply.integer(1)
+        }
+    }
+
+    static func objectIdletime(_ ctx: inout CommandContext) throws(CommandError) {
+        if ctx.keyspace.evictionPolicy.usesLFU {
+            throw CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. \(lfuMessage)")
+        }
+        guard let entry = objectEntry(&ctx) else { return }
+        ctx.reply.integer(ctx.keyspace.idleSeconds(of: entry))
+    }
+
+    static func objectFreq(_ ctx: inout CommandContext) throws(CommandError) {
+        if !ctx.keyspace.evictionPolicy.usesLFU {
+            throw CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. \(lfuMessage)")
+        }
+        guard let entry = objectEntry(&ctx) else { return }
+        ctx.reply.integer(ctx.keyspace.frequency(of: entry))
+    }
+
+    static func objectHelp(_ ctx: inout CommandContext) throws(CommandError) {
+        Help.reply(&ctx, "OBJECT", [
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ])
+    }
+}
+
+/// The reply of every `HELP` subcommand: a fixed header, the lines, and Redis's HELP footer.
+enum Help {
+    static func reply(_ ctx: inout CommandContext, _ command: String, _ lines: [String]) {
+        let all = ["\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"] + lines
+            + ["HELP", "    Print this help."]
+        ctx.reply.array(all.count)
+        for line in all { ctx.reply.simpleString(line) }
+    }
+}

@@ -1,0 +1,195 @@
+import NIOCore
+import NovaEngine
+import NovaRESP
+
+/// Server commands: INFO, CONFIG, TIME, LASTSAVE, SHUTDOWN, COMMAND.
+enum ServerCommands {
+    static func info(_ ctx: inout CommandContext) throws(CommandError) {
+        let arguments = (1..<max(1, ctx.args.count)).map { ctx.args.string($0) }
+        let text = Info.render(ctx.server, sections: Info.sections(for: arguments))
+        ctx.reply.verbatim(text)
+    }
+
+    static func time(_ ctx: inout CommandContext) throws(CommandError) {
+        let now = SystemClock.nowMicroseconds()
+        ctx.reply.array(2)
+        ctx.reply.bulk(decimal: now / 1_000_000)
+        ctx.reply.bulk(decimal: now % 1_000_000)
+    }
+
+    static func lastsave(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.integer(ctx.server.lastSaveTime)
+    }
+
+    static func shutdown(_ ctx: inout CommandContext) throws(CommandError) {
+        var request = ShutdownRequest()
+        var abort = false
+        var save = false, nosave = false
+        for index in 1..<max(1, ctx.args.count) {
+            if ctx.args.isKeyword(index, "nosave") { nosave = true }
+            else if ctx.args.isKeyword(index, "save") { save = true }
+            else if ctx.args.isKeyword(index, "now") { request.now = true }
+            else if ctx.args.isKeyword(index, "force") { request.force = true }
+            else if ctx.args.isKeyword(index, "abort") { abort = true }
+            else { throw .syntax }
+        }
+        if (abort && (save || nosave || request.now || request.force)) || (save && nosave) { throw .syntax }
+        if abort { throw CommandError("ERR No shutdown in progress.") }
+        request.save = save ? true : (nosave ? false : nil)
+        ctx.server.logger.notice("User requested shutdown...")
+        ctx.server.pendingActions.append(.shutdown(request))
+        ctx.client.closeAfterReply = true
+    }
+
+    // MARK: CONFIG
+
+    static func configGet(_ ctx: inout CommandContext) throws(CommandError) {
+        let patterns = (2..<ctx.args.count).map { ctx.args.string($0) }
+        let pairs = ctx.server.config.get(patterns)
+        ctx.reply.map(pairs.count)
+        for (name, value) in pairs {
+            ctx.reply.bulk(name)
+            ctx.reply.bulk(value)
+        }
+    }
+
+    static func configSet(_ ctx: inout CommandContext) throws(CommandError) {
+        guard ctx.args.count % 2 == 0 else { throw .arity(ctx.spec.fullName) }
+        let pairs = stride(from: 2, to: ctx.args.count, by: 2).map { (ctx.args.string($0), ctx.args.string($0 + 1)) }
+        try ctx.server.config.set(pairs)
+        ctx.server.applySettings()
+        ctx.reply.ok()
+    }
+
+    static func configResetstat(_ ctx: inout CommandContext) throws(CommandError) {
+        let server = ctx.server
+        let dirty = server.stats.dirty
+        server.stats = ServerStats()
+        server.stats.dirty = dirty
+        server.keyspace.stats = KeyspaceStats()
+        server.commandStats = Array(repeating: CommandStatistics(), count: server.commandStats.count)
+        server.errorStats = [:]
+        ctx.reply.ok()
+    }
+
+    static func configRewrite(_ ctx: inout CommandContext) throws(CommandError) {
+        try ctx.server.config.rewrite()
+        ctx.server.logger.notice("CONFIG REWRITE executed with success.")
+        ctx.reply.ok()
+    }
+
+    static func configHelp(_ ctx: inout CommandContext) throws(CommandError) {
+        Help.reply(&ctx, "CONFIG", [
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ])
+    }
+
+    // MARK: COMMAND
+
+    static func command(_ ctx: inout CommandContext) throws(CommandError) {
+        let specs = ctx.server.commands.commands
+        ctx.reply.array(specs.count)
+        for spec in specs { CommandDocs.writeInfo(spec, &ctx.reply) }
+    }
+
+    static func commandCount(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.integer(ctx.server.commands.commands.count)
+    }
+
+    static func commandInfo(_ ctx: inout CommandContext) throws(CommandError) {
+        if ctx.args.count == 2 { return try command(&ctx) }
+        ctx.reply.array(ctx.args.count - 2)
+        for index in 2..<ctx.args.count {
+            if let spec = ctx.server.commands.resolve(ctx.args.string(index)) {
+                CommandDocs.writeInfo(spec, &ctx.reply)
+            } else {
+                ctx.reply.nullArray()
+            }
+        }
+    }
+
+    static func commandDocs(_ ctx: inout CommandContext) throws(CommandError) {
+        var specs: [CommandSpec] = []
+        if ctx.args.count == 2 {
+            specs = ctx.server.commands.commands
+        } else {
+            for index in 2..<ctx.args.count {
+                if let spec = ctx.server.commands.resolve(ctx.args.string(index)) { specs.append(spec) }
+            }
+        }
+        ctx.reply.map(specs.count)
+        for spec in specs {
+            ctx.reply.bulk(spec.fullName)
+            CommandDocs.writeDocs(spec, &ctx.reply)
+        }
+    }
+
+    static func commandList(_ ctx: inout CommandContext) throws(CommandError) {
+        var names: [String] = []
+        let all = ctx.server.commands.all
+        if ctx.args.count == 2 {
+            names = all.map(\.fullName)
+        } else {
+            guard ctx.args.count == 5, ctx.args.isKeyword(2, "filterby") else { throw .syntax }
+            let value = ctx.args.string(4)
+            if ctx.args.isKeyword(3, "module") {
+                names = []
+            } else if ctx.args.isKeyword(3, "aclcat") {
+                let category = value.lowercased()
+                names = all.filter { $0.aclCategories.contains(category) }.map(\.fullName)
+            } else if ctx.args.isKeyword(3, "pattern") {
+                names = all.filter { RedisGlob.matches(value, $0.fullName, ignoringCase: true) }.map(\.fullName)
+            } else {
+                throw .syntax
+            }
+        }
+        ctx.reply.array(names.count)
+        for name in names { ctx.reply.bulk(name) }
+    }
+
+    static func commandGetkeys(_ ctx: inout CommandContext) throws(CommandError) {
+        guard var spec = ctx.server.commands.lookup(ctx.args[2]) else {
+            throw CommandError("ERR Invalid command specified")
+        }
+        let callArguments = Array((2..<ctx.args.count).map { ctx.args[$0] })
+        if !spec.subcommands.isEmpty && callArguments.count >= 2,
+           let sub = ctx.server.commands.subcommand(of: spec, callArguments[1]) {
+            spec = sub
+        }
+        guard spec.accepts(argumentCount: callArguments.count) else {
+            throw CommandError("ERR Invalid number of arguments specified for command")
+        }
+        let indexes = Array(spec.keys.indexes(count: callArguments.count))
+        guard !indexes.isEmpty else { throw CommandError("ERR The command has no key arguments") }
+        ctx.reply.array(indexes.count)
+        for index in indexes { ctx.reply.bulk(callArguments[index]) }
+    }
+
+    static func commandHelp(_ ctx: inout CommandContext) throws(CommandError) {
+        Help.reply(&ctx, "COMMAND", [
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+        ])
+    }
+}

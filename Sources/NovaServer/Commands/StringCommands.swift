@@ -1,0 +1,391 @@
+import NIOCore
+import NovaEngine
+import NovaRESP
+
+/// String commands: GET, SET and friends, counters, ranges.
+enum StringCommands {
+    /// Options of SET / GETEX (Redis's `parseExtendedStringArgumentsOrReply`).
+    struct SetOptions {
+        var nx = false, xx = false, get = false, keepTTL = false, persist = false
+        var ex = false, px = false, exat = false, pxat = false
+        var expireArgument: Int? = nil
+
+        var hasExpire: Bool { ex || px || exat || pxat }
+        var isMilliseconds: Bool { px || pxat }
+        var isRelative: Bool { ex || px }
+    }
+
+    enum OptionMode { case set, getex }
+
+    static func parseOptions(_ ctx: CommandContext, from start: Int, mode: OptionMode) throws(CommandError) -> SetOptions {
+        var o = SetOptions()
+        let args = ctx.args
+        var j = start
+        while j < args.count {
+            let hasNext = j + 1 < args.count
+            let isSet = mode == .set
+            if isSet && args.isKeyword(j, "nx") && !o.xx {
+                o.nx = true
+            } else if isSet && args.isKeyword(j, "xx") && !o.nx {
+                o.xx = true
+            } else if isSet && args.isKeyword(j, "get") {
+                o.get = true
+            } else if isSet && args.isKeyword(j, "keepttl") && !o.persist && !o.hasExpire {
+                o.keepTTL = true
+            } else if !isSet && args.isKeyword(j, "persist") && !o.hasExpire && !o.keepTTL {
+                o.persist = true
+            } else if args.isKeyword(j, "ex") && !o.keepTTL && !o.persist && !o.exat && !o.px && !o.pxat && hasNext {
+                o.ex = true
+                o.expireArgument = j + 1
+                j += 1
+            } else if args.isKeyword(j, "px") && !o.keepTTL && !o.persist && !o.ex && !o.exat && !o.pxat && hasNext {
+                o.px = true
+                o.expireArgument = j + 1
+                j += 1
+            } else if args.isKeyword(j, "exat") && !o.keepTTL && !o.persist && !o.ex && !o.px && !o.pxat && hasNext {
+                o.exat = true
+                o.expireArgument = j + 1
+                j += 1
+            } else if args.isKeyword(j, "pxat") && !o.keepTTL && !o.persist && !o.ex && !o.exat && !o.px && hasNext {
+                o.pxat = true
+                o.expireArgument = j + 1
+                j += 1
+            } else {
+                throw .syntax
+            }
+            j += 1
+        }
+        return o
+    }
+
+    /// The absolute expiry (Unix ms) an EX/PX/EXAT/PXAT argument asks for, validated as Redis does.
+    static func expireTime(_ ctx: CommandContext, argument index: Int, milliseconds: Bool, relative: Bool) throws(CommandError) -> Int64 {
+        var value = try ctx.args.integer(index)
+        if value <= 0 || (!milliseconds && value > Int64.max / 1000) { throw .invalidExpire(ctx.spec.fullName) }
+        if !milliseconds { value *= 1000 }
+        if relative { value = value &+ ctx.now }
+        if value <= 0 { throw .invalidExpire(ctx.spec.fullName) }
+        return value
+    }
+
+    /// The string value at `ref`, or WRONGTYPE.
+    static func stringValue(_ ctx: CommandContext, _ ref: EntryRef) throws(CommandError) -> Value {
+        let value = ctx.keyspace.entry(ctx.db, ref).value
+        guard value.isString else { throw .wrongType }
+        return value
+    }
+
+    static func replyString(_ ctx: inout CommandContext, _ value: Value) {
+        switch value {
+        case .int(let number): ctx.reply.bulk(decimal: number)
+        case .string(let bytes), .rawString(let bytes): bytes.withBytes { ctx.reply.bulk($0) }
+        }
+    }
+
+    /// GET-style read: replies with the value or null; WRONGTYPE for other types.
+    static func replyGet(_ ctx: inout CommandContext, key index: Int) throws(CommandError) {
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions) else {
+            ctx.reply.null()
+            return
+        }
+        replyString(&ctx, try stringValue(ctx, ref))
+    }
+
+    static func get(_ ctx: inout CommandContext) throws(CommandError) {
+        try replyGet(&ctx, key: 1)
+    }
+
+    /// The shared core of SET, SETNX, SETEX, PSETEX (Redis's `setGenericCommand`).
+    /// `okReply` / `abortReply` replace +OK / null for SETNX.
+    static func set(
+        _ ctx: inout CommandContext, key: Int, value: Int, options: SetOptions,
+        okReply: Int64? = nil, abortReply: Int64? = nil
+    ) throws(CommandError) {
+        var expireAt: Int64 = 0
+        if let argument = options.expireArgument {
+            expireAt = try expireTime(ctx, argument: argument, milliseconds: options.isMilliseconds, relative: options.isRelative)
+        }
+        if options.get { try replyGet(&ctx, key: key) }
+        let db = ctx.db
+        let found = ctx.keyspace.lookupWrite(db, ctx.args[key]) != nil
+        if (options.nx && found) || (options.xx && !found) {
+            if !options.get {
+                if let abortReply { ctx.reply.integer(abortReply) } else { ctx.reply.null() }
+            }
+            return
+        }
+        ctx.keyspace.set(db, ctx.args[key], Value.string(from: ctx.args[value]), expireAt: expireAt, keepTTL: options.keepTTL)
+        ctx.dirty()
+        if !options.get {
+            if let okReply { ctx.reply.integer(okReply) } else { ctx.reply.ok() }
+        }
+    }
+
+    static func set(_ ctx: inout CommandContext) throws(CommandError) {
+        let options = try parseOptions(ctx, from: 3, mode: .set)
+        try set(&ctx, key: 1, value: 2, options: options)
+    }
+
+    static func setnx(_ ctx: inout CommandContext) throws(CommandError) {
+        var options = SetOptions()
+        options.nx = true
+        try set(&ctx, key: 1, value: 2, options: options, okReply: 1, abortReply: 0)
+    }
+
+    static func setex(_ ctx: inout CommandContext) throws(CommandError) {
+        var options = SetOptions()
+        options.ex = true
+        options.expireArgument = 2
+        try set(&ctx, key: 1, value: 3, options: options)
+    }
+
+    static func psetex(_ ctx: inout CommandContext) throws(CommandError) {
+        var options = SetOptions()
+        options.px = true
+        options.expireArgument = 2
+        try set(&ctx, key: 1, value: 3, options: options)
+    }
+
+    static func getset(_ ctx: inout CommandContext) throws(CommandError) {
+        try replyGet(&ctx, key: 1)
+        ctx.keyspace.set(ctx.db, ctx.args[1], Value.string(from: ctx.args[2]))
+        ctx.dirty()
+    }
+
+    static func getdel(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[1], ctx.readOptions) else {
+            ctx.reply.null()
+            return
+        }
+        replyString(&ctx, try stringValue(ctx, ref))
+        ctx.keyspace.remove(ctx.db, ref)
+        ctx.dirty()
+    }
+
+    static func getex(_ ctx: inout CommandContext) throws(CommandError) {
+        let options = try parseOptions(ctx, from: 2, mode: .getex)
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[1], ctx.readOptions) else {
+            ctx.reply.null()
+            return
+        }
+        let value = try stringValue(ctx, ref)
+        var expireAt: Int64 = 0
+        if let argument = options.expireArgument {
+            expireAt = try expireTime(ctx, argument: argument, milliseconds: options.isMilliseconds, relative: options.isRelative)
+        }
+        replyString(&ctx, value)
+        if (options.exat || options.pxat) && expireAt <= ctx.now {
+            ctx.keyspace.remove(ctx.db, ref)
+            ctx.dirty()
+        } else if options.hasExpire {
+            ctx.keyspace.setExpire(ctx.db, ref, expireAt)
+            ctx.dirty()
+        } else if options.persist && ctx.keyspace.entry(ctx.db, ref).expireAt != 0 {
+            ctx.keyspace.setExpire(ctx.db, ref, 0)
+            ctx.dirty()
+        }
+    }
+
+    static func mget(_ ctx: inout CommandContext) throws(CommandError) {
+        let count = ctx.args.count - 1
+        ctx.reply.array(count)
+        for index in 1...count {
+            if let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions) {
+                let value = ctx.keyspace.entry(ctx.db, ref).value
+                if value.isString {
+                    replyString(&ctx, value)
+                    continue
+                }
+            }
+            ctx.reply.null()
+        }
+    }
+
+    static func mset(_ ctx: inout CommandContext) throws(CommandError) {
+        guard ctx.args.count % 2 == 1 else { throw .arity(ctx.spec.fullName) }
+        for index in stride(from: 1, to: ctx.args.count, by: 2) {
+            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1]))
+        }
+        ctx.dirty((ctx.args.count - 1) / 2)
+        ctx.reply.ok()
+    }
+
+    static func msetnx(_ ctx: inout CommandContext) throws(CommandError) {
+        guard ctx.args.count % 2 == 1 else { throw .arity(ctx.spec.fullName) }
+        for index in stride(from: 1, to: ctx.args.count, by: 2) where ctx.keyspace.lookupWrite(ctx.db, ctx.args[index]) != nil {
+            ctx.reply.integer(0)
+            return
+        }
+        for index in stride(from: 1, to: ctx.args.count, by: 2) {
+            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1]))
+        }
+        ctx.dirty((ctx.args.count - 1) / 2)
+        ctx.reply.integer(1)
+    }
+
+    static func checkLength(_ ctx: CommandContext, _ length: Int) throws(CommandError) {
+        if length > ctx.server.config.settings.protoMaxBulkLength { throw .stringTooLong }
+    }
+
+    static func append(_ ctx: inout CommandContext) throws(CommandError) {
+        let db = ctx.db
+        guard let ref = ctx.keyspace.lookupWrite(db, ctx.args[1]) else {
+            let value = Value.string(from: ctx.args[2])
+            ctx.keyspace.insert(db, Bytes(ctx.args[1]), value)
+            ctx.dirty()
+            ctx.reply.integer(value.stringLength)
+            return
+        }
+        let value = try stringValue(ctx, ref)
+        let tail = ctx.args[2]
+        try checkLength(ctx, value.stringLength + tail.readableBytes)
+        let length = ctx.keyspace.modifyValue(db, ref) { value -> Int in
+            var bytes: Bytes
+            switch value {
+            case .rawString(let existing): bytes = existing
+            case .string(let existing): bytes = existing
+            case .int: bytes = value.withStringBytes { Bytes($0) }!
+            }
+            value = .int(0)
+            tail.withUnsafeReadableBytes { bytes.append($0) }
+            value = .rawString(bytes)
+            return bytes.count
+        }
+        ctx.dirty()
+        ctx.reply.integer(length)
+    }
+
+    static func strlen(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[1], ctx.readOptions) else {
+            ctx.reply.integer(0)
+            return
+        }
+        ctx.reply.integer(try stringValue(ctx, ref).stringLength)
+    }
+
+    static func getrange(_ ctx: inout CommandContext) throws(CommandError) {
+        var start = try ctx.args.integer(2)
+        var end = try ctx.args.integer(3)
+        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[1], ctx.readOptions) else {
+            ctx.reply.bulk(EmptyCollection<UInt8>())
+            return
+        }
+        let value = try stringValue(ctx, ref)
+        value.withStringBytes { bytes in
+            let length = Int64(bytes.count)
+            if start < 0 && end < 0 && start > end {
+                ctx.reply.bulk(EmptyCollection<UInt8>())
+                return
+            }
+            if start < 0 { start += length }
+            if end < 0 { end += length }
+            if start < 0 { start = 0 }
+            if end < 0 { end = 0 }
+            if end >= length { end = length - 1 }
+            if start > end || length == 0 {
+                ctx.reply.bulk(EmptyCollection<UInt8>())
+            } else {
+                ctx.reply.bulk(UnsafeRawBufferPointer(rebasing: bytes[Int(start)...Int(end)]))
+            }
+        }
+    }
+
+    static func setrange(_ ctx: inout CommandContext) throws(CommandError) {
+        let offset = try ctx.args.integer(2)
+        if offset < 0 { throw CommandError("ERR offset is out of range") }
+        let patch = ctx.args[3]
+        let db = ctx.db
+        guard let ref = ctx.keyspace.lookupWrite(db, ctx.args[1]) else {
+            if patch.readableBytes == 0 {
+                ctx.reply.integer(0)
+                return
+            }
+            try checkLength(ctx, Int(offset) + patch.readableBytes)
+            var bytes = [UInt8](repeating: 0, count: Int(offset))
+            bytes.append(contentsOf: patch.readableBytesView)
+            ctx.keyspace.insert(db, Bytes(ctx.args[1]), .rawString(Bytes(bytes)))
+            ctx.dirty()
+            ctx.reply.integer(bytes.count)
+            return
+        }
+        let value = try stringValue(ctx, ref)
+        if patch.readableBytes == 0 {
+            ctx.reply.integer(value.stringLength)
+            return
+        }
+        try checkLength(ctx, Int(offset) + patch.readableBytes)
+        var bytes = value.withStringBytes { Array($0) }!
+        let end = Int(offset) + patch.readableBytes
+        if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
+        bytes.replaceSubrange(Int(offset)..<end, with: patch.readableBytesView)
+        ctx.keyspace.setValue(db, ref, .rawString(Bytes(bytes)))
+        ctx.dirty()
+        ctx.reply.integer(bytes.count)
+    }
+
+    /// INCR / DECR / INCRBY / DECRBY (Redis's `incrDecrCommand`); the expiry is kept.
+    static func incrementBy(_ ctx: inout CommandContext, _ increment: Int64) throws(CommandError) {
+        let db = ctx.db
+        let ref = ctx.keyspace.lookupWrite(db, ctx.args[1])
+        var current: Int64 = 0
+        if let ref {
+            let value = try stringValue(ctx, ref)
+            switch value {
+            case .int(let number): current = number
+            default:
+                guard let number = value.withStringBytes({ RedisInteger.parse($0) }) ?? nil else { throw .notInteger }
+                current = number
+            }
+        }
+        let (result, overflow) = current.addingReportingOverflow(increment)
+        if overflow { throw .overflow }
+        if let ref {
+            ctx.keyspace.setValue(db, ref, .int(result))
+        } else {
+            ctx.keyspace.insert(db, Bytes(ctx.args[1]), .int(result))
+        }
+        ctx.dirty()
+        ctx.reply.integer(result)
+    }
+
+    static func incr(_ ctx: inout CommandContext) throws(CommandError) { try incrementBy(&ctx, 1) }
+    static func decr(_ ctx: inout CommandContext) throws(CommandError) { try incrementBy(&ctx, -1) }
+
+    static func incrby(_ ctx: inout CommandContext) throws(CommandError) {
+        try incrementBy(&ctx, try ctx.args.integer(2))
+    }
+
+    static func decrby(_ ctx: inout CommandContext) throws(CommandError) {
+        let amount = try ctx.args.integer(2)
+        if amount == Int64.min { throw CommandError("ERR decrement would overflow") }
+        try incrementBy(&ctx, -amount)
+    }
+
+    static func incrbyfloat(_ ctx: inout CommandContext) throws(CommandError) {
+        let db = ctx.db
+        let ref = ctx.keyspace.lookupWrite(db, ctx.args[1])
+        var current: Float80 = 0
+        if let ref {
+            let value = try stringValue(ctx, ref)
+            switch value {
+            case .int(let number): current = Float80(number)
+            default:
+                guard let number = value.withStringBytes({ RedisFloat.parseLongDouble(UnsafeRawBufferPointer($0)) }) ?? nil
+                else { throw .notFloat }
+                current = number
+            }
+        }
+        guard let increment = RedisFloat.parseLongDouble(ctx.args[2].readableBytesView) else { throw .notFloat }
+        let result = current + increment
+        if result.isNaN || result.isInfinite { throw .notFloatOrNaN }
+        guard let text = RedisFloat.formatHuman(result) else { throw .notFloat }
+        let stored = Value.string(Bytes(text))
+        if let ref {
+            ctx.keyspace.setValue(db, ref, stored)
+        } else {
+            ctx.keyspace.insert(db, Bytes(ctx.args[1]), stored)
+        }
+        ctx.dirty()
+        ctx.reply.bulk(text)
+    }
+}

@@ -1,0 +1,683 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NovaRESP
+public import NovaEngine
+
+/// An error in a configuration file or in command-line flags, reported the way redis-server reports it.
+public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
+    public let line: Int
+    public let text: String
+    public let message: String
+
+    public var description: String {
+        """
+        *** FATAL CONFIG FILE ERROR (NovaCache) ***
+        Reading the configuration file, at line \(line)
+        >>> '\(text)'
+        \(message)
+        """
+    }
+}
+
+/// Typed values of the parameters the server acts on, derived from the configuration after each change.
+public struct ServerSettings: Sendable {
+    public var port = 6379
+    public var bind: [String] = ["127.0.0.1"]
+    public var databases = 16
+    public var requirePass: String? = nil
+    public var dir = "."
+    public var dbFilename = "dump.rdb"
+    public var logLevel = "notice"
+    public var maxMemory = 0
+    public var evictionPolicy = EvictionPolicy.noeviction
+    public var maxMemorySamples = 5
+    public var lfuLogFactor = 10
+    public var lfuDecayTime = 1
+    public var hz = 10
+    public var activeExpireEffort = 1
+    public var timeout = 0
+    public var tcpKeepalive = 300
+    public var tcpBacklog = 511
+    public var maxClients = 10000
+    public var protoMaxBulkLength = 512 * 1024 * 1024
+    public var clientQueryBufferLimit = 1024 * 1024 * 1024
+    public var protectedMode = true
+    public var saveRules: [(seconds: Int, changes: Int)] = [(3600, 1), (300, 100), (60, 10000)]
+    public var notifyKeyspaceEvents = ""
+    public var shutdownOnSigterm = "default"
+    public var shutdownOnSigint = "default"
+    public var appendOnly = false
+    public var appendFsync = "everysec"
+}
+
+/// The server's configuration: every Redis 7.0 parameter with its current value, CONFIG GET / SET /
+/// REWRITE semantics, and redis.conf / command-line parsing.
+public final class ConfigStore: @unchecked Sendable {
+    private struct Lookup {
+        let parameter: ConfigParameter
+    }
+
+    private var values: [String: String] = [:]
+    private let parameters: [String: ConfigParameter]
+    /// Names under which each parameter is listed (primary name and alias), in catalog order.
+    private let listedNames: [(name: String, parameter: ConfigParameter)]
+    /// Parameters given in a file or on the command line, for CONFIG REWRITE.
+    private var fromFile: Set<String> = []
+    /// Commands renamed by `rename-command` (lowercase old name → new name, empty to disable).
+    public private(set) var renamedCommands: [String: String] = [:]
+    /// `user` lines kept from the configuration file.
+    public private(set) var userDirectives: [String] = []
+    /// The configuration file the server started with, if any (absolute path).
+    public var configFilePath: String?
+    /// Typed view of the current values.
+    public private(set) var settings = ServerSettings()
+
+    public init() {
+        var parameters: [String: ConfigParameter] = [:]
+        var listed: [(String, ConfigParameter)] = []
+        for parameter in ConfigCatalog.all {
+            parameters[parameter.name] = parameter
+            listed.append((parameter.name, parameter))
+            if let alias = parameter.alias {
+                parameters[alias] = parameter
+                listed.append((alias, parameter))
+            }
+            values[parameter.name] = parameter.defaultValue
+        }
+        self.parameters = parameters
+        self.listedNames = listed
+        values["dir"] = ConfigStore.defaultDataDirectory
+        refreshSettings()
+    }
+
+    /// `./data` under the working directory at start-up: where data lives when `dir` is not configured.
+    public static let defaultDataDirectory = absolutePath("./data")
+
+    /// `path` made absolute against the working directory.
+    public static func absolute(_ path: String) -> String { absolutePath(path) }
+
+    // MARK: Reading
+
+    /// The current value of `name` (primary or alias), or nil for an unknown name.
+    public func value(_ name: String) -> String? {
+        guard let parameter = parameters[name.lowercased()] else { return nil }
+        return values[parameter.name]
+    }
+
+    /// CONFIG GET: pairs for every parameter matching any of `patterns` (glob, case-insensitive).
+    /// An exact name is answered under the spelling the client used.
+    public func get(_ patterns: [String]) -> [(String, String)] {
+        var result: [(String, String)] = []
+        var seen: Set<String> = []
+        for pattern in patterns {
+            if !pattern.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+                guard let parameter = parameters[pattern.lowercased()], !seen.contains(pattern) else { continue }
+                seen.insert(pattern)
+                result.append((pattern, values[parameter.name] ?? ""))
+                continue
+            }
+            for (name, parameter) in listedNames where !parameter.flags.contains(.hidden) {
+                guard !seen.contains(name), RedisGlob.matches(pattern, name, ignoringCase: true) else { continue }
+                seen.insert(name)
+                result.append((name, values[parameter.name] ?? ""))
+            }
+        }
+        return result
+    }
+
+    // MARK: Changing
+
+    /// CONFIG SET with Redis's all-or-nothing semantics. `pairs` are (name, value) as sent.
+    public func set(_ pairs: [(String, String)]) throws(CommandError) {
+        var seen: Set<String> = []
+        var changes: [(ConfigParameter, String)] = []
+        for (name, value) in pairs {
+            guard let parameter = parameters[name.lowercased()] else {
+                throw CommandError("ERR Unknown option or number of arguments for CONFIG SET - '\(name)'")
+            }
+            func fail(_ message: String) -> CommandError {
+                CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - \(message)")
+            }
+            if parameter.flags.contains(.immutable) { throw fail("can't set immutable config") }
+            if parameter.flags.contains(.protected) && values["enable-protected-configs"] == "no" {
+                throw fail("can't set protected config")
+            }
+            if seen.contains(parameter.name) { throw fail("duplicate parameter") }
+            seen.insert(parameter.name)
+            let arguments: [String]
+            if parameter.flags.contains(.multiArgument) {
+                guard let split = Self.splitWords(value) else { throw fail("Unbalanced quotes in configuration line") }
+                arguments = split
+            } else {
+                arguments = [value]
+            }
+            switch canonical(parameter, arguments, appendingTo: nil) {
+            case .success(let canonical): changes.append((parameter, canonical))
+            case .failure(let error): throw fail(error.message)
+            }
+        }
+        for (parameter, value) in changes { values[parameter.name] = value }
+        refreshSettings()
+    }
+
+    /// Sets a value at start-up (config file or flags), immutable parameters included.
+    func setAtStartup(_ name: String, _ arguments: [String]) -> String? {
+        let lowered = name.lowercased()
+        switch lowered {
+        case "include", "loadmodule", "sentinel", "rename-command", "user":
+            return directive(lowered, arguments)
+        default:
+            break
+        }
+        guard let parameter = parameters[lowered] else { return "Bad directive or wrong number of arguments" }
+        if !parameter.flags.contains(.multiArgument) && arguments.count != 1 {
+            return "wrong number of arguments"
+        }
+        // `save` lines accumulate in a file, as in Redis; `save ""` clears.
+        let previous = (parameter.name == "save" && fromFile.contains("save")) ? values["save"] : nil
+        switch canonical(parameter, arguments, appendingTo: previous) {
+        case .success(let value):
+            values[parameter.name] = value
+            fromFile.insert(parameter.name)
+            refreshSettings()
+            return nil
+        case .failure(let error):
+            return error.message
+        }
+    }
+
+    private func directive(_ name: String, _ arguments: [String]) -> String? {
+        switch name {
+        case "include":
+            guard arguments.count == 1 else { return "Bad directive or wrong number of arguments" }
+            do { try loadFile(arguments[0]) } catch { return "\(error)" }
+            return nil
+        case "rename-command":
+            guard arguments.count == 2 else { return "Bad directive or wrong number of arguments" }
+            renamedCommands[arguments[0].lowercased()] = arguments[1]
+            return nil
+        case "user":
+            guard !arguments.isEmpty else { return "Bad directive or wrong number of arguments" }
+            userDirectives.append(arguments.joined(separator: " "))
+            return nil
+        case "loadmodule":
+            return "Modules are not supported by NovaCache"
+        default:
+            return "sentinel directive while not in sentinel mode"
+        }
+    }
+
+    private struct ValueError: Error { let message: String }
+
+    private func canonical(_ parameter: ConfigParameter, _ arguments: [String], appendingTo previous: String?) -> Result<String, ValueError> {
+        func fail(_ message: String) -> Result<String, ValueError> { .failure(ValueError(message: message)) }
+        switch parameter.kind {
+        case .bool:
+            switch arguments[0].lowercased() {
+            case "yes": return .success("yes")
+            case "no": return .success("no")
+            default: return fail("argument must be 'yes' or 'no'")
+            }
+        case let .integer(min, max, style):
+            let text = arguments[0]
+            var number: Int64?
+            var percent = false
+            switch style {
+            case .memory, .memoryOrPercent:
+                number = Self.parseMemory(text)
+                if number == nil, style == .memoryOrPercent, text.count > 1, text.hasSuffix("%"),
+                   let value = RedisInteger.parse(Array(text.utf8.dropLast())), value >= 0 {
+                    number = -value
+                    percent = true
+                }
+            case .octal:
+                number = Int64(text, radix: 8)
+            case .plain:
+                number = RedisInteger.parse(Array(text.utf8))
+            }
+            guard let value = number else {
+                switch style {
+                case .memory: return fail("argument must be a memory value")
+                case .memoryOrPercent: return fail("argument must be a memory or percent value")
+                case .octal: return fail("argument couldn't be parsed into an integer")
+                case .plain: return fail("argument couldn't be parsed into an integer")
+                }
+            }
+            if percent {
+                if value < min { return fail("percentage argument must be less or equal to \(-min)") }
+                return .success("\(-value)%")
+            }
+            if value < min || value > max {
+                if style == .octal {
+                    return fail("argument must be between 0\(String(min, radix: 8)) and 0\(String(max, radix: 8)) inclusive")
+                }
+                return fail("argument must be between \(min) and \(max) inclusive")
+            }
+            if parameter.name == "maxclients", let limit = Self.maxClientsLimit(), value > limit {
+                return fail("The operating system is not able to handle the specified number of clients, try with \(limit)")
+            }
+            if parameter.name == "hz" { return .success(String(Swift.min(500, Swift.max(1, value)))) }
+            return .success(style == .octal ? String(value, radix: 8) : String(value))
+        case let .enumeration(names, multiple):
+            let options = "argument(s) must be one of the following: " + names.joined(separator: ", ")
+            let words = multiple ? arguments : [arguments[0]]
+            guard !words.isEmpty else { return fail(options) }
+            var chosen: Set<String> = []
+            for word in words {
+                guard let match = names.first(where: { $0 == word.lowercased() }) else { return fail(options) }
+                chosen.insert(match)
+            }
+            if multiple && chosen.count > 1 && chosen.contains("default") { return fail(options) }
+            return .success(names.filter { chosen.contains($0) }.joined(separator: " "))
+        case .string(let validate):
+            if let message = validate?(arguments[0]) { return fail(message) }
+            return .success(arguments[0])
+        case .special(let special):
+            return canonicalSpecial(special, arguments, previous: previous).mapError { ValueError(message: $0.message) }
+        }
+    }
+
+    private func canonicalSpecial(_ special: SpecialConfig, _ arguments: [String], previous: String?) -> Result<String, ValueError> {
+        func fail(_ message: String) -> Result<String, ValueError> { .failure(ValueError(message: message)) }
+        switch special {
+        case .dir:
+            guard arguments.count == 1 else { return fail("wrong number of arguments") }
+            var info = stat()
+            let path = Self.absolutePath(arguments[0])
+            guard stat(path, &info) == 0 else { return fail(String(cString: strerror(errno))) }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { return fail(String(cString: strerror(ENOTDIR))) }
+            return .success(path)
+        case .save:
+            var words = arguments
+            if words.count == 1 && words[0].isEmpty { return .success("") }
+            if words.count % 2 != 0 { return fail("Invalid save parameters") }
+            for (index, word) in words.enumerated() {
+                guard let value = Int64(word), (index % 2 == 0 ? value >= 1 : value >= 0) else {
+                    return fail("Invalid save parameters")
+                }
+                words[index] = String(value)
+            }
+            if let previous, !previous.isEmpty { words.insert(previous, at: 0) }
+            return .success(words.joined(separator: " "))
+        case .clientOutputBufferLimit:
+            guard arguments.count % 4 == 0, !arguments.isEmpty else {
+                return fail("Wrong number of arguments in buffer limit configuration.")
+            }
+            var current = Self.parseBufferLimits(values["client-output-buffer-limit"] ?? "")
+            for start in stride(from: 0, to: arguments.count, by: 4) {
+                var name = arguments[start].lowercased()
+                if name == "replica" { name = "slave" }
+                guard ["normal", "slave", "pubsub"].contains(name) else {
+                    return fail("Invalid client class specified in buffer limit configuration.")
+                }
+                guard let hard = Self.parseMemory(arguments[start + 1]), let soft = Self.parseMemory(arguments[start + 2]),
+                      let seconds = Int64(arguments[start + 3]), seconds >= 0 else {
+                    return fail("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+                }
+                current[name] = (hard, soft, seconds)
+            }
+            return .success(["normal", "slave", "pubsub"].map { name in
+                let (hard, soft, seconds) = current[name] ?? (0, 0, 0)
+                return "\(name) \(hard) \(soft) \(seconds)"
+            }.joined(separator: " "))
+        case .oomScoreAdjValues:
+            guard arguments.count == 3 else { return fail("wrong number of arguments") }
+            var numbers: [Int64] = []
+            for word in arguments {
+                guard let value = Int64(word), value >= -2000, value <= 2000 else {
+                    return fail("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")
+                }
+                numbers.append(value)
+            }
+            return .success(numbers.map(String.init).joined(separator: " "))
+        case .notifyKeyspaceEvents:
+            guard arguments.count == 1 else { return fail("wrong number of arguments") }
+            guard let flags = KeyspaceEventFlags(parsing: arguments[0]) else {
+                return fail("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+            }
+            return .success(flags.description)
+        case .bind:
+            if arguments.count > 16 { return fail("Too many bind addresses specified.") }
+            if arguments.count == 1 && arguments[0].isEmpty { return .success("") }
+            return .success(arguments.joined(separator: " "))
+        case .replicaOf:
+            if arguments.count == 2 && arguments[0].lowercased() == "no" && arguments[1].lowercased() == "one" {
+                return .success("")
+            }
+            guard arguments.count == 2, let port = Int(arguments[1]), (0...65535).contains(port) else {
+                return fail("wrong number of arguments")
+            }
+            return fail("Replication is not supported by NovaCache")
+        case .latencyPercentiles:
+            if arguments.count == 1 && arguments[0].isEmpty { return .success("") }
+            var parts: [String] = []
+            for word in arguments {
+                guard let value = Double(word), value >= 0, value <= 100 else {
+                    return fail("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
+                }
+                var text = String(value)
+                if text.hasSuffix(".0") { text.removeLast(2) }
+                parts.append(text)
+            }
+            return .success(parts.joined(separator: " "))
+        }
+    }
+
+    // MARK: Files and flags
+
+    /// Splits a value the way a redis.conf line is split (quotes, escapes).
+    static func splitWords(_ text: String) -> [String]? {
+        var text = text
+        return text.withUTF8 { utf8 in
+            InlineSplitter.split(UnsafeRawBufferPointer(utf8))?.map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+
+    /// Applies the lines of a redis.conf-syntax text. `lineOffset` numbers lines in error messages.
+    public func load(text: String) throws(ConfigFileError) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for (index, rawLine) in lines.enumerated() {
+            let line = rawLine.trimmingCharacters(in: " \t\r\n")
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let words = Self.splitWords(line) else {
+                throw ConfigFileError(line: index + 1, text: line, message: "Unbalanced quotes in configuration line")
+            }
+            guard let name = words.first else { continue }
+            if let message = setAtStartup(name, Array(words.dropFirst())) {
+                throw ConfigFileError(line: index + 1, text: line, message: message)
+            }
+        }
+    }
+
+    /// Reads and applies a configuration file.
+    public func loadFile(_ path: String) throws(ConfigFileError) {
+        guard let text = Self.readFile(path) else {
+            throw ConfigFileError(line: 0, text: path, message: "Fatal error, can't open config file '\(path)': \(String(cString: strerror(errno)))")
+        }
+        try load(text: text)
+    }
+
+    /// Turns redis-server style flags (`--port 7000 --save ""`) into configuration lines and applies them.
+    public func load(flags: [String]) throws(ConfigFileError) {
+        var lines: [[String]] = []
+        for argument in flags {
+            if argument.hasPrefix("--") && argument.count > 2 {
+                lines.append([String(argument.dropFirst(2))])
+            } else if lines.isEmpty {
+                throw ConfigFileError(line: 0, text: argument, message: "Invalid argument '\(argument)': options start with --")
+            } else {
+                lines[lines.count - 1].append(argument)
+            }
+        }
+        for (index, words) in lines.enumerated() {
+            var arguments = Array(words.dropFirst())
+            // A flag given with no value means an empty value (`--save` → `save ""`).
+            if arguments.isEmpty { arguments = [""] }
+            if let message = setAtStartup(words[0], arguments) {
+                throw ConfigFileError(line: index + 1, text: words.joined(separator: " "), message: message)
+            }
+        }
+    }
+
+    /// CONFIG REWRITE: rewrites the configuration file with the current values, keeping its comments and
+    /// the order of its lines; changed parameters missing from the file are appended.
+    public func rewrite() throws(CommandError) {
+        guard let path = configFilePath else { throw CommandError("ERR The server is running without a config file") }
+        let old = Self.readFile(path) ?? ""
+        var lines = old.isEmpty ? [] : old.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        var written: Set<String> = []
+        var output: [String] = []
+        for line in lines {
+            let trimmed = line.trimmingCharacters(in: " \t\r\n")
+            guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let words = Self.splitWords(trimmed),
+                  let first = words.first, let parameter = parameters[first.lowercased()] else {
+                output.append(line)
+                continue
+            }
+            if written.contains(parameter.name) { continue }
+            written.insert(parameter.name)
+            output.append(contentsOf: rewriteLines(parameter))
+        }
+        var appended = false
+        for parameter in ConfigCatalog.all where !written.contains(parameter.name) {
+            guard values[parameter.name] != parameter.defaultValue, parameter.name != "dir" || fromFile.contains("dir") else { continue }
+            if !appended && !output.contains("# Generated by CONFIG REWRITE") {
+                output.append("# Generated by CONFIG REWRITE")
+            }
+            appended = true
+            output.append(contentsOf: rewriteLines(parameter))
+        }
+        let text = output.joined(separator: "\n") + "\n"
+        let temporary = path + ".tmp-rewrite"
+        guard Self.writeFile(temporary, text), rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw CommandError("ERR Rewriting config file: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func rewriteLines(_ parameter: ConfigParameter) -> [String] {
+        let value = values[parameter.name] ?? ""
+        if parameter.name == "save" {
+            if value.isEmpty { return ["save \"\""] }
+            let words = value.split(separator: " ")
+            return stride(from: 0, to: words.count, by: 2).map { "save \(words[$0]) \(words[$0 + 1])" }
+        }
+        if parameter.flags.contains(.multiArgument) { return ["\(parameter.name) \(value.isEmpty ? "\"\"" : value)"] }
+        return ["\(parameter.name) \(Self.quoted(value))"]
+    }
+
+    static func quoted(_ value: String) -> String {
+        if !value.isEmpty && !value.contains(where: { $0 == " " || $0 == "\"" || $0 == "'" || $0 == "\\" || $0.asciiValue.map { $0 < 32 } ?? false }) {
+            return value
+        }
+        var result = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
+    // MARK: Helpers
+
+    /// Redis's `memtoull`: digits with an optional unit (b, k, kb, m, mb, g, gb; case-insensitive).
+    static func parseMemory(_ text: String) -> Int64? {
+        let digits = text.prefix(while: { $0.isASCII && $0.isNumber })
+        let unit = text.dropFirst(digits.count).lowercased()
+        let multiplier: Int64
+        switch unit {
+        case "", "b": multiplier = 1
+        case "k": multiplier = 1000
+        case "kb": multiplier = 1024
+        case "m": multiplier = 1000 * 1000
+        case "mb": multiplier = 1024 * 1024
+        case "g": multiplier = 1000 * 1000 * 1000
+        case "gb": multiplier = 1024 * 1024 * 1024
+        default: return nil
+        }
+        if digits.isEmpty { return 0 }
+        guard let value = Int64(digits) else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : product
+    }
+
+    static func parseBufferLimits(_ text: String) -> [String: (Int64, Int64, Int64)] {
+        let words = text.split(separator: " ").map(String.init)
+        var result: [String: (Int64, Int64, Int64)] = [:]
+        var index = 0
+        while index + 3 < words.count {
+            result[words[index]] = (Int64(words[index + 1]) ?? 0, Int64(words[index + 2]) ?? 0, Int64(words[index + 3]) ?? 0)
+            index += 4
+        }
+        return result
+    }
+
+    private static func maxClientsLimit() -> Int64? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        if limit.rlim_cur > UInt(Int64.max) { return nil }
+        return Int64(limit.rlim_cur) - 32
+    }
+
+    static func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return normalize(path) }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return normalize(cwd + "/" + path)
+    }
+
+    private static func normalize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/") {
+            if part == "." || part.isEmpty { continue }
+            if part == ".." { _ = parts.popLast(); continue }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func readFile(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let read = fread(&chunk, 1, chunk.count, file)
+            if read <= 0 { break }
+            data.append(contentsOf: chunk[0..<read])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func writeFile(_ path: String, _ text: String) -> Bool {
+        guard let file = fopen(path, "w") else { return false }
+        let bytes = Array(text.utf8)
+        let written = fwrite(bytes, 1, bytes.count, file)
+        let flushed = fflush(file) == 0 && fsync(fileno(file)) == 0
+        fclose(file)
+        return written == bytes.count && flushed
+    }
+
+    private func refreshSettings() {
+        var s = ServerSettings()
+        func int(_ name: String) -> Int { Int(values[name] ?? "") ?? 0 }
+        s.port = int("port")
+        s.bind = (values["bind"] ?? "").split(separator: " ").map(String.init)
+        s.databases = int("databases")
+        let pass = values["requirepass"] ?? ""
+        s.requirePass = pass.isEmpty ? nil : pass
+        s.dir = values["dir"] ?? "."
+        s.dbFilename = values["dbfilename"] ?? "dump.rdb"
+        s.logLevel = values["loglevel"] ?? "notice"
+        s.maxMemory = int("maxmemory")
+        s.evictionPolicy = EvictionPolicy(rawValue: values["maxmemory-policy"] ?? "") ?? .noeviction
+        s.maxMemorySamples = int("maxmemory-samples")
+        s.lfuLogFactor = int("lfu-log-factor")
+        s.lfuDecayTime = int("lfu-decay-time")
+        s.hz = int("hz")
+        s.activeExpireEffort = int("active-expire-effort")
+        s.timeout = int("timeout")
+        s.tcpKeepalive = int("tcp-keepalive")
+        s.tcpBacklog = int("tcp-backlog")
+        s.maxClients = int("maxclients")
+        s.protoMaxBulkLength = int("proto-max-bulk-len")
+        s.clientQueryBufferLimit = int("client-query-buffer-limit")
+        s.protectedMode = values["protected-mode"] == "yes"
+        let save = (values["save"] ?? "").split(separator: " ").compactMap { Int($0) }
+        s.saveRules = stride(from: 0, to: save.count - 1, by: 2).map { (save[$0], save[$0 + 1]) }
+        s.notifyKeyspaceEvents = values["notify-keyspace-events"] ?? ""
+        s.shutdownOnSigterm = values["shutdown-on-sigterm"] ?? "default"
+        s.shutdownOnSigint = values["shutdown-on-sigint"] ?? "default"
+        s.appendOnly = values["appendonly"] == "yes"
+        s.appendFsync = values["appendfsync"] ?? "everysec"
+        settings = s
+    }
+}
+
+/// The classes of `notify-keyspace-events`.
+public struct KeyspaceEventFlags: OptionSet, Sendable, CustomStringConvertible {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public static let keyspace = KeyspaceEventFlags(rawValue: 1 << 0)
+    public static let keyevent = KeyspaceEventFlags(rawValue: 1 << 1)
+    public static let generic = KeyspaceEventFlags(rawValue: 1 << 2)
+    public static let string = KeyspaceEventFlags(rawValue: 1 << 3)
+    public static let list = KeyspaceEventFlags(rawValue: 1 << 4)
+    public static let set = KeyspaceEventFlags(rawValue: 1 << 5)
+    public static let hash = KeyspaceEventFlags(rawValue: 1 << 6)
+    public static let zset = KeyspaceEventFlags(rawValue: 1 << 7)
+    public static let expired = KeyspaceEventFlags(rawValue: 1 << 8)
+    public static let evicted = KeyspaceEventFlags(rawValue: 1 << 9)
+    public static let stream = KeyspaceEventFlags(rawValue: 1 << 10)
+    public static let keyMiss = KeyspaceEventFlags(rawValue: 1 << 11)
+    public static let module = KeyspaceEventFlags(rawValue: 1 << 12)
+    public static let new = KeyspaceEventFlags(rawValue: 1 << 13)
+    /// `A`: every class except key-miss and new-key.
+    public static let all: KeyspaceEventFlags = [.generic, .string, .list, .set, .hash, .zset, .expired, .evicted, .stream, .module]
+
+    /// Parses Redis's flag letters; nil for an unknown letter.
+    public init?(parsing text: String) {
+        var flags: KeyspaceEventFlags = []
+        for character in text {
+            switch character {
+            case "A": flags.formUnion(.all)
+            case "g": flags.insert(.generic)
+            case "$": flags.insert(.string)
+            case "l": flags.insert(.list)
+            case "s": flags.insert(.set)
+            case "h": flags.insert(.hash)
+            case "z": flags.insert(.zset)
+            case "x": flags.insert(.expired)
+            case "e": flags.insert(.evicted)
+            case "K": flags.insert(.keyspace)
+            case "E": flags.insert(.keyevent)
+            case "t": flags.insert(.stream)
+            case "m": flags.insert(.keyMiss)
+            case "d": flags.insert(.module)
+            case "n": flags.insert(.new)
+            default: return nil
+            }
+        }
+        self = flags
+    }
+
+    /// The canonical letters, in Redis's order.
+    public var description: String {
+        var text = ""
+        if isSuperset(of: .all) {
+            text = "A"
+        } else {
+            let letters: [(KeyspaceEventFlags, String)] = [
+                (.generic, "g"), (.string, "$"), (.list, "l"), (.set, "s"), (.hash, "h"), (.zset, "z"),
+                (.expired, "x"), (.evicted, "e"), (.stream, "t"), (.module, "d"), (.new, "n"),
+            ]
+            for (flag, letter) in letters where contains(flag) { text += letter }
+        }
+        if contains(.keyspace) { text += "K" }
+        if contains(.keyevent) { text += "E" }
+        if contains(.keyMiss) { text += "m" }
+        return text
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        var slice = Substring(self)
+        while let first = slice.first, characters.contains(first) { slice.removeFirst() }
+        while let last = slice.last, characters.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}

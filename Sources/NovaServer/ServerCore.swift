@@ -1,0 +1,316 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+public import Logging
+public import NovaEngine
+public import NovaRESP
+
+/// Counters for INFO stats.
+public struct ServerStats: Sendable {
+    public var totalConnectionsReceived = 0
+    public var totalCommandsProcessed = 0
+    public var netInputBytes = 0
+    public var netOutputBytes = 0
+    public var rejectedConnections = 0
+    public var totalErrorReplies = 0
+    public var totalReads = 0
+    public var totalWrites = 0
+    /// Keys changed since the last successful save (`rdb_changes_since_last_save`).
+    public var dirty = 0
+}
+
+/// Per-command counters for INFO commandstats.
+public struct CommandStatistics: Sendable {
+    public var calls = 0
+    public var microseconds = 0.0
+    public var rejectedCalls = 0
+    public var failedCalls = 0
+}
+
+/// Something to do after the server lock is released (closing a channel can re-enter the server).
+public enum PostAction: Sendable {
+    case close(ClientState)
+    case shutdown(ShutdownRequest)
+}
+
+/// How SHUTDOWN (or a signal) asked the server to stop.
+public struct ShutdownRequest: Sendable, Equatable {
+    /// Save a snapshot first: nil follows the configured save rules.
+    public var save: Bool?
+    public var now = false
+    public var force = false
+
+    public init(save: Bool? = nil, now: Bool = false, force: Bool = false) {
+        self.save = save
+        self.now = now
+        self.force = force
+    }
+}
+
+/// Hooks the hosting service installs so that commands can reach beyond the engine.
+public struct ServerHooks: Sendable {
+    /// Called (outside the lock) when SHUTDOWN succeeded.
+    public var shutdown: @Sendable (ShutdownRequest) -> Void = { _ in }
+    public init() {}
+}
+
+/// The state shared by all connections: keyspace, configuration, clients and statistics, all guarded by
+/// one lock taken once per batch of commands read from a connection.
+///
+/// The execution model (one lock, taken per read batch, event loops parsing and encoding in parallel
+/// outside it) is explained with measurements in docs/execution-model.md.
+public final class ServerCore: @unchecked Sendable {
+    let lock = NIOLock()
+
+    // Everything below is guarded by `lock`.
+    public let keyspace: Keyspace
+    public let config: ConfigStore
+    public let commands: CommandTable
+    public var stats = ServerStats()
+    public var commandStats: [CommandStatistics]
+    public var errorStats: [String: Int] = [:]
+    public internal(set) var clients: [UInt64: ClientState] = [:]
+    private var nextClientID: UInt64 = 1
+    var pendingActions: [PostAction] = []
+    /// Recent operations per second samples (INFO instantaneous_ops_per_sec).
+    var opsSamples = RateSampler()
+    var inputSamples = RateSampler()
+    var outputSamples = RateSampler()
+    public var lastSaveTime: Int64
+    /// Highest used_memory seen.
+    var peakMemory = 0
+    /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
+    var memorySample = (allocated: 0, footprint: 0)
+
+    public let logger: Logger
+    public var hooks = ServerHooks()
+    /// Unix ms when the server started.
+    public let startTime: Int64
+    /// 40 hex characters identifying this run.
+    public let runID: String
+    /// Bound addresses (`ip:port`) for INFO and logs.
+    public var listeningPort = 0
+
+    public init(config: ConfigStore, logger: Logger, commands: CommandTable? = nil) {
+        self.config = config
+        self.logger = logger
+        let table = commands ?? CommandTable(CommandRegistry.all, renames: config.renamedCommands)
+        self.commands = table
+        self.commandStats = Array(repeating: CommandStatistics(), count: table.all.count)
+        let now = SystemClock.nowMilliseconds()
+        self.startTime = now
+        self.lastSaveTime = now / 1000
+        self.keyspace = Keyspace(databaseCount: config.settings.databases, now: now)
+        var generator = SystemRandomNumberGenerator()
+        self.runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
+        applySettings()
+    }
+
+    /// Runs `body` with the lock held.
+    
+    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        try lock.withLock(body)
+    }
+
+    /// Copies configuration values the engine acts on into it (after start-up and CONFIG SET).
+    func applySettings() {
+        let settings = config.settings
+        keyspace.evictionPolicy = settings.evictionPolicy
+        keyspace.evictionSamples = settings.maxMemorySamples
+        keyspace.lfuLogFactor = settings.lfuLogFactor
+        keyspace.lfuDecayTime = settings.lfuDecayTime
+    }
+
+    // MARK: Clients
+
+    /// Registers a new connection. Returns nil (and counts a rejection) when `maxclients` is reached.
+    public func register(channel: (any Channel)?, address: String, localAddress: String) -> ClientState? {
+        lock.withLock {
+            if clients.count >= config.settings.maxClients {
+                stats.rejectedConnections += 1
+                return nil
+            }
+            let client = ClientState(
+                id: nextClientID, channel: channel, address: address, localAddress: localAddress,
+                now: SystemClock.nowMilliseconds(), isAuthenticated: config.settings.requirePass == nil)
+            nextClientID += 1
+            clients[client.id] = client
+            stats.totalConnectionsReceived += 1
+            return client
+        }
+    }
+
+    /// Forgets a closed connection.
+    public func unregister(_ client: ClientState) {
+        lock.withLock { _ = clients.removeValue(forKey: client.id) }
+    }
+
+    // MARK: Execution
+
+    /// Runs a batch of commands from one connection under a single lock acquisition, writing replies into
+    /// `reply`. Stops early when the client asked to be closed (QUIT). Returns actions to perform after
+    /// the lock is released.
+    ///
+    /// `bytesRead` and `bytesWritten` are the connection's traffic since its last batch, for INFO.
+    public func execute(
+        _ batch: CommandBatch, client: ClientState, reply: inout RESPWriter, bytesRead: Int = 0, bytesWritten: Int = 0
+    ) -> [PostAction] {
+        lock.withLock {
+            stats.netInputBytes += bytesRead
+            stats.netOutputBytes += bytesWritten
+            stats.totalReads += 1
+            let now = SystemClock.nowMilliseconds()
+            keyspace.now = now
+            client.lastInteraction = now
+            var context = CommandContext(server: self, client: client, reply: reply)
+            reply = RESPWriter(buffer: ByteBuffer())
+            for index in 0..<batch.count {
+                if client.closeAfterReply { break }
+                context.args = Arguments(storage: batch.arguments, range: batch.range(of: index))
+                dispatch(&context)
+            }
+            reply = context.reply
+            if pendingActions.isEmpty { return [] }
+            defer { pendingActions.removeAll() }
+            return pendingActions
+        }
+    }
+
+    /// Looks up, checks and runs one command (lock held).
+    func dispatch(_ context: inout CommandContext) {
+        let args = context.args
+        let client = context.client
+        guard var spec = commands.lookup(args[0]) else {
+            var text = ""
+            var index = 1
+            while index < args.count && text.utf8.count < 128 {
+                text += "'\(String(args.printable(index).prefix(128 - text.utf8.count)))' "
+                index += 1
+            }
+            reject(&context, nil, CommandError("ERR unknown command '\(args.printable(0))', with args beginning with: \(text)"))
+            return
+        }
+        if !spec.subcommands.isEmpty && args.count >= 2 {
+            guard let sub = commands.subcommand(of: spec, args[1]) else {
+                reject(&context, nil, .unknownSubcommand(args.printable(1), of: spec.name))
+                return
+            }
+            spec = sub
+        }
+        guard spec.accepts(argumentCount: args.count) else {
+            reject(&context, spec, .arity(spec.fullName))
+            return
+        }
+        if !client.isAuthenticated && !spec.flags.contains(.noAuth) {
+            reject(&context, spec, .noAuth)
+            return
+        }
+        let maxMemory = config.settings.maxMemory
+        if maxMemory > 0 && !enforceMaxMemory(maxMemory) && spec.flags.contains(.denyOOM) {
+            reject(&context, spec, .outOfMemory)
+            return
+        }
+        guard let handler = spec.handler else {
+            reject(&context, spec, .arity(spec.fullName))
+            return
+        }
+        context.spec = spec
+        stats.totalCommandsProcessed += 1
+        let start = SystemClock.monotonicNanoseconds()
+        do {
+            try handler(&context)
+        } catch {
+            context.reply.error(error.message)
+            commandStats[spec.id].failedCalls += 1
+            countError(error)
+        }
+        let elapsed = SystemClock.monotonicNanoseconds() &- start
+        commandStats[spec.id].calls += 1
+        commandStats[spec.id].microseconds += Double(elapsed) / 1000
+        client.lastCommand = spec.fullName
+    }
+
+    private func reject(_ context: inout CommandContext, _ spec: CommandSpec?, _ error: CommandError) {
+        context.reply.error(error.message)
+        if let spec { commandStats[spec.id].rejectedCalls += 1 }
+        countError(error)
+    }
+
+    func countError(_ error: CommandError) {
+        stats.totalErrorReplies += 1
+        let code = String(error.code)
+        // Like Redis, keep the table small if clients invent error codes.
+        if errorStats[code] != nil || errorStats.count < 128 { errorStats[code, default: 0] += 1 }
+    }
+
+    // MARK: Memory
+
+    /// Bytes in use, as INFO reports them and as `maxmemory` is compared against: the allocator's figure
+    /// at the last sample plus what the engine accounted for since.
+    public var usedMemory: Int {
+        max(0, memorySample.allocated + (keyspace.footprint - memorySample.footprint))
+    }
+
+    /// Takes a fresh allocator sample (cron and INFO).
+    func sampleMemory() {
+        memorySample = (ProcessMemory.allocatedBytes(), keyspace.footprint)
+        peakMemory = max(peakMemory, memorySample.allocated)
+    }
+
+    /// Evicts keys until under `limit`; false when memory stays above it.
+    func enforceMaxMemory(_ limit: Int) -> Bool {
+        let overhead = memorySample.allocated - memorySample.footprint
+        return keyspace.evict(toFit: limit, overhead: overhead)
+    }
+}
+
+/// What a command handler works with: the server, the calling client, its arguments and its reply.
+public struct CommandContext {
+    public let server: ServerCore
+    public let client: ClientState
+    public var args: Arguments
+    public var reply: RESPWriter
+    /// The command being run.
+    public var spec: CommandSpec
+
+    init(server: ServerCore, client: ClientState, reply: RESPWriter) {
+        self.server = server
+        self.client = client
+        self.args = Arguments([])
+        self.reply = reply
+        self.spec = server.commands.all[0]
+        self.reply.version = client.protocolVersion
+    }
+
+    /// The engine.
+    public var keyspace: Keyspace { server.keyspace }
+    /// The client's selected database.
+    public var db: Int { client.database }
+    /// The time commands see (Unix ms), fixed for the batch.
+    public var now: Int64 { server.keyspace.now }
+
+    /// Lookup options for reads by this client (CLIENT NO-TOUCH).
+    public var readOptions: Keyspace.LookupOptions { client.noTouch ? [.noTouch] : [] }
+
+    /// Records that keys were changed (for save rules and INFO).
+    public func dirty(_ changes: Int = 1) { server.stats.dirty += changes }
+}
+
+/// A moving average over the last 16 samples of a counter, as Redis computes instantaneous metrics.
+struct RateSampler: Sendable {
+    private var samples = [Double](repeating: 0, count: 16)
+    private var index = 0
+    private var lastTime: Int64 = 0
+    private var lastValue = 0
+
+    mutating func record(value: Int, at time: Int64) {
+        defer {
+            lastTime = time
+            lastValue = value
+        }
+        guard lastTime > 0, time > lastTime else { return }
+        samples[index] = Double(value - lastValue) * 1000 / Double(time - lastTime)
+        index = (index + 1) % samples.count
+    }
+
+    var average: Double { samples.reduce(0, +) / Double(samples.count) }
+}

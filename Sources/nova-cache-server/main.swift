@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import NovaServer
+import ServiceLifecycle
+
+let usage = """
+    Usage: nova-cache-server [/path/to/nova.conf] [options]
+           nova-cache-server --check-config /path/to/nova.conf
+           nova-cache-server -v or --version
+           nova-cache-server -h or --help
+
+    Options are redis.conf directives written as flags, e.g.
+           nova-cache-server --port 7000 --requirepass secret --dir /var/lib/nova-cache
+           nova-cache-server ./nova.conf --loglevel verbose
+
+    With no configuration at all the server listens on 127.0.0.1:6379 and keeps its data in ./data.
+    """
+
+func fail(_ message: String) -> Never {
+    let text = message + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+    exit(1)
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "-v" || arguments.first == "--version" {
+    print("NovaCache server v=\(NovaCacheVersion.current) (Redis protocol of \(7).0.15)")
+    exit(0)
+}
+if arguments.first == "-h" || arguments.first == "--help" {
+    print(usage)
+    exit(0)
+}
+
+let config = ConfigStore()
+if arguments.first == "--check-config" {
+    guard arguments.count == 2 else { fail(usage) }
+    do {
+        try config.loadFile(arguments[1])
+        print("Configuration file \(arguments[1]) is valid.")
+        exit(0)
+    } catch {
+        fail("\(error)")
+    }
+}
+
+do {
+    if let first = arguments.first, !first.hasPrefix("--") {
+        let path = first == "-" ? "/dev/stdin" : first
+        config.configFilePath = path == "/dev/stdin" ? nil : ConfigStore.absolute(path)
+        try config.loadFile(path)
+        arguments.removeFirst()
+    }
+    try config.load(flags: arguments)
+} catch {
+    fail("\(error)")
+}
+
+// The default data directory is created on first start; an explicit `dir` must exist, as for redis-server.
+if config.value("dir") == ConfigStore.defaultDataDirectory {
+    mkdir(ConfigStore.defaultDataDirectory, 0o700)
+}
+
+let settings = config.settings
+let level = ServerLogHandler.level(forRedisLevel: settings.logLevel)
+let logFile = config.value("logfile")
+LoggingSystem.bootstrap { _ in ServerLogHandler(level: level, path: logFile) }
+let logger = Logger(label: "nova-cache-server")
+logger.notice("NovaCache server starting", metadata: [
+    "version": "\(NovaCacheVersion.current)", "pid": "\(getpid())", "config": "\(config.configFilePath ?? "none")",
+])
+
+let server = NovaCacheServer(config: config, logger: logger)
+do {
+    try await server.start()
+} catch {
+    fail("Could not start the server: \(error)")
+}
+let group = ServiceGroup(
+    configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+do {
+    try await group.run()
+} catch {
+    logger.error("Server stopped with an error: \(error)")
+    exit(1)
+}
