@@ -186,7 +186,8 @@ public final class Keyspace {
         return true
     }
 
-    private func expire(_ db: Int, _ ref: EntryRef) {
+    /// Removes the key at `ref` as expired: counted in `expired_keys` and reported to the observer.
+    public func expire(_ db: Int, _ ref: EntryRef) {
         let entry = databases[db].remove(ref)
         stats.expiredKeys += 1
         removalObserver?(db, entry.key, .expired)

@@ -61,6 +61,14 @@ public struct RESPWriter: Sendable {
         crlf()
     }
 
+    /// An error reply from raw bytes (Redis echoes client arguments into some errors); CR and LF become
+    /// spaces.
+    public mutating func error(_ message: [UInt8]) {
+        buffer.writeInteger(UInt8(ascii: "-"))
+        buffer.writeBytes(message.lazy.map { $0 == 13 || $0 == 10 ? 32 : $0 })
+        crlf()
+    }
+
     private mutating func writeSanitized(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in

@@ -31,11 +31,12 @@ public struct Arguments: Sendable {
     /// The argument as text (lossy for invalid UTF-8); for error messages and names, not for data.
     public func string(_ index: Int) -> String { String(decoding: self[index].readableBytesView, as: UTF8.self) }
 
-    /// The argument as text truncated the way Redis's `%.128s` does (at a NUL byte or 128 bytes).
-    func printable(_ index: Int) -> String {
+    /// The argument's bytes as Redis prints them with `%s` (up to a NUL byte), at most `limit` bytes
+    /// (`%.128s`).
+    func printable(_ index: Int, limit: Int = .max) -> [UInt8] {
         let view = self[index].readableBytesView
         let end = view.firstIndex(of: 0) ?? view.endIndex
-        return String(decoding: view[view.startIndex..<end].prefix(128), as: UTF8.self)
+        return Array(view[view.startIndex..<end].prefix(limit))
     }
 
     /// True when the argument equals `keyword` ignoring ASCII case (`keyword` must be lowercase).

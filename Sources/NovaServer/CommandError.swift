@@ -1,14 +1,38 @@
-/// An error reply, with Redis's exact text (starting with the error code).
-public struct CommandError: Error, Hashable, Sendable, CustomStringConvertible {
+/// An error reply, with Redis's exact text (starting with the error code). The text is bytes: Redis echoes
+/// client arguments into some errors verbatim, binary or not; `\(raw:)` interpolates such bytes.
+public struct CommandError: Error, Hashable, Sendable, CustomStringConvertible, ExpressibleByStringInterpolation {
     /// The full error line without the leading `-`, e.g. `ERR syntax error`.
-    public let message: String
+    public let bytes: [UInt8]
 
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.bytes = Array(message.utf8) }
+
+    public init(stringLiteral value: String) { self.init(value) }
+
+    public init(stringInterpolation: Interpolation) { self.bytes = stringInterpolation.bytes }
+
+    /// The text, for logs (invalid UTF-8 replaced).
+    public var message: String { String(decoding: bytes, as: UTF8.self) }
 
     public var description: String { message }
 
     /// The error code: the first word (`ERR`, `WRONGTYPE` …), as counted in INFO errorstats.
-    public var code: Substring { message.prefix(while: { $0 != " " }) }
+    public var code: String { String(decoding: bytes.prefix(while: { $0 != 32 }), as: UTF8.self) }
+
+    /// Builds error text from literals, values and raw argument bytes.
+    public struct Interpolation: StringInterpolationProtocol {
+        var bytes: [UInt8] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) { bytes.reserveCapacity(literalCapacity + 16) }
+
+        public mutating func appendLiteral(_ literal: String) { bytes.append(contentsOf: literal.utf8) }
+
+        public mutating func appendInterpolation(_ value: some CustomStringConvertible) {
+            bytes.append(contentsOf: value.description.utf8)
+        }
+
+        /// Appends bytes verbatim (client arguments).
+        public mutating func appendInterpolation(raw: [UInt8]) { bytes.append(contentsOf: raw) }
+    }
 
     public static let syntax = CommandError("ERR syntax error")
     public static let notInteger = CommandError("ERR value is not an integer or out of range")
@@ -35,7 +59,7 @@ public struct CommandError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `unknown subcommand 'x'. Try NAME HELP.`
-    public static func unknownSubcommand(_ subcommand: String, of container: String) -> CommandError {
-        CommandError("ERR unknown subcommand '\(subcommand.prefix(128))'. Try \(container.uppercased()) HELP.")
+    public static func unknownSubcommand(_ subcommand: [UInt8], of container: String) -> CommandError {
+        "ERR unknown subcommand '\(raw: subcommand)'. Try \(container.uppercased()) HELP."
     }
 }

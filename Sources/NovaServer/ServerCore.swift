@@ -180,18 +180,18 @@ public final class ServerCore: @unchecked Sendable {
         let args = context.args
         let client = context.client
         guard var spec = commands.lookup(args[0]) else {
-            var text = ""
+            var text: [UInt8] = []
             var index = 1
-            while index < args.count && text.utf8.count < 128 {
-                text += "'\(String(args.printable(index).prefix(128 - text.utf8.count)))' "
+            while index < args.count && text.count < 128 {
+                text += [39] + args.printable(index, limit: 128 - text.count) + [39, 32]
                 index += 1
             }
-            reject(&context, nil, CommandError("ERR unknown command '\(args.printable(0))', with args beginning with: \(text)"))
+            reject(&context, nil, "ERR unknown command '\(raw: args.printable(0, limit: 128))', with args beginning with: \(raw: text)")
             return
         }
         if !spec.subcommands.isEmpty && args.count >= 2 {
             guard let sub = commands.subcommand(of: spec, args[1]) else {
-                reject(&context, nil, .unknownSubcommand(args.printable(1), of: spec.name))
+                reject(&context, nil, .unknownSubcommand(args.printable(1, limit: 128), of: spec.name))
                 return
             }
             spec = sub
@@ -219,7 +219,7 @@ public final class ServerCore: @unchecked Sendable {
         do {
             try handler(&context)
         } catch {
-            context.reply.error(error.message)
+            context.reply.error(error.bytes)
             commandStats[spec.id].failedCalls += 1
             countError(error)
         }
@@ -230,14 +230,14 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     private func reject(_ context: inout CommandContext, _ spec: CommandSpec?, _ error: CommandError) {
-        context.reply.error(error.message)
+        context.reply.error(error.bytes)
         if let spec { commandStats[spec.id].rejectedCalls += 1 }
         countError(error)
     }
 
     func countError(_ error: CommandError) {
         stats.totalErrorReplies += 1
-        let code = String(error.code)
+        let code = error.code
         // Like Redis, keep the table small if clients invent error codes.
         if errorStats[code] != nil || errorStats.count < 128 { errorStats[code, default: 0] += 1 }
     }

@@ -102,7 +102,7 @@ enum ConnectionCommands {
                 name = candidate
                 index += 2
             } else {
-                throw CommandError("ERR Syntax error in HELLO option '\(ctx.args.printable(index))'")
+                throw CommandError("ERR Syntax error in HELLO option '\(raw: ctx.args.printable(index))'")
             }
         }
         if let (user, password) = credentials {
@@ -156,11 +156,11 @@ enum ConnectionCommands {
     static func clientSetinfo(_ ctx: inout CommandContext) throws(CommandError) {
         let attribute = ctx.args.lowercased(2)
         guard attribute == "lib-name" || attribute == "lib-ver" else {
-            throw CommandError("ERR Unrecognized option '\(ctx.args.printable(2))'")
+            throw CommandError("ERR Unrecognized option '\(raw: ctx.args.printable(2))'")
         }
         let value = ctx.args[3]
         guard value.readableBytes == 0 || isValidClientAttribute(value) else {
-            throw CommandError("ERR \(ctx.args.printable(2)) cannot contain spaces, newlines or special characters.")
+            throw CommandError("ERR \(raw: ctx.args.printable(2)) cannot contain spaces, newlines or special characters.")
         }
         let text = value.readableBytes == 0 ? nil : String(buffer: value)
         if attribute == "lib-name" { ctx.client.libraryName = text } else { ctx.client.libraryVersion = text }
@@ -179,7 +179,7 @@ enum ConnectionCommands {
             if ctx.args.isKeyword(index, "type") && index + 1 < ctx.args.count {
                 let type = ctx.args.lowercased(index + 1)
                 guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
-                    throw CommandError("ERR Unknown client type '\(ctx.args.printable(index + 1))'")
+                    throw CommandError("ERR Unknown client type '\(raw: ctx.args.printable(index + 1))'")
                 }
                 // Every connection is a normal client here.
                 if type != "normal" { ids = [] }
@@ -236,7 +236,7 @@ enum ConnectionCommands {
             } else if ctx.args.isKeyword(index, "type") {
                 let type = ctx.args.lowercased(index + 1)
                 guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
-                    throw CommandError("ERR Unknown client type '\(ctx.args.printable(index + 1))'")
+                    throw CommandError("ERR Unknown client type '\(raw: ctx.args.printable(index + 1))'")
                 }
                 typeFilter = type
             } else if ctx.args.isKeyword(index, "skipme") {

@@ -177,7 +177,7 @@ enum KeyCommands {
             else if ctx.args.isKeyword(index, "xx") { xx = true }
             else if ctx.args.isKeyword(index, "gt") { gt = true }
             else if ctx.args.isKeyword(index, "lt") { lt = true }
-            else { throw CommandError("ERR Unsupported option \(ctx.args.printable(index))") }
+            else { throw CommandError("ERR Unsupported option \(raw: ctx.args.printable(index))") }
         }
         if nx && (xx || gt || lt) { throw CommandError("ERR NX and XX, GT or LT options at the same time are not compatible") }
         if gt && lt { throw CommandError("ERR GT and LT options at the same time are not compatible") }
@@ -366,18 +366,18 @@ enum KeyCommands {
     }
 
     static func objectIdletime(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let entry = objectEntry(&ctx) else { return }
         if ctx.keyspace.evictionPolicy.usesLFU {
             throw CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. \(lfuMessage)")
         }
-        guard let entry = objectEntry(&ctx) else { return }
         ctx.reply.integer(ctx.keyspace.idleSeconds(of: entry))
     }
 
     static func objectFreq(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let entry = objectEntry(&ctx) else { return }
         if !ctx.keyspace.evictionPolicy.usesLFU {
             throw CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. \(lfuMessage)")
         }
-        guard let entry = objectEntry(&ctx) else { return }
         ctx.reply.integer(ctx.keyspace.frequency(of: entry))
     }
 

@@ -114,6 +114,8 @@ enum StringCommands {
             }
             return
         }
+        // An EXAT/PXAT in the past stores a key that is already expired, as Redis 7.0 does: no reader ever
+        // sees it, and it is counted as expired when the next access or the active cycle removes it.
         ctx.keyspace.set(db, ctx.args[key], Value.string(from: ctx.args[value]), expireAt: expireAt, keepTTL: options.keepTTL)
         ctx.dirty()
         if !options.get {
