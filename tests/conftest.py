@@ -13,7 +13,18 @@ from support import servers  # noqa: E402
 def nova_server():
     server = servers.start_nova()
     yield server
+    if not server.alive():
+        print(f"nova-cache-server exited unexpectedly:\n{server.log()[-5000:]}")
     server.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _server_survives(request):
+    """Every test must leave the shared server running: a crash is a failure of the test that caused it."""
+    yield
+    if "nova_server" in request.fixturenames:
+        server = request.getfixturevalue("nova_server")
+        assert server.alive(), f"nova-cache-server died during this test:\n{server.log()[-5000:]}"
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,11 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         let removed = elements.removeLast()
         if slots.count > 8 && elements.count * 8 < slots.count {
             rebuild(capacity: Swift.max(8, (elements.count * 2).nextPowerOfTwo), adding: 0)
-            elements = Array(elements)
+            // Give the element array's spare capacity back too.
+            var compact: [Element] = []
+            compact.reserveCapacity(elements.count)
+            compact.append(contentsOf: elements)
+            elements = compact
         }
         return removed
     }

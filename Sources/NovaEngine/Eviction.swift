@@ -34,9 +34,11 @@ public enum LFU {
 
     static func minutes(_ nowMs: Int64) -> UInt32 { UInt32(truncatingIfNeeded: nowMs / 60_000) & 0xFFFF }
 
-    /// Minutes elapsed since `then` (16-bit wrap-around aware).
+    /// Minutes elapsed since `then` (16-bit wrap-around aware). `then` is masked to 16 bits: after a
+    /// policy switch the clock may still hold an LRU time, which must not be able to overflow anything.
     static func elapsed(since then: UInt32, nowMs: Int64) -> UInt32 {
         let now = minutes(nowMs)
+        let then = then & 0xFFFF
         return now >= then ? now - then : 65_535 - then + now
     }
 

@@ -28,7 +28,8 @@ public enum RedisFloat {
     /// Parses like Redis's `string2d`: the whole input must be a number accepted by `strtod`, with no
     /// leading space, not NaN, and not out of range.
     public static func parseDouble(_ bytes: some Collection<UInt8>) -> Double? {
-        withCString(bytes) { pointer, count -> Double? in
+        guard !bytes.isEmpty else { return nil }
+        return withCString(bytes) { pointer, count -> Double? in
             var end: UnsafeMutablePointer<CChar>? = nil
             errno = 0
             let value = strtod(pointer, &end)

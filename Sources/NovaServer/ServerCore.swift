@@ -103,6 +103,7 @@ public final class ServerCore: @unchecked Sendable {
         var generator = SystemRandomNumberGenerator()
         self.runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         applySettings()
+        sampleMemory()
     }
 
     /// Runs `body` with the lock held.
@@ -258,6 +259,7 @@ public final class ServerCore: @unchecked Sendable {
 
     /// Evicts keys until under `limit`; false when memory stays above it.
     func enforceMaxMemory(_ limit: Int) -> Bool {
+        if usedMemory <= limit { return true }
         let overhead = memorySample.allocated - memorySample.footprint
         return keyspace.evict(toFit: limit, overhead: overhead)
     }

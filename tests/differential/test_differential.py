@@ -64,7 +64,7 @@ class Generator:
 
     def abs_ms(self, past=True):
         now = int(time.time() * 1000)
-        choices = [str(now + self.rng.randint(200000, 9000000)), "0", "-10"]
+        choices = [str(now + self.rng.randint(200000, 9000000)), "0", "-10", "9223372036854775807"]
         if past:
             choices += [str(now - 5000), "1"]
         return self.rng.choice(choices).encode()
@@ -111,7 +111,8 @@ class Generator:
             (2, lambda: [b"STRLEN", k()]),
             (3, lambda: [b"GETRANGE", k(), self.integer(), self.integer()]),
             (1, lambda: [b"SUBSTR", k(), self.integer(), self.integer()]),
-            (3, lambda: [b"SETRANGE", k(), rng.choice([b"0", b"3", b"10", b"-1", b"abc", b"20"]), v()]),
+            (3, lambda: [b"SETRANGE", k(), rng.choice([b"0", b"3", b"10", b"-1", b"abc", b"20", b"536870912",
+                                                        b"9223372036854775807"]), v()]),
             (4, lambda: [b"INCR", rng.choice([b"counter", k()])]),
             (2, lambda: [b"DECR", rng.choice([b"counter", k()])]),
             (3, lambda: [b"INCRBY", rng.choice([b"counter", k()]), self.integer()]),

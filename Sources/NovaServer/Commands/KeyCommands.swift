@@ -220,7 +220,8 @@ enum KeyCommands {
             return
         }
         let value = max(0, absolute ? expireAt : expireAt - ctx.now)
-        ctx.reply.integer(milliseconds ? value : (value + 500) / 1000)
+        // Wrapping like Redis's C arithmetic for expiries near Int64.max.
+        ctx.reply.integer(milliseconds ? value : (value &+ 500) / 1000)
     }
 
     static func ttl(_ ctx: inout CommandContext) throws(CommandError) { ttl(&ctx, milliseconds: false, absolute: false) }

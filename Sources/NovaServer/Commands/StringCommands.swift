@@ -225,8 +225,10 @@ enum StringCommands {
         ctx.reply.integer(1)
     }
 
-    static func checkLength(_ ctx: CommandContext, _ length: Int) throws(CommandError) {
-        if length > ctx.server.config.settings.protoMaxBulkLength { throw .stringTooLong }
+    /// Refuses a string that would grow beyond `proto-max-bulk-len` (overflow included).
+    static func checkLength(_ ctx: CommandContext, _ size: Int64, adding extra: Int) throws(CommandError) {
+        let (total, overflow) = size.addingReportingOverflow(Int64(extra))
+        if overflow || total > Int64(ctx.server.config.settings.protoMaxBulkLength) { throw .stringTooLong }
     }
 
     static func append(_ ctx: inout CommandContext) throws(CommandError) {
@@ -240,7 +242,7 @@ enum StringCommands {
         }
         let value = try stringValue(ctx, ref)
         let tail = ctx.args[2]
-        try checkLength(ctx, value.stringLength + tail.readableBytes)
+        try checkLength(ctx, Int64(value.stringLength), adding: tail.readableBytes)
         let length = ctx.keyspace.modifyValue(db, ref) { value -> Int in
             var bytes: Bytes
             switch value {
@@ -302,7 +304,7 @@ enum StringCommands {
                 ctx.reply.integer(0)
                 return
             }
-            try checkLength(ctx, Int(offset) + patch.readableBytes)
+            try checkLength(ctx, offset, adding: patch.readableBytes)
             var bytes = [UInt8](repeating: 0, count: Int(offset))
             bytes.append(contentsOf: patch.readableBytesView)
             ctx.keyspace.insert(db, Bytes(ctx.args[1]), .rawString(Bytes(bytes)))
@@ -315,7 +317,7 @@ enum StringCommands {
             ctx.reply.integer(value.stringLength)
             return
         }
-        try checkLength(ctx, Int(offset) + patch.readableBytes)
+        try checkLength(ctx, offset, adding: patch.readableBytes)
         var bytes = value.withStringBytes { Array($0) }!
         let end = Int(offset) + patch.readableBytes
         if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }

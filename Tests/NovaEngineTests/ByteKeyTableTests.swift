@@ -1,0 +1,114 @@
+import Testing
+
+import NovaEngine
+
+struct Item: ByteKeyed, Equatable {
+    let key: Bytes
+    var value: Int
+}
+
+@Suite("Bytes and ByteKeyTable")
+struct ByteKeyTableTests {
+    @Test func bytesInlineAndHeap() {
+        let short = Bytes("nineteen-bytes-long")
+        #expect(short.count == 19)
+        #expect(!short.isHeap)
+        let long = Bytes("twenty-bytes-long!!!")
+        #expect(long.isHeap)
+        #expect(long.description == "twenty-bytes-long!!!")
+        #expect(Bytes("abc") == Bytes(Array("abc".utf8)))
+        #expect(Bytes("abc") < Bytes("abd"))
+        #expect(Bytes("ab") < Bytes("abc"))
+        #expect(Bytes([0xFF]) > Bytes([0x01, 0x02]))
+    }
+
+    @Test func appendGrowsAndKeepsCopiesIndependent() {
+        var text = Bytes("start")
+        let snapshot = text
+        for _ in 0..<1000 {
+            [UInt8]("xyz".utf8).withUnsafeBytes { text.append($0) }
+        }
+        #expect(text.count == 5 + 3000)
+        #expect(snapshot.description == "start")
+        #expect(text.capacity >= text.count)
+        let copy = text
+        [UInt8]("!".utf8).withUnsafeBytes { text.append($0) }
+        #expect(copy.count == 3005)
+        #expect(text.count == 3006)
+    }
+
+    /// Random inserts, lookups and removals checked against a Dictionary.
+    @Test(arguments: [1, 2, 3])
+    func matchesDictionaryModel(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var table = ByteKeyTable<Item>()
+        var model: [String: Int] = [:]
+        for step in 0..<20_000 {
+            let key = "key:\(rng.next() % 3000)"
+            let bytes = Bytes(key)
+            let hash = bytes.withBytes { KeyHashing.hash($0) }
+            let found = bytes.withBytes { table.find($0, hash: hash) }
+            #expect((found != nil) == (model[key] != nil), "step \(step)")
+            switch rng.next() % 3 {
+            case 0, 1:
+                if let found {
+                    table.update(at: found) { $0.value = step }
+                } else {
+                    table.insert(Item(key: bytes, value: step), hash: hash)
+                }
+                model[key] = step
+            default:
+                if let found {
+                    let removed = table.remove(at: found)
+                    #expect(removed.key == bytes)
+                    model[key] = nil
+                }
+            }
+        }
+        #expect(table.count == model.count)
+        for element in table.elements {
+            #expect(model[element.key.description] == element.value)
+        }
+    }
+
+    @Test func copiesAreSnapshots() {
+        var table = ByteKeyTable<Item>()
+        for i in 0..<100 {
+            let key = Bytes("k\(i)")
+            table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) })
+        }
+        let snapshot = table
+        table.update(at: 0) { $0.value = -1 }
+        table.remove(at: 5)
+        #expect(snapshot.count == 100)
+        #expect(table.count == 99)
+        #expect(snapshot.elements.allSatisfy { $0.value >= 0 })
+    }
+
+    @Test func shrinksAfterMassRemoval() {
+        var table = ByteKeyTable<Item>()
+        for i in 0..<10_000 {
+            let key = Bytes("k\(i)")
+            table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) })
+        }
+        let full = table.overheadBytes
+        while table.count > 10 { table.remove(at: 0) }
+        #expect(table.overheadBytes < full / 10)
+        for element in table.elements {
+            #expect(element.key.withBytes { table.find($0, hash: KeyHashing.hash($0)) } != nil)
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for reproducible tests.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,128 @@
+import Testing
+
+import NovaEngine
+
+@Suite("Keyspace: expiry, access clocks, eviction, snapshots")
+struct KeyspaceTests {
+    func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test func lazyExpiryUsesTheInjectedClock() {
+        let keyspace = Keyspace(databaseCount: 2, now: 1_000_000)
+        keyspace.set(0, key("a"), .string(Bytes("1")), expireAt: 1_000_500)
+        keyspace.now = 1_000_500
+        #expect(keyspace.lookupRead(0, key("a")) != nil, "a key expires only when now > expiry")
+        keyspace.now = 1_000_501
+        #expect(keyspace.lookupRead(0, key("a")) == nil)
+        #expect(keyspace.stats.expiredKeys == 1)
+        #expect(keyspace.databases[0].count == 0)
+        #expect(keyspace.stats.keyspaceHits == 1)
+        #expect(keyspace.stats.keyspaceMisses == 1)
+    }
+
+    @Test func activeExpiryRemovesUntouchedKeys() {
+        let keyspace = Keyspace(databaseCount: 3, now: 10_000)
+        for i in 0..<5000 {
+            keyspace.set(i % 3, key("k\(i)"), .int(Int64(i)), expireAt: i % 2 == 0 ? 11_000 : 0)
+        }
+        #expect(keyspace.keyCount == 5000)
+        keyspace.now = 11_001
+        var visited = 0
+        while visited < 3 * Database.segmentCount {
+            visited += keyspace.activeExpireCycle(maxExamined: 100).visitedSegments
+        }
+        #expect(keyspace.keyCount == 2500)
+        #expect(keyspace.stats.expiredKeys == 2500)
+        #expect(keyspace.databases.allSatisfy { $0.volatileCount == 0 })
+    }
+
+    @Test func setReplacesValueAndExpiryUnlessKeepTTL() throws {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        keyspace.set(0, key("a"), .int(1), expireAt: 500)
+        keyspace.set(0, key("a"), .int(2), keepTTL: true)
+        let ref = try #require(keyspace.lookupWrite(0, key("a")))
+        #expect(keyspace.entry(0, ref).expireAt == 500)
+        keyspace.set(0, key("a"), .int(3))
+        let again = try #require(keyspace.lookupWrite(0, key("a")))
+        #expect(keyspace.entry(0, again).expireAt == 0)
+        #expect(keyspace.databases[0].volatileCount == 0)
+    }
+
+    @Test func footprintFollowsValues() throws {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        #expect(keyspace.footprint == 0)
+        keyspace.set(0, key("a"), .string(Bytes(Array(repeating: 7, count: 1000))))
+        let big = keyspace.footprint
+        #expect(big > 1000)
+        keyspace.set(0, key("a"), .int(1))
+        #expect(keyspace.footprint < 200)
+        #expect(keyspace.delete(0, key("a")))
+        #expect(keyspace.footprint == 0)
+    }
+
+    @Test func lruEvictionPrefersIdleKeys() {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        keyspace.evictionPolicy = .allkeysLRU
+        keyspace.evictionSamples = 64
+        for i in 0..<50 { keyspace.set(0, key("old\(i)"), .int(1)) }
+        keyspace.now = 100_000
+        for i in 0..<50 { keyspace.set(0, key("new\(i)"), .int(1)) }
+        let perKey = keyspace.footprint / 100
+        #expect(keyspace.evict(toFit: perKey * 60, overhead: 0))
+        let survivors = (0..<50).filter { keyspace.lookupWrite(0, key("new\($0)"), [.noTouch]) != nil }.count
+        #expect(survivors >= 45)
+        #expect(keyspace.stats.evictedKeys >= 40)
+    }
+
+    @Test func volatileTTLEvictsSoonestExpiry() {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        keyspace.evictionPolicy = .volatileTTL
+        keyspace.evictionSamples = 100
+        keyspace.set(0, key("persistent"), .int(1))
+        keyspace.set(0, key("soon"), .int(1), expireAt: 1000)
+        keyspace.set(0, key("later"), .int(1), expireAt: 9000)
+        let perKey = keyspace.footprint / 3
+        #expect(keyspace.evict(toFit: perKey * 2, overhead: 0))
+        #expect(keyspace.lookupWrite(0, key("soon")) == nil)
+        #expect(keyspace.lookupWrite(0, key("later")) != nil)
+        #expect(!keyspace.evict(toFit: 0, overhead: 0), "persistent keys cannot go under volatile-ttl")
+    }
+
+    @Test func noevictionNeverRemoves() {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        keyspace.set(0, key("a"), .int(1))
+        #expect(!keyspace.evict(toFit: 0, overhead: 0))
+        #expect(keyspace.keyCount == 1)
+    }
+
+    @Test func lfuCounterGrowsWithAccessAndDecays() {
+        var rng = SeededRandom(seed: 7)
+        var state = LFU.initial(nowMs: 0)
+        for _ in 0..<10_000 {
+            state = LFU.touched(state, nowMs: 0, logFactor: 10, decayTime: 1, using: &rng)
+        }
+        let hot = LFU.decayedCounter(state, nowMs: 0, decayTime: 1)
+        #expect(hot > 10 && hot < 255)
+        #expect(LFU.decayedCounter(state, nowMs: 10 * 60_000, decayTime: 1) == hot - 10)
+    }
+
+    @Test func databaseCopyIsAPointInTimeSnapshot() {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        for i in 0..<10_000 { keyspace.set(0, key("k\(i)"), .int(Int64(i))) }
+        let snapshot = keyspace.databases[0]
+        for i in 0..<100 { keyspace.delete(0, key("k\(i)")) }
+        keyspace.set(0, key("k500"), .int(-1))
+        #expect(snapshot.count == 10_000)
+        var sum: Int64 = 0
+        snapshot.forEach { entry in if case .int(let v) = entry.value { sum += v } }
+        #expect(sum == (0..<10_000).reduce(0, +))
+        #expect(keyspace.databases[0].count == 9_900)
+    }
+
+    @Test func randomKeysCoverTheDatabase() {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        for i in 0..<20 { keyspace.set(0, key("k\(i)"), .int(1)) }
+        var seen = Set<String>()
+        for _ in 0..<2000 { if let k = keyspace.randomKey(0) { seen.insert(k.description) } }
+        #expect(seen.count == 20)
+    }
+}

@@ -1,0 +1,70 @@
+import Testing
+
+import NovaRESP
+
+@Suite("Redis syntax: integers, floats, globs")
+struct SyntaxTests {
+    @Test(arguments: [
+        ("0", Int64?(0)), ("-1", -1), ("9223372036854775807", Int64.max), ("-9223372036854775808", Int64.min),
+        ("9223372036854775808", nil), ("-9223372036854775809", nil), ("01", nil), ("+1", nil), (" 1", nil),
+        ("1 ", nil), ("-0", nil), ("", nil), ("-", nil), ("1a", nil), ("123456789012345678901", nil),
+    ])
+    func strictIntegers(text: String, expected: Int64?) {
+        #expect(RedisInteger.parse(Array(text.utf8)) == expected)
+    }
+
+    @Test func integerFormatting() {
+        for value: Int64 in [0, 7, -7, 10, 99, 100, Int64.max, Int64.min] {
+            #expect(RedisInteger.bytes(value) == Array(String(value).utf8))
+        }
+    }
+
+    @Test func doublesFormatLikeRedis() {
+        #expect(RedisFloat.format(1.5) == Array("1.5".utf8))
+        #expect(RedisFloat.format(0.1) == Array("0.10000000000000001".utf8))
+        #expect(RedisFloat.format(-.infinity) == Array("-inf".utf8))
+        #expect(RedisFloat.format(3) == Array("3".utf8))
+    }
+
+    @Test func incrbyfloatFormatting() {
+        #expect(RedisFloat.formatHuman(10.5) == Array("10.5".utf8))
+        #expect(RedisFloat.formatHuman(3) == Array("3".utf8))
+        #expect(RedisFloat.formatHuman(-0.0) == Array("0".utf8))
+        #expect(RedisFloat.formatHuman(Float80(1) / 10) == Array("0.1".utf8))
+    }
+
+    @Test func floatParsing() {
+        #expect(RedisFloat.parseDouble(Array("1.5".utf8)) == 1.5)
+        #expect(RedisFloat.parseDouble(Array("inf".utf8)) == .infinity)
+        #expect(RedisFloat.parseDouble(Array("nan".utf8)) == nil)
+        #expect(RedisFloat.parseDouble(Array(" 1".utf8)) == nil)
+        #expect(RedisFloat.parseDouble(Array("1x".utf8)) == nil)
+        #expect(RedisFloat.parseDouble(Array("".utf8)) == nil)
+        #expect(RedisFloat.parseLongDouble(Array("1e4000".utf8)) != nil)
+        #expect(RedisFloat.parseLongDouble(Array("1e5000".utf8)) == nil)
+    }
+
+    @Test(arguments: [
+        ("*", "anything", true), ("h?llo", "hello", true), ("h?llo", "hllo", false), ("h*llo", "heeeello", true),
+        ("h[ae]llo", "hallo", true), ("h[ae]llo", "hillo", false), ("h[^e]llo", "hallo", true),
+        ("h[^e]llo", "hello", false), ("h[a-b]llo", "hbllo", true), ("h[b-a]llo", "hbllo", true),
+        ("h\\*llo", "h*llo", true), ("h\\*llo", "hello", false), ("a*", "", false), ("", "", true),
+        ("[", "[", false), ("k[", "k", false), ("*[", "x[", false),
+    ])
+    func globs(pattern: String, string: String, matches: Bool) {
+        #expect(RedisGlob.matches(pattern, string) == matches)
+    }
+
+    @Test func globsIgnoringCase() {
+        #expect(RedisGlob.matches("MAX*", "maxmemory", ignoringCase: true))
+        #expect(!RedisGlob.matches("MAX*", "maxmemory"))
+    }
+
+    @Test func pathologicalGlobIsFast() {
+        let pattern = String(repeating: "a*", count: 30) + "b"
+        let subject = String(repeating: "a", count: 60)
+        let start = ContinuousClock.now
+        #expect(!RedisGlob.matches(pattern, subject))
+        #expect(ContinuousClock.now - start < .seconds(1))
+    }
+}
