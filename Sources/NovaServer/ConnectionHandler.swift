@@ -1,21 +1,34 @@
 import NIOCore
 import NovaRESP
 
-/// One client connection: decodes requests, runs each read's commands as one batch under the server lock,
-/// writes all replies with one flush per read, and stops reading while the peer is not taking replies.
+/// One client connection: decodes requests, runs them in batches under the server lock, and writes all
+/// replies of a read with one flush.
+///
+/// Memory stays bounded whatever the peer does: a batch stops once its replies reach `outputChunk` bytes,
+/// and while the peer is not taking replies (the channel is not writable) the connection neither runs
+/// more commands nor reads more requests.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// Replies written per lock acquisition before the handler checks whether the peer keeps up.
+    static let outputChunk = 256 * 1024
+    /// Commands decoded per batch (bounds the batch arrays).
+    static let maxBatch = 4096
 
     private let server: ServerCore
     private var client: ClientState?
     private var inbound = ByteBuffer()
     private var decoder: RequestDecoder
     private var batch = CommandBatch()
+    private var batchIndex = 0
+    private var pendingProtocolError: RESPProtocolError?
     private var output = ByteBuffer()
     private var needsFlush = false
     private var readPending = false
+    /// Waiting for the peer to take replies before running more commands.
+    private var paused = false
     private var bytesRead = 0
     private var bytesWritten = 0
     private let queryBufferLimit: Int
@@ -65,36 +78,42 @@ final class ConnectionHandler: ChannelDuplexHandler {
         } else {
             inbound.writeBuffer(&buffer)
         }
-        process(context: context, client: client)
+        if !paused { process(context: context, client: client) }
     }
 
+    /// Decodes and runs commands until the input is exhausted, the peer stops taking replies, or the
+    /// connection is to be closed.
     private func process(context: ChannelHandlerContext, client: ClientState) {
-        while true {
-            var protocolError: RESPProtocolError? = nil
-            // Unauthenticated clients run one command at a time: AUTH changes the limits for what follows.
-            let limit = client.isAuthenticated ? Int.max : 1
-            decoder.isAuthenticated = client.isAuthenticated
-            do {
-                try decoder.decode(&inbound, into: &batch, maxCommands: limit)
-            } catch {
-                protocolError = error
+        while !paused {
+            if batchIndex >= batch.count {
+                batch.removeAll()
+                batchIndex = 0
+                if pendingProtocolError == nil {
+                    // Unauthenticated clients run one command at a time: AUTH changes the limits for what follows.
+                    decoder.isAuthenticated = client.isAuthenticated
+                    do {
+                        try decoder.decode(&inbound, into: &batch, maxCommands: client.isAuthenticated ? Self.maxBatch : 1)
+                    } catch {
+                        pendingProtocolError = error
+                    }
+                }
+                if batch.isEmpty {
+                    if let error = pendingProtocolError { refuse(error, context: context, client: client) }
+                    break
+                }
             }
-            if batch.isEmpty && protocolError == nil { break }
-            if output.capacity > 64 * 1024 { output = context.channel.allocator.buffer(capacity: 4096) }
+            if output.capacity > 4 * Self.outputChunk { output = ByteBuffer() }
             output.clear()
             var writer = RESPWriter(buffer: output, version: client.protocolVersion)
             output = ByteBuffer()
-            let actions = server.execute(batch, client: client, reply: &writer, bytesRead: bytesRead, bytesWritten: bytesWritten)
+            let actions = server.execute(
+                batch, from: &batchIndex, client: client, reply: &writer, outputLimit: Self.outputChunk,
+                bytesRead: bytesRead, bytesWritten: bytesWritten)
             bytesRead = 0
             bytesWritten = 0
-            batch.removeAll()
-            if let protocolError {
-                writer.error(protocolError.message)
-                client.closeAfterReply = true
-                server.logger.debug("Protocol error from client", metadata: ["client": "\(client.address)", "error": "\(protocolError)"])
-            }
-            if writer.buffer.readableBytes > 0 {
-                bytesWritten += writer.buffer.readableBytes
+            let produced = writer.buffer.readableBytes
+            if produced > 0 {
+                bytesWritten += produced
                 context.write(wrapOutboundOut(writer.buffer), promise: nil)
                 needsFlush = true
             }
@@ -104,7 +123,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 closeAfterFlush(context: context)
                 return
             }
-            if limit == .max { break }
+            if produced >= Self.outputChunk {
+                needsFlush = false
+                context.flush()
+                if !context.channel.isWritable { paused = true }
+            }
         }
         if inbound.readableBytes == 0 {
             inbound = ByteBuffer()
@@ -112,9 +135,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
             server.logger.warning("Closing client that reached max query buffer length", metadata: ["client": "\(client.address)"])
             client.closeAfterReply = true
             closeAfterFlush(context: context)
-        } else if inbound.readerIndex > 64 * 1024 {
+        } else if inbound.readerIndex > 64 * 1024 && !paused {
             inbound.discardReadBytes()
         }
+    }
+
+    /// Answers a malformed request the way Redis does and closes the connection after the reply.
+    private func refuse(_ error: RESPProtocolError, context: ChannelHandlerContext, client: ClientState) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeString("-ERR \(error.message)\r\n")
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        server.logger.debug("Protocol error from client", metadata: ["client": "\(client.address)", "error": "\(error)"])
+        server.withLock { client.closeAfterReply = true }
+        closeAfterFlush(context: context)
     }
 
     private func perform(_ actions: [PostAction]) {
@@ -140,23 +173,34 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if needsFlush {
             needsFlush = false
             context.flush()
+            if !context.channel.isWritable { paused = true }
         }
         context.fireChannelReadComplete()
     }
 
-    // Back-pressure: while replies are piling up unsent, stop reading more requests.
+    // Back-pressure: no more reads while replies pile up unsent or commands wait to run.
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            context.read()
-        } else {
+        if paused || !context.channel.isWritable {
             readPending = true
+        } else {
+            context.read()
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && readPending {
-            readPending = false
-            context.read()
+        if context.channel.isWritable {
+            if paused, let client {
+                paused = false
+                process(context: context, client: client)
+                if needsFlush {
+                    needsFlush = false
+                    context.flush()
+                }
+            }
+            if readPending && !paused && context.channel.isWritable {
+                readPending = false
+                context.read()
+            }
         }
         context.fireChannelWritabilityChanged()
     }

@@ -106,6 +106,12 @@ public final class ServerCore: @unchecked Sendable {
         sampleMemory()
     }
 
+    /// Runs a whole batch (tests and embedders that do not stream).
+    public func execute(_ batch: CommandBatch, client: ClientState, reply: inout RESPWriter) -> [PostAction] {
+        var start = 0
+        return execute(batch, from: &start, client: client, reply: &reply)
+    }
+
     /// Runs `body` with the lock held.
     
     public func withLock<R>(_ body: () throws -> R) rethrows -> R {
@@ -147,13 +153,15 @@ public final class ServerCore: @unchecked Sendable {
 
     // MARK: Execution
 
-    /// Runs a batch of commands from one connection under a single lock acquisition, writing replies into
-    /// `reply`. Stops early when the client asked to be closed (QUIT). Returns actions to perform after
-    /// the lock is released.
+    /// Runs commands of a batch from one connection under a single lock acquisition, writing replies into
+    /// `reply`, starting at `start`. Stops early when the client asked to be closed (QUIT) or when the
+    /// replies written reach `outputLimit` bytes (the connection resumes once they are sent), and sets
+    /// `start` to the first command not run. Returns actions to perform after the lock is released.
     ///
     /// `bytesRead` and `bytesWritten` are the connection's traffic since its last batch, for INFO.
     public func execute(
-        _ batch: CommandBatch, client: ClientState, reply: inout RESPWriter, bytesRead: Int = 0, bytesWritten: Int = 0
+        _ batch: CommandBatch, from start: inout Int, client: ClientState, reply: inout RESPWriter,
+        outputLimit: Int = .max, bytesRead: Int = 0, bytesWritten: Int = 0
     ) -> [PostAction] {
         lock.withLock {
             stats.netInputBytes += bytesRead
@@ -164,10 +172,10 @@ public final class ServerCore: @unchecked Sendable {
             client.lastInteraction = now
             var context = CommandContext(server: self, client: client, reply: reply)
             reply = RESPWriter(buffer: ByteBuffer())
-            for index in 0..<batch.count {
-                if client.closeAfterReply { break }
-                context.args = Arguments(storage: batch.arguments, range: batch.range(of: index))
+            while start < batch.count && !client.closeAfterReply && context.reply.buffer.readableBytes < outputLimit {
+                context.args = Arguments(storage: batch.arguments, range: batch.range(of: start))
                 dispatch(&context)
+                start += 1
             }
             reply = context.reply
             if pendingActions.isEmpty { return [] }
