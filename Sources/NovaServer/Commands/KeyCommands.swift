@@ -220,8 +220,8 @@ enum KeyCommands {
             return
         }
         let value = max(0, absolute ? expireAt : expireAt - ctx.now)
-        // Wrapping like Redis's C arithmetic for expiries near Int64.max.
-        ctx.reply.integer(milliseconds ? value : (value &+ 500) / 1000)
+        // Rounded in unsigned arithmetic, as Redis ends up doing for expiries near Int64.max.
+        ctx.reply.integer(milliseconds ? value : Int64((UInt64(value) + 500) / 1000))
     }
 
     static func ttl(_ ctx: inout CommandContext) throws(CommandError) { ttl(&ctx, milliseconds: false, absolute: false) }
