@@ -80,8 +80,11 @@ do {
 } catch {
     fail("Could not start the server: \(error)")
 }
+// SHUTDOWN ends the server's run(); that is a normal end of the group, not a failure.
 let group = ServiceGroup(
-    configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    configuration: .init(
+        services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
+        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 do {
     try await group.run()
 } catch {

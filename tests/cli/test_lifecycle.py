@@ -1,0 +1,132 @@
+"""Running the server: configuration file and flags, defaults, CONFIG REWRITE, SHUTDOWN and SIGTERM."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+from support import servers
+
+
+def test_defaults_without_any_configuration():
+    """No flags at all: 127.0.0.1:6379 and ./data, unless 6379 is taken on this machine."""
+    workdir = tempfile.mkdtemp(prefix="nova-default-")
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.1", 6379))
+    except OSError:
+        pytest.skip("port 6379 is in use on this machine")
+    finally:
+        probe.close()
+    process = subprocess.Popen([servers.nova_binary()], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        client = redis.Redis(port=6379)
+        deadline = time.time() + 10
+        while True:
+            try:
+                assert client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.time() < deadline
+                time.sleep(0.05)
+        assert client.config_get("port") == {"port": "6379"}
+        assert client.config_get("bind") == {"bind": "127.0.0.1"}
+        assert client.config_get("dir")["dir"] == os.path.join(os.path.realpath(workdir), "data")
+        assert os.path.isdir(os.path.join(workdir, "data"))
+        client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_config_file_then_flags_override():
+    config = "port 1\nmaxmemory 10mb\nmaxmemory-policy allkeys-lru\ndatabases 4\nrequirepass filepass\n"
+    server = servers.start_nova(config_text=config, password="flagpass")
+    try:
+        client = redis.Redis(port=server.port, password="flagpass")
+        assert client.config_get("maxmemory") == {"maxmemory": "10485760"}
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
+        assert client.config_get("databases") == {"databases": "4"}
+        with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+            client.execute_command("SELECT", "4")
+        assert client.info("server")["config_file"].endswith("nova.conf")
+    finally:
+        server.cleanup()
+
+
+def test_bad_config_file_is_reported_with_its_line():
+    workdir = tempfile.mkdtemp()
+    path = os.path.join(workdir, "bad.conf")
+    with open(path, "w") as f:
+        f.write("port 7000\n# comment\nmaxmemory lots\n")
+    result = subprocess.run([servers.nova_binary(), path], capture_output=True, timeout=10)
+    assert result.returncode != 0
+    assert b"at line 3" in result.stderr and b"maxmemory lots" in result.stderr
+    assert b"argument must be a memory value" in result.stderr
+    check = subprocess.run([servers.nova_binary(), "--check-config", path], capture_output=True, timeout=10)
+    assert check.returncode != 0 and b"at line 3" in check.stderr
+
+
+def test_config_rewrite_keeps_comments_and_updates_values():
+    config = "# my settings\nport 1\nmaxmemory 1mb\n"
+    server = servers.start_nova(config_text=config)
+    try:
+        client = redis.Redis(port=server.port)
+        client.config_set("maxmemory", "2mb")
+        client.config_set("maxmemory-policy", "allkeys-lfu")
+        assert client.config_rewrite()
+        with open(os.path.join(server.workdir, "nova.conf")) as f:
+            text = f.read()
+        assert "# my settings" in text
+        assert "maxmemory 2097152" in text or "maxmemory 2mb" in text
+        assert "maxmemory-policy allkeys-lfu" in text
+    finally:
+        server.cleanup()
+
+
+def test_shutdown_command_stops_the_server():
+    server = servers.start_nova("--save", "")
+    client = redis.Redis(port=server.port)
+    client.shutdown(nosave=True)  # redis-py treats the closed connection as success
+    assert server.process.wait(timeout=10) == 0
+
+
+def test_sigterm_is_a_graceful_shutdown():
+    server = servers.start_nova("--save", "")
+    client = redis.Redis(port=server.port)
+    client.set("k", "v")
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=10) == 0
+    assert "ready to exit" in server.log()
+    server.cleanup()
+
+
+def test_maxclients_refuses_extra_connections():
+    server = servers.start_nova("--maxclients", "2")
+    try:
+        first = socket.create_connection(("127.0.0.1", server.port))
+        second = socket.create_connection(("127.0.0.1", server.port))
+        time.sleep(0.1)
+        third = socket.create_connection(("127.0.0.1", server.port))
+        third.settimeout(3)
+        assert third.recv(100) == b"-ERR max number of clients reached\r\n"
+        for s in (first, second, third):
+            s.close()
+    finally:
+        server.cleanup()
+
+
+def test_idle_clients_time_out():
+    server = servers.start_nova("--timeout", "1")
+    try:
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.settimeout(5)
+        start = time.time()
+        assert s.recv(100) == b""
+        assert time.time() - start < 4
+    finally:
+        server.cleanup()
