@@ -43,6 +43,11 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         get { elements[index] }
     }
 
+    /// Calls `body` with the element at `index` without copying it.
+    public func withElement<R>(at index: Int, _ body: (borrowing Element) throws -> R) rethrows -> R {
+        try elements.withUnsafeBufferPointer { try body($0[index]) }
+    }
+
     /// Mutates the element at `index` in place; the element's key must stay the same.
     /// - Complexity: O(1) unless the table is shared with a snapshot, then O(n) once.
     public mutating func update<R>(at index: Int, _ body: (inout Element) throws -> R) rethrows -> R {
@@ -69,17 +74,19 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     func findSlot(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         guard !slots.isEmpty else { return nil }
         return slots.withUnsafeBufferPointer { slots -> Int? in
-            let mask = slots.count - 1
-            let tag = hash & 0xFFFF_FFFF
-            var position = Int(truncatingIfNeeded: hash) & mask
-            while true {
-                let slot = slots[position]
-                if slot == 0 { return nil }
-                if slot >> 32 == tag {
-                    let index = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1
-                    if elements[index].key.withBytes({ ByteCompare.equal($0, key) }) { return position }
+            elements.withUnsafeBufferPointer { elements -> Int? in
+                let mask = slots.count - 1
+                let tag = hash & 0xFFFF_FFFF
+                var position = Int(truncatingIfNeeded: hash) & mask
+                while true {
+                    let slot = slots[position]
+                    if slot == 0 { return nil }
+                    if slot >> 32 == tag {
+                        let index = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1
+                        if elements[index].key.withBytes({ ByteCompare.equal($0, key) }) { return position }
+                    }
+                    position = (position + 1) & mask
                 }
-                position = (position + 1) & mask
             }
         }
     }
@@ -190,3 +197,11 @@ extension Int {
 }
 
 extension ByteKeyTable: Sendable where Element: Sendable {}
+
+extension ByteKeyTable where Element == Entry {
+    /// The expiry of the entry at `index`, read in place.
+    @usableFromInline
+    func expireAt(_ index: Int) -> Int64 {
+        elements.withUnsafeBufferPointer { $0[index].expireAt }
+    }
+}

@@ -7,10 +7,13 @@ public struct EntryRef: Hashable, Sendable {
 /// One numbered database: a keyspace split into 1024 segments by key hash.
 ///
 /// Segments keep every operation's cost local: growth rehashes one segment at a time, a point-in-time
-/// copy of the database shares all segments and a later write copies only the segment it touches, and
-/// SCAN walks segments in a fixed order (keys never move between segments), so a full iteration returns
-/// every key present throughout it.
-public struct Database: Sendable {
+/// snapshot shares all segments and a later write copies only the segment it touches, and SCAN walks
+/// segments in a fixed order (keys never move between segments), so a full iteration returns every key
+/// present throughout it.
+///
+/// A reference type, so that the hot path reaches its tables without copying them; `snapshot()` gives
+/// the value-semantics copy that a background save needs.
+public final class Database {
     /// log2 of the number of segments.
     public static let segmentBits = 10
     /// The number of segments; SCAN cursors count segments.
@@ -57,7 +60,7 @@ public struct Database: Sendable {
     /// Adds a key that is not present. Returns where it lives.
     /// - Complexity: amortised O(1).
     @discardableResult
-    public mutating func insert(_ entry: Entry) -> EntryRef {
+    public func insert(_ entry: Entry) -> EntryRef {
         let hash = entry.key.withBytes { KeyHashing.hash($0) }
         let segment = Self.segment(of: hash)
         let index = segments[segment].insert(entry, hash: hash)
@@ -74,7 +77,7 @@ public struct Database: Sendable {
     /// Removes the key at `ref` and returns it. Other refs into the same segment become invalid.
     /// - Complexity: O(1) on average.
     @discardableResult
-    public mutating func remove(_ ref: EntryRef) -> Entry {
+    public func remove(_ ref: EntryRef) -> Entry {
         let entry = segments[ref.segment].remove(at: ref.index)
         count -= 1
         footprint -= entry.footprint
@@ -88,7 +91,7 @@ public struct Database: Sendable {
     }
 
     /// Replaces the value at `ref`, keeping the key's expiry.
-    public mutating func setValue(_ ref: EntryRef, _ value: Value) {
+    public func setValue(_ ref: EntryRef, _ value: Value) {
         footprint += segments[ref.segment].update(at: ref.index) { entry in
             let delta = value.footprint - entry.value.footprint
             entry.value = value
@@ -98,7 +101,7 @@ public struct Database: Sendable {
 
     /// Mutates the value at `ref` in place (the value is moved out first, so a uniquely held buffer is
     /// modified without a copy).
-    public mutating func modifyValue<R>(_ ref: EntryRef, _ body: (inout Value) throws -> R) rethrows -> R {
+    public func modifyValue<R>(_ ref: EntryRef, _ body: (inout Value) throws -> R) rethrows -> R {
         var value = segments[ref.segment].update(at: ref.index) { entry in
             let value = entry.value
             entry.value = .int(0)
@@ -113,7 +116,7 @@ public struct Database: Sendable {
     }
 
     /// Sets the absolute expiry (Unix ms) of the key at `ref`; 0 makes it persistent.
-    public mutating func setExpire(_ ref: EntryRef, _ expireAt: Int64) {
+    public func setExpire(_ ref: EntryRef, _ expireAt: Int64) {
         let previous = segments[ref.segment].update(at: ref.index) { entry in
             let previous = entry.expireAt
             entry.expireAt = expireAt
@@ -131,19 +134,37 @@ public struct Database: Sendable {
 
     /// Updates the access clock of the key at `ref`.
     @inlinable
-    public mutating func setAccess(_ ref: EntryRef, _ access: UInt32) {
+    public func setAccess(_ ref: EntryRef, _ access: UInt32) {
         updateAccess(ref, access)
     }
 
     @usableFromInline
-    mutating func updateAccess(_ ref: EntryRef, _ access: UInt32) {
+    func updateAccess(_ ref: EntryRef, _ access: UInt32) {
         segments[ref.segment].update(at: ref.index) { $0.access = access }
     }
 
     /// Removes every key.
-    public mutating func removeAll() {
-        self = Database()
+    public func removeAll() {
+        segments = Array(repeating: ByteKeyTable(), count: Self.segmentCount)
+        volatileBySegment = Array(repeating: 0, count: Self.segmentCount)
+        count = 0
+        volatileCount = 0
+        footprint = 0
+        expireSum = 0
     }
+
+    /// A point-in-time copy: O(number of segments) now, and each segment is copied later only if this
+    /// database writes to it while the snapshot is alive.
+    public func snapshot() -> DatabaseSnapshot {
+        DatabaseSnapshot(segments: segments, count: count)
+    }
+
+    /// The expiry of the key at `ref` (0 when persistent), without copying the entry.
+    @inlinable
+    public func expireAt(_ ref: EntryRef) -> Int64 { expiry(ref) }
+
+    @usableFromInline
+    func expiry(_ ref: EntryRef) -> Int64 { segments[ref.segment].expireAt(ref.index) }
 
     /// A uniformly chosen key, or nil when the database is empty.
     /// - Complexity: O(1) expected for large databases, O(segments) for small ones.
@@ -209,3 +230,19 @@ public struct Database: Sendable {
     /// Memory used by the segment tables themselves.
     public var tableOverhead: Int { segments.reduce(0) { $0 + $1.overheadBytes } }
 }
+
+/// An immutable point-in-time copy of a database (for saving while clients keep writing).
+public struct DatabaseSnapshot: Sendable {
+    let segments: [ByteKeyTable<Entry>]
+    /// The number of keys at the time of the snapshot.
+    public let count: Int
+
+    /// Calls `body` for every entry, segment by segment.
+    public func forEach(_ body: (Entry) throws -> Void) rethrows {
+        for segment in segments {
+            for entry in segment.elements { try body(entry) }
+        }
+    }
+}
+
+extension Database: @unchecked Sendable {}

@@ -47,7 +47,7 @@ public final class Keyspace {
 
     /// Creates `databaseCount` empty databases.
     public init(databaseCount: Int = 16, now: Int64 = 0) {
-        databases = Array(repeating: Database(), count: databaseCount)
+        databases = (0..<databaseCount).map { _ in Database() }
         self.now = now
     }
 
@@ -115,9 +115,10 @@ public final class Keyspace {
     }
 
     private func lookup(_ db: Int, _ key: some ContiguousBytes, _ options: LookupOptions) -> EntryRef? {
-        guard let ref = databases[db].find(key) else { return nil }
-        let entry = databases[db][ref]
-        if entry.expireAt != 0 && now > entry.expireAt {
+        let database = databases[db]
+        guard let ref = database.find(key) else { return nil }
+        let expireAt = database.expireAt(ref)
+        if expireAt != 0 && now > expireAt {
             if !options.contains(.noExpire) { expire(db, ref) }
             return nil
         }
@@ -203,7 +204,7 @@ public final class Keyspace {
 
     /// Empties every database.
     public func flushAll() {
-        for db in databases.indices { databases[db].removeAll() }
+        for database in databases { database.removeAll() }
     }
 
     /// Exchanges the contents of two databases.

@@ -172,6 +172,8 @@ public final class ServerCore: @unchecked Sendable {
             client.lastInteraction = now
             var context = CommandContext(server: self, client: client, reply: reply)
             reply = RESPWriter(buffer: ByteBuffer())
+            // One clock read per command: each command's time runs from the end of the previous one.
+            context.clock = SystemClock.monotonicNanoseconds()
             while start < batch.count && !client.closeAfterReply && context.reply.buffer.readableBytes < outputLimit {
                 context.args = Arguments(storage: batch.arguments, range: batch.range(of: start))
                 dispatch(&context)
@@ -224,7 +226,6 @@ public final class ServerCore: @unchecked Sendable {
         }
         context.spec = spec
         stats.totalCommandsProcessed += 1
-        let start = SystemClock.monotonicNanoseconds()
         do {
             try handler(&context)
         } catch {
@@ -232,13 +233,15 @@ public final class ServerCore: @unchecked Sendable {
             commandStats[spec.id].failedCalls += 1
             countError(error)
         }
-        let elapsed = SystemClock.monotonicNanoseconds() &- start
+        let end = SystemClock.monotonicNanoseconds()
         commandStats[spec.id].calls += 1
-        commandStats[spec.id].microseconds += Double(elapsed) / 1000
+        commandStats[spec.id].microseconds += Double(end &- context.clock) / 1000
+        context.clock = end
         client.lastCommand = spec.fullName
     }
 
     private func reject(_ context: inout CommandContext, _ spec: CommandSpec?, _ error: CommandError) {
+        context.clock = SystemClock.monotonicNanoseconds()
         context.reply.error(error.bytes)
         if let spec { commandStats[spec.id].rejectedCalls += 1 }
         countError(error)
@@ -281,6 +284,8 @@ public struct CommandContext {
     public var reply: RESPWriter
     /// The command being run.
     public var spec: CommandSpec
+    /// Monotonic time at which the current command started.
+    var clock: UInt64 = 0
 
     init(server: ServerCore, client: ClientState, reply: RESPWriter) {
         self.server = server

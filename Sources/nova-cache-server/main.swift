@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import NIOCore
 import NovaServer
 import ServiceLifecycle
 
@@ -74,7 +75,9 @@ logger.notice("NovaCache server starting", metadata: [
     "version": "\(NovaCacheVersion.current)", "pid": "\(getpid())", "config": "\(config.configFilePath ?? "none")",
 ])
 
-let server = NovaCacheServer(config: config, logger: logger)
+// Event-loop threads: one per core unless NOVA_EVENT_LOOP_THREADS says otherwise (docs/execution-model.md).
+let threads = getenv("NOVA_EVENT_LOOP_THREADS").flatMap { Int(String(cString: $0)) } ?? System.coreCount
+let server = NovaCacheServer(config: config, logger: logger, threads: threads)
 do {
     try await server.start()
 } catch {

@@ -108,7 +108,7 @@ struct KeyspaceTests {
     @Test func databaseCopyIsAPointInTimeSnapshot() {
         let keyspace = Keyspace(databaseCount: 1, now: 0)
         for i in 0..<10_000 { keyspace.set(0, key("k\(i)"), .int(Int64(i))) }
-        let snapshot = keyspace.databases[0]
+        let snapshot = keyspace.databases[0].snapshot()
         for i in 0..<100 { keyspace.delete(0, key("k\(i)")) }
         keyspace.set(0, key("k500"), .int(-1))
         #expect(snapshot.count == 10_000)

@@ -1,0 +1,123 @@
+"""Side-by-side benchmark of nova-cache-server against redis-server (see scripts/bench-vs-redis)."""
+import argparse
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from support import servers  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def start(kind):
+    if kind == "nova":
+        return servers.start_nova("--save", "", "--appendonly", "no")
+    return servers.start_redis()
+
+
+def run_benchmark(server, test, requests, pipeline, clients):
+    before = cpu_seconds(server.process.pid)
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(server.port), "-t", test, "-n", str(requests), "-c", str(clients),
+         "-r", "100000", "-P", str(pipeline), "--csv"],
+        capture_output=True, check=True, timeout=600).stdout.decode()
+    cpu = cpu_seconds(server.process.pid) - before
+    rows = list(csv.DictReader(io.StringIO(out)))
+    row = rows[0]
+    return {
+        "rps": float(row["rps"]),
+        "p50": float(row["p50_latency_ms"]),
+        "p99": float(row["p99_latency_ms"]),
+        "cpu_per_million": cpu / requests * 1_000_000,
+    }
+
+
+def bytes_per_key(kind, keys):
+    server = start(kind)
+    try:
+        pid = server.process.pid
+        time.sleep(0.3)
+        rss_before = rss_bytes(pid)
+        value = "v" * 100
+        chunk = 50_000
+        for base in range(0, keys, chunk):
+            payload = "".join(
+                f"*5\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n$100\r\n{value}\r\n$2\r\nEX\r\n$5\r\n86400\r\n"
+                for k in (f"key:{i:012d}" for i in range(base, min(keys, base + chunk))))
+            subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload.encode(),
+                           capture_output=True, check=True)
+        time.sleep(0.5)
+        return (rss_bytes(pid) - rss_before) / keys
+    finally:
+        server.cleanup()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    parser.add_argument("--tests", default="set,get,incr,mset")
+    parser.add_argument("--pipelines", default="1,16")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="NOVA_EVENT_LOOP_THREADS for nova")
+    args = parser.parse_args()
+    if args.threads:
+        os.environ["NOVA_EVENT_LOOP_THREADS"] = str(args.threads)
+    requests = 100_000 if args.quick else args.requests
+    keys = 100_000 if args.quick else args.keys
+
+    tests = args.tests.split(",")
+    pipelines = [int(p) for p in args.pipelines.split(",")]
+    results = {}
+    for kind in ("nova", "redis"):
+        server = start(kind)
+        try:
+            for pipeline in pipelines:
+                for test in tests:
+                    n = requests if pipeline == 16 else requests // 4
+                    results[(kind, test, pipeline)] = run_benchmark(server, test, n, pipeline, 50)
+        finally:
+            server.cleanup()
+
+    print(f"redis-benchmark -c 50 -r 100000, {requests} requests at -P 16 ({requests // 4} at -P 1); "
+          f"{os.cpu_count()} cores")
+    print()
+    header = ("test", "-P", "nova req/s", "redis req/s", "ratio", "nova p50/p99 ms", "redis p50/p99 ms",
+              "nova CPU s/M", "redis CPU s/M", "CPU ratio")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for pipeline in pipelines:
+        for test in tests:
+            n = results[("nova", test, pipeline)]
+            r = results[("redis", test, pipeline)]
+            print(f"| {test.upper()} | {pipeline} | {n['rps']:,.0f} | {r['rps']:,.0f} | {n['rps'] / r['rps']:.2f} "
+                  f"| {n['p50']:.3f}/{n['p99']:.3f} | {r['p50']:.3f}/{r['p99']:.3f} "
+                  f"| {n['cpu_per_million']:.2f} | {r['cpu_per_million']:.2f} "
+                  f"| {n['cpu_per_million'] / r['cpu_per_million']:.2f} |")
+    print()
+    if args.no_memory:
+        return
+    nova_bytes = bytes_per_key("nova", keys)
+    redis_bytes = bytes_per_key("redis", keys)
+    print(f"Memory for {keys:,} keys (100-byte values, TTL), RSS growth per key: "
+          f"nova {nova_bytes:.0f} B, redis {redis_bytes:.0f} B, ratio {nova_bytes / redis_bytes:.2f}")
+
+
+if __name__ == "__main__":
+    main()
