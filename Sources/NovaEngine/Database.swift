@@ -48,10 +48,35 @@ public final class Database {
 
     @usableFromInline
     func find(raw key: UnsafeRawBufferPointer) -> EntryRef? {
-        let hash = KeyHashing.hash(key)
+        find(raw: key, hash: KeyHashing.hash(key))
+    }
+
+    /// Finds a key whose hash the caller already computed (to insert with the same hash on a miss).
+    public func find(raw key: UnsafeRawBufferPointer, hash: UInt64) -> EntryRef? {
         let segment = Self.segment(of: hash)
         guard let index = segments[segment].find(key, hash: hash) else { return nil }
         return EntryRef(segment: segment, index: index)
+    }
+
+    /// Calls `body` with the entry at `ref`, without copying it.
+    @inlinable
+    public func withEntry<R>(_ ref: EntryRef, _ body: (borrowing Entry) throws -> R) rethrows -> R {
+        try borrowEntry(ref, body)
+    }
+
+    @usableFromInline
+    func borrowEntry<R>(_ ref: EntryRef, _ body: (borrowing Entry) throws -> R) rethrows -> R {
+        try segments[ref.segment].withElement(at: ref.index, body)
+    }
+
+    /// Exchanges the whole contents of two databases (SWAPDB), leaving the objects in place.
+    public func swapContents(with other: Database) {
+        swap(&segments, &other.segments)
+        swap(&volatileBySegment, &other.volatileBySegment)
+        swap(&count, &other.count)
+        swap(&volatileCount, &other.volatileCount)
+        swap(&footprint, &other.footprint)
+        swap(&expireSum, &other.expireSum)
     }
 
     /// The entry at `ref`.
@@ -61,7 +86,12 @@ public final class Database {
     /// - Complexity: amortised O(1).
     @discardableResult
     public func insert(_ entry: Entry) -> EntryRef {
-        let hash = entry.key.withBytes { KeyHashing.hash($0) }
+        insert(entry, hash: entry.key.withBytes { KeyHashing.hash($0) })
+    }
+
+    /// Adds a key that is not present, whose hash the caller already computed.
+    @discardableResult
+    public func insert(_ entry: Entry, hash: UInt64) -> EntryRef {
         let segment = Self.segment(of: hash)
         let index = segments[segment].insert(entry, hash: hash)
         count += 1

@@ -24,8 +24,9 @@ public enum RemovalReason: Sendable {
 ///
 /// Not thread-safe: the server runs every command under one lock.
 public final class Keyspace {
-    /// The databases, numbered from 0.
-    public private(set) var databases: [Database]
+    /// The databases, numbered from 0. Fixed for the keyspace's life (SWAPDB swaps their contents), which
+    /// lets the hot path reach a database without reference counting.
+    public let databases: [Database]
     /// The current time, Unix milliseconds. Set by the caller; tests move it freely.
     public var now: Int64
     /// INFO counters.
@@ -132,18 +133,46 @@ public final class Keyspace {
 
     // MARK: Mutation
 
+    /// When SET-like writes apply (NX / XX).
+    public enum SetCondition: Sendable {
+        case always, ifAbsent, ifPresent
+    }
+
     /// Stores `value` under `key`, replacing any previous value. The expiry becomes `expireAt` (0: none)
-    /// unless `keepTTL` is set and the key existed.
-    /// - Returns: where the key now lives.
+    /// unless `keepTTL` is set and the key existed. One hash and one probe, whatever happens.
+    /// - Returns: where the key now lives, or nil when `condition` prevented the write.
     @discardableResult
-    public func set(_ db: Int, _ key: some ContiguousBytes, _ value: Value, expireAt: Int64 = 0, keepTTL: Bool = false) -> EntryRef {
-        if let ref = lookupWrite(db, key, [.noTouch]) {
-            databases[db].setValue(ref, value)
-            if !keepTTL { databases[db].setExpire(ref, expireAt) }
-            touch(db, ref)
-            return ref
+    public func set(
+        _ db: Int, _ key: some ContiguousBytes, _ value: Value, expireAt: Int64 = 0, keepTTL: Bool = false,
+        condition: SetCondition = .always
+    ) -> EntryRef? {
+        let database = databases[db]
+        return key.withBytes { raw -> EntryRef? in
+            let hash = KeyHashing.hash(raw)
+            var found = database.find(raw: raw, hash: hash)
+            if let ref = found {
+                let expiry = database.expireAt(ref)
+                if expiry != 0 && now > expiry {
+                    expire(db, ref)
+                    found = nil
+                }
+            }
+            if let ref = found {
+                guard condition != .ifAbsent else { return nil }
+                database.setValue(ref, value)
+                if !keepTTL { database.setExpire(ref, expireAt) }
+                touch(db, ref)
+                return ref
+            }
+            guard condition != .ifPresent else { return nil }
+            return database.insert(Entry(key: Bytes(raw), value: value, expireAt: expireAt, access: freshAccess), hash: hash)
         }
-        return databases[db].insert(Entry(key: Bytes(key), value: value, expireAt: expireAt, access: freshAccess))
+    }
+
+    /// Calls `body` with the value at `ref` without copying it.
+    @inlinable
+    public func withValue<R>(_ db: Int, _ ref: EntryRef, _ body: (borrowing Value) throws -> R) rethrows -> R {
+        try databases[db].withEntry(ref) { try body($0.value) }
     }
 
     /// Adds a key known to be absent (after a failed lookup).
@@ -209,13 +238,13 @@ public final class Keyspace {
 
     /// Exchanges the contents of two databases.
     public func swap(_ a: Int, _ b: Int) {
-        databases.swapAt(a, b)
+        if a != b { databases[a].swapContents(with: databases[b]) }
     }
 
     /// Replaces all databases at once (loading a snapshot).
     public func replaceDatabases(_ newDatabases: [Database]) {
         precondition(newDatabases.count == databases.count)
-        databases = newDatabases
+        for (current, loaded) in zip(databases, newDatabases) { current.swapContents(with: loaded) }
     }
 
     /// A random live key of `db`, expiring the dead ones it meets (RANDOMKEY).

@@ -29,9 +29,27 @@ public struct CommandBatch: Sendable {
         ends.append(arguments.count)
     }
 
-    /// Empties the batch, keeping its storage for the next read.
+    /// Appends an argument of the command being decoded (not counted until `finishCommand`).
+    @usableFromInline
+    mutating func appendArgument(_ argument: ByteBuffer) {
+        arguments.append(argument)
+    }
+
+    /// Completes the command whose arguments were appended since the previous one.
+    @usableFromInline
+    mutating func finishCommand() {
+        ends.append(arguments.count)
+    }
+
+    /// Removes the complete commands, keeping the arguments of a command still being received and the
+    /// storage for the next read.
     public mutating func removeAll() {
-        arguments.removeAll(keepingCapacity: true)
+        let completed = ends.last ?? 0
+        if completed == arguments.count {
+            arguments.removeAll(keepingCapacity: true)
+        } else if completed > 0 {
+            arguments.removeSubrange(0..<completed)
+        }
         ends.removeAll(keepingCapacity: true)
     }
 }

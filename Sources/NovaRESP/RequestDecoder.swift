@@ -5,6 +5,8 @@ public import NIOCore
 ///
 /// The decoder is incremental: it keeps the state of a partly received command (how many arguments are
 /// left, the length of the bulk being read) so that a large command arriving in many reads is scanned once.
+/// The arguments of a partly received command wait at the end of the caller's batch, so one batch must be
+/// used with one decoder.
 /// Every length is validated before anything is reserved for it.
 public struct RequestDecoder: Sendable {
     /// Longest header or inline line accepted without a terminator (Redis's `PROTO_INLINE_MAX_SIZE`).
@@ -20,7 +22,6 @@ public struct RequestDecoder: Sendable {
 
     private var remainingArguments = 0
     private var bulkLength = -1
-    private var pending: [ByteBuffer] = []
 
     /// Creates a decoder with Redis's default limits.
     public init(maxBulkLength: Int = 512 * 1024 * 1024, maxArgumentCount: Int = 1024 * 1024) {
@@ -49,7 +50,6 @@ public struct RequestDecoder: Sendable {
                     if count > 10 && !isAuthenticated { throw .unauthenticatedMultibulkLength }
                     if count <= 0 { continue }
                     remainingArguments = Int(count)
-                    pending.reserveCapacity(min(Int(count), 1024))
                 } else {
                     guard let arguments = try readInline(&buffer) else { return }
                     if !arguments.isEmpty { batch.append(arguments) }
@@ -67,13 +67,12 @@ public struct RequestDecoder: Sendable {
                 }
                 // Redis skips the two bytes after the payload without checking that they are CRLF.
                 guard buffer.readableBytes >= bulkLength + 2 else { return }
-                pending.append(buffer.readSlice(length: bulkLength)!)
+                batch.appendArgument(buffer.readSlice(length: bulkLength)!)
                 buffer.moveReaderIndex(forwardBy: 2)
                 bulkLength = -1
                 remainingArguments -= 1
             }
-            batch.append(pending)
-            pending.removeAll(keepingCapacity: pending.capacity <= 1024)
+            batch.finishCommand()
         }
     }
 

@@ -1,4 +1,3 @@
-public import NIOCore
 public import NovaRESP
 
 /// The server-side state of one connection.
@@ -9,8 +8,8 @@ public import NovaRESP
 public final class ClientState: @unchecked Sendable {
     /// CLIENT ID: unique, increasing.
     public let id: UInt64
-    /// The channel, to close the connection from another client (CLIENT KILL) or at shutdown.
-    public let channel: (any Channel)?
+    /// The connection, to close it from another client (CLIENT KILL) or at shutdown.
+    public let connection: (any ConnectionControl)?
     /// `ip:port` of the peer.
     public let address: String
     /// `ip:port` of our end.
@@ -47,11 +46,11 @@ public final class ClientState: @unchecked Sendable {
     public var pendingOutputBytes = 0
 
     public init(
-        id: UInt64, channel: (any Channel)?, address: String, localAddress: String, now: Int64,
+        id: UInt64, connection: (any ConnectionControl)?, address: String, localAddress: String, now: Int64,
         isAuthenticated: Bool
     ) {
         self.id = id
-        self.channel = channel
+        self.connection = connection
         self.address = address
         self.localAddress = localAddress
         self.createdAt = now

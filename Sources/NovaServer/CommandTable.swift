@@ -34,6 +34,43 @@ struct CommandName: Hashable {
         hasher.combine(words.1)
         hasher.combine(words.2)
     }
+
+    /// A cheap mix of the packed words for the dispatch table (names are not attacker-chosen keys: the
+    /// table is fixed, a miss costs at most a short probe).
+    var slotHash: Int {
+        let mixed = (words.0 &* 0x9E37_79B9_7F4A_7C15) ^ (words.1 &* 0xC2B2_AE3D_27D4_EB4F) ^ (words.2 &+ UInt64(length))
+        return Int(truncatingIfNeeded: mixed ^ (mixed >> 29))
+    }
+}
+
+/// Open-addressing map from command names to specs, sized so probes stay short.
+struct CommandNameMap {
+    private var names: [CommandName?]
+    private var specs: [CommandSpec?]
+    private let mask: Int
+
+    init(_ entries: [(CommandName, CommandSpec)]) {
+        var capacity = 16
+        while capacity < entries.count * 4 { capacity *= 2 }
+        names = Array(repeating: nil, count: capacity)
+        specs = Array(repeating: nil, count: capacity)
+        mask = capacity - 1
+        for (name, spec) in entries {
+            var slot = name.slotHash & mask
+            while let existing = names[slot], existing != name { slot = (slot + 1) & mask }
+            names[slot] = name
+            specs[slot] = spec
+        }
+    }
+
+    subscript(name: CommandName) -> CommandSpec? {
+        var slot = name.slotHash & mask
+        while let existing = names[slot] {
+            if existing == name { return specs[slot] }
+            slot = (slot + 1) & mask
+        }
+        return nil
+    }
 }
 
 /// The command table: every command once, with its flags, arity, keys and handler. Dispatch, COMMAND
@@ -43,12 +80,12 @@ public final class CommandTable: Sendable {
     public let commands: [CommandSpec]
     /// Every command and subcommand, indexed by `CommandSpec.id`.
     public let all: [CommandSpec]
-    private let byName: [CommandName: CommandSpec]
+    private let byName: CommandNameMap
 
     /// Builds the table; `renames` applies `rename-command` (old name → new name, empty to disable).
     public init(_ specs: [CommandSpec], renames: [String: String] = [:]) {
         var all: [CommandSpec] = []
-        var byName: [CommandName: CommandSpec] = [:]
+        var byName: [(CommandName, CommandSpec)] = []
         for spec in specs {
             spec.id = all.count
             all.append(spec)
@@ -58,11 +95,11 @@ public final class CommandTable: Sendable {
                 all.append(sub)
             }
             let exposed = renames[spec.name] ?? spec.name
-            if !exposed.isEmpty, let key = CommandName(exposed) { byName[key] = spec }
+            if !exposed.isEmpty, let key = CommandName(exposed) { byName.append((key, spec)) }
         }
         self.commands = specs
         self.all = all
-        self.byName = byName
+        self.byName = CommandNameMap(byName)
     }
 
     /// The command named by `name` (any case), or nil.

@@ -51,6 +51,8 @@ public struct ServerSettings: Sendable {
     public var shutdownOnSigint = "default"
     public var appendOnly = false
     public var appendFsync = "everysec"
+    public var unixSocket: String? = nil
+    public var unixSocketPermissions = 0
 }
 
 /// The server's configuration: every Redis 7.0 parameter with its current value, CONFIG GET / SET /
@@ -601,6 +603,9 @@ public final class ConfigStore: @unchecked Sendable {
         s.shutdownOnSigint = values["shutdown-on-sigint"] ?? "default"
         s.appendOnly = values["appendonly"] == "yes"
         s.appendFsync = values["appendfsync"] ?? "everysec"
+        let socket = values["unixsocket"] ?? ""
+        s.unixSocket = socket.isEmpty ? nil : socket
+        s.unixSocketPermissions = Int(values["unixsocketperm"] ?? "0", radix: 8) ?? 0
         settings = s
     }
 }

@@ -1,5 +1,10 @@
-public import NIOCore
-public import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+import NIOPosix
 import NIOConcurrencyHelpers
 public import Logging
 public import ServiceLifecycle
@@ -11,50 +16,61 @@ import NovaEngine
 public final class NovaCacheServer: Service, @unchecked Sendable {
     /// The shared state every connection works on.
     public let core: ServerCore
-    private let group: MultiThreadedEventLoopGroup
-    private let ownsGroup: Bool
+    private let threads: Int
     private let shutdownRequests: AsyncStream<ShutdownRequest>
     private let shutdownContinuation: AsyncStream<ShutdownRequest>.Continuation
     private let state = NIOLockedValueBox(State())
 
     private struct State {
-        var listeners: [any Channel] = []
-        var boundAddresses: [SocketAddress] = []
-        var cron: RepeatedTask?
         var started = false
+        var stopped = false
+        var cronRunning = false
+        var bound: [(host: String, port: Int)] = []
+        #if os(Linux)
+        var transport: EpollTransport?
+        #else
+        var group: MultiThreadedEventLoopGroup?
+        var listeners: [any Channel] = []
+        #endif
     }
 
-    /// Creates a server for `config`. `threads` event loops serve connections (default: one per core).
-    public init(config: ConfigStore, logger: Logger, threads: Int = System.coreCount, group: MultiThreadedEventLoopGroup? = nil) {
+    /// One event-loop thread per core.
+    public static var defaultThreads: Int { System.coreCount }
+
+    /// Creates a server for `config`, serving connections on `threads` event-loop threads.
+    public init(config: ConfigStore, logger: Logger, threads: Int = NovaCacheServer.defaultThreads) {
         self.core = ServerCore(config: config, logger: logger)
-        if let group {
-            self.group = group
-            self.ownsGroup = false
-        } else {
-            self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-            self.ownsGroup = true
-        }
+        self.threads = max(1, threads)
         (shutdownRequests, shutdownContinuation) = AsyncStream.makeStream(of: ShutdownRequest.self)
         let continuation = shutdownContinuation
         core.hooks.shutdown = { request in continuation.yield(request) }
     }
 
-    /// The addresses the server listens on, once started.
-    public var boundAddresses: [SocketAddress] { state.withLockedValue { $0.boundAddresses } }
+    /// The (host, port) pairs the server listens on, once started.
+    public var boundAddresses: [(host: String, port: Int)] { state.withLockedValue { $0.bound } }
 
-    /// Binds the listeners and starts the periodic tasks. Throws when no address could be bound.
+    /// Binds the listeners and starts the loops and the periodic tasks. Throws when an address cannot be
+    /// bound.
     public func start() async throws {
         let settings = core.withLock { core.config.settings }
+        #if os(Linux)
+        let transport = EpollTransport(server: core, threads: threads)
+        let bound = try transport.start(settings: settings)
+        state.withLockedValue {
+            $0.transport = transport
+            $0.bound = bound
+        }
+        #else
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(settings.tcpBacklog))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: settings.tcpKeepalive > 0 ? 1 : 0)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-            .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [core] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: core))
+                    try channel.pipeline.syncOperations.addHandler(NIOConnectionHandler(server: core))
                 }
             }
         var listeners: [any Channel] = []
@@ -68,21 +84,25 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             } catch {
                 if optional { continue }
                 for listener in listeners { try? await listener.close() }
-                core.logger.critical("Could not create server TCP listening socket \(host):\(settings.port): \(error)")
+                try? await group.shutdownGracefully()
                 throw error
             }
         }
-        let addresses = listeners.compactMap(\.localAddress)
-        core.withLock { core.listeningPort = addresses.first?.port ?? settings.port }
-        let cron = scheduleCron(hz: settings.hz)
+        let bound = listeners.compactMap { channel in channel.localAddress.map { ($0.ipAddress ?? "?", $0.port ?? 0) } }
         state.withLockedValue {
+            $0.group = group
             $0.listeners = listeners
-            $0.boundAddresses = addresses
-            $0.cron = cron
-            $0.started = true
+            $0.bound = bound
         }
-        for address in addresses {
-            core.logger.notice("Ready to accept connections tcp", metadata: ["address": "\(address)"])
+        #endif
+        core.withLock { core.listeningPort = bound.first?.port ?? settings.port }
+        state.withLockedValue {
+            $0.started = true
+            $0.cronRunning = true
+        }
+        startCron()
+        for (host, port) in bound {
+            core.logger.notice("Ready to accept connections tcp", metadata: ["address": "\(host):\(port)"])
         }
     }
 
@@ -104,35 +124,52 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         shutdownContinuation.yield(request)
     }
 
-    /// Stops accepting, closes every connection once its pending replies are written, and stops the loops.
+    /// Stops accepting, closes every connection once its pending replies are written, stops the loops.
     public func stop(_ request: ShutdownRequest = ShutdownRequest()) async {
-        let (listeners, cron) = state.withLockedValue { state -> ([any Channel], RepeatedTask?) in
+        let alreadyStopped = state.withLockedValue { state -> Bool in
             defer {
-                state.listeners = []
-                state.cron = nil
+                state.stopped = true
+                state.cronRunning = false
             }
-            return (state.listeners, state.cron)
+            return state.stopped
         }
+        if alreadyStopped { return }
         core.logger.notice("Received shutdown request, preparing to shut down")
-        cron?.cancel()
+        #if os(Linux)
+        if let transport = state.withLockedValue({ $0.transport }) { await transport.stop() }
+        #else
+        let (group, listeners) = state.withLockedValue { ($0.group, $0.listeners) }
         for listener in listeners { try? await listener.close() }
-        let channels = core.withLock { core.clients.values.compactMap(\.channel) }
-        for channel in channels {
-            try? await channel.writeAndFlush(ByteBuffer()).get()
-            try? await channel.close()
-        }
-        if ownsGroup { try? await group.shutdownGracefully() }
+        let connections = core.withLock { core.clients.values.compactMap(\.connection) }
+        for connection in connections { connection.close() }
+        try? await group?.shutdownGracefully()
+        #endif
         core.logger.notice("NovaCache is now ready to exit, bye bye...")
         shutdownContinuation.finish()
     }
 
     // MARK: Periodic tasks
 
-    private func scheduleCron(hz: Int) -> RepeatedTask {
-        let interval = TimeAmount.milliseconds(Int64(1000 / max(1, min(hz, 500))))
-        return group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [core] _ in
+    private func startCron() {
+        let hz = core.withLock { core.config.settings.hz }
+        startPeriodicThread(intervalMilliseconds: 1000 / max(1, min(hz, 500))) { [self, core] in
+            guard state.withLockedValue({ $0.cronRunning }) else { return false }
             Self.cron(core)
+            return true
         }
+    }
+
+    /// Runs `tick` every `intervalMilliseconds` on its own thread until it returns false.
+    private func startPeriodicThread(intervalMilliseconds: Int, _ tick: @escaping @Sendable () -> Bool) {
+        let thread = Thread { 
+            var delay = timespec(tv_sec: intervalMilliseconds / 1000, tv_nsec: (intervalMilliseconds % 1000) * 1_000_000)
+            while true {
+                var remaining = timespec()
+                nanosleep(&delay, &remaining)
+                if !tick() { return }
+            }
+        }
+        thread.start()
     }
 
     /// One tick: active expiry within a time budget, memory and rate samples, idle-client timeouts.
@@ -156,7 +193,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
                 break
             }
         }
-        var idle: [any Channel] = []
+        var idle: [any ConnectionControl] = []
         core.withLock {
             let now = SystemClock.nowMilliseconds()
             core.sampleMemory()
@@ -168,10 +205,26 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             let timeout = Int64(core.config.settings.timeout) * 1000
             if timeout > 0 {
                 for client in core.clients.values where now - client.lastInteraction > timeout {
-                    if let channel = client.channel { idle.append(channel) }
+                    if let connection = client.connection { idle.append(connection) }
                 }
             }
         }
-        for channel in idle { channel.close(promise: nil) }
+        for connection in idle { connection.close() }
+    }
+}
+
+/// A plain OS thread running a closure.
+final class Thread: @unchecked Sendable {
+    private let body: @Sendable () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    func start() {
+        #if os(Linux)
+        startThread(body)
+        #else
+        let body = self.body
+        DispatchQueue.global().async { body() }
+        #endif
     }
 }

@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 import NIOConcurrencyHelpers
 public import Logging
 public import NovaEngine
@@ -130,14 +130,14 @@ public final class ServerCore: @unchecked Sendable {
     // MARK: Clients
 
     /// Registers a new connection. Returns nil (and counts a rejection) when `maxclients` is reached.
-    public func register(channel: (any Channel)?, address: String, localAddress: String) -> ClientState? {
+    public func register(connection: (any ConnectionControl)?, address: String, localAddress: String) -> ClientState? {
         lock.withLock {
             if clients.count >= config.settings.maxClients {
                 stats.rejectedConnections += 1
                 return nil
             }
             let client = ClientState(
-                id: nextClientID, channel: channel, address: address, localAddress: localAddress,
+                id: nextClientID, connection: connection, address: address, localAddress: localAddress,
                 now: SystemClock.nowMilliseconds(), isAuthenticated: config.settings.requirePass == nil)
             nextClientID += 1
             clients[client.id] = client

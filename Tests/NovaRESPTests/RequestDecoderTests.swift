@@ -25,15 +25,16 @@ struct RequestDecoderTests {
         var decoder = RequestDecoder()
         var buffer = ByteBuffer()
         var all: [[String]] = []
+        var batch = CommandBatch()
         for byte in input {
             buffer.writeInteger(byte)
-            var batch = CommandBatch()
             do {
                 try decoder.decode(&buffer, into: &batch)
             } catch {
                 return (all + commands(batch), error)
             }
             all += commands(batch)
+            batch.removeAll()
         }
         return (all, nil)
     }

@@ -14,7 +14,7 @@ final class Harness {
         let config = ConfigStore()
         try config.load(flags: ["--save", ""] + flags)
         server = ServerCore(config: config, logger: Logger(label: "test"))
-        client = server.register(channel: nil, address: "127.0.0.1:1", localAddress: "127.0.0.1:6379")!
+        client = server.register(connection: nil, address: "127.0.0.1:1", localAddress: "127.0.0.1:6379")!
     }
 
     func run(_ commands: [[String]]) throws -> [RESPValue] {

@@ -76,19 +76,31 @@ enum StringCommands {
     }
 
     static func replyString(_ ctx: inout CommandContext, _ value: Value) {
+        write(value, to: &ctx.reply)
+    }
+
+    /// Writes a string value as a bulk reply.
+    static func write(_ value: borrowing Value, to reply: inout RESPWriter) {
         switch value {
-        case .int(let number): ctx.reply.bulk(decimal: number)
-        case .string(let bytes), .rawString(let bytes): bytes.withBytes { ctx.reply.bulk($0) }
+        case .int(let number): reply.bulk(decimal: number)
+        case .string(let bytes), .rawString(let bytes): bytes.withBytes { reply.bulk($0) }
         }
     }
 
     /// GET-style read: replies with the value or null; WRONGTYPE for other types.
     static func replyGet(_ ctx: inout CommandContext, key index: Int) throws(CommandError) {
-        guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions) else {
+        let keyspace = ctx.keyspace
+        let db = ctx.db
+        guard let ref = keyspace.lookupRead(db, ctx.args[index], ctx.readOptions) else {
             ctx.reply.null()
             return
         }
-        replyString(&ctx, try stringValue(ctx, ref))
+        let isString = keyspace.withValue(db, ref) { value -> Bool in
+            guard value.isString else { return false }
+            write(value, to: &ctx.reply)
+            return true
+        }
+        if !isString { throw .wrongType }
     }
 
     static func get(_ ctx: inout CommandContext) throws(CommandError) {
@@ -106,17 +118,18 @@ enum StringCommands {
             expireAt = try expireTime(ctx, argument: argument, milliseconds: options.isMilliseconds, relative: options.isRelative)
         }
         if options.get { try replyGet(&ctx, key: key) }
-        let db = ctx.db
-        let found = ctx.keyspace.lookupWrite(db, ctx.args[key]) != nil
-        if (options.nx && found) || (options.xx && !found) {
+        let condition: Keyspace.SetCondition = options.nx ? .ifAbsent : (options.xx ? .ifPresent : .always)
+        // An EXAT/PXAT in the past stores a key that is already expired, as Redis 7.0 does: no reader ever
+        // sees it, and it is counted as expired when the next access or the active cycle removes it.
+        let stored = ctx.keyspace.set(
+            ctx.db, ctx.args[key], Value.string(from: ctx.args[value]), expireAt: expireAt, keepTTL: options.keepTTL,
+            condition: condition)
+        guard stored != nil else {
             if !options.get {
                 if let abortReply { ctx.reply.integer(abortReply) } else { ctx.reply.null() }
             }
             return
         }
-        // An EXAT/PXAT in the past stores a key that is already expired, as Redis 7.0 does: no reader ever
-        // sees it, and it is counted as expired when the next access or the active cycle removes it.
-        ctx.keyspace.set(db, ctx.args[key], Value.string(from: ctx.args[value]), expireAt: expireAt, keepTTL: options.keepTTL)
         ctx.dirty()
         if !options.get {
             if let okReply { ctx.reply.integer(okReply) } else { ctx.reply.ok() }

@@ -1,0 +1,383 @@
+#if os(Linux)
+import Glibc
+import CNovaSystem
+import NIOCore
+import NIOConcurrencyHelpers
+
+/// The server's network transport on Linux: a few event-loop threads, each with its own epoll set, reading
+/// requests straight into each connection's buffer and writing replies with one `write` per connection
+/// per loop iteration.
+///
+/// It replaces SwiftNIO on the plain-TCP data path because NIO's per-event machinery cost more CPU per
+/// request than all of Redis's user time (measurements in docs/execution-model.md). Connections are
+/// level-triggered; a listener is shared by all loops with EPOLLEXCLUSIVE.
+final class EpollTransport: @unchecked Sendable {
+    private let server: ServerCore
+    private let loops: [EpollLoop]
+    private var listeners: [Int32] = []
+    private let stopped = NIOLockedValueBox<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+
+    init(server: ServerCore, threads: Int) {
+        self.server = server
+        let settings = server.withLock { server.config.settings }
+        var loops: [EpollLoop] = []
+        for index in 0..<max(1, threads) {
+            loops.append(EpollLoop(index: index, server: server, settings: settings))
+        }
+        self.loops = loops
+    }
+
+    /// Binds every configured address and starts the loops. Returns the bound "host:port" strings.
+    func start(settings: ServerSettings) throws -> [(host: String, port: Int)] {
+        signal(SIGPIPE, SIG_IGN)
+        var bound: [(String, Int)] = []
+        for entry in settings.bind.isEmpty ? ["127.0.0.1"] : settings.bind {
+            let optional = entry.hasPrefix("-")
+            let host = optional ? String(entry.dropFirst()) : entry
+            var port: Int32 = 0
+            let fd = nova_listen(host, Int32(settings.port), Int32(settings.tcpBacklog), &port)
+            if fd < 0 {
+                if optional { continue }
+                for listener in listeners { close(listener) }
+                listeners = []
+                throw TransportError(message: "Could not create server TCP listening socket \(host):\(settings.port): \(String(cString: strerror(-fd)))")
+            }
+            listeners.append(fd)
+            bound.append((host, Int(port)))
+        }
+        if let path = settings.unixSocket, !path.isEmpty {
+            let fd = nova_listen_unix(path, UInt32(settings.unixSocketPermissions), Int32(settings.tcpBacklog))
+            if fd < 0 {
+                for listener in listeners { close(listener) }
+                listeners = []
+                throw TransportError(message: "Failed opening Unix socket \(path): \(String(cString: strerror(-fd)))")
+            }
+            listeners.append(fd)
+        }
+        for loop in loops {
+            try loop.open(listeners: listeners)
+        }
+        for loop in loops {
+            loop.start { [self] in self.loopStopped() }
+        }
+        return bound
+    }
+
+    private func loopStopped() {
+        let waiters = stopped.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.count += 1
+            guard state.count == loops.count else { return [] }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Stops accepting, writes what is pending, closes every connection and ends the loop threads.
+    func stop() async {
+        for loop in loops { loop.execute { loop.shutdown() } }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = stopped.withLockedValue { state -> Bool in
+                if state.count == loops.count { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        for listener in listeners { close(listener) }
+        listeners = []
+    }
+}
+
+struct TransportError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Starts a detached OS thread running `body`.
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    var thread = pthread_t()
+    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+    let result = pthread_create(&thread, nil, { argument in
+        let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+        box.body()
+        return nil
+    }, context)
+    precondition(result == 0, "pthread_create failed: \(result)")
+    pthread_detach(thread)
+}
+
+/// One event-loop thread.
+final class EpollLoop: @unchecked Sendable {
+    let index: Int
+    let server: ServerCore
+    let settings: ServerSettings
+    private var epoll: Int32 = -1
+    private var wakeup: Int32 = -1
+    private var listeners: Set<Int32> = []
+    /// Connections by descriptor (owned by this loop's thread).
+    private var connections: [EpollConnection?] = []
+    private var pendingFlush: [EpollConnection] = []
+    private var running = true
+    private let tasks = NIOLockedValueBox<[@Sendable () -> Void]>([])
+
+    init(index: Int, server: ServerCore, settings: ServerSettings) {
+        self.index = index
+        self.server = server
+        self.settings = settings
+    }
+
+    func open(listeners: [Int32]) throws {
+        epoll = nova_epoll_create()
+        wakeup = nova_eventfd()
+        guard epoll >= 0, wakeup >= 0 else {
+            throw TransportError(message: "epoll/eventfd: \(String(cString: strerror(-min(epoll, wakeup))))")
+        }
+        let added = nova_epoll_add(epoll, wakeup, 1, 0, 0)
+        guard added == 0 else { throw TransportError(message: "epoll_ctl: \(String(cString: strerror(-added)))") }
+        for listener in listeners {
+            let result = nova_epoll_add(epoll, listener, 1, 0, 1)
+            guard result == 0 else { throw TransportError(message: "epoll_ctl: \(String(cString: strerror(-result)))") }
+            self.listeners.insert(listener)
+        }
+    }
+
+    func start(onStop: @escaping @Sendable () -> Void) {
+        startThread { [self] in
+            run()
+            onStop()
+        }
+    }
+
+    /// Runs `task` on this loop's thread (callable from any thread).
+    func execute(_ task: @escaping @Sendable () -> Void) {
+        tasks.withLockedValue { $0.append(task) }
+        nova_eventfd_signal(wakeup)
+    }
+
+    private func run() {
+        var fds = [Int32](repeating: 0, count: 256)
+        var flags = [UInt32](repeating: 0, count: 256)
+        while running {
+            let count = nova_epoll_wait(epoll, &fds, &flags, 256, -1)
+            if count < 0 {
+                server.logger.critical("epoll_wait failed: \(String(cString: strerror(-count)))")
+                break
+            }
+            for i in 0..<Int(count) {
+                let fd = fds[i]
+                if fd == wakeup {
+                    nova_eventfd_drain(wakeup)
+                    runTasks()
+                } else if listeners.contains(fd) {
+                    accept(from: fd)
+                } else if let connection = connection(fd) {
+                    if flags[i] & 2 != 0 { connection.writable() }
+                    if flags[i] & 1 != 0 { connection.readable() }
+                }
+            }
+            flushPending()
+        }
+        for case let connection? in connections { connection.closeNow() }
+        connections = []
+        close(epoll)
+        close(wakeup)
+    }
+
+    private func runTasks() {
+        let pending = tasks.withLockedValue { tasks -> [@Sendable () -> Void] in
+            defer { tasks = [] }
+            return tasks
+        }
+        for task in pending { task() }
+    }
+
+    private func connection(_ fd: Int32) -> EpollConnection? {
+        let index = Int(fd)
+        return index < connections.count ? connections[index] : nil
+    }
+
+    private func accept(from listener: Int32) {
+        var peer = [CChar](repeating: 0, count: 128)
+        var local = [CChar](repeating: 0, count: 128)
+        while true {
+            let fd = nova_accept(listener, Int32(settings.tcpKeepalive), &peer, 128, &local, 128)
+            if fd < 0 {
+                if -fd != EAGAIN && -fd != EWOULDBLOCK {
+                    server.logger.warning("Accepting client connection: \(String(cString: strerror(-fd)))")
+                }
+                return
+            }
+            let address = peer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            let localAddress = local.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            let connection = EpollConnection(loop: self, fd: fd)
+            guard let client = server.register(connection: connection, address: address, localAddress: localAddress) else {
+                let message = "-ERR max number of clients reached\r\n"
+                _ = message.withCString { nova_write(fd, $0, strlen($0)) }
+                Glibc.close(fd)
+                continue
+            }
+            connection.session = Session(server: server, client: client, settings: settings)
+            let index = Int(fd)
+            if index >= connections.count {
+                connections.append(contentsOf: repeatElement(nil, count: index - connections.count + 1))
+            }
+            connections[index] = connection
+            _ = nova_epoll_add(epoll, fd, 1, 0, 0)
+        }
+    }
+
+    func scheduleFlush(_ connection: EpollConnection) {
+        guard !connection.queuedForFlush else { return }
+        connection.queuedForFlush = true
+        pendingFlush.append(connection)
+    }
+
+    private func flushPending() {
+        // Writing may queue more connections (a resumed reader); handle those in the next round.
+        while !pendingFlush.isEmpty {
+            let batch = pendingFlush
+            pendingFlush.removeAll(keepingCapacity: true)
+            for connection in batch {
+                connection.queuedForFlush = false
+                connection.flush()
+            }
+        }
+    }
+
+    func updateInterest(_ connection: EpollConnection, readable: Bool, writable: Bool) {
+        _ = nova_epoll_modify(epoll, connection.fd, readable ? 1 : 0, writable ? 1 : 0)
+    }
+
+    func forget(_ connection: EpollConnection) {
+        _ = nova_epoll_remove(epoll, connection.fd)
+        if connection.fd < connections.count && connections[Int(connection.fd)] === connection {
+            connections[Int(connection.fd)] = nil
+        }
+    }
+
+    /// Stops accepting and closes connections once their pending replies are written.
+    func shutdown() {
+        for listener in listeners { _ = nova_epoll_remove(epoll, listener) }
+        listeners = []
+        for case let connection? in connections {
+            connection.flush()
+            connection.closeNow()
+        }
+        running = false
+    }
+}
+
+/// One client connection on an epoll loop. All state is touched only on the loop's thread; `close()`
+/// hops there.
+final class EpollConnection: ConnectionControl, @unchecked Sendable {
+    /// Replies produced per `Session.run` before they are written out.
+    static let outputChunk = 256 * 1024
+
+    unowned let loop: EpollLoop
+    let fd: Int32
+    var session: Session!
+    private var output = ByteBuffer()
+    private var wantsWrite = false
+    private var readPaused = false
+    private var closing = false
+    private var closed = false
+    var queuedForFlush = false
+
+    init(loop: EpollLoop, fd: Int32) {
+        self.loop = loop
+        self.fd = fd
+    }
+
+    func close() {
+        loop.execute { [self] in
+            closing = true
+            flush()
+        }
+    }
+
+    func readable() {
+        guard !closed, !readPaused, !closing else { return }
+        let count = session.receive { buffer in nova_read(fd, buffer.baseAddress, buffer.count) }
+        if count == 0 || (count < 0 && -count != EAGAIN && -count != EWOULDBLOCK) {
+            closeNow()
+            return
+        }
+        if count > 0 { process() }
+    }
+
+    private func process() {
+        while !closed {
+            switch session.run(into: &output, limit: Self.outputChunk) {
+            case .waiting:
+                if output.readableBytes > 0 { loop.scheduleFlush(self) }
+                return
+            case .close:
+                closing = true
+                flush()
+                return
+            case .outputFull:
+                flush()
+                if closed || output.readableBytes > 0 {
+                    // The peer is not taking replies: stop reading until it does (back-pressure).
+                    if !closed && !readPaused {
+                        readPaused = true
+                        loop.updateInterest(self, readable: false, writable: true)
+                    }
+                    return
+                }
+            }
+        }
+    }
+
+    func writable() { flush() }
+
+    /// Writes pending replies; closes when closing and done; resumes a paused reader once drained.
+    func flush() {
+        guard !closed else { return }
+        while output.readableBytes > 0 {
+            let written = output.withUnsafeReadableBytes { nova_write(fd, $0.baseAddress, $0.count) }
+            if written > 0 {
+                output.moveReaderIndex(forwardBy: written)
+                session.sent(written)
+            } else if -written == EAGAIN || -written == EWOULDBLOCK {
+                break
+            } else {
+                closeNow()
+                return
+            }
+        }
+        if output.readableBytes > 0 {
+            if !wantsWrite {
+                wantsWrite = true
+                loop.updateInterest(self, readable: !readPaused && !closing, writable: true)
+            }
+            return
+        }
+        if output.capacity > 1024 * 1024 { output = ByteBuffer() } else { output.clear() }
+        if closing {
+            closeNow()
+            return
+        }
+        if wantsWrite || readPaused {
+            wantsWrite = false
+            let resume = readPaused
+            readPaused = false
+            loop.updateInterest(self, readable: true, writable: false)
+            if resume { process() }
+        }
+    }
+
+    func closeNow() {
+        guard !closed else { return }
+        closed = true
+        loop.forget(self)
+        Glibc.close(fd)
+        if let session { loop.server.unregister(session.client) }
+    }
+}
+#endif
