@@ -24,9 +24,12 @@ def rss_bytes(pid):
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+THREADS = []
+
+
 def start(kind):
     if kind == "nova":
-        return servers.start_nova("--save", "", "--appendonly", "no")
+        return servers.start_nova("--save", "", "--appendonly", "no", *THREADS)
     return servers.start_redis()
 
 
@@ -75,10 +78,10 @@ def main():
     parser.add_argument("--tests", default="set,get,incr,mset")
     parser.add_argument("--pipelines", default="1,16")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="NOVA_EVENT_LOOP_THREADS for nova")
+    parser.add_argument("--threads", type=int, default=None, help="io-threads (event loops) for nova")
     args = parser.parse_args()
     if args.threads:
-        os.environ["NOVA_EVENT_LOOP_THREADS"] = str(args.threads)
+        THREADS.extend(["--io-threads", str(args.threads)])
     requests = 100_000 if args.quick else args.requests
     keys = 100_000 if args.quick else args.keys
 

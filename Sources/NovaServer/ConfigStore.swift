@@ -51,6 +51,7 @@ public struct ServerSettings: Sendable {
     public var shutdownOnSigint = "default"
     public var appendOnly = false
     public var appendFsync = "everysec"
+    public var ioThreads = 1
     public var unixSocket: String? = nil
     public var unixSocketPermissions = 0
 }
@@ -162,6 +163,20 @@ public final class ConfigStore: @unchecked Sendable {
             }
         }
         for (parameter, value) in changes { values[parameter.name] = value }
+        refreshSettings()
+    }
+
+    /// Whether `name` was given in the configuration file or on the command line.
+    public func isExplicitlySet(_ name: String) -> Bool {
+        guard let parameter = parameters[name.lowercased()] else { return false }
+        return fromFile.contains(parameter.name)
+    }
+
+    /// Records the value the server actually uses for a start-up parameter (e.g. the effective
+    /// `io-threads`), so that CONFIG GET reports it.
+    public func recordEffective(_ name: String, _ value: String) {
+        guard let parameter = parameters[name.lowercased()] else { return }
+        values[parameter.name] = value
         refreshSettings()
     }
 
@@ -603,6 +618,7 @@ public final class ConfigStore: @unchecked Sendable {
         s.shutdownOnSigint = values["shutdown-on-sigint"] ?? "default"
         s.appendOnly = values["appendonly"] == "yes"
         s.appendFsync = values["appendfsync"] ?? "everysec"
+        s.ioThreads = max(1, int("io-threads"))
         let socket = values["unixsocket"] ?? ""
         s.unixSocket = socket.isEmpty ? nil : socket
         s.unixSocketPermissions = Int(values["unixsocketperm"] ?? "0", radix: 8) ?? 0

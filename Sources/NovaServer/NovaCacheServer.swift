@@ -28,19 +28,36 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         var bound: [(host: String, port: Int)] = []
         #if os(Linux)
         var transport: EpollTransport?
-        #else
+        #endif
         var group: MultiThreadedEventLoopGroup?
         var listeners: [any Channel] = []
-        #endif
     }
+
+    /// Which network transport carries plain TCP connections.
+    public enum TransportKind: Sendable {
+        /// The epoll event loops (Linux; the default there).
+        case epoll
+        /// SwiftNIO (the default elsewhere).
+        case nio
+    }
+
+    private let transportKind: TransportKind
 
     /// One event-loop thread per core.
     public static var defaultThreads: Int { System.coreCount }
 
     /// Creates a server for `config`, serving connections on `threads` event-loop threads.
-    public init(config: ConfigStore, logger: Logger, threads: Int = NovaCacheServer.defaultThreads) {
+    public init(
+        config: ConfigStore, logger: Logger, threads: Int = NovaCacheServer.defaultThreads,
+        transport: TransportKind? = nil
+    ) {
         self.core = ServerCore(config: config, logger: logger)
         self.threads = max(1, threads)
+        #if os(Linux)
+        self.transportKind = transport ?? .epoll
+        #else
+        self.transportKind = .nio
+        #endif
         (shutdownRequests, shutdownContinuation) = AsyncStream.makeStream(of: ShutdownRequest.self)
         let continuation = shutdownContinuation
         core.hooks.shutdown = { request in continuation.yield(request) }
@@ -53,14 +70,32 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     /// bound.
     public func start() async throws {
         let settings = core.withLock { core.config.settings }
+        let bound: [(host: String, port: Int)]
         #if os(Linux)
-        let transport = EpollTransport(server: core, threads: threads)
-        let bound = try transport.start(settings: settings)
-        state.withLockedValue {
-            $0.transport = transport
-            $0.bound = bound
+        if transportKind == .epoll {
+            let transport = EpollTransport(server: core, threads: threads)
+            bound = try transport.start(settings: settings)
+            state.withLockedValue { $0.transport = transport }
+        } else {
+            bound = try await startNIO(settings)
         }
         #else
+        bound = try await startNIO(settings)
+        #endif
+        core.withLock { core.listeningPort = bound.first?.port ?? settings.port }
+        state.withLockedValue {
+            $0.bound = bound
+            $0.started = true
+            $0.cronRunning = true
+        }
+        startCron()
+        for (host, port) in bound {
+            core.logger.notice("Ready to accept connections tcp", metadata: ["address": "\(host):\(port)"])
+        }
+    }
+
+    /// Starts the SwiftNIO transport (platforms without epoll, and a comparison point on Linux).
+    private func startNIO(_ settings: ServerSettings) async throws -> [(host: String, port: Int)] {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(settings.tcpBacklog))
@@ -88,22 +123,11 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
                 throw error
             }
         }
-        let bound = listeners.compactMap { channel in channel.localAddress.map { ($0.ipAddress ?? "?", $0.port ?? 0) } }
         state.withLockedValue {
             $0.group = group
             $0.listeners = listeners
-            $0.bound = bound
         }
-        #endif
-        core.withLock { core.listeningPort = bound.first?.port ?? settings.port }
-        state.withLockedValue {
-            $0.started = true
-            $0.cronRunning = true
-        }
-        startCron()
-        for (host, port) in bound {
-            core.logger.notice("Ready to accept connections tcp", metadata: ["address": "\(host):\(port)"])
-        }
+        return listeners.compactMap { channel in channel.localAddress.map { ($0.ipAddress ?? "?", $0.port ?? 0) } }
     }
 
     /// Service entry point: starts, then runs until graceful shutdown or SHUTDOWN.
@@ -137,13 +161,14 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         core.logger.notice("Received shutdown request, preparing to shut down")
         #if os(Linux)
         if let transport = state.withLockedValue({ $0.transport }) { await transport.stop() }
-        #else
-        let (group, listeners) = state.withLockedValue { ($0.group, $0.listeners) }
-        for listener in listeners { try? await listener.close() }
-        let connections = core.withLock { core.clients.values.compactMap(\.connection) }
-        for connection in connections { connection.close() }
-        try? await group?.shutdownGracefully()
         #endif
+        let (group, listeners) = state.withLockedValue { ($0.group, $0.listeners) }
+        if let group {
+            for listener in listeners { try? await listener.close() }
+            let connections = core.withLock { core.clients.values.compactMap(\.connection) }
+            for connection in connections { connection.close() }
+            try? await group.shutdownGracefully()
+        }
         core.logger.notice("NovaCache is now ready to exit, bye bye...")
         shutdownContinuation.finish()
     }

@@ -75,9 +75,13 @@ logger.notice("NovaCache server starting", metadata: [
     "version": "\(NovaCacheVersion.current)", "pid": "\(getpid())", "config": "\(config.configFilePath ?? "none")",
 ])
 
-// Event-loop threads: one per core unless NOVA_EVENT_LOOP_THREADS says otherwise (docs/execution-model.md).
-let threads = getenv("NOVA_EVENT_LOOP_THREADS").flatMap { Int(String(cString: $0)) } ?? System.coreCount
-let server = NovaCacheServer(config: config, logger: logger, threads: threads)
+// Event-loop threads: `io-threads` when configured, else half the cores (at least one); the other cores
+// serve the clients on the same machine and the background threads. Measurements: docs/execution-model.md.
+let threads = config.isExplicitlySet("io-threads") ? settings.ioThreads : max(1, System.coreCount / 2)
+config.recordEffective("io-threads", String(threads))
+// NOVA_TRANSPORT=nio selects the SwiftNIO transport on Linux (for comparisons); epoll is the default there.
+let transport: NovaCacheServer.TransportKind? = getenv("NOVA_TRANSPORT").map { String(cString: $0) == "nio" ? .nio : .epoll }
+let server = NovaCacheServer(config: config, logger: logger, threads: threads, transport: transport)
 do {
     try await server.start()
 } catch {
