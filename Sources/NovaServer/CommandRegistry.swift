@@ -236,6 +236,7 @@ enum CommandRegistry {
                         sub("command", "docs", -2, [.loading, .stale], .server, "7.0.0", "Get array of specific Redis command documentation", "[command-name [command-name ...]]", ServerCommands.commandDocs),
                         sub("command", "list", -2, [.loading, .stale], .server, "7.0.0", "Get an array of Redis command names", "[FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]", ServerCommands.commandList),
                         sub("command", "getkeys", -3, [.loading, .stale], .server, "2.8.13", "Extract keys given a full Redis command", "command [arg [arg ...]]", ServerCommands.commandGetkeys),
+                        sub("command", "getkeysandflags", -3, [.loading, .stale], .server, "7.0.0", "Extract keys and access flags given a full Redis command", "command [arg [arg ...]]", ServerCommands.commandGetkeysandflags),
                         sub("command", "help", 2, [.loading, .stale], .server, "5.0.0", "Show helpful text about the different subcommands", "", ServerCommands.commandHelp),
                     ],
                     handler: ServerCommands.command),

@@ -96,3 +96,45 @@ def test_echo_ping_quit(nova_server):
     assert c.ping()
     assert c.execute_command("PING", "msg") is False  # redis-py maps any reply other than PONG to False
     c.close()
+
+
+def test_hello_with_auth_and_setname():
+    server = servers.start_nova(password="pw")
+    try:
+        from support import resp
+        conn = resp.Connection(server.port)
+        reply = conn.call("HELLO", "3", "AUTH", "default", "pw", "SETNAME", "app-1")
+        fields = dict(reply["map"])
+        assert fields[b"proto"] == 3 and fields[b"server"] == b"redis"
+        assert conn.call("CLIENT", "GETNAME") == b"app-1"
+        assert conn.call("GET", "missing") is None
+        other = resp.Connection(server.port)
+        assert other.call("HELLO", "3", "AUTH", "default", "nope") == resp.Error(
+            "WRONGPASS invalid username-password pair or user is disabled.")
+        assert other.call("HELLO", "3").text.startswith("NOAUTH HELLO must be called with the client already authenticated")
+        assert other.call("HELLO", "3", "FOO").text == "ERR Syntax error in HELLO option 'FOO'"
+    finally:
+        server.cleanup()
+
+
+def test_reset_returns_connection_to_defaults(nova_server):
+    from support import resp
+    conn = resp.Connection(nova_server.port)
+    conn.call("HELLO", "3")
+    conn.call("SELECT", "2")
+    conn.call("CLIENT", "SETNAME", "x")
+    assert conn.call("RESET") == "RESET"
+    assert conn.call("CLIENT", "GETNAME") is None
+    info = conn.call("CLIENT", "INFO").decode()
+    assert " db=0 " in info and " resp=2 " in info
+
+
+def test_client_setinfo(r):
+    assert r.execute_command("CLIENT", "SETINFO", "LIB-NAME", "nova-test")
+    assert r.execute_command("CLIENT", "SETINFO", "LIB-VER", "1.2.3")
+    info = r.client_info()
+    assert info["lib-name"] == "nova-test" and info["lib-ver"] == "1.2.3"
+    with pytest.raises(redis.ResponseError, match="Unrecognized option 'FOO'"):
+        r.execute_command("CLIENT", "SETINFO", "FOO", "x")
+    with pytest.raises(redis.ResponseError, match="cannot contain spaces"):
+        r.execute_command("CLIENT", "SETINFO", "LIB-NAME", "a b")

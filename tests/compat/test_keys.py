@@ -177,3 +177,19 @@ def test_object_idletime_and_freq(r):
             r.object("idletime", "k")
     finally:
         r.config_set("maxmemory-policy", "noeviction")
+
+
+def test_expired_values_give_their_memory_back(r):
+    before = r.info("memory")["used_memory"]
+    value = "x" * 10_000
+    pipe = r.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.set(f"mem:{i}", value, px=300)
+    pipe.execute()
+    grown = r.info("memory")["used_memory"]
+    assert grown - before > 15_000_000
+    deadline = time.time() + 5
+    while time.time() < deadline and r.dbsize() > 0:
+        time.sleep(0.1)
+    assert r.dbsize() == 0
+    assert r.info("memory")["used_memory"] - before < 5_000_000

@@ -404,7 +404,7 @@ enum KeyCommands {
 enum Help {
     static func reply(_ ctx: inout CommandContext, _ command: String, _ lines: [String]) {
         let all = ["\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"] + lines
-            + ["HELP", "    Print this help."]
+            + ["HELP", "    Prints this help."]
         ctx.reply.array(all.count)
         for line in all { ctx.reply.simpleString(line) }
     }

@@ -172,6 +172,30 @@ enum ServerCommands {
         for index in indexes { ctx.reply.bulk(callArguments[index]) }
     }
 
+    static func commandGetkeysandflags(_ ctx: inout CommandContext) throws(CommandError) {
+        guard var spec = ctx.server.commands.lookup(ctx.args[2]) else {
+            throw CommandError("ERR Invalid command specified")
+        }
+        let callArguments = Array((2..<ctx.args.count).map { ctx.args[$0] })
+        if !spec.subcommands.isEmpty && callArguments.count >= 2,
+           let sub = ctx.server.commands.subcommand(of: spec, callArguments[1]) {
+            spec = sub
+        }
+        guard spec.accepts(argumentCount: callArguments.count) else {
+            throw CommandError("ERR Invalid number of arguments specified for command")
+        }
+        let indexes = Array(spec.keys.indexes(count: callArguments.count))
+        guard !indexes.isEmpty else { throw CommandError("ERR The command has no key arguments") }
+        let flags: [StaticString] = spec.flags.contains(.write) ? ["RW", "update"] : ["RO", "access"]
+        ctx.reply.array(indexes.count)
+        for index in indexes {
+            ctx.reply.array(2)
+            ctx.reply.bulk(callArguments[index])
+            ctx.reply.set(flags.count)
+            for flag in flags { ctx.reply.simpleString(flag) }
+        }
+    }
+
     static func commandHelp(_ ctx: inout CommandContext) throws(CommandError) {
         Help.reply(&ctx, "COMMAND", [
             "(no subcommand)",
@@ -190,6 +214,8 @@ enum ServerCommands {
             "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ])
     }
 }
