@@ -210,7 +210,12 @@ public final class ConfigStore: @unchecked Sendable {
         switch name {
         case "include":
             guard arguments.count == 1 else { return "Bad directive or wrong number of arguments" }
-            do { try loadFile(arguments[0]) } catch { return "\(error)" }
+            let pattern = arguments[0]
+            // Like Redis 7, an include may be a glob; a pattern that matches nothing includes nothing.
+            let paths = pattern.contains(where: { "*?[".contains($0) }) ? Self.expandGlob(pattern) : [pattern]
+            for path in paths {
+                do { try loadFile(path) } catch { return "\(error)" }
+            }
             return nil
         case "rename-command":
             guard arguments.count == 2 else { return "Bad directive or wrong number of arguments" }
@@ -562,6 +567,16 @@ public final class ConfigStore: @unchecked Sendable {
             parts.append(part)
         }
         return "/" + parts.joined(separator: "/")
+    }
+
+    /// The files matching a shell glob, sorted.
+    static func expandGlob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { index in
+            result.gl_pathv[index].map { String(cString: $0) }
+        }.sorted()
     }
 
     static func readFile(_ path: String) -> String? {
