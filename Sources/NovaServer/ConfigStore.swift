@@ -133,6 +133,15 @@ public final class ConfigStore: @unchecked Sendable {
 
     // MARK: Changing
 
+    /// The current values, to roll back a change whose application failed.
+    func snapshot() -> [String: String] { values }
+
+    /// Restores values taken with `snapshot()`.
+    func restore(_ snapshot: [String: String]) {
+        values = snapshot
+        refreshSettings()
+    }
+
     /// CONFIG SET with Redis's all-or-nothing semantics. `pairs` are (name, value) as sent.
     public func set(_ pairs: [(String, String)]) throws(CommandError) {
         var seen: Set<String> = []

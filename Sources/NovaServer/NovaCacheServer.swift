@@ -76,6 +76,18 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             let transport = EpollTransport(server: core, threads: threads)
             bound = try transport.start(settings: settings)
             state.withLockedValue { $0.transport = transport }
+            core.hooks.rebind = { [core] settings in
+                do {
+                    let bound = try transport.rebind(settings)
+                    core.listeningPort = bound.first?.port ?? settings.port
+                    for (host, port) in bound {
+                        core.logger.notice("Ready to accept connections tcp", metadata: ["address": "\(host):\(port)"])
+                    }
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }
         } else {
             bound = try await startNIO(settings)
         }

@@ -50,6 +50,8 @@ public struct ShutdownRequest: Sendable, Equatable {
 public struct ServerHooks: Sendable {
     /// Called (outside the lock) when SHUTDOWN succeeded.
     public var shutdown: @Sendable (ShutdownRequest) -> Void = { _ in }
+    /// Moves the listeners to the configured port and addresses; returns an error message on failure.
+    public var rebind: @Sendable (ServerSettings) -> String? = { _ in nil }
     public init() {}
 }
 

@@ -130,3 +130,26 @@ def test_idle_clients_time_out():
         assert time.time() - start < 4
     finally:
         server.cleanup()
+
+
+def test_config_set_port_moves_the_listener():
+    server = servers.start_nova("--save", "")
+    try:
+        client = redis.Redis(port=server.port)
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(redis.ResponseError, match="Unable to listen on this port"):
+            client.config_set("port", taken.getsockname()[1])
+        taken.close()
+        assert client.config_get("port") == {"port": str(server.port)}
+        new_port = servers.free_port()
+        assert client.config_set("port", new_port)
+        moved = redis.Redis(port=new_port)
+        assert moved.ping()
+        assert moved.info("server")["tcp_port"] == new_port
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(port=server.port).ping()
+        assert client.ping(), "existing connections stay open"
+    finally:
+        server.cleanup()

@@ -56,7 +56,20 @@ enum ServerCommands {
     static func configSet(_ ctx: inout CommandContext) throws(CommandError) {
         guard ctx.args.count % 2 == 0 else { throw .arity(ctx.spec.fullName) }
         let pairs = stride(from: 2, to: ctx.args.count, by: 2).map { (ctx.args.string($0), ctx.args.string($0 + 1)) }
-        try ctx.server.config.set(pairs)
+        let config = ctx.server.config
+        let before = config.snapshot()
+        let previous = config.settings
+        try config.set(pairs)
+        let settings = config.settings
+        if settings.port != previous.port || settings.bind != previous.bind {
+            if let message = ctx.server.hooks.rebind(settings) {
+                config.restore(before)
+                let name = settings.port != previous.port ? "port" : "bind"
+                let reason = name == "port" ? "Unable to listen on this port" : "Failed to bind to specified addresses."
+                ctx.server.logger.warning("CONFIG SET \(name) failed: \(message)")
+                throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - \(reason)")
+            }
+        }
         ctx.server.applySettings()
         ctx.reply.ok()
     }

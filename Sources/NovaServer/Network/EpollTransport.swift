@@ -16,6 +16,51 @@ final class EpollTransport: @unchecked Sendable {
     private let loops: [EpollLoop]
     private var listeners: [Int32] = []
     private let stopped = NIOLockedValueBox<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+    /// The TCP listeners (the Unix socket, if any, is not rebound).
+    private var tcpListeners: [Int32] = []
+    private let rebindLock = NIOLock()
+
+    /// Opens a listener for every `bind` address on `port`; optional addresses (`-addr`) may fail.
+    static func openTCPListeners(_ settings: ServerSettings) throws -> ([Int32], [(host: String, port: Int)]) {
+        var fds: [Int32] = []
+        var bound: [(String, Int)] = []
+        for entry in settings.bind.isEmpty ? ["127.0.0.1"] : settings.bind {
+            let optional = entry.hasPrefix("-")
+            let host = optional ? String(entry.dropFirst()) : entry
+            var port: Int32 = 0
+            let fd = nova_listen(host, Int32(settings.port), Int32(settings.tcpBacklog), &port)
+            if fd < 0 {
+                if optional { continue }
+                for listener in fds { close(listener) }
+                throw TransportError(message: "Could not create server TCP listening socket \(host):\(settings.port): \(String(cString: strerror(-fd)))")
+            }
+            fds.append(fd)
+            bound.append((host, Int(port)))
+        }
+        return (fds, bound)
+    }
+
+    /// Listens on the addresses and port of `settings` instead of the current ones (CONFIG SET port/bind).
+    /// The new listeners are opened first, so a failure leaves the server as it was.
+    func rebind(_ settings: ServerSettings) throws -> [(host: String, port: Int)] {
+        try rebindLock.withLock {
+            let (fresh, bound) = try Self.openTCPListeners(settings)
+            let old = tcpListeners
+            tcpListeners = fresh
+            let remaining = NIOLockedValueBox(loops.count)
+            for loop in loops {
+                loop.execute {
+                    loop.replaceListeners(removing: old, adding: fresh)
+                    let last = remaining.withLockedValue { count -> Bool in
+                        count -= 1
+                        return count == 0
+                    }
+                    if last { for fd in old { close(fd) } }
+                }
+            }
+            return bound
+        }
+    }
 
     init(server: ServerCore, threads: Int) {
         self.server = server
@@ -30,21 +75,9 @@ final class EpollTransport: @unchecked Sendable {
     /// Binds every configured address and starts the loops. Returns the bound "host:port" strings.
     func start(settings: ServerSettings) throws -> [(host: String, port: Int)] {
         signal(SIGPIPE, SIG_IGN)
-        var bound: [(String, Int)] = []
-        for entry in settings.bind.isEmpty ? ["127.0.0.1"] : settings.bind {
-            let optional = entry.hasPrefix("-")
-            let host = optional ? String(entry.dropFirst()) : entry
-            var port: Int32 = 0
-            let fd = nova_listen(host, Int32(settings.port), Int32(settings.tcpBacklog), &port)
-            if fd < 0 {
-                if optional { continue }
-                for listener in listeners { close(listener) }
-                listeners = []
-                throw TransportError(message: "Could not create server TCP listening socket \(host):\(settings.port): \(String(cString: strerror(-fd)))")
-            }
-            listeners.append(fd)
-            bound.append((host, Int(port)))
-        }
+        let (tcp, bound) = try Self.openTCPListeners(settings)
+        tcpListeners = tcp
+        listeners = tcp
         if let path = settings.unixSocket, !path.isEmpty {
             let fd = nova_listen_unix(path, UInt32(settings.unixSocketPermissions), Int32(settings.tcpBacklog))
             if fd < 0 {
@@ -84,8 +117,9 @@ final class EpollTransport: @unchecked Sendable {
             }
             if done { continuation.resume() }
         }
-        for listener in listeners { close(listener) }
+        for listener in Set(listeners + tcpListeners) { close(listener) }
         listeners = []
+        tcpListeners = []
     }
 }
 
@@ -150,6 +184,18 @@ final class EpollLoop: @unchecked Sendable {
         startThread { [self] in
             run()
             onStop()
+        }
+    }
+
+    /// Stops watching `old` listeners and starts watching `new` ones (on this loop's thread).
+    func replaceListeners(removing old: [Int32], adding new: [Int32]) {
+        for fd in old where listeners.contains(fd) {
+            _ = nova_epoll_remove(epoll, fd)
+            listeners.remove(fd)
+        }
+        guard running else { return }
+        for fd in new where nova_epoll_add(epoll, fd, 1, 0, 1) == 0 {
+            listeners.insert(fd)
         }
     }
 
