@@ -167,7 +167,8 @@ enum ServerCommands {
         for name in names { ctx.reply.bulk(name) }
     }
 
-    static func commandGetkeys(_ ctx: inout CommandContext) throws(CommandError) {
+    /// The command named by COMMAND GETKEYS / GETKEYSANDFLAGS and the key arguments of the call.
+    static func keysOfCall(_ ctx: CommandContext) throws(CommandError) -> (CommandSpec, [ByteBuffer]) {
         guard var spec = ctx.server.commands.lookup(ctx.args[2]) else {
             throw CommandError("ERR Invalid command specified")
         }
@@ -179,31 +180,24 @@ enum ServerCommands {
         guard spec.accepts(argumentCount: callArguments.count) else {
             throw CommandError("ERR Invalid number of arguments specified for command")
         }
-        let indexes = Array(spec.keys.indexes(count: callArguments.count))
-        guard !indexes.isEmpty else { throw CommandError("ERR The command has no key arguments") }
-        ctx.reply.array(indexes.count)
-        for index in indexes { ctx.reply.bulk(callArguments[index]) }
+        let keys = spec.keys.indexes(count: callArguments.count).map { callArguments[$0] }
+        guard !keys.isEmpty else { throw CommandError("ERR The command has no key arguments") }
+        return (spec, keys)
+    }
+
+    static func commandGetkeys(_ ctx: inout CommandContext) throws(CommandError) {
+        let (_, keys) = try keysOfCall(ctx)
+        ctx.reply.array(keys.count)
+        for key in keys { ctx.reply.bulk(key) }
     }
 
     static func commandGetkeysandflags(_ ctx: inout CommandContext) throws(CommandError) {
-        guard var spec = ctx.server.commands.lookup(ctx.args[2]) else {
-            throw CommandError("ERR Invalid command specified")
-        }
-        let callArguments = Array((2..<ctx.args.count).map { ctx.args[$0] })
-        if !spec.subcommands.isEmpty && callArguments.count >= 2,
-           let sub = ctx.server.commands.subcommand(of: spec, callArguments[1]) {
-            spec = sub
-        }
-        guard spec.accepts(argumentCount: callArguments.count) else {
-            throw CommandError("ERR Invalid number of arguments specified for command")
-        }
-        let indexes = Array(spec.keys.indexes(count: callArguments.count))
-        guard !indexes.isEmpty else { throw CommandError("ERR The command has no key arguments") }
+        let (spec, keys) = try keysOfCall(ctx)
         let flags: [StaticString] = spec.flags.contains(.write) ? ["RW", "update"] : ["RO", "access"]
-        ctx.reply.array(indexes.count)
-        for index in indexes {
+        ctx.reply.array(keys.count)
+        for key in keys {
             ctx.reply.array(2)
-            ctx.reply.bulk(callArguments[index])
+            ctx.reply.bulk(key)
             ctx.reply.set(flags.count)
             for flag in flags { ctx.reply.simpleString(flag) }
         }
