@@ -186,7 +186,7 @@ public final class Database {
     /// A point-in-time copy: O(number of segments) now, and each segment is copied later only if this
     /// database writes to it while the snapshot is alive.
     public func snapshot() -> DatabaseSnapshot {
-        DatabaseSnapshot(segments: segments, count: count)
+        DatabaseSnapshot(segments: segments, count: count, volatileCount: volatileCount)
     }
 
     /// The expiry of the key at `ref` (0 when persistent), without copying the entry.
@@ -266,6 +266,8 @@ public struct DatabaseSnapshot: Sendable {
     let segments: [ByteKeyTable<Entry>]
     /// The number of keys at the time of the snapshot.
     public let count: Int
+    /// The number of keys with an expiry at the time of the snapshot.
+    public let volatileCount: Int
 
     /// Calls `body` for every entry, segment by segment.
     public func forEach(_ body: (Entry) throws -> Void) rethrows {

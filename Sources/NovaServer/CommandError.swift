@@ -44,6 +44,8 @@ public struct CommandError: Error, Hashable, Sendable, CustomStringConvertible, 
     public static let invalidDBIndex = CommandError("ERR invalid DB index")
     public static let noAuth = CommandError("NOAUTH Authentication required.")
     public static let wrongPass = CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+    public static let loading = CommandError("LOADING Redis is loading the dataset in memory")
+    public static let misconf = CommandError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.")
     public static let outOfMemory = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
     public static let stringTooLong = CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
     public static let notFloatOrNaN = CommandError("ERR increment would produce NaN or Infinity")

@@ -156,25 +156,40 @@ enum Info {
     }
 
     static func persistenceSection(_ server: ServerCore) -> [String] {
-        [
-            "loading:0",
-            "async_loading:0",
+        let s = server.snapshots
+        let now = SystemClock.nowMilliseconds()
+        var lines = ["loading:\(s.loading ? 1 : 0)", "async_loading:0"]
+        if s.loading {
+            let elapsed = max(1, (now - s.loadingStart) / 1000)
+            let percent = s.loadingTotalBytes > 0 ? Double(s.loadingLoadedBytes) * 100 / Double(s.loadingTotalBytes) : 0
+            let rate = Double(s.loadingLoadedBytes) / Double(elapsed)
+            let eta = rate > 0 ? Int(Double(s.loadingTotalBytes - s.loadingLoadedBytes) / rate) : 1
+            lines += [
+                "loading_start_time:\(s.loadingStart / 1000)",
+                "loading_total_bytes:\(s.loadingTotalBytes)",
+                "loading_rdb_used_mem:0",
+                "loading_loaded_bytes:\(s.loadingLoadedBytes)",
+                "loading_loaded_perc:\(String(format2: percent))",
+                "loading_eta_seconds:\(eta)",
+            ]
+        }
+        return lines + [
             "current_cow_peak:0",
             "current_cow_size:0",
             "current_cow_size_age:0",
-            "current_fork_perc:0.00",
-            "current_save_keys_processed:0",
-            "current_save_keys_total:0",
+            "current_fork_perc:\(s.inProgress && s.keysTotal > 0 ? String(format2: Double(s.keysProcessed) * 100 / Double(s.keysTotal)) : "0.00")",
+            "current_save_keys_processed:\(s.inProgress ? s.keysProcessed : 0)",
+            "current_save_keys_total:\(s.inProgress ? s.keysTotal : 0)",
             "rdb_changes_since_last_save:\(server.stats.dirty)",
-            "rdb_bgsave_in_progress:0",
-            "rdb_last_save_time:\(server.lastSaveTime)",
-            "rdb_last_bgsave_status:ok",
-            "rdb_last_bgsave_time_sec:-1",
-            "rdb_current_bgsave_time_sec:-1",
-            "rdb_saves:0",
+            "rdb_bgsave_in_progress:\(s.inProgress ? 1 : 0)",
+            "rdb_last_save_time:\(s.lastSaveTime)",
+            "rdb_last_bgsave_status:\(s.lastBackgroundSaveOK ? "ok" : "err")",
+            "rdb_last_bgsave_time_sec:\(s.lastBackgroundSaveSeconds)",
+            "rdb_current_bgsave_time_sec:\(s.inProgress ? (now - s.currentStart) / 1000 : -1)",
+            "rdb_saves:\(s.saves)",
             "rdb_last_cow_size:0",
-            "rdb_last_load_keys_expired:0",
-            "rdb_last_load_keys_loaded:0",
+            "rdb_last_load_keys_expired:\(s.lastLoadKeysExpired)",
+            "rdb_last_load_keys_loaded:\(s.lastLoadKeysLoaded)",
             "aof_enabled:0",
             "aof_rewrite_in_progress:0",
             "aof_rewrite_scheduled:0",
@@ -189,6 +204,7 @@ enum Info {
             "module_fork_last_cow_size:0",
         ]
     }
+
 
     static func statsSection(_ server: ServerCore) -> [String] {
         let stats = server.stats
@@ -301,6 +317,8 @@ enum Info {
 /// The NovaCache release.
 public enum NovaCacheVersion {
     public static let current = "0.1.0"
+    /// The Redis release whose behaviour (and RDB `redis-ver`) NovaCache follows.
+    public static let redisCompatible = "7.0.15"
 }
 
 extension String {

@@ -70,6 +70,15 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     /// bound.
     public func start() async throws {
         let settings = core.withLock { core.config.settings }
+        // Clients may connect while the dataset loads; they get -LOADING until it is in memory.
+        let snapshotPath = settings.dir + "/" + settings.dbFilename
+        let loadSnapshot = FileIO.size(snapshotPath) != nil
+        if loadSnapshot {
+            core.withLock {
+                core.snapshots.loading = true
+                core.snapshots.loadingStart = SystemClock.nowMilliseconds()
+            }
+        }
         let bound: [(host: String, port: Int)]
         #if os(Linux)
         if transportKind == .epoll {
@@ -103,6 +112,18 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         startCron()
         for (host, port) in bound {
             core.logger.notice("Ready to accept connections tcp", metadata: ["address": "\(host):\(port)"])
+        }
+        if loadSnapshot {
+            Thread { [core] in
+                do {
+                    try core.loadSnapshot(path: snapshotPath)
+                } catch {
+                    // Never start on a partial dataset: a later save would overwrite the good file.
+                    core.logger.critical("Fatal error loading the DB, exiting", metadata: ["file": "\(snapshotPath)", "error": "\(error)"])
+                    exit(1)
+                }
+                core.withLock { core.snapshots.loading = false }
+            }.start()
         }
     }
 
@@ -146,13 +167,34 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     public func run() async throws {
         if !state.withLockedValue({ $0.started }) { try await start() }
         let continuation = shutdownContinuation
-        let request: ShutdownRequest = await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             var iterator = shutdownRequests.makeAsyncIterator()
-            return await iterator.next() ?? ShutdownRequest()
+            while true {
+                let request = await iterator.next() ?? ShutdownRequest(save: false)
+                // Like Redis: if the final save fails, keep running (unless forced) rather than lose data.
+                if saveBeforeExit(request) || request.force { break }
+            }
         } onGracefulShutdown: {
             continuation.yield(ShutdownRequest())
         }
-        await stop(request)
+        await stop()
+    }
+
+    /// Saves a snapshot if `request` (or the save rules) ask for it. False when saving failed.
+    private func saveBeforeExit(_ request: ShutdownRequest) -> Bool {
+        guard core.withLock({ core.shutdownShouldSave(request) }) else { return true }
+        // A background save in progress finishes first.
+        while core.withLock({ core.snapshots.inProgress }) {
+            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+            nanosleep(&pause, nil)
+        }
+        do {
+            try core.withLock { try core.saveSynchronously() }
+            return true
+        } catch {
+            core.logger.warning("Error trying to save the DB, can't exit.")
+            return false
+        }
     }
 
     /// Asks a running server to shut down (as the SHUTDOWN command does).
@@ -161,7 +203,8 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     }
 
     /// Stops accepting, closes every connection once its pending replies are written, stops the loops.
-    public func stop(_ request: ShutdownRequest = ShutdownRequest()) async {
+    /// Saving, if wanted, is done before (see `run`).
+    public func stop() async {
         let alreadyStopped = state.withLockedValue { state -> Bool in
             defer {
                 state.stopped = true
@@ -239,6 +282,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             core.outputSamples.record(value: core.stats.netOutputBytes, at: now)
             let maxMemory = core.config.settings.maxMemory
             if maxMemory > 0 { _ = core.enforceMaxMemory(maxMemory) }
+            core.checkSaveRules(now: now)
             let timeout = Int64(core.config.settings.timeout) * 1000
             if timeout > 0 {
                 for client in core.clients.values where now - client.lastInteraction > timeout {

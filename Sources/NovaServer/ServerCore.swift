@@ -77,7 +77,8 @@ public final class ServerCore: @unchecked Sendable {
     var opsSamples = RateSampler()
     var inputSamples = RateSampler()
     var outputSamples = RateSampler()
-    public var lastSaveTime: Int64
+    /// Snapshot and loading state (INFO persistence, LASTSAVE, save rules).
+    public var snapshots = SnapshotState()
     /// Highest used_memory seen.
     var peakMemory = 0
     /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
@@ -100,7 +101,7 @@ public final class ServerCore: @unchecked Sendable {
         self.commandStats = Array(repeating: CommandStatistics(), count: table.all.count)
         let now = SystemClock.nowMilliseconds()
         self.startTime = now
-        self.lastSaveTime = now / 1000
+        self.snapshots.lastSaveTime = now / 1000
         self.keyspace = Keyspace(databaseCount: config.settings.databases, now: now)
         var generator = SystemRandomNumberGenerator()
         self.runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
@@ -217,9 +218,17 @@ public final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .noAuth)
             return
         }
+        if snapshots.loading && !spec.flags.contains(.loading) {
+            reject(&context, spec, .loading)
+            return
+        }
         let maxMemory = config.settings.maxMemory
         if maxMemory > 0 && !enforceMaxMemory(maxMemory) && spec.flags.contains(.denyOOM) {
             reject(&context, spec, .outOfMemory)
+            return
+        }
+        if (spec.flags.contains(.write) || spec.name == "ping") && writesDeniedByDiskError {
+            reject(&context, spec, .misconf)
             return
         }
         guard let handler = spec.handler else {

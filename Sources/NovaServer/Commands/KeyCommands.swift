@@ -324,6 +324,11 @@ enum KeyCommands {
         try checkFlushMode(ctx)
         ctx.dirty(ctx.keyspace.keyCount)
         ctx.keyspace.flushAll()
+        // Like Redis, with save points configured FLUSHALL leaves an empty snapshot behind at once.
+        if !ctx.server.config.settings.saveRules.isEmpty && !ctx.server.snapshots.inProgress {
+            try? ctx.server.saveSynchronously()
+            ctx.dirty()
+        }
         ctx.reply.ok()
     }
 

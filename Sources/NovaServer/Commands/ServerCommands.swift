@@ -18,7 +18,20 @@ enum ServerCommands {
     }
 
     static func lastsave(_ ctx: inout CommandContext) throws(CommandError) {
-        ctx.reply.integer(ctx.server.lastSaveTime)
+        ctx.reply.integer(ctx.server.snapshots.lastSaveTime)
+    }
+
+    static func save(_ ctx: inout CommandContext) throws(CommandError) {
+        try ctx.server.saveSynchronously()
+        ctx.reply.ok()
+    }
+
+    static func bgsave(_ ctx: inout CommandContext) throws(CommandError) {
+        if ctx.args.count > 1 && !(ctx.args.count == 2 && ctx.args.isKeyword(1, "schedule")) { throw .syntax }
+        guard ctx.server.startBackgroundSave(reason: "BGSAVE") else {
+            throw CommandError("ERR Background save already in progress")
+        }
+        ctx.reply.simpleString("Background saving started")
     }
 
     static func shutdown(_ ctx: inout CommandContext) throws(CommandError) {
@@ -37,6 +50,18 @@ enum ServerCommands {
         if abort { throw CommandError("ERR No shutdown in progress.") }
         request.save = save ? true : (nosave ? false : nil)
         ctx.server.logger.notice("User requested shutdown...")
+        // Save here, under the lock, so that a failure can be answered to this client.
+        if ctx.server.shutdownShouldSave(request) {
+            do {
+                try ctx.server.saveSynchronously()
+            } catch {
+                if !request.force {
+                    ctx.server.logger.warning("Errors trying to shut down the server. Check the logs for more information.")
+                    throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+                }
+            }
+        }
+        request.save = false
         ctx.server.pendingActions.append(.shutdown(request))
         ctx.client.closeAfterReply = true
     }

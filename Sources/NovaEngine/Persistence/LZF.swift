@@ -1,0 +1,92 @@
+/// LZF, the compression RDB files use for strings (liblzf's format).
+public enum LZF {
+    /// Decompresses `input` into exactly `expectedLength` bytes, or returns nil for corrupt data.
+    /// - Complexity: O(expectedLength).
+    public static func decompress(_ input: UnsafeRawBufferPointer, expectedLength: Int) -> [UInt8]? {
+        var output = [UInt8](repeating: 0, count: expectedLength)
+        var ip = 0
+        var op = 0
+        let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
+            while ip < input.count {
+                let control = Int(input[ip])
+                ip += 1
+                if control < 32 {
+                    let length = control + 1
+                    guard op + length <= expectedLength, ip + length <= input.count else { return false }
+                    for i in 0..<length { out[op + i] = input[ip + i] }
+                    ip += length
+                    op += length
+                } else {
+                    var length = control >> 5
+                    guard ip < input.count else { return false }
+                    if length == 7 {
+                        length += Int(input[ip])
+                        ip += 1
+                        guard ip < input.count else { return false }
+                    }
+                    let back = ((control & 0x1F) << 8) + Int(input[ip]) + 1
+                    ip += 1
+                    length += 2
+                    let reference = op - back
+                    guard reference >= 0, op + length <= expectedLength else { return false }
+                    // Byte by byte: the reference may overlap what is being written.
+                    for i in 0..<length { out[op + i] = out[reference + i] }
+                    op += length
+                }
+            }
+            return op == expectedLength
+        }
+        return ok ? output : nil
+    }
+
+    /// Compresses `input`, or returns nil when the result would not be smaller.
+    /// - Complexity: O(n), with a 16K-entry hash of 3-byte prefixes.
+    public static func compress(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        let count = input.count
+        guard count > 4 else { return nil }
+        var output = [UInt8]()
+        output.reserveCapacity(count)
+        var table = [Int](repeating: -1, count: 1 << 14)
+        var literalStart = 0
+        var ip = 0
+
+        func flushLiterals(upTo end: Int) {
+            var start = literalStart
+            while start < end {
+                let run = min(32, end - start)
+                output.append(UInt8(run - 1))
+                for i in start..<(start + run) { output.append(input[i]) }
+                start += run
+            }
+        }
+
+        while ip + 2 < count {
+            let hash = ((Int(input[ip]) << 16 | Int(input[ip + 1]) << 8 | Int(input[ip + 2])) &* 2654435761 >> 18) & ((1 << 14) - 1)
+            let candidate = table[hash]
+            table[hash] = ip
+            let distance = ip - candidate - 1
+            if candidate >= 0, distance < 8192, input[candidate] == input[ip], input[candidate + 1] == input[ip + 1],
+               input[candidate + 2] == input[ip + 2] {
+                var length = 3
+                let maxLength = min(264, count - ip)
+                while length < maxLength && input[candidate + length] == input[ip + length] { length += 1 }
+                flushLiterals(upTo: ip)
+                let encoded = length - 2
+                if encoded < 7 {
+                    output.append(UInt8(encoded << 5 | distance >> 8))
+                } else {
+                    output.append(UInt8(7 << 5 | distance >> 8))
+                    output.append(UInt8(encoded - 7))
+                }
+                output.append(UInt8(distance & 0xFF))
+                ip += length
+                literalStart = ip
+                if output.count >= count { return nil }
+            } else {
+                ip += 1
+            }
+        }
+        flushLiterals(upTo: count)
+        return output.count < count ? output : nil
+    }
+}

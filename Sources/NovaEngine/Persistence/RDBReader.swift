@@ -1,0 +1,275 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NovaRESP
+
+/// A byte source for the RDB reader: a file read in 1 MiB chunks, or memory. Tracks the offset and the
+/// CRC-64 of everything consumed.
+public final class RDBInput {
+    private var buffer: [UInt8]
+    private var position = 0
+    private var filled = 0
+    private let descriptor: Int32?
+    private var crc = CRC64()
+    private var crcPosition = 0
+    /// Bytes consumed before the current buffer.
+    private var base = 0
+    /// The total size, when known (for progress).
+    public let totalSize: Int
+
+    /// Reads from an open file descriptor (the caller closes it).
+    public init(descriptor: Int32, size: Int) {
+        self.descriptor = descriptor
+        self.buffer = [UInt8](repeating: 0, count: 1 << 20)
+        self.totalSize = size
+    }
+
+    /// Reads from memory.
+    public init(bytes: [UInt8]) {
+        self.descriptor = nil
+        self.buffer = bytes
+        self.filled = bytes.count
+        self.totalSize = bytes.count
+    }
+
+    /// The offset of the next byte.
+    public var offset: Int { base + position }
+
+    /// The checksum of everything consumed so far.
+    public var checksum: UInt64 {
+        updateCRC()
+        return crc.value
+    }
+
+    private func updateCRC() {
+        if crcPosition < position {
+            buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[crcPosition..<position])) }
+            crcPosition = position
+        }
+    }
+
+    /// Makes at least `count` bytes available at `position`; false at end of input.
+    private func ensure(_ count: Int) throws(RDBError) -> Bool {
+        if filled - position >= count { return true }
+        guard let descriptor else { return false }
+        updateCRC()
+        // Keep the unread tail, grow for a large request, refill.
+        let tail = filled - position
+        if position > 0 {
+            buffer.withUnsafeMutableBytes { raw in
+                if tail > 0 { raw.baseAddress!.copyMemory(from: raw.baseAddress! + position, byteCount: tail) }
+            }
+            base += position
+            position = 0
+            crcPosition = 0
+            filled = tail
+        }
+        if buffer.count < count { buffer.append(contentsOf: repeatElement(0, count: count - buffer.count)) }
+        while filled < count {
+            let read = buffer.withUnsafeMutableBytes { raw -> Int in
+                Glibc.read(descriptor, raw.baseAddress! + filled, raw.count - filled)
+            }
+            if read < 0 {
+                if errno == EINTR { continue }
+                throw RDBError("read error: \(String(cString: strerror(errno)))", offset: offset)
+            }
+            if read == 0 { return false }
+            filled += read
+        }
+        return true
+    }
+
+    /// Reads one byte.
+    public func byte() throws(RDBError) -> UInt8 {
+        guard try ensure(1) else { throw RDBError("unexpected end of file", offset: offset) }
+        defer { position += 1 }
+        return buffer[position]
+    }
+
+    /// Calls `body` with the next `count` bytes and consumes them.
+    public func read<R>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws(RDBError) -> R {
+        guard count >= 0, try ensure(count) else { throw RDBError("unexpected end of file", offset: offset) }
+        let start = position
+        position += count
+        do {
+            return try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + count)])) }
+        } catch let error as RDBError {
+            throw error
+        } catch {
+            throw RDBError("\(error)", offset: offset)
+        }
+    }
+
+    /// True when no byte is left.
+    public func atEnd() throws(RDBError) -> Bool { try !ensure(1) }
+}
+
+/// Reads an RDB snapshot into databases (Redis 7.0's format, versions 1 to 10, with LZF strings and
+/// integer encodings).
+public struct RDBReader {
+    private let input: RDBInput
+    /// What was found besides keys.
+    public private(set) var aux: [String: String] = [:]
+    /// Keys loaded, and keys skipped because they had expired.
+    public private(set) var keysLoaded = 0
+    public private(set) var keysExpired = 0
+    /// Called every 65,536 keys with the byte offset reached (progress logging).
+    public var progress: ((Int) -> Void)?
+    private var version = 0
+
+    public init(_ input: RDBInput) { self.input = input }
+
+    /// Loads everything into `databases`, skipping keys expired at `now`, restoring access clocks as
+    /// `clock` says. Verifies the checksum when the file has one.
+    public mutating func load(into databases: [Database], now: Int64, clock: AccessClockKind = .none) throws(RDBError) {
+        let magic = try input.read(9) { Array($0) }
+        guard magic.count == 9, Array(magic[0..<5]) == Array("REDIS".utf8),
+              let parsed = Int(String(decoding: magic[5..<9], as: UTF8.self)) else {
+            throw RDBError("Wrong signature trying to load DB from file", offset: 0)
+        }
+        guard parsed >= 1 && parsed <= RDBFormat.newestReadable else {
+            throw RDBError("Can't handle RDB format version \(parsed)", offset: 5)
+        }
+        version = parsed
+        var db = 0
+        var expireAt: Int64 = 0
+        var idle: Int64? = nil
+        var frequency: UInt8? = nil
+        while true {
+            let type = try input.byte()
+            switch type {
+            case RDBFormat.opExpireTimeMs:
+                expireAt = try input.read(8) { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
+                continue
+            case RDBFormat.opExpireTime:
+                expireAt = try input.read(4) { Int64(Int32(littleEndian: $0.loadUnaligned(as: Int32.self))) } * 1000
+                continue
+            case RDBFormat.opIdle:
+                idle = Int64(try length())
+                continue
+            case RDBFormat.opFreq:
+                frequency = try input.byte()
+                continue
+            case RDBFormat.opSelectDB:
+                let selected = try length()
+                guard selected < databases.count else {
+                    throw RDBError("FATAL: Data file was created with a Redis server configured to handle more than \(databases.count) databases. Exiting", offset: input.offset)
+                }
+                db = selected
+                continue
+            case RDBFormat.opResizeDB:
+                _ = try length()
+                _ = try length()
+                continue
+            case RDBFormat.opAux:
+                let key = String(decoding: try string(), as: UTF8.self)
+                let value = String(decoding: try string(), as: UTF8.self)
+                aux[key] = value
+                continue
+            case RDBFormat.opFunction2, RDBFormat.opFunctionPreGA:
+                // Redis functions (Lua libraries) have no meaning here; their code is skipped.
+                _ = try string()
+                continue
+            case RDBFormat.opModuleAux:
+                throw RDBError("The RDB file contains module data, which NovaCache cannot load", offset: input.offset)
+            case RDBFormat.opEOF:
+                if version >= 5 {
+                    let computed = input.checksum
+                    let stored = try input.read(8) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                    if stored != 0 && stored != computed {
+                        throw RDBError("Wrong RDB checksum expected: (\(String(stored, radix: 16))) got: (\(String(computed, radix: 16))). Aborting now.", offset: input.offset)
+                    }
+                }
+                return
+            default:
+                let keyOffset = input.offset
+                let key = try string()
+                let value = try self.value(type: type)
+                defer {
+                    expireAt = 0
+                    idle = nil
+                    frequency = nil
+                }
+                if expireAt != 0 && expireAt < now {
+                    keysExpired += 1
+                    continue
+                }
+                let keyBytes = Bytes(key)
+                if databases[db].find(keyBytes) != nil {
+                    throw RDBError("RDB has duplicated key '\(keyBytes)' in DB \(db)", offset: keyOffset)
+                }
+                var access: UInt32 = clock == .lfu ? LFU.initial(nowMs: now) : UInt32(truncatingIfNeeded: now / 1000)
+                if clock == .lru, let idle { access = UInt32(truncatingIfNeeded: max(0, now / 1000 - idle)) }
+                if clock == .lfu, let frequency { access = (access & ~0xFF) | UInt32(frequency) }
+                databases[db].insert(Entry(key: keyBytes, value: value, expireAt: expireAt, access: access))
+                keysLoaded += 1
+                if keysLoaded & 0xFFFF == 0 { progress?(input.offset) }
+            }
+        }
+    }
+
+    /// Redis's length encoding; integer-encoded strings report `encoded`.
+    private func lengthOrEncoding() throws(RDBError) -> (value: Int, encoded: Bool) {
+        let first = try input.byte()
+        switch first >> 6 {
+        case 0:
+            return (Int(first & 0x3F), false)
+        case 1:
+            let second = try input.byte()
+            return (Int(first & 0x3F) << 8 | Int(second), false)
+        case 3:
+            return (Int(first & 0x3F), true)
+        default:
+            if first == RDBFormat.length32Bit {
+                return (Int(try input.read(4) { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }), false)
+            }
+            if first == RDBFormat.length64Bit {
+                let value = try input.read(8) { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
+                guard value <= UInt64(Int.max) else { throw RDBError("length out of range", offset: input.offset) }
+                return (Int(value), false)
+            }
+            throw RDBError("Unknown length encoding \(first) in rdbLoadLen()", offset: input.offset)
+        }
+    }
+
+    func length() throws(RDBError) -> Int {
+        let (value, encoded) = try lengthOrEncoding()
+        if encoded { throw RDBError("unexpected encoded value where a length was expected", offset: input.offset) }
+        return value
+    }
+
+    /// A string, raw, integer-encoded or LZF-compressed.
+    func string() throws(RDBError) -> [UInt8] {
+        let (value, encoded) = try lengthOrEncoding()
+        guard encoded else { return try input.read(value) { Array($0) } }
+        switch value {
+        case RDBFormat.encodingInt8:
+            return RedisInteger.bytes(Int64(Int8(bitPattern: try input.byte())))
+        case RDBFormat.encodingInt16:
+            return RedisInteger.bytes(Int64(try input.read(2) { Int16(littleEndian: $0.loadUnaligned(as: Int16.self)) }))
+        case RDBFormat.encodingInt32:
+            return RedisInteger.bytes(Int64(try input.read(4) { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }))
+        case RDBFormat.encodingLZF:
+            let compressedLength = try length()
+            let originalLength = try length()
+            let offset = input.offset
+            guard let bytes = try input.read(compressedLength, { LZF.decompress($0, expectedLength: originalLength) }) else {
+                throw RDBError("Invalid LZF compressed string", offset: offset)
+            }
+            return bytes
+        default:
+            throw RDBError("Unknown RDB string encoding type \(value)", offset: input.offset)
+        }
+    }
+
+    private func value(type: UInt8) throws(RDBError) -> Value {
+        switch type {
+        case RDBFormat.typeString:
+            return Value.string(from: try string())
+        default:
+            throw RDBError("Unsupported RDB object type \(type) (this NovaCache build stores strings only)", offset: input.offset)
+        }
+    }
+}

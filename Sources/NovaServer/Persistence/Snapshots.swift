@@ -1,0 +1,216 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NovaEngine
+
+/// The state of RDB snapshots, for INFO persistence, LASTSAVE and the save rules. Guarded by the
+/// server lock.
+public struct SnapshotState: Sendable {
+    public var inProgress = false
+    public var lastSaveTime: Int64 = 0
+    public var lastBackgroundSaveOK = true
+    public var lastBackgroundSaveSeconds = -1
+    public var currentStart: Int64 = 0
+    public var saves = 0
+    /// When the last background save was attempted (for the retry delay after a failure).
+    public var lastAttempt: Int64 = 0
+    /// Keys in the snapshot being written, and how many were written (INFO current_save_keys_*).
+    public var keysTotal = 0
+    public var keysProcessed = 0
+    /// Changes counted when the running save started; subtracted from `dirty` when it succeeds.
+    var dirtyAtStart = 0
+    // Loading.
+    public var loading = false
+    public var loadingStart: Int64 = 0
+    public var loadingTotalBytes = 0
+    public var loadingLoadedBytes = 0
+    public var lastLoadKeysLoaded = 0
+    public var lastLoadKeysExpired = 0
+}
+
+/// A point-in-time copy of every database plus what the writer needs, taken under the lock in O(databases).
+struct SnapshotJob: @unchecked Sendable {
+    let databases: [DatabaseSnapshot]
+    let directory: String
+    let filename: String
+    let compress: Bool
+    let checksum: Bool
+    let clock: AccessClockKind
+    let usedMemory: Int
+    let now: Int64
+    let aofBase: Bool
+
+    /// Writes the RDB image through `sink`.
+    func write(to sink: @escaping ([UInt8]) throws -> Void, progress: ((Int) -> Void)? = nil) throws {
+        var writer = RDBWriter(compress: compress, checksum: checksum, sink: sink)
+        try writer.header(aux: [
+            ("redis-ver", NovaCacheVersion.redisCompatible),
+            ("redis-bits", "64"),
+            ("ctime", String(now / 1000)),
+            ("used-mem", String(usedMemory)),
+            ("aof-base", aofBase ? "1" : "0"),
+        ])
+        for (index, database) in databases.enumerated() {
+            try writer.database(index, database, now: now, clock: clock)
+            progress?(database.count)
+        }
+        try writer.finish()
+    }
+
+    /// Writes the snapshot file atomically; returns its size.
+    func writeFile(progress: ((Int) -> Void)? = nil) throws -> Int {
+        try FileIO.writeAtomically(directory: directory, name: filename) { sink in
+            try write(to: sink, progress: progress)
+        }
+    }
+}
+
+extension ServerCore {
+    /// The access-clock data snapshots keep for the current policy.
+    var snapshotClock: AccessClockKind {
+        let policy = config.settings.evictionPolicy
+        if policy.usesLFU { return .lfu }
+        return policy == .allkeysLRU || policy == .volatileLRU ? .lru : .none
+    }
+
+    /// Captures the keyspace for saving (lock held).
+    func makeSnapshotJob(filename: String? = nil, aofBase: Bool = false) -> SnapshotJob {
+        let settings = config.settings
+        return SnapshotJob(
+            databases: keyspace.databases.map { $0.snapshot() },
+            directory: settings.dir,
+            filename: filename ?? settings.dbFilename,
+            compress: config.value("rdbcompression") == "yes",
+            checksum: config.value("rdbchecksum") == "yes",
+            clock: snapshotClock,
+            usedMemory: usedMemory,
+            now: SystemClock.nowMilliseconds(),
+            aofBase: aofBase)
+    }
+
+    /// SAVE: writes the snapshot while holding the lock (clients wait, as with Redis's SAVE).
+    func saveSynchronously() throws(CommandError) {
+        if snapshots.inProgress { throw CommandError("ERR Background save already in progress") }
+        let job = makeSnapshotJob()
+        let start = SystemClock.monotonicNanoseconds()
+        do {
+            let size = try job.writeFile()
+            snapshots.lastSaveTime = job.now / 1000
+            snapshots.saves += 1
+            stats.dirty = 0
+            let seconds = Double(SystemClock.monotonicNanoseconds() - start) / 1e9
+            logger.notice("DB saved on disk", metadata: ["bytes": "\(size)", "seconds": "\(String(format2: seconds))"])
+        } catch {
+            snapshots.lastBackgroundSaveOK = false
+            logger.error("Error saving DB on disk: \(error)")
+            throw CommandError("ERR")
+        }
+    }
+
+    /// BGSAVE: captures the keyspace now and writes it on a background thread. Lock held.
+    /// - Returns: false when a save is already running.
+    @discardableResult
+    func startBackgroundSave(reason: String) -> Bool {
+        guard !snapshots.inProgress else { return false }
+        let job = makeSnapshotJob()
+        snapshots.inProgress = true
+        snapshots.currentStart = job.now
+        snapshots.lastAttempt = job.now
+        snapshots.dirtyAtStart = stats.dirty
+        snapshots.keysTotal = job.databases.reduce(0) { $0 + $1.count }
+        snapshots.keysProcessed = 0
+        logger.notice("Background saving started", metadata: ["reason": "\(reason)"])
+        Thread { [self] in
+            let start = SystemClock.monotonicNanoseconds()
+            var outcome: Result<Int, any Error>
+            do {
+                outcome = .success(try job.writeFile { [self] keys in
+                    withLock { snapshots.keysProcessed += keys }
+                })
+            } catch {
+                outcome = .failure(error)
+            }
+            let seconds = Int((SystemClock.monotonicNanoseconds() - start) / 1_000_000_000)
+            withLock {
+                snapshots.inProgress = false
+                snapshots.lastBackgroundSaveSeconds = seconds
+                switch outcome {
+                case .success(let size):
+                    snapshots.lastBackgroundSaveOK = true
+                    snapshots.lastSaveTime = job.now / 1000
+                    snapshots.saves += 1
+                    stats.dirty = max(0, stats.dirty - snapshots.dirtyAtStart)
+                    logger.notice("Background saving terminated with success", metadata: ["bytes": "\(size)"])
+                case .failure(let error):
+                    snapshots.lastBackgroundSaveOK = false
+                    logger.error("Background saving error: \(error)")
+                }
+            }
+        }.start()
+        return true
+    }
+
+    /// Starts a background save when a `save <seconds> <changes>` rule is met (cron, lock held).
+    func checkSaveRules(now: Int64) {
+        guard !snapshots.inProgress, !snapshots.loading else { return }
+        let seconds = (now - snapshots.lastSaveTime * 1000) / 1000
+        // After a failure, wait 5 seconds between attempts (Redis's CONFIG_BGSAVE_RETRY_DELAY).
+        if !snapshots.lastBackgroundSaveOK && now - snapshots.lastAttempt < 5000 { return }
+        for rule in config.settings.saveRules where stats.dirty >= rule.changes && seconds >= Int64(rule.seconds) {
+            logger.notice("\(rule.changes) changes in \(rule.seconds) seconds. Saving...")
+            startBackgroundSave(reason: "save rule")
+            return
+        }
+    }
+
+    /// Whether a shutdown asked for as `request` saves a snapshot first.
+    func shutdownShouldSave(_ request: ShutdownRequest) -> Bool {
+        request.save ?? !config.settings.saveRules.isEmpty
+    }
+
+    /// True when writes must be refused because the last background save failed (MISCONF).
+    var writesDeniedByDiskError: Bool {
+        !snapshots.lastBackgroundSaveOK && config.value("stop-writes-on-bgsave-error") == "yes"
+            && !config.settings.saveRules.isEmpty
+    }
+
+    /// Loads `dir/dbfilename` into the keyspace. Runs without the lock (clients get -LOADING meanwhile).
+    func loadSnapshot(path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw PersistenceError.errno("Can't open the RDB file", path) }
+        defer { close(descriptor) }
+        let size = FileIO.size(path) ?? 0
+        let (databaseCount, clock) = withLock { () -> (Int, AccessClockKind) in
+            snapshots.loadingTotalBytes = size
+            return (keyspace.databases.count, snapshotClock)
+        }
+        let fresh = (0..<databaseCount).map { _ in Database() }
+        var reader = RDBReader(RDBInput(descriptor: descriptor, size: size))
+        let start = SystemClock.monotonicNanoseconds()
+        var lastLog = start
+        reader.progress = { [self] offset in
+            withLock { snapshots.loadingLoadedBytes = offset }
+            let now = SystemClock.monotonicNanoseconds()
+            if now - lastLog > 1_000_000_000 {
+                lastLog = now
+                let percent = size > 0 ? Double(offset) * 100 / Double(size) : 0
+                logger.notice("Loading RDB", metadata: ["percent": "\(String(format2: percent))", "bytes": "\(offset)"])
+            }
+        }
+        try reader.load(into: fresh, now: SystemClock.nowMilliseconds(), clock: clock)
+        let seconds = Double(SystemClock.monotonicNanoseconds() - start) / 1e9
+        withLock {
+            keyspace.replaceDatabases(fresh)
+            snapshots.lastLoadKeysLoaded = reader.keysLoaded
+            snapshots.lastLoadKeysExpired = reader.keysExpired
+            snapshots.loadingLoadedBytes = size
+            snapshots.lastSaveTime = SystemClock.nowMilliseconds() / 1000
+        }
+        logger.notice("DB loaded from disk", metadata: [
+            "seconds": "\(String(format2: seconds))", "keys": "\(reader.keysLoaded)", "expired": "\(reader.keysExpired)",
+            "redis-ver": "\(reader.aux["redis-ver"] ?? "?")",
+        ])
+    }
+}

@@ -1,0 +1,83 @@
+import Testing
+
+import NovaEngine
+
+@Suite("RDB snapshots")
+struct RDBTests {
+    @Test func crc64MatchesRedis() {
+        #expect(CRC64.checksum(Array("123456789".utf8)) == 0xe9c6_d914_c4b8_d9ca)
+        var split = CRC64()
+        Array("12345".utf8).withUnsafeBytes { split.update($0) }
+        Array("6789".utf8).withUnsafeBytes { split.update($0) }
+        #expect(split.value == 0xe9c6_d914_c4b8_d9ca)
+    }
+
+    @Test(arguments: [
+        Array(repeating: UInt8(ascii: "a"), count: 1000),
+        Array("the quick brown fox jumps over the lazy dog, the quick brown fox jumps again".utf8),
+        (0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7 % 13) },
+    ])
+    func lzfRoundTrip(input: [UInt8]) throws {
+        let compressed = try #require(input.withUnsafeBytes { LZF.compress($0) })
+        #expect(compressed.count < input.count)
+        #expect(compressed.withUnsafeBytes { LZF.decompress($0, expectedLength: input.count) } == input)
+    }
+
+    @Test func lzfRejectsCorruptInput() {
+        let bogus: [UInt8] = [0xE0, 0xFF, 0x10]
+        #expect(bogus.withUnsafeBytes { LZF.decompress($0, expectedLength: 50) } == nil)
+    }
+
+    @Test func roundTripThroughOurWriterAndReader() throws {
+        let source = Keyspace(databaseCount: 4, now: 1_000_000)
+        for i in 0..<3000 {
+            source.set(i % 4, Array("key:\(i)".utf8), i % 3 == 0 ? .int(Int64(i) * 1_000_003) : .string(Bytes("value \(i) " + String(repeating: "x", count: i % 50))),
+                       expireAt: i % 5 == 0 ? 5_000_000 : 0)
+        }
+        source.set(0, Array("expired".utf8), .int(1), expireAt: 999_999)
+        var file: [UInt8] = []
+        var writer = RDBWriter { file.append(contentsOf: $0) }
+        try writer.header(aux: [("redis-ver", "7.0.15"), ("redis-bits", "64")])
+        // Saved when "expired" was still alive; loaded after it expired.
+        for (index, database) in source.databases.enumerated() {
+            try writer.database(index, database.snapshot(), now: 999_000)
+        }
+        try writer.finish()
+        source.delete(0, Array("expired".utf8))
+
+        let target = Keyspace(databaseCount: 4, now: 1_000_000)
+        var reader = RDBReader(RDBInput(bytes: file))
+        try reader.load(into: target.databases, now: 1_000_000)
+        #expect(reader.keysLoaded == 3000)
+        #expect(reader.keysExpired == 1)
+        #expect(reader.aux["redis-ver"] == "7.0.15")
+        for db in 0..<4 {
+            #expect(target.databases[db].count == source.databases[db].count)
+            source.databases[db].forEach { entry in
+                guard let ref = target.databases[db].find(entry.key) else {
+                    Issue.record("missing \(entry.key)")
+                    return
+                }
+                let loaded = target.databases[db][ref]
+                #expect(loaded.expireAt == entry.expireAt)
+                #expect(loaded.value.withStringBytes { Array($0) } == entry.value.withStringBytes { Array($0) })
+            }
+        }
+    }
+
+    @Test func corruptionIsDetected() throws {
+        let source = Keyspace(databaseCount: 1, now: 0)
+        source.set(0, Array("k".utf8), .string(Bytes("hello world")))
+        var file: [UInt8] = []
+        var writer = RDBWriter { file.append(contentsOf: $0) }
+        try writer.header(aux: [])
+        try writer.database(0, source.databases[0].snapshot(), now: 0)
+        try writer.finish()
+        var flipped = file
+        flipped[flipped.count - 12] ^= 0x01
+        var reader = RDBReader(RDBInput(bytes: flipped))
+        #expect(throws: RDBError.self) { try reader.load(into: Keyspace(databaseCount: 1).databases, now: 0) }
+        var truncated = RDBReader(RDBInput(bytes: Array(file.dropLast(12))))
+        #expect(throws: RDBError.self) { try truncated.load(into: Keyspace(databaseCount: 1).databases, now: 0) }
+    }
+}
