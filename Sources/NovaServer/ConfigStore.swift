@@ -202,6 +202,12 @@ public final class ConfigStore: @unchecked Sendable {
         if !parameter.flags.contains(.multiArgument) && arguments.count != 1 {
             return "wrong number of arguments"
         }
+        var arguments = arguments
+        // As Redis: one argument to a list-valued parameter is split on spaces (`--save "900 1"`).
+        if parameter.flags.contains(.multiArgument), arguments.count == 1, !arguments[0].isEmpty,
+           let words = Self.splitWords(arguments[0]) {
+            arguments = words
+        }
         // `save` lines accumulate in a file, as in Redis; `save ""` clears.
         let previous = (parameter.name == "save" && fromFile.contains("save")) ? values["save"] : nil
         switch canonical(parameter, arguments, appendingTo: previous) {

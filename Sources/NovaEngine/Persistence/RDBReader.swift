@@ -115,8 +115,8 @@ public struct RDBReader {
     /// Keys loaded, and keys skipped because they had expired.
     public private(set) var keysLoaded = 0
     public private(set) var keysExpired = 0
-    /// Called every 65,536 keys with the byte offset reached (progress logging).
-    public var progress: ((Int) -> Void)?
+    /// Called every 65,536 keys with the byte offset and the number of keys loaded (progress logging).
+    public var progress: ((_ offset: Int, _ keys: Int) -> Void)?
     private var version = 0
 
     public init(_ input: RDBInput) { self.input = input }
@@ -205,7 +205,7 @@ public struct RDBReader {
                 if clock == .lfu, let frequency { access = (access & ~0xFF) | UInt32(frequency) }
                 databases[db].insert(Entry(key: keyBytes, value: value, expireAt: expireAt, access: access))
                 keysLoaded += 1
-                if keysLoaded & 0xFFFF == 0 { progress?(input.offset) }
+                if keysLoaded & 0xFFFF == 0 { progress?(input.offset, keysLoaded) }
             }
         }
     }

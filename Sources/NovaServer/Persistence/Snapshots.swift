@@ -190,13 +190,13 @@ extension ServerCore {
         var reader = RDBReader(RDBInput(descriptor: descriptor, size: size))
         let start = SystemClock.monotonicNanoseconds()
         var lastLog = start
-        reader.progress = { [self] offset in
+        reader.progress = { [self] offset, keys in
             withLock { snapshots.loadingLoadedBytes = offset }
             let now = SystemClock.monotonicNanoseconds()
             if now - lastLog > 1_000_000_000 {
                 lastLog = now
                 let percent = size > 0 ? Double(offset) * 100 / Double(size) : 0
-                logger.notice("Loading RDB", metadata: ["percent": "\(String(format2: percent))", "bytes": "\(offset)"])
+                logger.notice("Loading RDB", metadata: ["percent": "\(String(format2: percent))", "keys": "\(keys)", "bytes": "\(offset)"])
             }
         }
         try reader.load(into: fresh, now: SystemClock.nowMilliseconds(), clock: clock)
