@@ -42,6 +42,10 @@ public final class Keyspace {
     /// Called for every key that expires or is evicted, after it is removed.
     public var removalObserver: ((_ database: Int, _ key: Bytes, _ reason: RemovalReason) -> Void)?
 
+    /// While true (replaying an append-only file) expired keys are treated as live, as Redis does while
+    /// loading, so that replayed commands see the keys they saw when first run.
+    public var expiryPaused = false
+
     private var random = SystemRandomNumberGenerator()
     private var sweepDatabase = 0
     private var sweepSegment = 0
@@ -96,9 +100,8 @@ public final class Keyspace {
     }
 
     /// Whether the key at `ref` has expired at `now` (Redis: expired when now > expiry).
-    @inlinable
     public func isExpired(_ entry: Entry) -> Bool {
-        entry.expireAt != 0 && now > entry.expireAt
+        entry.expireAt != 0 && now > entry.expireAt && !expiryPaused
     }
 
     /// Finds `key` for reading: expires it if due, updates its access clock, counts a hit or a miss.
@@ -119,7 +122,7 @@ public final class Keyspace {
         let database = databases[db]
         guard let ref = database.find(key) else { return nil }
         let expireAt = database.expireAt(ref)
-        if expireAt != 0 && now > expireAt {
+        if expireAt != 0 && now > expireAt && !expiryPaused {
             if !options.contains(.noExpire) { expire(db, ref) }
             return nil
         }
@@ -152,7 +155,7 @@ public final class Keyspace {
             var found = database.find(raw: raw, hash: hash)
             if let ref = found {
                 let expiry = database.expireAt(ref)
-                if expiry != 0 && now > expiry {
+                if expiry != 0 && now > expiry && !expiryPaused {
                     expire(db, ref)
                     found = nil
                 }
@@ -327,6 +330,7 @@ public final class Keyspace {
         var removed = 0
         var visitedSegments = 0
         let totalSegments = databases.count * Database.segmentCount
+        if expiryPaused { return (0, totalSegments) }
         while examined < maxExamined && visitedSegments < totalSegments {
             if sweepSegment >= Database.segmentCount {
                 sweepSegment = 0

@@ -34,6 +34,8 @@ public final class ClientState: @unchecked Sendable {
     public var lastInteraction: Int64
     /// The full name of the last command run (`client|list`), for CLIENT LIST.
     public var lastCommand = "NULL"
+    /// The pseudo-client replaying the append-only file: never logged again, never refused for loading.
+    public var isReplaying = false
     /// CLIENT NO-EVICT.
     public var noEvict = false
     /// CLIENT NO-TOUCH: reads do not update access clocks.

@@ -218,6 +218,8 @@ enum CommandRegistry {
         CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript], group: .server, since: "1.0.0",
                     summary: "Asynchronously save the dataset to disk",
                     complexity: "O(1)", syntax: "[SCHEDULE]", handler: ServerCommands.bgsave),
+        CommandSpec("bgrewriteaof", arity: 1, flags: [.admin, .noscript], group: .server, since: "1.0.0",
+                    summary: "Asynchronously rewrite the append-only file", handler: ServerCommands.bgrewriteaof),
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast, .dangerous], group: .server, since: "1.0.0",
                     summary: "Get the UNIX time stamp of the last successful save to disk", handler: ServerCommands.lastsave),
         CommandSpec("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale, .noMulti, .sentinel, .allowBusy],

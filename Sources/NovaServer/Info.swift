@@ -190,19 +190,37 @@ enum Info {
             "rdb_last_cow_size:0",
             "rdb_last_load_keys_expired:\(s.lastLoadKeysExpired)",
             "rdb_last_load_keys_loaded:\(s.lastLoadKeysLoaded)",
-            "aof_enabled:0",
-            "aof_rewrite_in_progress:0",
-            "aof_rewrite_scheduled:0",
-            "aof_last_rewrite_time_sec:-1",
-            "aof_current_rewrite_time_sec:-1",
-            "aof_last_bgrewrite_status:ok",
-            "aof_rewrites:0",
-            "aof_rewrites_consecutive_failures:0",
-            "aof_last_write_status:ok",
+        ] + aofLines(server, now: now)
+    }
+
+    static func aofLines(_ server: ServerCore, now: Int64) -> [String] {
+        let a = server.aofState
+        var lines = [
+            "aof_enabled:\(server.aof != nil ? 1 : 0)",
+            "aof_rewrite_in_progress:\(a.rewriteInProgress ? 1 : 0)",
+            "aof_rewrite_scheduled:\(a.rewriteScheduled ? 1 : 0)",
+            "aof_last_rewrite_time_sec:\(a.lastRewriteSeconds)",
+            "aof_current_rewrite_time_sec:\(a.rewriteInProgress ? (now - a.currentRewriteStart) / 1000 : -1)",
+            "aof_last_bgrewrite_status:\(a.lastRewriteOK ? "ok" : "err")",
+            "aof_rewrites:\(a.rewrites)",
+            "aof_rewrites_consecutive_failures:\(a.lastRewriteOK ? 0 : 1)",
+            "aof_last_write_status:\(server.aof?.lastWriteFailed == true ? "err" : "ok")",
             "aof_last_cow_size:0",
             "module_fork_in_progress:0",
             "module_fork_last_cow_size:0",
         ]
+        if let aof = server.aof {
+            let sizes = aof.sizes
+            lines += [
+                "aof_current_size:\(sizes.current)",
+                "aof_base_size:\(sizes.base)",
+                "aof_pending_rewrite:0",
+                "aof_buffer_length:0",
+                "aof_pending_bio_fsync:0",
+                "aof_delayed_fsync:0",
+            ]
+        }
+        return lines
     }
 
 

@@ -71,9 +71,14 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     public func start() async throws {
         let settings = core.withLock { core.config.settings }
         // Clients may connect while the dataset loads; they get -LOADING until it is in memory.
+        // With appendonly yes the AOF wins when it exists (as Redis); otherwise the snapshot is loaded and,
+        // with appendonly yes, a first AOF is written from it before any write is accepted.
         let snapshotPath = settings.dir + "/" + settings.dbFilename
-        let loadSnapshot = FileIO.size(snapshotPath) != nil
-        if loadSnapshot {
+        let appendOnly: AppendOnlyFile? = settings.appendOnly
+            ? core.withLock { core.makeAppendOnlyFile() } : nil
+        let loadAOF = appendOnly.map { FileIO.size($0.manifestPath) != nil } ?? false
+        let loadSnapshot = !loadAOF && FileIO.size(snapshotPath) != nil
+        if loadAOF || loadSnapshot || appendOnly != nil {
             core.withLock {
                 core.snapshots.loading = true
                 core.snapshots.loadingStart = SystemClock.nowMilliseconds()
@@ -113,17 +118,37 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         for (host, port) in bound {
             core.logger.notice("Ready to accept connections tcp", metadata: ["address": "\(host):\(port)"])
         }
-        if loadSnapshot {
+        if loadAOF || loadSnapshot || appendOnly != nil {
             Thread { [core] in
                 do {
-                    try core.loadSnapshot(path: snapshotPath)
+                    if let appendOnly, loadAOF {
+                        let start = SystemClock.monotonicNanoseconds()
+                        let loaded = try core.loadAppendOnly(file: appendOnly)
+                        try appendOnly.resume(manifest: loaded.manifest, baseSize: loaded.base, totalSize: loaded.total)
+                        core.withLock { core.aof = appendOnly }
+                        let seconds = Double(SystemClock.monotonicNanoseconds() - start) / 1e9
+                        core.logger.notice("DB loaded from append only file", metadata: ["seconds": "\(String(format2: seconds))"])
+                    } else {
+                        if loadSnapshot { try core.loadSnapshot(path: snapshotPath) }
+                        if let appendOnly { try core.createAppendOnly(appendOnly) }
+                    }
                 } catch {
-                    // Never start on a partial dataset: a later save would overwrite the good file.
-                    core.logger.critical("Fatal error loading the DB, exiting", metadata: ["file": "\(snapshotPath)", "error": "\(error)"])
+                    // Never start on a partial dataset: a later save would overwrite the good files.
+                    core.logger.critical("Fatal error loading the DB, exiting", metadata: ["error": "\(error)"])
                     exit(1)
                 }
                 core.withLock { core.snapshots.loading = false }
             }.start()
+        }
+        startAOFSyncThread()
+    }
+
+    /// With `appendfsync everysec`, fsyncs the AOF once a second off the event loops.
+    private func startAOFSyncThread() {
+        startPeriodicThread(intervalMilliseconds: 1000) { [self, core] in
+            guard state.withLockedValue({ $0.cronRunning }) else { return false }
+            if let file = core.withLock({ core.aof }), file.fsyncPolicy == "everysec" { file.syncIfNeeded() }
+            return true
         }
     }
 
@@ -214,6 +239,10 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         }
         if alreadyStopped { return }
         core.logger.notice("Received shutdown request, preparing to shut down")
+        if let file = core.withLock({ core.aof }) {
+            file.close()
+            core.logger.notice("Calling fsync() on the AOF file.")
+        }
         #if os(Linux)
         if let transport = state.withLockedValue({ $0.transport }) { await transport.stop() }
         #endif
@@ -283,6 +312,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             let maxMemory = core.config.settings.maxMemory
             if maxMemory > 0 { _ = core.enforceMaxMemory(maxMemory) }
             core.checkSaveRules(now: now)
+            core.checkAutoRewrite()
             let timeout = Int64(core.config.settings.timeout) * 1000
             if timeout > 0 {
                 for client in core.clients.values where now - client.lastInteraction > timeout {

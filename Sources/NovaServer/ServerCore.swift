@@ -79,6 +79,9 @@ public final class ServerCore: @unchecked Sendable {
     var outputSamples = RateSampler()
     /// Snapshot and loading state (INFO persistence, LASTSAVE, save rules).
     public var snapshots = SnapshotState()
+    /// The append-only file when `appendonly` is on.
+    var aof: AppendOnlyFile?
+    public var aofState = AOFState()
     /// Highest used_memory seen.
     var peakMemory = 0
     /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
@@ -107,6 +110,7 @@ public final class ServerCore: @unchecked Sendable {
         self.runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         applySettings()
         sampleMemory()
+        installRemovalPropagation()
     }
 
     /// Runs a whole batch (tests and embedders that do not stream).
@@ -166,7 +170,13 @@ public final class ServerCore: @unchecked Sendable {
         _ batch: CommandBatch, from start: inout Int, client: ClientState, reply: inout RESPWriter,
         outputLimit: Int = .max, bytesRead: Int = 0, bytesWritten: Int = 0
     ) -> [PostAction] {
-        lock.withLock {
+        var appendOnly: AppendOnlyFile? = nil
+        defer {
+            // Written (and fsynced with `appendfsync always`) before the caller sends the replies.
+            if let appendOnly, appendOnly.hasPending { appendOnly.flush() }
+        }
+        return lock.withLock {
+            defer { appendOnly = aof }
             stats.netInputBytes += bytesRead
             stats.netOutputBytes += bytesWritten
             stats.totalReads += 1
@@ -218,16 +228,17 @@ public final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .noAuth)
             return
         }
-        if snapshots.loading && !spec.flags.contains(.loading) {
+        let replaying = client.isReplaying
+        if snapshots.loading && !spec.flags.contains(.loading) && !replaying {
             reject(&context, spec, .loading)
             return
         }
         let maxMemory = config.settings.maxMemory
-        if maxMemory > 0 && !enforceMaxMemory(maxMemory) && spec.flags.contains(.denyOOM) {
+        if maxMemory > 0 && !replaying && !enforceMaxMemory(maxMemory) && spec.flags.contains(.denyOOM) {
             reject(&context, spec, .outOfMemory)
             return
         }
-        if (spec.flags.contains(.write) || spec.name == "ping") && writesDeniedByDiskError {
+        if (spec.flags.contains(.write) || spec.name == "ping") && !replaying && writesDeniedByDiskError {
             reject(&context, spec, .misconf)
             return
         }
@@ -237,12 +248,23 @@ public final class ServerCore: @unchecked Sendable {
         }
         context.spec = spec
         stats.totalCommandsProcessed += 1
+        let dirtyBefore = stats.dirty
+        let database = client.database
+        context.propagation = nil
         do {
             try handler(&context)
         } catch {
             context.reply.error(error.bytes)
             commandStats[spec.id].failedCalls += 1
             countError(error)
+        }
+        // Like Redis: a command is logged when it changed something, as rewritten by its handler.
+        if aof != nil && !replaying && (stats.dirty != dirtyBefore || context.propagation != nil) {
+            if let rewritten = context.propagation {
+                for words in rewritten { propagate(database: database, words: words) }
+            } else {
+                propagate(database: database, arguments: args)
+            }
         }
         let end = SystemClock.monotonicNanoseconds()
         commandStats[spec.id].calls += 1
@@ -319,6 +341,17 @@ public struct CommandContext {
 
     /// Records that keys were changed (for save rules and INFO).
     public func dirty(_ changes: Int = 1) { server.stats.dirty += changes }
+
+    /// What the append-only file records for this command instead of its own arguments (nil: as sent).
+    var propagation: [[[UInt8]]]? = nil
+
+    /// Logs `commands` instead of the command as sent (absolute expiry times, DEL for GETDEL …).
+    mutating func propagate(_ commands: [[UInt8]]...) {
+        propagation = (propagation ?? []) + commands
+    }
+
+    /// The bytes of argument `index`.
+    func bytes(_ index: Int) -> [UInt8] { Array(args[index].readableBytesView) }
 }
 
 /// A moving average over the last 16 samples of a counter, as Redis computes instantaneous metrics.

@@ -199,10 +199,13 @@ enum KeyCommands {
             ctx.reply.integer(0)
             return
         }
-        if when <= ctx.now {
+        // While replaying the AOF a past time sets the expiry instead, as Redis does while loading.
+        if when <= ctx.now && !ctx.keyspace.expiryPaused {
             ctx.keyspace.remove(db, ref)
+            ctx.propagate([Array("DEL".utf8), ctx.bytes(1)])
         } else {
             ctx.keyspace.setExpire(db, ref, when)
+            ctx.propagate([Array("PEXPIREAT".utf8), ctx.bytes(1), RedisInteger.bytes(when)])
         }
         ctx.dirty()
         ctx.reply.integer(1)

@@ -26,6 +26,14 @@ enum ServerCommands {
         ctx.reply.ok()
     }
 
+    static func bgrewriteaof(_ ctx: inout CommandContext) throws(CommandError) {
+        guard !ctx.server.aofState.rewriteInProgress else {
+            throw CommandError("ERR Background append only file rewriting already in progress")
+        }
+        guard ctx.server.startAOFRewrite(reason: "BGREWRITEAOF") else { throw CommandError("ERR") }
+        ctx.reply.simpleString("Background append only file rewriting started")
+    }
+
     static func bgsave(_ ctx: inout CommandContext) throws(CommandError) {
         if ctx.args.count > 1 && !(ctx.args.count == 2 && ctx.args.isKeyword(1, "schedule")) { throw .syntax }
         guard ctx.server.startBackgroundSave(reason: "BGSAVE") else {
@@ -96,6 +104,9 @@ enum ServerCommands {
             }
         }
         ctx.server.applySettings()
+        if settings.appendOnly != previous.appendOnly || settings.appendFsync != previous.appendFsync {
+            ctx.server.applyAOFSettings()
+        }
         ctx.reply.ok()
     }
 

@@ -131,6 +131,10 @@ enum StringCommands {
             return
         }
         ctx.dirty()
+        if options.hasExpire {
+            // Logged with the absolute time, so that replaying it later does not extend the TTL.
+            ctx.propagate([Array("SET".utf8), ctx.bytes(key), ctx.bytes(value), Array("PXAT".utf8), RedisInteger.bytes(expireAt)])
+        }
         if !options.get {
             if let okReply { ctx.reply.integer(okReply) } else { ctx.reply.ok() }
         }
@@ -175,6 +179,7 @@ enum StringCommands {
         replyString(&ctx, try stringValue(ctx, ref))
         ctx.keyspace.remove(ctx.db, ref)
         ctx.dirty()
+        ctx.propagate([Array("DEL".utf8), ctx.bytes(1)])
     }
 
     static func getex(_ ctx: inout CommandContext) throws(CommandError) {
@@ -189,15 +194,18 @@ enum StringCommands {
             expireAt = try expireTime(ctx, argument: argument, milliseconds: options.isMilliseconds, relative: options.isRelative)
         }
         replyString(&ctx, value)
-        if (options.exat || options.pxat) && expireAt <= ctx.now {
+        if (options.exat || options.pxat) && expireAt <= ctx.now && !ctx.keyspace.expiryPaused {
             ctx.keyspace.remove(ctx.db, ref)
             ctx.dirty()
+            ctx.propagate([Array("DEL".utf8), ctx.bytes(1)])
         } else if options.hasExpire {
             ctx.keyspace.setExpire(ctx.db, ref, expireAt)
             ctx.dirty()
+            ctx.propagate([Array("PEXPIREAT".utf8), ctx.bytes(1), RedisInteger.bytes(expireAt)])
         } else if options.persist && ctx.keyspace.entry(ctx.db, ref).expireAt != 0 {
             ctx.keyspace.setExpire(ctx.db, ref, 0)
             ctx.dirty()
+            ctx.propagate([Array("PERSIST".utf8), ctx.bytes(1)])
         }
     }
 
@@ -403,6 +411,8 @@ enum StringCommands {
             ctx.keyspace.insert(db, Bytes(ctx.args[1]), stored)
         }
         ctx.dirty()
+        // Logged as the value itself: float arithmetic must not be redone on replay.
+        ctx.propagate([Array("SET".utf8), ctx.bytes(1), text, Array("KEEPTTL".utf8)])
         ctx.reply.bulk(text)
     }
 }
