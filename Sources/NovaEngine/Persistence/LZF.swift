@@ -40,53 +40,77 @@ public enum LZF {
     }
 
     /// Compresses `input`, or returns nil when the result would not be smaller.
-    /// - Complexity: O(n), with a 16K-entry hash of 3-byte prefixes.
     public static func compress(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        var compressor = LZFCompressor()
+        return compressor.compress(input)
+    }
+}
+
+/// An LZF compressor whose hash table is reused from one input to the next (RDB files compress many
+/// short strings; a fresh 16K-entry table per string would dominate the cost).
+public struct LZFCompressor {
+    private var table = [Int](repeating: 0, count: 1 << 14)
+    /// Positions are stored as `base + position + 1` (0 = empty), so entries left by earlier inputs,
+    /// which are below `base`, are recognisably stale.
+    private var base = 0
+
+    public init() {}
+
+    /// Compresses `input`, or returns nil when the result would not be smaller.
+    /// - Complexity: O(n).
+    public mutating func compress(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
         let count = input.count
         guard count > 4 else { return nil }
+        defer { base += count + 1 }
+        if base > Int.max / 2 {
+            base = 0
+            table = [Int](repeating: 0, count: 1 << 14)
+        }
         var output = [UInt8]()
         output.reserveCapacity(count)
-        var table = [Int](repeating: -1, count: 1 << 14)
         var literalStart = 0
         var ip = 0
-
-        func flushLiterals(upTo end: Int) {
-            var start = literalStart
-            while start < end {
-                let run = min(32, end - start)
-                output.append(UInt8(run - 1))
-                for i in start..<(start + run) { output.append(input[i]) }
-                start += run
-            }
-        }
-
-        while ip + 2 < count {
-            let hash = ((Int(input[ip]) << 16 | Int(input[ip + 1]) << 8 | Int(input[ip + 2])) &* 2654435761 >> 18) & ((1 << 14) - 1)
-            let candidate = table[hash]
-            table[hash] = ip
-            let distance = ip - candidate - 1
-            if candidate >= 0, distance < 8192, input[candidate] == input[ip], input[candidate + 1] == input[ip + 1],
-               input[candidate + 2] == input[ip + 2] {
-                var length = 3
-                let maxLength = min(264, count - ip)
-                while length < maxLength && input[candidate + length] == input[ip + length] { length += 1 }
-                flushLiterals(upTo: ip)
-                let encoded = length - 2
-                if encoded < 7 {
-                    output.append(UInt8(encoded << 5 | distance >> 8))
-                } else {
-                    output.append(UInt8(7 << 5 | distance >> 8))
-                    output.append(UInt8(encoded - 7))
+        let base = self.base
+        return table.withUnsafeMutableBufferPointer { table -> [UInt8]? in
+            func flushLiterals(upTo end: Int) {
+                var start = literalStart
+                while start < end {
+                    let run = Swift.min(32, end - start)
+                    output.append(UInt8(run - 1))
+                    output.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[start..<(start + run)]))
+                    start += run
                 }
-                output.append(UInt8(distance & 0xFF))
-                ip += length
-                literalStart = ip
-                if output.count >= count { return nil }
-            } else {
-                ip += 1
             }
+            while ip + 2 < count {
+                let key = Int(input[ip]) << 16 | Int(input[ip + 1]) << 8 | Int(input[ip + 2])
+                let hash = (key &* 2654435761 >> 18) & ((1 << 14) - 1)
+                let stored = table[hash]
+                let candidate = stored > base ? stored - 1 - base : -1
+                table[hash] = ip + base + 1
+                let distance = ip - candidate - 1
+                if candidate >= 0, distance < 8192, input[candidate] == input[ip], input[candidate + 1] == input[ip + 1],
+                   input[candidate + 2] == input[ip + 2] {
+                    var length = 3
+                    let maxLength = Swift.min(264, count - ip)
+                    while length < maxLength && input[candidate + length] == input[ip + length] { length += 1 }
+                    flushLiterals(upTo: ip)
+                    let encoded = length - 2
+                    if encoded < 7 {
+                        output.append(UInt8(encoded << 5 | distance >> 8))
+                    } else {
+                        output.append(UInt8(7 << 5 | distance >> 8))
+                        output.append(UInt8(encoded - 7))
+                    }
+                    output.append(UInt8(distance & 0xFF))
+                    ip += length
+                    literalStart = ip
+                    if output.count >= count { return nil }
+                } else {
+                    ip += 1
+                }
+            }
+            flushLiterals(upTo: count)
+            return output.count < count ? output : nil
         }
-        flushLiterals(upTo: count)
-        return output.count < count ? output : nil
     }
 }

@@ -5,6 +5,7 @@ import NovaRESP
 public struct RDBWriter {
     private var buffer: [UInt8] = []
     private var crc = CRC64()
+    private var compressor = LZFCompressor()
     private let sink: ([UInt8]) throws -> Void
     /// Compress strings longer than 20 bytes with LZF (`rdbcompression`).
     public var compress: Bool
@@ -76,7 +77,7 @@ public struct RDBWriter {
         if raw.count <= 11, let number = RedisInteger.parse(raw), integerEncoding(number) {
             return try flushIfNeeded()
         }
-        if compress && raw.count > 20, let compressed = LZF.compress(raw), compressed.count < raw.count - 4 {
+        if compress && raw.count > 20, let compressed = compressor.compress(raw), compressed.count < raw.count - 4 {
             byte(RDBFormat.encodedValue << 6 | UInt8(RDBFormat.encodingLZF))
             length(compressed.count)
             length(raw.count)

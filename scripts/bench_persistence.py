@@ -1,0 +1,112 @@
+"""Snapshot benchmark (see scripts/bench-persistence)."""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from support import resp, servers  # noqa: E402
+
+
+def start(kind, workdir):
+    if kind == "nova":
+        return servers.start_nova("--save", "", "--appendonly", "no", workdir=workdir)
+    return servers.start_redis(workdir=workdir)
+
+
+def fill(port, keys):
+    value = "v" * 100
+    chunk = 50_000
+    for base in range(0, keys, chunk):
+        lines = []
+        for i in range(base, min(keys, base + chunk)):
+            key = f"key:{i:012d}"
+            if i % 4 == 0:
+                lines.append(f"*5\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n$100\r\n{value}\r\n$2\r\nEX\r\n$5\r\n86400\r\n")
+            elif i % 4 == 1:
+                number = str(i * 31)
+                lines.append(f"*3\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n${len(number)}\r\n{number}\r\n")
+            else:
+                lines.append(f"*3\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n$100\r\n{value}\r\n")
+        subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input="".join(lines).encode(),
+                       capture_output=True, check=True)
+
+
+def latency_probe(port, stop, samples):
+    conn = resp.Connection(port)
+    while not stop.is_set():
+        start = time.perf_counter()
+        conn.call("GET", "key:000000000007")
+        samples.append(time.perf_counter() - start)
+    conn.close()
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0
+
+
+def wait_no_bgsave(conn):
+    while b"rdb_bgsave_in_progress:1" in conn.call("INFO", "persistence"):
+        time.sleep(0.005)
+
+
+def run(kind, keys):
+    import tempfile
+    workdir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+    server = start(kind, workdir)
+    conn = resp.Connection(server.port)
+    fill(server.port, keys)
+    assert conn.call("DBSIZE") == keys
+    begin = time.perf_counter()
+    conn.call("SAVE")
+    save_seconds = time.perf_counter() - begin
+    size = os.path.getsize(os.path.join(workdir, "dump.rdb"))
+
+    # GET latency without and with a background save running.
+    results = {}
+    for phase in ("idle", "bgsave"):
+        samples = []
+        stop = threading.Event()
+        probe = threading.Thread(target=latency_probe, args=(server.port, stop, samples))
+        probe.start()
+        time.sleep(0.3)
+        if phase == "bgsave":
+            conn.call("BGSAVE")
+            time.sleep(0.05)
+            wait_no_bgsave(conn)
+        else:
+            time.sleep(1.0)
+        stop.set()
+        probe.join()
+        results[phase] = (percentile(samples, 0.99) * 1000, max(samples) * 1000, len(samples))
+    server.stop()
+
+    # Load time: from process start until PING answers PONG.
+    begin = time.perf_counter()
+    again = start(kind, workdir)
+    load_seconds = time.perf_counter() - begin
+    assert resp.Connection(again.port).call("DBSIZE") == keys
+    again.cleanup()
+    return save_seconds, load_seconds, size, results
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    args = parser.parse_args()
+    rows = {kind: run(kind, args.keys) for kind in ("nova", "redis")}
+    print(f"{args.keys:,} keys (100-byte strings, integers, 25% with TTL); {os.cpu_count()} cores\n")
+    print("| server | SAVE s | load s | file MB | GET p99 ms idle | GET max ms idle | GET p99 ms during BGSAVE | GET max ms during BGSAVE |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind in ("nova", "redis"):
+        save_s, load_s, size, lat = rows[kind]
+        print(f"| {kind} | {save_s:.2f} | {load_s:.2f} | {size / 1e6:.1f} | {lat['idle'][0]:.3f} | {lat['idle'][1]:.3f} "
+              f"| {lat['bgsave'][0]:.3f} | {lat['bgsave'][1]:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
