@@ -198,6 +198,27 @@ extension Int {
 
 extension ByteKeyTable: Sendable where Element: Sendable {}
 
+extension ByteKeyTable {
+    /// The index of the element with `key`, hashing it.
+    /// - Complexity: O(1) on average.
+    public func index(of key: some ContiguousBytes) -> Int? {
+        key.withBytes { find($0, hash: KeyHashing.hash($0)) }
+    }
+
+    /// Adds an element whose key is absent, hashing it.
+    @discardableResult
+    public mutating func insertNew(_ element: Element) -> Int {
+        insert(element, hash: element.key.withBytes { KeyHashing.hash($0) })
+    }
+
+    /// Removes and returns the element with `key`, if any.
+    @discardableResult
+    public mutating func remove(key: some ContiguousBytes) -> Element? {
+        guard let index = index(of: key) else { return nil }
+        return remove(at: index)
+    }
+}
+
 extension ByteKeyTable where Element == Entry {
     /// The expiry of the entry at `index`, read in place.
     @usableFromInline

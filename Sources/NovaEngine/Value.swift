@@ -8,6 +8,10 @@ public enum Value: Sendable {
     case string(Bytes)
     /// A string modified in place by APPEND or SETRANGE (always `raw`); may carry spare capacity.
     case rawString(Bytes)
+    case list(ListValue)
+    case hash(HashValue)
+    case set(SetValue)
+    case zset(SortedSetValue)
 
     /// A string value with the encoding Redis would pick for `bytes` (`int` when it is a canonical integer
     /// of at most 20 characters).
@@ -22,6 +26,10 @@ public enum Value: Sendable {
     public var typeName: StaticString {
         switch self {
         case .int, .string, .rawString: return "string"
+        case .list: return "list"
+        case .hash: return "hash"
+        case .set: return "set"
+        case .zset: return "zset"
         }
     }
 
@@ -31,6 +39,21 @@ public enum Value: Sendable {
         case .int: return "int"
         case .string(let bytes): return bytes.count <= 44 ? "embstr" : "raw"
         case .rawString: return "raw"
+        case .list: return "quicklist"
+        case .hash(let hash): return hash.isListpack ? "listpack" : "hashtable"
+        case .set(let set): return set.isIntset ? "intset" : "hashtable"
+        case .zset(let zset): return zset.isListpack ? "listpack" : "skiplist"
+        }
+    }
+
+    /// True for a list, hash, set or sorted set without elements (never kept in a database).
+    public var isEmptyCollection: Bool {
+        switch self {
+        case .list(let list): return list.isEmpty
+        case .hash(let hash): return hash.isEmpty
+        case .set(let set): return set.isEmpty
+        case .zset(let zset): return zset.isEmpty
+        default: return false
         }
     }
 
@@ -38,6 +61,7 @@ public enum Value: Sendable {
     public var isString: Bool {
         switch self {
         case .int, .string, .rawString: return true
+        default: return false
         }
     }
 
@@ -52,6 +76,8 @@ public enum Value: Sendable {
                 let length = RedisInteger.format(number, into: out)
                 return try body(UnsafeRawBufferPointer(rebasing: out[0..<length]))
             }
+        default:
+            return nil
         }
     }
 
@@ -60,6 +86,7 @@ public enum Value: Sendable {
         switch self {
         case .string(let bytes), .rawString(let bytes): return bytes.count
         case .int(let number): return RedisInteger.formattedLength(number)
+        default: return 0
         }
     }
 
@@ -68,6 +95,10 @@ public enum Value: Sendable {
         switch self {
         case .int: return 0
         case .string(let bytes), .rawString(let bytes): return bytes.heapFootprint
+        case .list(let list): return list.footprint
+        case .hash(let hash): return hash.footprint + hash.table.overheadBytes
+        case .set(let set): return set.footprint + set.table.overheadBytes
+        case .zset(let zset): return zset.footprint + zset.scores.overheadBytes
         }
     }
 }

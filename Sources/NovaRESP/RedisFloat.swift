@@ -39,6 +39,18 @@ public enum RedisFloat {
         }
     }
 
+    /// Parses like a bare `strtod` whose whole input must be consumed: leading spaces and an empty string
+    /// (0) are accepted, NaN is not. Redis parses sorted-set range bounds this way.
+    public static func parseRangeBound(_ bytes: some Collection<UInt8>) -> Double? {
+        if bytes.isEmpty { return 0 }
+        return withCString(bytes) { pointer, count -> Double? in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            let value = strtod(pointer, &end)
+            guard let end, UnsafePointer(end) - pointer == count, !value.isNaN else { return nil }
+            return value
+        }
+    }
+
     /// Parses like Redis's `string2ld` (`strtold`), for INCRBYFLOAT.
     public static func parseLongDouble(_ bytes: some Collection<UInt8>) -> Float80? {
         guard !bytes.isEmpty, bytes.count < 5 * 1024 else { return nil }

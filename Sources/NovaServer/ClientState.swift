@@ -36,6 +36,10 @@ public final class ClientState: @unchecked Sendable {
     public var lastCommand = "NULL"
     /// The pseudo-client replaying the append-only file: never logged again, never refused for loading.
     public var isReplaying = false
+    /// Waiting in a blocking command (BLPOP …).
+    public var isBlocked = false
+    /// Between MULTI and EXEC/DISCARD.
+    public var inTransaction = false
     /// CLIENT NO-EVICT.
     public var noEvict = false
     /// CLIENT NO-TOUCH: reads do not update access clocks.

@@ -196,7 +196,8 @@ enum CommandDocs {
         reply.array(10)
         reply.bulk(spec.fullName)
         reply.integer(spec.arity)
-        let flags = spec.flags.names
+        var flags = spec.flags.names
+        if spec.keys.isMovable { flags.append("movablekeys") }
         reply.set(flags.count)
         for flag in flags { reply.simpleString(flag) }
         reply.integer(spec.keys.first)
@@ -206,13 +207,12 @@ enum CommandDocs {
         reply.set(categories.count)
         for category in categories { reply.simpleString("@" + category) }
         reply.array(0)
-        if spec.keys.first > 0 {
-            reply.array(1)
+        let access: [StaticString] = spec.flags.contains(.write) ? ["RW", "update"] : ["RO", "access"]
+        func keySpec(beginIndex: Int, findKeys: (inout RESPWriter) -> Void) {
             reply.map(3)
             reply.bulk("flags")
-            reply.array(2)
-            reply.simpleString(spec.flags.contains(.write) ? "RW" : "RO")
-            reply.simpleString(spec.flags.contains(.write) ? "update" : "access")
+            reply.array(access.count)
+            for flag in access { reply.simpleString(flag) }
             reply.bulk("begin_search")
             reply.map(2)
             reply.bulk("type")
@@ -220,21 +220,40 @@ enum CommandDocs {
             reply.bulk("spec")
             reply.map(1)
             reply.bulk("index")
-            reply.integer(spec.keys.first)
+            reply.integer(beginIndex)
             reply.bulk("find_keys")
-            reply.map(2)
-            reply.bulk("type")
-            reply.bulk("range")
-            reply.bulk("spec")
-            reply.map(3)
-            reply.bulk("lastkey")
-            reply.integer(spec.keys.last < 0 ? spec.keys.last : spec.keys.last - spec.keys.first)
-            reply.bulk("keystep")
-            reply.integer(spec.keys.step)
-            reply.bulk("limit")
-            reply.integer(0)
-        } else {
-            reply.array(0)
+            findKeys(&reply)
+        }
+        reply.array((spec.keys.first > 0 ? 1 : 0) + (spec.keys.isMovable ? 1 : 0))
+        if spec.keys.first > 0 {
+            keySpec(beginIndex: spec.keys.first) { reply in
+                reply.map(2)
+                reply.bulk("type")
+                reply.bulk("range")
+                reply.bulk("spec")
+                reply.map(3)
+                reply.bulk("lastkey")
+                reply.integer(spec.keys.last < 0 ? spec.keys.last : spec.keys.last - spec.keys.first)
+                reply.bulk("keystep")
+                reply.integer(spec.keys.step)
+                reply.bulk("limit")
+                reply.integer(0)
+            }
+        }
+        if spec.keys.isMovable {
+            keySpec(beginIndex: spec.keys.numkeysIndex) { reply in
+                reply.map(2)
+                reply.bulk("type")
+                reply.bulk("keynum")
+                reply.bulk("spec")
+                reply.map(3)
+                reply.bulk("keynumidx")
+                reply.integer(0)
+                reply.bulk("firstkey")
+                reply.integer(1)
+                reply.bulk("keystep")
+                reply.integer(1)
+            }
         }
         reply.array(spec.subcommands.count)
         for sub in spec.subcommands { writeInfo(sub, &reply) }

@@ -1,3 +1,6 @@
+public import NIOCore
+import NovaRESP
+
 /// Properties of a command that dispatch, COMMAND INFO and ACL categories read (Redis's command flags).
 public struct CommandFlags: OptionSet, Sendable {
     public let rawValue: UInt32
@@ -47,27 +50,47 @@ public enum CommandGroup: String, Sendable {
     case hyperloglog, cluster, geo, stream, bitmap
 }
 
-/// Where the keys are among a command's arguments: Redis's (first, last, step); last -1 means "to the end".
+/// Where the keys are among a command's arguments: Redis's (first, last, step); last -1 means "to the end"
+/// (-2: all but the last argument). Commands such as ZUNIONSTORE and BLMPOP also take `numkeys` keys after
+/// a count argument (Redis's "movablekeys").
 public struct KeyPositions: Sendable, Equatable {
     public let first: Int
     public let last: Int
     public let step: Int
+    /// The index of the `numkeys` argument whose keys follow it; 0 when there is none.
+    public let numkeysIndex: Int
 
-    public init(_ first: Int, _ last: Int, _ step: Int) {
+    public init(_ first: Int, _ last: Int, _ step: Int, numkeysAt numkeysIndex: Int = 0) {
         self.first = first
         self.last = last
         self.step = step
+        self.numkeysIndex = numkeysIndex
     }
+
+    /// Only the `numkeys` keys after argument `numkeysIndex`.
+    public init(numkeysAt numkeysIndex: Int) { self.init(0, 0, 0, numkeysAt: numkeysIndex) }
 
     public static let none = KeyPositions(0, 0, 0)
     public static let single = KeyPositions(1, 1, 1)
     public static let all = KeyPositions(1, -1, 1)
 
-    /// The indexes of the key arguments for a call with `count` arguments.
-    public func indexes(count: Int) -> StrideTo<Int> {
-        guard first > 0, first < count else { return stride(from: 0, to: 0, by: 1) }
-        let end = last < 0 ? count + last : min(last, count - 1)
-        return stride(from: first, to: end + 1, by: max(step, 1))
+    /// Whether the key positions depend on the arguments (COMMAND INFO's `movablekeys`).
+    public var isMovable: Bool { numkeysIndex > 0 }
+
+    /// The indexes of the key arguments of a call (`arguments` includes the command name).
+    public func indexes(_ arguments: [ByteBuffer]) -> [Int] {
+        let count = arguments.count
+        var result: [Int] = []
+        if first > 0, first < count {
+            let end = last < 0 ? count + last : min(last, count - 1)
+            if end >= first { result += Array(stride(from: first, through: end, by: max(step, 1))) }
+        }
+        if numkeysIndex > 0, numkeysIndex < count,
+           let numkeys = arguments[numkeysIndex].withUnsafeReadableBytes({ RedisInteger.parse($0) }),
+           numkeys > 0, numkeys < Int64(count - numkeysIndex) {
+            result += Array((numkeysIndex + 1)...(numkeysIndex + Int(numkeys)))
+        }
+        return result
     }
 }
 

@@ -303,7 +303,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             }
         }
         var idle: [any ConnectionControl] = []
-        core.withLock {
+        let actions = core.withLock { () -> [PostAction] in
             let now = SystemClock.nowMilliseconds()
             core.sampleMemory()
             core.opsSamples.record(value: core.stats.totalCommandsProcessed, at: now)
@@ -315,11 +315,16 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             core.checkAutoRewrite()
             let timeout = Int64(core.config.settings.timeout) * 1000
             if timeout > 0 {
-                for client in core.clients.values where now - client.lastInteraction > timeout {
+                for client in core.clients.values where !client.isBlocked && now - client.lastInteraction > timeout {
                     if let connection = client.connection { idle.append(connection) }
                 }
             }
+            core.keyspace.now = now
+            core.expireBlockedClients(now: now)
+            defer { core.pendingActions.removeAll() }
+            return core.pendingActions
         }
+        core.performDetached(actions)
         for connection in idle { connection.close() }
     }
 }

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 import NIOConcurrencyHelpers
 public import Logging
 public import NovaEngine
@@ -29,6 +29,10 @@ public struct CommandStatistics: Sendable {
 /// Something to do after the server lock is released (closing a channel can re-enter the server).
 public enum PostAction: Sendable {
     case close(ClientState)
+    /// A blocked command was served (or timed out): deliver its reply and resume the client's input.
+    case resume(ClientState, ByteBuffer)
+    /// The executing client is now blocked: stop running its input until `resume`.
+    case blocked
     case shutdown(ShutdownRequest)
 }
 
@@ -73,6 +77,8 @@ public final class ServerCore: @unchecked Sendable {
     public internal(set) var clients: [UInt64: ClientState] = [:]
     private var nextClientID: UInt64 = 1
     var pendingActions: [PostAction] = []
+    /// Clients waiting in blocking commands.
+    var blocking = BlockingState()
     /// Recent operations per second samples (INFO instantaneous_ops_per_sec).
     var opsSamples = RateSampler()
     var inputSamples = RateSampler()
@@ -125,9 +131,18 @@ public final class ServerCore: @unchecked Sendable {
         try lock.withLock(body)
     }
 
+    /// Thresholds for the compact encodings OBJECT ENCODING reports.
+    public internal(set) var encodingLimits = EncodingLimits()
+
     /// Copies configuration values the engine acts on into it (after start-up and CONFIG SET).
     func applySettings() {
         let settings = config.settings
+        func int(_ name: String, _ fallback: Int) -> Int { Int(config.value(name) ?? "") ?? fallback }
+        encodingLimits.hashMaxListpackEntries = int("hash-max-listpack-entries", 512)
+        encodingLimits.hashMaxListpackValue = int("hash-max-listpack-value", 64)
+        encodingLimits.setMaxIntsetEntries = int("set-max-intset-entries", 512)
+        encodingLimits.zsetMaxListpackEntries = int("zset-max-listpack-entries", 128)
+        encodingLimits.zsetMaxListpackValue = int("zset-max-listpack-value", 64)
         keyspace.evictionPolicy = settings.evictionPolicy
         keyspace.evictionSamples = settings.maxMemorySamples
         keyspace.lfuLogFactor = settings.lfuLogFactor
@@ -155,7 +170,10 @@ public final class ServerCore: @unchecked Sendable {
 
     /// Forgets a closed connection.
     public func unregister(_ client: ClientState) {
-        lock.withLock { _ = clients.removeValue(forKey: client.id) }
+        lock.withLock {
+            unblock(client)
+            _ = clients.removeValue(forKey: client.id)
+        }
     }
 
     // MARK: Execution
@@ -187,12 +205,14 @@ public final class ServerCore: @unchecked Sendable {
             reply = RESPWriter(buffer: ByteBuffer())
             // One clock read per command: each command's time runs from the end of the previous one.
             context.clock = SystemClock.monotonicNanoseconds()
-            while start < batch.count && !client.closeAfterReply && context.reply.buffer.readableBytes < outputLimit {
+            while start < batch.count && !client.closeAfterReply && !client.isBlocked
+                    && context.reply.buffer.readableBytes < outputLimit {
                 context.args = Arguments(storage: batch.arguments, range: batch.range(of: start))
                 dispatch(&context)
                 start += 1
             }
             reply = context.reply
+            if client.isBlocked { pendingActions.append(.blocked) }
             if pendingActions.isEmpty { return [] }
             defer { pendingActions.removeAll() }
             return pendingActions
@@ -266,6 +286,7 @@ public final class ServerCore: @unchecked Sendable {
                 propagate(database: database, arguments: args)
             }
         }
+        if !blocking.ready.isEmpty { serveReadyKeys() }
         let end = SystemClock.monotonicNanoseconds()
         commandStats[spec.id].calls += 1
         commandStats[spec.id].microseconds += Double(end &- context.clock) / 1000
@@ -341,6 +362,9 @@ public struct CommandContext {
 
     /// Records that keys were changed (for save rules and INFO).
     public func dirty(_ changes: Int = 1) { server.stats.dirty += changes }
+
+    /// True while a blocked command is run again because one of its keys got data: it must not block again.
+    var isRetryingBlocked = false
 
     /// What the append-only file records for this command instead of its own arguments (nil: as sent).
     var propagation: [[[UInt8]]]? = nil

@@ -1,10 +1,14 @@
-import NIOCore
+public import NIOCore
 import NovaRESP
 
 /// Lets the server act on a connection from any thread (CLIENT KILL, shutdown), whatever carries it.
 public protocol ConnectionControl: AnyObject, Sendable {
     /// Closes the connection once the replies already produced for it are written.
     func close()
+    /// Delivers the reply of a blocked command that was served, then resumes running the client's input.
+    func resume(with reply: ByteBuffer)
+    /// Sends out-of-band data (pub/sub messages, invalidations) without running commands.
+    func push(_ data: ByteBuffer)
 }
 
 /// The transport-independent part of a client connection: decodes the bytes received, runs the commands
@@ -72,9 +76,16 @@ final class Session {
     /// Records bytes written to the peer.
     func sent(_ count: Int) { bytesWritten += count }
 
+    /// Waiting for a blocked command to be served; input is kept but not run.
+    private(set) var isBlocked = false
+
+    /// The blocked command was served: its reply goes out and input runs again.
+    func unblocked() { isBlocked = false }
+
     /// Runs the buffered commands, appending replies to `output` until it holds `limit` bytes.
     func run(into output: inout ByteBuffer, limit: Int) -> Progress {
         if client.closeAfterReply { return .close }
+        if isBlocked { return .waiting }
         while true {
             if batchIndex >= batch.count {
                 batch.removeAll()
@@ -104,6 +115,7 @@ final class Session {
             output = writer.buffer
             if !actions.isEmpty { perform(actions) }
             if client.closeAfterReply { return .close }
+            if isBlocked { return .waiting }
         }
         if inbound.readableBytes == 0 {
             inbound.clear()
@@ -130,6 +142,10 @@ final class Session {
             switch action {
             case .close(let victim):
                 victim.connection?.close()
+            case .resume(let target, let reply):
+                target.connection?.resume(with: reply)
+            case .blocked:
+                isBlocked = true
             case .shutdown(let request):
                 server.hooks.shutdown(request)
             }

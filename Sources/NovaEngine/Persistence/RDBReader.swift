@@ -115,6 +115,8 @@ public struct RDBReader {
     /// Keys loaded, and keys skipped because they had expired.
     public private(set) var keysLoaded = 0
     public private(set) var keysExpired = 0
+    /// Encoding limits for the collections loaded (OBJECT ENCODING as Redis would report after a load).
+    public var limits = EncodingLimits()
     /// Called every 65,536 keys with the byte offset and the number of keys loaded (progress logging).
     public var progress: ((_ offset: Int, _ keys: Int) -> Void)?
     private var version = 0
@@ -196,6 +198,8 @@ public struct RDBReader {
                     keysExpired += 1
                     continue
                 }
+                // Redis skips empty collections (they can only come from old or foreign writers).
+                if value.isEmptyCollection { continue }
                 let keyBytes = Bytes(key)
                 if databases[db].find(keyBytes) != nil {
                     throw RDBError("RDB has duplicated key '\(keyBytes)' in DB \(db)", offset: keyOffset)
@@ -264,12 +268,133 @@ public struct RDBReader {
         }
     }
 
+    /// A binary double (ZSET_2).
+    private func binaryDouble() throws(RDBError) -> Double {
+        Double(bitPattern: try input.read(8) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+    }
+
+    /// A double written as text with a length byte (the old ZSET type): 253 nan, 254 +inf, 255 -inf.
+    private func textDouble() throws(RDBError) -> Double {
+        let length = try input.byte()
+        switch length {
+        case 253: return .nan
+        case 254: return .infinity
+        case 255: return -.infinity
+        default:
+            let text = try input.read(Int(length)) { Array($0) }
+            guard let value = RedisFloat.parseDouble(text) ?? Double(String(decoding: text, as: UTF8.self)) else {
+                throw RDBError("Invalid double value", offset: input.offset)
+            }
+            return value
+        }
+    }
+
+    private func compact(_ decode: ([UInt8]) throws(CompactEncodings.Malformed) -> [[UInt8]]) throws(RDBError) -> [[UInt8]] {
+        let blob = try string()
+        do {
+            return try decode(blob)
+        } catch {
+            throw RDBError("Malformed compact encoding", offset: input.offset)
+        }
+    }
+
+    private func pairs(_ flat: [[UInt8]]) throws(RDBError) -> [([UInt8], [UInt8])] {
+        guard flat.count % 2 == 0 else { throw RDBError("Odd number of elements in a paired encoding", offset: input.offset) }
+        return stride(from: 0, to: flat.count, by: 2).map { (flat[$0], flat[$0 + 1]) }
+    }
+
+    private func hash(_ pairs: [([UInt8], [UInt8])]) -> Value {
+        var hash = HashValue()
+        for (field, value) in pairs { hash.set(Bytes(field), Bytes(value), limits: limits) }
+        hash.deriveEncoding(limits: limits)
+        return .hash(hash)
+    }
+
+    private func zset(_ pairs: [([UInt8], Double)]) throws(RDBError) -> Value {
+        var zset = SortedSetValue()
+        for (member, score) in pairs {
+            if score.isNaN { throw RDBError("Zset with NAN score detected", offset: input.offset) }
+            zset.set(Bytes(member), score: score, limits: limits)
+        }
+        zset.deriveEncoding(limits: limits)
+        return .zset(zset)
+    }
+
+    private func set(_ members: [[UInt8]]) -> Value {
+        var set = SetValue()
+        for member in members { set.add(Bytes(member), limits: limits) }
+        set.deriveEncoding(limits: limits)
+        return .set(set)
+    }
+
     private func value(type: UInt8) throws(RDBError) -> Value {
         switch type {
         case RDBFormat.typeString:
             return Value.string(from: try string())
+        case RDBFormat.typeList:
+            let count = try length()
+            var list = ListValue()
+            for _ in 0..<count { list.append(Bytes(try string())) }
+            return .list(list)
+        case RDBFormat.typeSet:
+            let count = try length()
+            var members: [[UInt8]] = []
+            members.reserveCapacity(min(count, 1 << 16))
+            for _ in 0..<count { members.append(try string()) }
+            return set(members)
+        case RDBFormat.typeHash:
+            let count = try length()
+            var fields: [([UInt8], [UInt8])] = []
+            for _ in 0..<count { fields.append((try string(), try string())) }
+            return hash(fields)
+        case RDBFormat.typeZSet, RDBFormat.typeZSet2:
+            let count = try length()
+            var members: [([UInt8], Double)] = []
+            for _ in 0..<count {
+                let member = try string()
+                members.append((member, type == RDBFormat.typeZSet2 ? try binaryDouble() : try textDouble()))
+            }
+            return try zset(members)
+        case RDBFormat.typeListZiplist:
+            return .list(ListValue(try compact(CompactEncodings.ziplist).map { Bytes($0) }))
+        case RDBFormat.typeListQuicklist, RDBFormat.typeListQuicklist2:
+            let nodes = try length()
+            var list = ListValue()
+            for _ in 0..<nodes {
+                var container = 2  // packed
+                if type == RDBFormat.typeListQuicklist2 { container = try length() }
+                if container == 1 {
+                    list.append(Bytes(try string()))  // a plain node holds one large element
+                } else {
+                    let items = type == RDBFormat.typeListQuicklist2
+                        ? try compact(CompactEncodings.listpack) : try compact(CompactEncodings.ziplist)
+                    for item in items { list.append(Bytes(item)) }
+                }
+            }
+            return .list(list)
+        case RDBFormat.typeSetIntset:
+            return set(try compact(CompactEncodings.intset))
+        case RDBFormat.typeHashZipmap:
+            return hash(try pairs(try compact(CompactEncodings.zipmap)))
+        case RDBFormat.typeHashZiplist:
+            return hash(try pairs(try compact(CompactEncodings.ziplist)))
+        case RDBFormat.typeHashListpack:
+            return hash(try pairs(try compact(CompactEncodings.listpack)))
+        case RDBFormat.typeZSetZiplist, RDBFormat.typeZSetListpack:
+            let flat = type == RDBFormat.typeZSetListpack
+                ? try compact(CompactEncodings.listpack) : try compact(CompactEncodings.ziplist)
+            var members: [([UInt8], Double)] = []
+            for (member, score) in try pairs(flat) {
+                guard let value = RedisFloat.parseDouble(score) else { throw RDBError("Invalid zset score", offset: input.offset) }
+                members.append((member, value))
+            }
+            return try zset(members)
+        case RDBFormat.typeStreamListpacks, RDBFormat.typeStreamListpacks2:
+            throw RDBError("The RDB file contains a stream, which NovaCache does not support", offset: input.offset)
+        case RDBFormat.typeModule, RDBFormat.typeModule2:
+            throw RDBError("The RDB file contains module data, which NovaCache cannot load", offset: input.offset)
         default:
-            throw RDBError("Unsupported RDB object type \(type) (this NovaCache build stores strings only)", offset: input.offset)
+            throw RDBError("Unknown RDB object type \(type)", offset: input.offset)
         }
     }
 }

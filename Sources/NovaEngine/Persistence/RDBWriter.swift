@@ -160,7 +160,37 @@ public struct RDBWriter {
             byte(RDBFormat.typeString)
             try key.withBytes { try string($0) }
             try bytes.withBytes { try string($0) }
+        case .list(let list):
+            // The plain list type: every Redis version since 1.0 loads it.
+            byte(RDBFormat.typeList)
+            try key.withBytes { try string($0) }
+            length(list.count)
+            for item in list.items { try item.withBytes { try string($0) } }
+        case .set(let set):
+            byte(RDBFormat.typeSet)
+            try key.withBytes { try string($0) }
+            length(set.count)
+            for member in set.table.elements { try member.key.withBytes { try string($0) } }
+        case .hash(let hash):
+            byte(RDBFormat.typeHash)
+            try key.withBytes { try string($0) }
+            length(hash.count)
+            for field in hash.table.elements {
+                try field.key.withBytes { try string($0) }
+                try field.value.withBytes { try string($0) }
+            }
+        case .zset(let zset):
+            byte(RDBFormat.typeZSet2)
+            try key.withBytes { try string($0) }
+            length(zset.count)
+            // Lowest score last, as Redis writes them, so that loading appends in order.
+            try zset.ordered.forEachReversed(from: zset.count - 1) { element in
+                try element.member.withBytes { try string($0) }
+                withUnsafeBytes(of: element.score.bitPattern.littleEndian) { bytes($0) }
+                return true
+            }
         }
+        try flushIfNeeded()
     }
 
     /// The EOF opcode and the checksum; flushes everything.

@@ -58,6 +58,7 @@ enum KeyCommands {
         // Removing the destination may have moved the source; find it again.
         let entry = ctx.keyspace.remove(db, ctx.keyspace.lookupWrite(db, ctx.args[1], [.noTouch]) ?? source)
         ctx.keyspace.insert(db, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value, expireAt: entry.expireAt, access: entry.access))
+        ctx.server.signalKeyReady(db, ctx.args[2])
         ctx.dirty()
         if onlyIfAbsent { ctx.reply.integer(1) } else { ctx.reply.ok() }
     }
@@ -267,6 +268,7 @@ enum KeyCommands {
         }
         let entry = ctx.keyspace.remove(source, ref)
         ctx.keyspace.insert(target, entry: entry)
+        ctx.server.signalKeyReady(target, ctx.args[1])
         ctx.dirty()
         ctx.reply.integer(1)
     }
@@ -303,6 +305,7 @@ enum KeyCommands {
             ctx.keyspace.delete(target, ctx.args[2])
         }
         ctx.keyspace.insert(target, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value, expireAt: entry.expireAt, access: ctx.keyspace.freshAccess))
+        ctx.server.signalKeyReady(target, ctx.args[2])
         ctx.dirty()
         ctx.reply.integer(1)
     }
@@ -339,6 +342,8 @@ enum KeyCommands {
         let first = try databaseIndex(ctx, 1, error: CommandError("ERR invalid first DB index"))
         let second = try databaseIndex(ctx, 2, error: CommandError("ERR invalid second DB index"))
         ctx.keyspace.swap(first, second)
+        ctx.server.signalDatabaseReady(first)
+        ctx.server.signalDatabaseReady(second)
         ctx.dirty()
         ctx.reply.ok()
     }

@@ -216,7 +216,7 @@ enum ServerCommands {
         guard spec.accepts(argumentCount: callArguments.count) else {
             throw CommandError("ERR Invalid number of arguments specified for command")
         }
-        let keys = spec.keys.indexes(count: callArguments.count).map { callArguments[$0] }
+        let keys = spec.keys.indexes(callArguments).map { callArguments[$0] }
         guard !keys.isEmpty else { throw CommandError("ERR The command has no key arguments") }
         return (spec, keys)
     }

@@ -84,6 +84,7 @@ enum StringCommands {
         switch value {
         case .int(let number): reply.bulk(decimal: number)
         case .string(let bytes), .rawString(let bytes): bytes.withBytes { reply.bulk($0) }
+        default: reply.null()
         }
     }
 
@@ -269,7 +270,7 @@ enum StringCommands {
             switch value {
             case .rawString(let existing): bytes = existing
             case .string(let existing): bytes = existing
-            case .int: bytes = value.withStringBytes { Bytes($0) }!
+            default: bytes = value.withStringBytes { Bytes($0) }!
             }
             value = .int(0)
             tail.withUnsafeReadableBytes { bytes.append($0) }

@@ -346,6 +346,26 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
         }
     }
 
+    func resume(with reply: ByteBuffer) {
+        loop.execute { [self] in
+            guard !closed else { return }
+            session.unblocked()
+            var reply = reply
+            output.writeBuffer(&reply)
+            process()
+            if output.readableBytes > 0 { loop.scheduleFlush(self) }
+        }
+    }
+
+    func push(_ data: ByteBuffer) {
+        loop.execute { [self] in
+            guard !closed, !closing else { return }
+            var data = data
+            output.writeBuffer(&data)
+            loop.scheduleFlush(self)
+        }
+    }
+
     func readable() {
         guard !closed, !readPaused, !closing else { return }
         let count = session.receive { buffer in nova_read(fd, buffer.baseAddress, buffer.count) }

@@ -9,15 +9,32 @@ final class NIOConnectionHandler: ChannelInboundHandler {
     /// Replies produced per `Session.run` before checking that the peer keeps up.
     static let outputChunk = 256 * 1024
 
-    /// Closes a NIO channel from any thread.
-    final class Control: ConnectionControl {
+    /// Acts on a NIO connection from any thread.
+    final class Control: ConnectionControl, @unchecked Sendable {
         let channel: any Channel
+        /// The handler, touched only on the channel's event loop.
+        var handler: NIOConnectionHandler?
+        var context: ChannelHandlerContext?
+
         init(channel: any Channel) { self.channel = channel }
+
         func close() { channel.close(promise: nil) }
+
+        func resume(with reply: ByteBuffer) {
+            channel.eventLoop.execute { [self] in
+                guard let handler, let context else { return }
+                handler.resume(context, reply)
+            }
+        }
+
+        func push(_ data: ByteBuffer) {
+            channel.writeAndFlush(data, promise: nil)
+        }
     }
 
     private let server: ServerCore
     private var session: Session?
+    private var control: Control?
     private var output = ByteBuffer()
     private var needsFlush = false
     /// Waiting for the peer to take replies before running more commands or reading more.
@@ -31,7 +48,11 @@ final class NIOConnectionHandler: ChannelInboundHandler {
         let channel = context.channel
         let address = channel.remoteAddress.map(Self.describe) ?? "?:0"
         let local = channel.localAddress.map(Self.describe) ?? "?:0"
-        guard let client = server.register(connection: Control(channel: channel), address: address, localAddress: local) else {
+        let control = Control(channel: channel)
+        control.handler = self
+        control.context = context
+        self.control = control
+        guard let client = server.register(connection: control, address: address, localAddress: local) else {
             var buffer = context.channel.allocator.buffer(capacity: 64)
             buffer.writeString("-ERR max number of clients reached\r\n")
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
@@ -44,6 +65,8 @@ final class NIOConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let session { server.unregister(session.client) }
         session = nil
+        control?.handler = nil
+        control?.context = nil
         context.fireChannelInactive()
     }
 
@@ -87,6 +110,19 @@ final class NIOConnectionHandler: ChannelInboundHandler {
                     return
                 }
             }
+        }
+    }
+
+    /// A blocked command was served: its reply goes first, then the pending input runs.
+    func resume(_ context: ChannelHandlerContext, _ reply: ByteBuffer) {
+        guard let session else { return }
+        session.unblocked()
+        context.write(wrapOutboundOut(reply), promise: nil)
+        needsFlush = true
+        if !paused { run(context, session) }
+        if needsFlush {
+            needsFlush = false
+            context.flush()
         }
     }
 

@@ -1,0 +1,154 @@
+import NIOCore
+import NovaEngine
+import NovaRESP
+
+/// A key clients can block on.
+struct BlockingKey: Hashable {
+    let database: Int
+    let key: Bytes
+}
+
+/// A command waiting for data (BLPOP and friends), with its own copy of the arguments.
+struct BlockedCommand {
+    let client: ClientState
+    let database: Int
+    let keys: [BlockingKey]
+    let arguments: [ByteBuffer]
+    let spec: CommandSpec
+    /// Unix ms after which the client gets a null reply; nil waits forever.
+    let deadline: Int64?
+}
+
+/// Clients blocked on keys, served in the order they blocked when data arrives (Redis's fairness),
+/// timed out by the periodic task. Guarded by the server lock.
+struct BlockingState {
+    var commands: [UInt64: BlockedCommand] = [:]
+    var queues: [BlockingKey: [UInt64]] = [:]
+    var ready: [BlockingKey] = []
+    var readySet: Set<BlockingKey> = []
+
+    var count: Int { commands.count }
+}
+
+extension ServerCore {
+    /// Marks `key` as having new data (a push to a list, an add to a sorted set) if someone waits on it.
+    func signalKeyReady(_ database: Int, _ key: some ContiguousBytes) {
+        guard !blocking.queues.isEmpty else { return }
+        let entry = BlockingKey(database: database, key: Bytes(key))
+        guard blocking.queues[entry] != nil, blocking.readySet.insert(entry).inserted else { return }
+        blocking.ready.append(entry)
+    }
+
+    /// After SWAPDB: every waited-on key of `database` that now exists may have data.
+    func signalDatabaseReady(_ database: Int) {
+        for entry in blocking.queues.keys where entry.database == database {
+            if keyspace.lookupWrite(database, entry.key, [.noTouch]) != nil {
+                signalKeyReady(database, entry.key)
+            }
+        }
+    }
+
+    /// Parks the running command until one of `keys` gets data or `timeout` (seconds, 0 = forever) passes.
+    func block(_ context: CommandContext, keys: [ByteBuffer], timeout: Double) {
+        let client = context.client
+        let entries = keys.map { BlockingKey(database: client.database, key: Bytes($0)) }
+        let arguments = (0..<context.args.count).map { ByteBuffer(bytes: context.args[$0].readableBytesView) }
+        let deadline: Int64? = timeout > 0 ? keyspace.now + Int64((timeout * 1000).rounded(.up)) : nil
+        blocking.commands[client.id] = BlockedCommand(
+            client: client, database: client.database, keys: entries, arguments: arguments, spec: context.spec,
+            deadline: deadline)
+        var seen = Set<BlockingKey>()
+        for entry in entries where seen.insert(entry).inserted {
+            blocking.queues[entry, default: []].append(client.id)
+        }
+        client.isBlocked = true
+    }
+
+    /// Forgets a blocked client (served, timed out, disconnected).
+    func unblock(_ client: ClientState) {
+        guard let command = blocking.commands.removeValue(forKey: client.id) else { return }
+        for entry in Set(command.keys) {
+            blocking.queues[entry]?.removeAll { $0 == client.id }
+            if blocking.queues[entry]?.isEmpty == true { blocking.queues[entry] = nil }
+        }
+        client.isBlocked = false
+    }
+
+    /// Serves clients blocked on keys that received data, in blocking order, until nothing is ready
+    /// (serving a BLMOVE can make its destination ready in turn). Lock held.
+    func serveReadyKeys() {
+        while !blocking.ready.isEmpty {
+            let keys = blocking.ready
+            blocking.ready = []
+            blocking.readySet = []
+            for entry in keys {
+                guard let waiting = blocking.queues[entry] else { continue }
+                for id in waiting {
+                    guard let command = blocking.commands[id] else { continue }
+                    if !retry(command) { continue }
+                }
+            }
+        }
+    }
+
+    /// Runs a blocked command again; true when it completed (and the client was unblocked).
+    @discardableResult
+    private func retry(_ command: BlockedCommand) -> Bool {
+        let client = command.client
+        var context = CommandContext(server: self, client: client, reply: RESPWriter(buffer: ByteBuffer(), version: client.protocolVersion))
+        context.args = Arguments(command.arguments)
+        context.spec = command.spec
+        context.isRetryingBlocked = true
+        let savedDatabase = client.database
+        client.database = command.database
+        defer { client.database = savedDatabase }
+        let dirtyBefore = stats.dirty
+        do {
+            try command.spec.handler?(&context)
+        } catch {
+            // A key now holds another type (or the destination does): Redis keeps such a client waiting.
+            return false
+        }
+        guard context.reply.buffer.readableBytes > 0 else { return false }
+        if aof != nil && stats.dirty != dirtyBefore {
+            for words in context.propagation ?? [] { propagate(database: command.database, words: words) }
+        }
+        unblock(client)
+        pendingActions.append(.resume(client, context.reply.buffer))
+        return true
+    }
+
+    /// Answers blocked clients whose timeout passed with a null reply (cron). Lock held.
+    func expireBlockedClients(now: Int64) {
+        for command in blocking.commands.values {
+            guard let deadline = command.deadline, now >= deadline else { continue }
+            var writer = RESPWriter(buffer: ByteBuffer(), version: command.client.protocolVersion)
+            writer.nullArray()
+            unblock(command.client)
+            pendingActions.append(.resume(command.client, writer.buffer))
+        }
+    }
+
+    /// Runs the actions that cannot run under the lock (from threads other than connection loops).
+    func performDetached(_ actions: [PostAction]) {
+        for action in actions {
+            switch action {
+            case .close(let client): client.connection?.close()
+            case .resume(let client, let reply): client.connection?.resume(with: reply)
+            case .shutdown(let request): hooks.shutdown(request)
+            case .blocked: break
+            }
+        }
+    }
+}
+
+/// Parses a blocking timeout in seconds (fractions allowed) as Redis does.
+enum BlockingTimeout {
+    static func parse(_ ctx: CommandContext, _ index: Int) throws(CommandError) -> Double {
+        guard let value = RedisFloat.parseDouble(ctx.args[index].readableBytesView), value.isFinite else {
+            throw CommandError("ERR timeout is not a float or out of range")
+        }
+        if value < 0 { throw CommandError("ERR timeout is negative") }
+        return value
+    }
+}

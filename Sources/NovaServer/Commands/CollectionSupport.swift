@@ -1,0 +1,202 @@
+import NIOCore
+import NovaEngine
+import NovaRESP
+
+/// How commands reach one collection type inside a `Value`.
+protocol CollectionKind {
+    associatedtype Payload
+    static func extract(_ value: borrowing Value) -> Payload?
+    static func wrap(_ payload: Payload) -> Value
+    static func make() -> Payload
+    static func isEmpty(_ payload: Payload) -> Bool
+}
+
+enum HashKind: CollectionKind {
+    static func extract(_ value: borrowing Value) -> HashValue? {
+        switch value {
+        case .hash(let h): return h
+        default: return nil
+        }
+    }
+    static func wrap(_ payload: HashValue) -> Value { .hash(payload) }
+    static func make() -> HashValue { HashValue() }
+    static func isEmpty(_ payload: HashValue) -> Bool { payload.isEmpty }
+}
+
+enum ListKind: CollectionKind {
+    static func extract(_ value: borrowing Value) -> ListValue? {
+        switch value {
+        case .list(let l): return l
+        default: return nil
+        }
+    }
+    static func wrap(_ payload: ListValue) -> Value { .list(payload) }
+    static func make() -> ListValue { ListValue() }
+    static func isEmpty(_ payload: ListValue) -> Bool { payload.isEmpty }
+}
+
+enum SetKind: CollectionKind {
+    static func extract(_ value: borrowing Value) -> SetValue? {
+        switch value {
+        case .set(let s): return s
+        default: return nil
+        }
+    }
+    static func wrap(_ payload: SetValue) -> Value { .set(payload) }
+    static func make() -> SetValue { SetValue() }
+    static func isEmpty(_ payload: SetValue) -> Bool { payload.isEmpty }
+}
+
+enum SortedSetKind: CollectionKind {
+    static func extract(_ value: borrowing Value) -> SortedSetValue? {
+        switch value {
+        case .zset(let z): return z
+        default: return nil
+        }
+    }
+    static func wrap(_ payload: SortedSetValue) -> Value { .zset(payload) }
+    static func make() -> SortedSetValue { SortedSetValue() }
+    static func isEmpty(_ payload: SortedSetValue) -> Bool { payload.isEmpty }
+}
+
+extension CommandContext {
+    /// The encoding thresholds from the configuration.
+    var limits: EncodingLimits { server.encodingLimits }
+
+    /// The collection at `key` for reading (nil when absent); WRONGTYPE for another type.
+    func read<K: CollectionKind>(_ kind: K.Type, _ key: ByteBuffer, touch: Bool = true) throws(CommandError) -> K.Payload? {
+        let options: Keyspace.LookupOptions = touch ? readOptions : [.noTouch]
+        guard let ref = keyspace.lookupRead(db, key, options) else { return nil }
+        guard let payload = keyspace.withValue(db, ref, { K.extract($0) }) else { throw .wrongType }
+        return payload
+    }
+
+    /// The collection at `key` in database `database` for reading, without touching statistics.
+    func peek<K: CollectionKind>(_ kind: K.Type, _ key: ByteBuffer, database: Int) throws(CommandError) -> K.Payload? {
+        guard let ref = keyspace.lookupWrite(database, key, [.noTouch]) else { return nil }
+        guard let payload = keyspace.withValue(database, ref, { K.extract($0) }) else { throw .wrongType }
+        return payload
+    }
+
+    /// Runs `body` on the collection at `key`, creating it when absent and `create` is set; a collection
+    /// left empty is deleted, as Redis never keeps empty collections. Returns nil when the key is absent
+    /// and not created. WRONGTYPE for another type.
+    func modify<K: CollectionKind, R>(
+        _ kind: K.Type, _ key: ByteBuffer, create: Bool, database: Int? = nil,
+        _ body: (inout K.Payload) throws(CommandError) -> R
+    ) throws(CommandError) -> R? {
+        let db = database ?? self.db
+        let keyspace = self.keyspace
+        var ref = keyspace.lookupWrite(db, key)
+        if let existing = ref {
+            guard keyspace.withValue(db, existing, { K.extract($0) != nil }) else { throw .wrongType }
+        } else {
+            guard create else { return nil }
+            ref = keyspace.insert(db, Bytes(key), K.wrap(K.make()))
+            server.signalKeyReady(db, key)
+        }
+        var outcome: Result<R, CommandError>!
+        var emptied = false
+        keyspace.modifyValue(db, ref!) { value in
+            var payload = K.extract(value)!
+            value = .int(0)  // drop the enum's reference so the payload is uniquely held
+            do throws(CommandError) {
+                outcome = .success(try body(&payload))
+            } catch {
+                outcome = .failure(error)
+            }
+            emptied = K.isEmpty(payload)
+            value = K.wrap(payload)
+        }
+        if emptied { keyspace.remove(db, ref!) }
+        return try outcome.get()
+    }
+
+    /// Stores a collection under `key` (replacing any value, dropping its TTL); an empty one deletes the key.
+    /// Returns whether a key now exists.
+    @discardableResult
+    func store(_ value: Value, at key: ByteBuffer, database: Int? = nil) -> Bool {
+        let db = database ?? self.db
+        if value.isEmptyCollection {
+            keyspace.delete(db, key)
+            return false
+        }
+        keyspace.set(db, key, value)
+        server.signalKeyReady(db, key)
+        return true
+    }
+
+    /// Argument `index` as a count or index that must fit a C long (LONG_MAX range as Redis).
+    func long(_ index: Int) throws(CommandError) -> Int64 { try args.integer(index) }
+
+    /// Writes the elements of a (field, value) list as a map, or a flat array in RESP2.
+    mutating func replyPairs(_ pairs: [(Bytes, Bytes)]) {
+        reply.map(pairs.count)
+        for (first, second) in pairs {
+            first.withBytes { reply.bulk($0) }
+            second.withBytes { reply.bulk($0) }
+        }
+    }
+
+    /// Writes byte strings as an array.
+    mutating func replyArray(_ items: [Bytes]) {
+        reply.array(items.count)
+        for item in items { item.withBytes { reply.bulk($0) } }
+    }
+
+    /// Writes byte strings as a RESP3 set (an array in RESP2).
+    mutating func replySet(_ items: [Bytes]) {
+        reply.set(items.count)
+        for item in items { item.withBytes { reply.bulk($0) } }
+    }
+}
+
+/// The options of HSCAN / SSCAN / ZSCAN.
+struct CollectionScan {
+    var pattern: ByteBuffer?
+
+    /// Runs a scan of the collection that `read` finds, in Redis's order of checks: the cursor, then the
+    /// key (a missing key answers an empty scan whatever the options), then its type, then the options.
+    static func run(
+        _ ctx: inout CommandContext, _ read: (CommandContext) throws(CommandError) -> [Bytes]?,
+        items: (CollectionScan, [Bytes]) -> [Bytes]
+    ) throws(CommandError) {
+        _ = try KeyCommands.parseCursor(ctx.args[2])
+        guard let elements = try read(ctx) else { return reply(&ctx, []) }
+        let scan = try CollectionScan(options: ctx)
+        reply(&ctx, items(scan, elements))
+    }
+
+    /// Parses `[MATCH pattern] [COUNT count]` starting at argument 3.
+    init(options ctx: CommandContext) throws(CommandError) {
+        var index = 3
+        while index < ctx.args.count {
+            let remaining = ctx.args.count - index
+            if ctx.args.isKeyword(index, "count") && remaining >= 2 {
+                let value = try ctx.args.integer(index + 1)
+                if value < 1 { throw .syntax }
+                index += 2
+            } else if ctx.args.isKeyword(index, "match") && remaining >= 2 {
+                let candidate = ctx.args[index + 1]
+                let isStar = candidate.readableBytes == 1 && candidate.getInteger(at: candidate.readerIndex, as: UInt8.self) == UInt8(ascii: "*")
+                pattern = isStar ? nil : candidate
+                index += 2
+            } else {
+                throw .syntax
+            }
+        }
+    }
+
+    func matches(_ item: Bytes) -> Bool {
+        guard let pattern else { return true }
+        return pattern.withUnsafeReadableBytes { p in item.withBytes { RedisGlob.matches(p, $0) } }
+    }
+
+    /// Replies `0` and the items: a collection is always returned whole, which keeps SCAN's guarantee
+    /// (every element present throughout is returned) without cursor state.
+    static func reply(_ ctx: inout CommandContext, _ items: [Bytes]) {
+        ctx.reply.array(2)
+        ctx.reply.bulk(decimal: 0)
+        ctx.replyArray(items)
+    }
+}
