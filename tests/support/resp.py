@@ -40,10 +40,17 @@ def encode(*args):
     return b"".join(out)
 
 
+NULL_ARRAY = "(null array)"
+
+
 class Connection:
-    def __init__(self, port, host="127.0.0.1", timeout=10):
+    """A raw RESP connection. With strict_nulls, a RESP2 null array (`*-1`) reads as NULL_ARRAY so that
+    it can be told from a null bulk string (`$-1`); otherwise both read as None."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10, strict_nulls=False):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = b""
+        self.strict_nulls = strict_nulls
 
     def close(self):
         self.sock.close()
@@ -86,7 +93,7 @@ class Connection:
         if t in (b"*", b"~", b">"):
             n = int(rest)
             if n < 0:
-                return None
+                return NULL_ARRAY if self.strict_nulls and t == b"*" else None
             items = [self.read() for _ in range(n)]
             if t == b"~":
                 return ("set", items)
