@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from support import servers
-from test_snapshots import check_dataset, random_dataset, wait_for
+from support.datasets import capture, check_dataset, random_dataset
+from test_snapshots import wait_for
 
 
 def aof_dir(workdir):
@@ -27,7 +28,9 @@ def test_aof_roundtrip_with_absolute_expiry():
     client.set("ttl-100", "x", ex=100)
     client.incrbyfloat("float", "10.5")
     client.getdel("k:0:1")
-    expected.pop((0, b"k:0:1"))
+    client.lmove("k:0:6", "moved", "LEFT", "RIGHT")
+    client.zincrby("k:0:8", 2.5, "z0")
+    expected = capture(server.port)
     server.kill()
     time.sleep(2)
     again = servers.start_nova("--appendonly", "yes", "--save", "", workdir=workdir)
@@ -224,6 +227,7 @@ def test_redis_aof_loads_into_nova_and_back():
     client.bgrewriteaof()
     assert wait_for(lambda: client.info("persistence")["aof_rewrite_in_progress"] == 0)
     client.set("after-nova-rewrite", "1")
+    expected = capture(server.port)
     server.stop()
     check = subprocess.run(["redis-check-aof", os.path.join(aof_dir(workdir), "appendonly.aof.manifest")],
                            capture_output=True, timeout=60)

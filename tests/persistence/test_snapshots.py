@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from support import resp, servers
+from support.datasets import check_dataset, random_dataset
 
 
 def wait_for(predicate, timeout=10, interval=0.05):
@@ -20,43 +21,6 @@ def wait_for(predicate, timeout=10, interval=0.05):
             return True
         time.sleep(interval)
     return False
-
-
-def random_dataset(client, count=2000, dbs=(0, 1, 5)):
-    """Writes strings of every encoding with and without TTL; returns {(db, key): (value, has_ttl)}."""
-    expected = {}
-    for db in dbs:
-        c = redis.Redis(port=client.connection_pool.connection_kwargs["port"], db=db,
-                        password=client.connection_pool.connection_kwargs.get("password"))
-        pipe = c.pipeline(transaction=False)
-        for i in range(count):
-            key = f"k:{db}:{i}".encode()
-            kind = i % 5
-            if kind == 0:
-                value = str(i * 7919 - 50000).encode()
-            elif kind == 1:
-                value = str(10 ** 15 + i).encode()
-            elif kind == 2:
-                value = b"short-" + str(i).encode()
-            elif kind == 3:
-                value = (b"compressible " * 20) + str(i).encode()
-            else:
-                value = os.urandom(64)
-            ttl = 5000 + i if i % 3 == 0 else None
-            pipe.set(key, value, ex=ttl)
-            expected[(db, key)] = (value, ttl is not None)
-        pipe.execute()
-        c.close()
-    return expected
-
-
-def check_dataset(port, expected, password=None):
-    for (db, key), (value, has_ttl) in expected.items():
-        c = redis.Redis(port=port, db=db, password=password)
-        assert c.get(key) == value, (db, key)
-        ttl = c.ttl(key)
-        assert (ttl > 0) if has_ttl else (ttl == -1), (db, key, ttl)
-        c.close()
 
 
 def test_save_restart_roundtrip():

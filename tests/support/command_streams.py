@@ -1,0 +1,195 @@
+"""Seeded random command streams over hashes, lists, sets and sorted sets (plus cross-type key commands),
+shared by the differential test and the persistence tests."""
+
+TYPED_KEYS = {
+    "list": [b"l0", b"l1", b"l2"],
+    "hash": [b"h0", b"h1"],
+    "set": [b"s0", b"s1", b"s2"],
+    "zset": [b"z0", b"z1", b"z2"],
+}
+SHARED_KEYS = [b"x", b"str", b"missing"]
+MEMBERS = [b"a", b"b", b"c", b"d", b"e", b"f", b"1", b"2", b"10", b"-3", b"007", b"", b"\x00\xff", b"m" * 70]
+
+
+class Generator:
+    def __init__(self, rng):
+        self.rng = rng
+
+    def key(self, kind):
+        if self.rng.random() < 0.08:
+            return self.rng.choice(SHARED_KEYS + sum(TYPED_KEYS.values(), []))
+        return self.rng.choice(TYPED_KEYS[kind])
+
+    def member(self):
+        return self.rng.choice(MEMBERS)
+
+    def members(self, low=1, high=4):
+        return [self.member() for _ in range(self.rng.randint(low, high))]
+
+    def integer(self):
+        return self.rng.choice([b"0", b"1", b"-1", b"2", b"-2", b"3", b"5", b"-5", b"100", b"-100", b"abc", b"",
+                                b"9223372036854775807", b"-9223372036854775808", b"1.5"])
+
+    def count(self):
+        return self.rng.choice([b"0", b"1", b"2", b"3", b"10", b"-1", b"-3", b"abc"])
+
+    def score(self):
+        r = self.rng.random()
+        if r < 0.5:
+            return str(self.rng.randint(-5, 5)).encode()
+        if r < 0.7:
+            return repr(self.rng.uniform(-10, 10)).encode()
+        return self.rng.choice([b"inf", b"-inf", b"+inf", b"1e3", b"abc", b"nan", b"", b" 1", b"0.1", b"1e400",
+                                b"-0", b"0x10", b"3.0"])
+
+    def score_bound(self):
+        r = self.rng.random()
+        if r < 0.4:
+            return str(self.rng.randint(-6, 6)).encode()
+        if r < 0.6:
+            return b"(" + str(self.rng.randint(-6, 6)).encode()
+        return self.rng.choice([b"-inf", b"+inf", b"inf", b"(inf", b"(-inf", b"abc", b"(", b"", b"nan", b"1.5",
+                                b"(2.5", b"[1"])
+
+    def lex_bound(self):
+        return self.rng.choice([b"-", b"+", b"[a", b"(a", b"[c", b"(c", b"[f", b"(b", b"[", b"(", b"a", b"[1",
+                                b"+x", b"-x", b"[m"])
+
+    def hash_command(self):
+        rng, k = self.rng, lambda: self.key("hash")
+        field_values = lambda: sum(([self.member(), self.value()] for _ in range(rng.randint(1, 3))), [])
+        return rng.choice([
+            lambda: [b"HSET", k()] + field_values() + rng.choice([[], [], [b"odd"]]),
+            lambda: [b"HMSET", k()] + field_values(),
+            lambda: [b"HSETNX", k(), self.member(), self.value()],
+            lambda: [b"HGET", k(), self.member()],
+            lambda: [b"HMGET", k()] + self.members(),
+            lambda: [b"HGETALL", k()],
+            lambda: [b"HKEYS", k()],
+            lambda: [b"HVALS", k()],
+            lambda: [b"HDEL", k()] + self.members(),
+            lambda: [b"HEXISTS", k(), self.member()],
+            lambda: [b"HLEN", k()],
+            lambda: [b"HSTRLEN", k(), self.member()],
+            lambda: [b"HINCRBY", k(), self.member(), self.integer()],
+            lambda: [b"HINCRBYFLOAT", k(), self.member(), self.score()],
+            lambda: [b"HRANDFIELD", k()] + rng.choice([[], [self.count()], [self.count(), b"WITHVALUES"],
+                                                       [b"1", b"WITHVALUES", b"x"], [b"2", b"bad"]]),
+            lambda: [b"HSCAN", k(), rng.choice([b"0", b"x"])] + rng.choice([[], [b"MATCH", b"*a*"], [b"COUNT", b"5"],
+                                                                          [b"COUNT", b"0"], [b"FOO"]]),
+        ])()
+
+    def value(self):
+        return self.rng.choice([b"v", b"1", b"-5", b"2.5", b"abc", b"", b"9223372036854775807", b"x" * 70])
+
+    def list_command(self):
+        rng, k = self.rng, lambda: self.key("list")
+        end = lambda: rng.choice([b"LEFT", b"RIGHT", b"left", b"UP"])
+        return rng.choice([
+            lambda: [rng.choice([b"LPUSH", b"RPUSH"]), k()] + self.members(),
+            lambda: [rng.choice([b"LPUSHX", b"RPUSHX"]), k()] + self.members(),
+            lambda: [rng.choice([b"LPOP", b"RPOP"]), k()] + rng.choice([[], [], [self.count()], [b"1", b"2"]]),
+            lambda: [b"LLEN", k()],
+            lambda: [b"LRANGE", k(), self.integer(), self.integer()],
+            lambda: [b"LINDEX", k(), self.integer()],
+            lambda: [b"LSET", k(), self.integer(), self.member()],
+            lambda: [b"LINSERT", k(), rng.choice([b"BEFORE", b"AFTER", b"MIDDLE"]), self.member(), self.member()],
+            lambda: [b"LREM", k(), self.integer(), self.member()],
+            lambda: [b"LTRIM", k(), self.integer(), self.integer()],
+            lambda: [b"LPOS", k(), self.member()] + rng.choice([[], [b"RANK", self.integer()], [b"COUNT", self.count()],
+                                                                [b"MAXLEN", self.count()], [b"RANK", b"-1", b"COUNT", b"0"],
+                                                                [b"RANK", b"0"], [b"FOO"]]),
+            lambda: [b"LMOVE", k(), k(), end(), end()],
+            lambda: [b"RPOPLPUSH", k(), k()],
+            lambda: [b"LMPOP", rng.choice([b"1", b"2", b"0", b"x"]), k(), k(), end()] + rng.choice([[], [b"COUNT", self.count()], [b"COUNT"]]),
+        ])()
+
+    def set_command(self):
+        rng, k = self.rng, lambda: self.key("set")
+        keys = lambda: [k() for _ in range(rng.randint(1, 3))]
+        return rng.choice([
+            lambda: [b"SADD", k()] + self.members(),
+            lambda: [b"SADD", k()] + [str(rng.randint(-20, 20)).encode() for _ in range(rng.randint(1, 4))],
+            lambda: [b"SREM", k()] + self.members(),
+            lambda: [b"SMEMBERS", k()],
+            lambda: [b"SISMEMBER", k(), self.member()],
+            lambda: [b"SMISMEMBER", k()] + self.members(),
+            lambda: [b"SCARD", k()],
+            lambda: [b"SPOP", k(), rng.choice([b"100", b"-1", b"0", b"x"])],
+            lambda: [b"SRANDMEMBER", k()] + rng.choice([[], [self.count()], [b"1", b"2"]]),
+            lambda: [b"SMOVE", k(), k(), self.member()],
+            lambda: [rng.choice([b"SINTER", b"SUNION", b"SDIFF"])] + keys(),
+            lambda: [rng.choice([b"SINTERSTORE", b"SUNIONSTORE", b"SDIFFSTORE"]), k()] + keys(),
+            lambda: [b"SINTERCARD", rng.choice([b"1", b"2", b"0", b"-1", b"5"]), k(), k()] + rng.choice([[], [b"LIMIT", self.count()], [b"FOO"]]),
+            lambda: [b"SSCAN", k(), b"0"] + rng.choice([[], [b"MATCH", b"1*"], [b"COUNT", b"2"]]),
+        ])()
+
+    def zset_command(self):
+        rng, k = self.rng, lambda: self.key("zset")
+        # Member (lex) ranges are only specified when all scores are equal: they use their own key.
+        lk = lambda: b"zlex"
+        pairs = lambda: sum(([self.score(), self.member()] for _ in range(rng.randint(1, 3))), [])
+        flags = lambda: [rng.choice([b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"ch"]) for _ in range(rng.choice([0, 0, 1, 2]))]
+        nums = lambda: rng.choice([b"1", b"2", b"3", b"0", b"-1", b"x", b"9"])
+        algebra_opts = lambda: rng.choice([[], [], [b"WEIGHTS", b"2", b"0.5"], [b"WEIGHTS", b"inf", b"-inf"],
+                                           [b"AGGREGATE", rng.choice([b"SUM", b"MIN", b"MAX", b"AVG"])],
+                                           [b"WEIGHTS", b"1"], [b"WITHSCORES"], [b"WEIGHTS", b"x", b"1"]])
+        range_opts = lambda: [rng.choice([b"WITHSCORES", b"BYSCORE", b"BYLEX", b"REV", b"LIMIT"]) for _ in range(rng.choice([0, 1, 2]))] + \
+            rng.choice([[], [], [b"LIMIT", self.integer(), self.integer()]])
+        return rng.choice([
+            lambda: [b"ZADD", k()] + flags() + pairs(),
+            lambda: [b"ZADD", k()] + [str(rng.randint(0, 3)).encode(), self.member(), b"1", self.member()],
+            lambda: [b"ZINCRBY", k(), self.score(), self.member()],
+            lambda: [b"ZADD", b"zlex"] + sum(([b"0", self.member()] for _ in range(rng.randint(1, 4))), []),
+            lambda: [b"ZREM", k()] + self.members(),
+            lambda: [b"ZSCORE", k(), self.member()],
+            lambda: [b"ZMSCORE", k()] + self.members(),
+            lambda: [b"ZCARD", k()],
+            lambda: [rng.choice([b"ZRANK", b"ZREVRANK"]), k(), self.member()],
+            lambda: [b"ZCOUNT", k(), self.score_bound(), self.score_bound()],
+            lambda: [b"ZLEXCOUNT", lk(), self.lex_bound(), self.lex_bound()],
+            lambda: [b"ZRANGE", k(), self.integer(), self.integer()] + range_opts(),
+            lambda: [b"ZRANGE", k(), self.score_bound(), self.score_bound(), b"BYSCORE"] + range_opts(),
+            lambda: [b"ZRANGE", lk(), self.lex_bound(), self.lex_bound(), b"BYLEX"] + range_opts(),
+            lambda: [b"ZRANGESTORE", k(), k(), self.score_bound(), self.score_bound()] + range_opts(),
+            lambda: [b"ZREVRANGE", k(), self.integer(), self.integer()] + rng.choice([[], [b"WITHSCORES"], [b"LIMIT", b"0", b"1"]]),
+            lambda: [rng.choice([b"ZRANGEBYSCORE", b"ZREVRANGEBYSCORE"]), k(), self.score_bound(), self.score_bound()] +
+                    rng.choice([[], [b"WITHSCORES"], [b"LIMIT", self.integer(), self.integer()], [b"REV"]]),
+            lambda: [rng.choice([b"ZRANGEBYLEX", b"ZREVRANGEBYLEX"]), lk(), self.lex_bound(), self.lex_bound()] +
+                    rng.choice([[], [b"LIMIT", self.integer(), self.integer()], [b"WITHSCORES"]]),
+            lambda: [b"ZREMRANGEBYRANK", k(), self.integer(), self.integer()],
+            lambda: [b"ZREMRANGEBYSCORE", k(), self.score_bound(), self.score_bound()],
+            lambda: [b"ZREMRANGEBYLEX", lk(), self.lex_bound(), self.lex_bound()],
+            lambda: [rng.choice([b"ZPOPMIN", b"ZPOPMAX"]), k()] + rng.choice([[], [self.count()], [b"1", b"2"]]),
+            lambda: [b"ZMPOP", nums(), k(), k(), rng.choice([b"MIN", b"MAX", b"max", b"LEFT"])] + rng.choice([[], [b"COUNT", self.count()]]),
+            lambda: [b"ZRANDMEMBER", k()] + rng.choice([[], [self.count()], [self.count(), b"WITHSCORES"], [b"1", b"x"]]),
+            lambda: [rng.choice([b"ZUNION", b"ZINTER", b"ZDIFF"]), nums(), rng.choice(TYPED_KEYS["zset"] + TYPED_KEYS["set"]), k()] + algebra_opts(),
+            lambda: [rng.choice([b"ZUNIONSTORE", b"ZINTERSTORE", b"ZDIFFSTORE"]), k(), nums(), k(),
+                     rng.choice(TYPED_KEYS["zset"] + TYPED_KEYS["set"])] + algebra_opts(),
+            lambda: [b"ZINTERCARD", nums(), k(), k()] + rng.choice([[], [b"LIMIT", self.count()]]),
+            lambda: [b"ZSCAN", k(), b"0"] + rng.choice([[], [b"MATCH", b"*"], [b"MATCH", b"a*"]]),
+        ])()
+
+    def command(self):
+        rng = self.rng
+        r = rng.random()
+        if r < 0.22:
+            return self.hash_command()
+        if r < 0.44:
+            return self.list_command()
+        if r < 0.64:
+            return self.set_command()
+        if r < 0.94:
+            return self.zset_command()
+        all_keys = SHARED_KEYS + sum(TYPED_KEYS.values(), [])
+        return rng.choice([
+            lambda: [b"TYPE", rng.choice(all_keys)],
+            lambda: [b"OBJECT", b"ENCODING", rng.choice(all_keys)],
+            lambda: [b"DEL", rng.choice(all_keys)],
+            lambda: [b"SET", rng.choice(all_keys), b"1"],
+            lambda: [b"EXISTS", rng.choice(all_keys)],
+            lambda: [b"RENAME", rng.choice(all_keys), rng.choice(all_keys)],
+            lambda: [b"COPY", rng.choice(all_keys), rng.choice(all_keys), b"REPLACE"],
+            lambda: [b"EXPIRE", rng.choice(all_keys), b"100"],
+            lambda: [b"DBSIZE"],
+        ])()
