@@ -18,12 +18,18 @@ from test_snapshots import wait_for
 STARTERS = {"nova": servers.start_nova, "redis": servers.start_redis}
 
 
-def run_stream(port, rng, count):
+def run_stream(port, rng, count, segment=1500):
+    """Sends `count` random commands; after every `segment` of them the stream's keys are renamed aside
+    (RENAME is logged too), so the keyspace accumulates results of every type instead of drifting to
+    whatever the last cross-type commands left."""
     gen = Generator(rng)
     conn = resp.Connection(port)
     try:
         for start in range(0, count, 50):
             conn.pipeline([gen.command() for _ in range(min(50, count - start))])
+            if (start + 50) % segment == 0:
+                keys = conn.call(b"KEYS", b"[a-z][0-9]")
+                conn.pipeline([[b"RENAME", key, b"kept:%d:%s" % (start, key)] for key in keys])
     finally:
         conn.close()
 
