@@ -122,11 +122,20 @@ extension ServerCore {
     func expireBlockedClients(now: Int64) {
         for command in blocking.commands.values {
             guard let deadline = command.deadline, now >= deadline else { continue }
-            var writer = RESPWriter(buffer: ByteBuffer(), version: command.client.protocolVersion)
-            writer.nullArray()
-            unblock(command.client)
-            pendingActions.append(.resume(command.client, writer.buffer))
+            abortBlocked(command.client, error: nil)
         }
+    }
+
+    /// Ends a client's wait early: with the timeout reply (a null array) or with `error`. False when the
+    /// client is not blocked. Lock held.
+    @discardableResult
+    func abortBlocked(_ client: ClientState, error: String?) -> Bool {
+        guard blocking.commands[client.id] != nil else { return false }
+        var writer = RESPWriter(buffer: ByteBuffer(), version: client.protocolVersion)
+        if let error { writer.error(error) } else { writer.nullArray() }
+        unblock(client)
+        pendingActions.append(.resume(client, writer.buffer))
+        return true
     }
 
     /// Runs the actions that cannot run under the lock (from threads other than connection loops).

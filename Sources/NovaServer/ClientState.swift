@@ -77,10 +77,12 @@ public final class ClientState: @unchecked Sendable {
 
     /// The CLIENT LIST / CLIENT INFO line for this client (no trailing newline).
     func infoLine(now: Int64) -> String {
+        // Letters in Redis's order.
         var flags = ""
+        if isBlocked { flags += "b" }
+        if closeAfterReply { flags += "c" }
         if noEvict { flags += "e" }
         if noTouch { flags += "T" }
-        if closeAfterReply { flags += "c" }
         if flags.isEmpty { flags = "N" }
         let age = max(0, (now - createdAt) / 1000)
         let idle = max(0, (now - lastInteraction) / 1000)

@@ -60,6 +60,11 @@ public struct CommandError: Error, Hashable, Sendable, CustomStringConvertible, 
         CommandError("ERR invalid expire time in '\(command)' command")
     }
 
+    /// `unknown subcommand or wrong number of arguments for 'x'. Try NAME HELP.`
+    public static func subcommandSyntax(_ subcommand: [UInt8], of container: String) -> CommandError {
+        "ERR unknown subcommand or wrong number of arguments for '\(raw: subcommand)'. Try \(container.uppercased()) HELP."
+    }
+
     /// `unknown subcommand 'x'. Try NAME HELP.`
     public static func unknownSubcommand(_ subcommand: [UInt8], of container: String) -> CommandError {
         "ERR unknown subcommand '\(raw: subcommand)'. Try \(container.uppercased()) HELP."

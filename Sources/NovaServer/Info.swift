@@ -109,7 +109,7 @@ enum Info {
             "maxclients:\(server.config.settings.maxClients)",
             "client_recent_max_input_buffer:\(server.clients.values.map(\.queryBufferBytes).max() ?? 0)",
             "client_recent_max_output_buffer:\(server.clients.values.map(\.pendingOutputBytes).max() ?? 0)",
-            "blocked_clients:0",
+            "blocked_clients:\(server.blocking.count)",
             "tracking_clients:0",
             "clients_in_timeout_table:0",
         ]

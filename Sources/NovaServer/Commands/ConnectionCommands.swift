@@ -270,6 +270,22 @@ enum ConnectionCommands {
         }
     }
 
+    /// CLIENT UNBLOCK id [TIMEOUT | ERROR]: ends another client's blocking command early.
+    static func clientUnblock(_ ctx: inout CommandContext) throws(CommandError) {
+        guard ctx.args.count <= 4 else { throw .subcommandSyntax(Array(ctx.args[1].readableBytesView), of: "client") }
+        var error: String? = nil
+        if ctx.args.count == 4 {
+            if ctx.args.isKeyword(3, "error") {
+                error = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+            } else if !ctx.args.isKeyword(3, "timeout") {
+                throw CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            }
+        }
+        let id = try ctx.args.integer(2)
+        let target = id > 0 ? ctx.server.clients[UInt64(id)] : nil
+        ctx.reply.integer(target.map { ctx.server.abortBlocked($0, error: error) } == true ? 1 : 0)
+    }
+
     static func clientNoEvict(_ ctx: inout CommandContext) throws(CommandError) {
         ctx.client.noEvict = try onOff(ctx, 2)
         ctx.reply.ok()
@@ -324,6 +340,8 @@ enum ConnectionCommands {
             "    * LIB-VER: the client lib version.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
         ])
     }
 }
