@@ -43,6 +43,7 @@ let package = Package(
             name: "NovaServer",
             dependencies: [
                 "NovaRESP", "NovaEngine", "CNovaSystem",
+                .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,8 +2,8 @@ import NIOCore
 import NovaEngine
 import NovaRESP
 
-/// A key clients can block on.
-struct BlockingKey: Hashable {
+/// A key in one database: what clients block on (BLPOP) or watch (WATCH).
+struct DatabaseKey: Hashable {
     let database: Int
     let key: Bytes
 }
@@ -12,7 +12,7 @@ struct BlockingKey: Hashable {
 struct BlockedCommand {
     let client: ClientState
     let database: Int
-    let keys: [BlockingKey]
+    let keys: [DatabaseKey]
     let arguments: [ByteBuffer]
     let spec: CommandSpec
     /// Unix ms after which the client gets a null reply; nil waits forever.
@@ -23,9 +23,9 @@ struct BlockedCommand {
 /// timed out by the periodic task. Guarded by the server lock.
 struct BlockingState {
     var commands: [UInt64: BlockedCommand] = [:]
-    var queues: [BlockingKey: [UInt64]] = [:]
-    var ready: [BlockingKey] = []
-    var readySet: Set<BlockingKey> = []
+    var queues: [DatabaseKey: [UInt64]] = [:]
+    var ready: [DatabaseKey] = []
+    var readySet: Set<DatabaseKey> = []
 
     var count: Int { commands.count }
 }
@@ -34,7 +34,7 @@ extension ServerCore {
     /// Marks `key` as having new data (a push to a list, an add to a sorted set) if someone waits on it.
     func signalKeyReady(_ database: Int, _ key: some ContiguousBytes) {
         guard !blocking.queues.isEmpty else { return }
-        let entry = BlockingKey(database: database, key: Bytes(key))
+        let entry = DatabaseKey(database: database, key: Bytes(key))
         guard blocking.queues[entry] != nil, blocking.readySet.insert(entry).inserted else { return }
         blocking.ready.append(entry)
     }
@@ -51,13 +51,13 @@ extension ServerCore {
     /// Parks the running command until one of `keys` gets data or `timeout` (seconds, 0 = forever) passes.
     func block(_ context: CommandContext, keys: [ByteBuffer], timeout: Double) {
         let client = context.client
-        let entries = keys.map { BlockingKey(database: client.database, key: Bytes($0)) }
+        let entries = keys.map { DatabaseKey(database: client.database, key: Bytes($0)) }
         let arguments = (0..<context.args.count).map { ByteBuffer(bytes: context.args[$0].readableBytesView) }
         let deadline: Int64? = timeout > 0 ? keyspace.now + Int64((timeout * 1000).rounded(.up)) : nil
         blocking.commands[client.id] = BlockedCommand(
             client: client, database: client.database, keys: entries, arguments: arguments, spec: context.spec,
             deadline: deadline)
-        var seen = Set<BlockingKey>()
+        var seen = Set<DatabaseKey>()
         for entry in entries where seen.insert(entry).inserted {
             blocking.queues[entry, default: []].append(client.id)
         }

@@ -1,4 +1,6 @@
 public import NovaRESP
+import NovaEngine
+import OrderedCollections
 
 /// The server-side state of one connection.
 ///
@@ -38,8 +40,19 @@ public final class ClientState: @unchecked Sendable {
     public var isReplaying = false
     /// Waiting in a blocking command (BLPOP …).
     public var isBlocked = false
-    /// Between MULTI and EXEC/DISCARD.
-    public var inTransaction = false
+    /// The commands queued since MULTI; nil outside a transaction. Kept while EXEC runs them.
+    var transaction: Transaction?
+    /// Between MULTI and the end of EXEC / DISCARD: blocking commands do not block.
+    public var inTransaction: Bool { transaction != nil }
+    /// WATCHed keys, each with whether it had already expired when watched.
+    var watchedKeys: [DatabaseKey: Bool] = [:]
+    /// A watched key changed: the next EXEC fails (Redis's CLIENT_DIRTY_CAS).
+    var watchInvalidated = false
+    /// SUBSCRIBE channels and PSUBSCRIBE patterns, in subscription order.
+    var channels: OrderedSet<Bytes> = []
+    var patterns: OrderedSet<Bytes> = []
+    /// Subscribed to anything: in RESP2 only the subscribe family, PING, QUIT and RESET may run.
+    var isSubscriber: Bool { !channels.isEmpty || !patterns.isEmpty }
     /// CLIENT NO-EVICT.
     public var noEvict = false
     /// CLIENT NO-TOUCH: reads do not update access clocks.
@@ -79,7 +92,10 @@ public final class ClientState: @unchecked Sendable {
     func infoLine(now: Int64) -> String {
         // Letters in Redis's order.
         var flags = ""
+        if isSubscriber { flags += "P" }
+        if inTransaction { flags += "x" }
         if isBlocked { flags += "b" }
+        if watchInvalidated { flags += "d" }
         if closeAfterReply { flags += "c" }
         if noEvict { flags += "e" }
         if noTouch { flags += "T" }
@@ -87,7 +103,7 @@ public final class ClientState: @unchecked Sendable {
         let age = max(0, (now - createdAt) / 1000)
         let idle = max(0, (now - lastInteraction) / 1000)
         var line = "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(name ?? "") age=\(age) idle=\(idle)"
-        line += " flags=\(flags) db=\(database) sub=0 psub=0 ssub=0 multi=-1 qbuf=\(queryBufferBytes) qbuf-free=0"
+        line += " flags=\(flags) db=\(database) sub=\(channels.count) psub=\(patterns.count) ssub=0 multi=\(transaction?.commands.count ?? -1) qbuf=\(queryBufferBytes) qbuf-free=0"
         line += " argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=\(pendingOutputBytes) tot-mem=0"
         line += " events=r cmd=\(lastCommand) user=\(user) redir=-1 resp=\(protocolVersion.rawValue)"
         line += " lib-name=\(libraryName ?? "") lib-ver=\(libraryVersion ?? "")"

@@ -3,19 +3,77 @@
 enum CommandRegistry {
     /// Fresh specs for a new table (each table numbers its own).
     static var all: [CommandSpec] {
-        connection + strings + keys + hash + lists + sets + sortedSets + server
+        connection + strings + keys + hash + lists + sets + sortedSets + transactions + pubsub + server
     }
+
+    // MARK: Pub/Sub
+
+    static var pubsub: [CommandSpec] { [
+        CommandSpec("subscribe", arity: -2, flags: [.pubsub, .noscript, .loading, .stale, .allowedWhileSubscribed], group: .pubsub,
+                    since: "2.0.0", summary: "Listen for messages published to the given channels",
+                    complexity: "O(N) where N is the number of channels to subscribe to.",
+                    syntax: "channel [channel ...]", handler: PubSubCommands.subscribe),
+        CommandSpec("unsubscribe", arity: -1, flags: [.pubsub, .noscript, .loading, .stale, .allowedWhileSubscribed], group: .pubsub,
+                    since: "2.0.0", summary: "Stop listening for messages posted to the given channels",
+                    complexity: "O(N) where N is the number of clients already subscribed to a channel.",
+                    syntax: "[channel [channel ...]]", handler: PubSubCommands.unsubscribe),
+        CommandSpec("psubscribe", arity: -2, flags: [.pubsub, .noscript, .loading, .stale, .allowedWhileSubscribed], group: .pubsub,
+                    since: "2.0.0", summary: "Listen for messages published to channels matching the given patterns",
+                    complexity: "O(N) where N is the number of patterns the client is already subscribed to.",
+                    syntax: "pattern [pattern ...]", handler: PubSubCommands.psubscribe),
+        CommandSpec("punsubscribe", arity: -1, flags: [.pubsub, .noscript, .loading, .stale, .allowedWhileSubscribed], group: .pubsub,
+                    since: "2.0.0", summary: "Stop listening for messages posted to channels matching the given patterns",
+                    complexity: "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+                    syntax: "[pattern [pattern ...]]", handler: PubSubCommands.punsubscribe),
+        CommandSpec("publish", arity: 3, flags: [.pubsub, .loading, .stale, .fast], group: .pubsub,
+                    since: "2.0.0", summary: "Post a message to a channel",
+                    complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+                    syntax: "channel message", handler: PubSubCommands.publish),
+        CommandSpec(
+            "pubsub", arity: -2, flags: [], group: .pubsub, since: "2.8.0",
+            summary: "A container for Pub/Sub commands", complexity: "Depends on subcommand.",
+            subcommands: [
+                sub("pubsub", "channels", -2, [.pubsub, .loading, .stale], .pubsub, "2.8.0", "List active channels", "[pattern]", PubSubCommands.channels),
+                sub("pubsub", "numsub", -2, [.pubsub, .loading, .stale], .pubsub, "2.8.0", "Get the count of subscribers for channels", "[channel [channel ...]]", PubSubCommands.numsub),
+                sub("pubsub", "numpat", 2, [.pubsub, .loading, .stale], .pubsub, "2.8.0", "Get the count of unique patterns pattern subscriptions", "", PubSubCommands.numpat),
+                sub("pubsub", "shardchannels", -2, [.pubsub, .loading, .stale], .pubsub, "7.0.0", "List active shard channels", "[pattern]", PubSubCommands.shardChannels),
+                sub("pubsub", "shardnumsub", -2, [.pubsub, .loading, .stale], .pubsub, "7.0.0", "Get the count of subscribers for shard channels", "[shardchannel [shardchannel ...]]", PubSubCommands.shardNumsub),
+                sub("pubsub", "help", 2, [.loading, .stale], .pubsub, "6.2.0", "Show helpful text about the different subcommands", "", PubSubCommands.help),
+            ],
+            handler: nil),
+    ] }
+
+    // MARK: Transactions
+
+    static var transactions: [CommandSpec] { [
+        CommandSpec("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy, .transactionControl],
+                    group: .transactions, since: "1.2.0", summary: "Mark the start of a transaction block",
+                    handler: TransactionCommands.multi),
+        CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale, .skipSlowlog, .transactionControl],
+                    group: .transactions, since: "1.2.0", summary: "Execute all commands issued after MULTI",
+                    complexity: "Depends on commands in the transaction", handler: TransactionCommands.exec),
+        CommandSpec("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy, .transactionControl],
+                    group: .transactions, since: "2.0.0", summary: "Discard all commands issued after MULTI",
+                    complexity: "O(N), when N is the number of queued commands", handler: TransactionCommands.discard),
+        CommandSpec("watch", arity: -2, flags: [.noscript, .loading, .stale, .fast, .allowBusy, .transactionControl],
+                    keys: .all, group: .transactions, since: "2.2.0",
+                    summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
+                    complexity: "O(1) for every key.", syntax: "key [key ...]", handler: TransactionCommands.watch),
+        CommandSpec("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy],
+                    group: .transactions, since: "2.2.0", summary: "Forget about all watched keys",
+                    handler: TransactionCommands.unwatch),
+    ] }
 
     // MARK: Connection
 
     static var connection: [CommandSpec] { [
-        CommandSpec("ping", arity: -1, flags: [.fast, .sentinel], group: .connection, since: "1.0.0",
+        CommandSpec("ping", arity: -1, flags: [.fast, .sentinel, .allowedWhileSubscribed], group: .connection, since: "1.0.0",
                     summary: "Ping the server", syntax: "[message]", handler: ConnectionCommands.ping),
         CommandSpec("echo", arity: 2, flags: [.fast], group: .connection, since: "1.0.0",
                     summary: "Echo the given string", syntax: "message", handler: ConnectionCommands.echo),
-        CommandSpec("quit", arity: -1, flags: [.allowBusy, .noscript, .loading, .stale, .fast, .noAuth],
+        CommandSpec("quit", arity: -1, flags: [.allowBusy, .noscript, .loading, .stale, .fast, .noAuth, .transactionControl, .allowedWhileSubscribed],
                     group: .connection, since: "1.0.0", summary: "Close the connection", handler: ConnectionCommands.quit),
-        CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy],
+        CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy, .transactionControl, .allowedWhileSubscribed],
                     group: .connection, since: "6.2.0", summary: "Reset the connection", handler: ConnectionCommands.reset),
         CommandSpec("select", arity: 2, flags: [.loading, .stale, .fast], group: .connection, since: "1.0.0",
                     summary: "Change the selected database for the current connection", syntax: "index",

@@ -29,6 +29,12 @@ public struct CommandFlags: OptionSet, Sendable {
     public static let noMandatoryKeys = CommandFlags(rawValue: 1 << 17)
     /// Dangerous to expose (ACL category @dangerous).
     public static let dangerous = CommandFlags(rawValue: 1 << 18)
+    /// Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
+    /// Not a Redis flag: COMMAND INFO does not print it.
+    public static let transactionControl = CommandFlags(rawValue: 1 << 19)
+    /// Allowed to a RESP2 client with subscriptions (the subscribe family, PING, QUIT, RESET). Not a
+    /// Redis flag.
+    public static let allowedWhileSubscribed = CommandFlags(rawValue: 1 << 20)
 
     /// The names COMMAND INFO prints, in Redis's order.
     var names: [String] {

@@ -79,6 +79,12 @@ public final class ServerCore: @unchecked Sendable {
     var pendingActions: [PostAction] = []
     /// Clients waiting in blocking commands.
     var blocking = BlockingState()
+    /// `notify-keyspace-events`, parsed.
+    var keyspaceEventFlags: KeyspaceEventFlags = []
+    /// Pub/Sub subscriptions.
+    var pubsub = PubSubState()
+    /// Clients watching each key (WATCH).
+    var watchers: [DatabaseKey: [ClientState]] = [:]
     /// Recent operations per second samples (INFO instantaneous_ops_per_sec).
     var opsSamples = RateSampler()
     var inputSamples = RateSampler()
@@ -116,7 +122,7 @@ public final class ServerCore: @unchecked Sendable {
         self.runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         applySettings()
         sampleMemory()
-        installRemovalPropagation()
+        keyspace.removalObserver = { [unowned self] database, key, reason in keyRemoved(database, key, reason) }
     }
 
     /// Runs a whole batch (tests and embedders that do not stream).
@@ -143,6 +149,7 @@ public final class ServerCore: @unchecked Sendable {
         encodingLimits.setMaxIntsetEntries = int("set-max-intset-entries", 512)
         encodingLimits.zsetMaxListpackEntries = int("zset-max-listpack-entries", 128)
         encodingLimits.zsetMaxListpackValue = int("zset-max-listpack-value", 64)
+        keyspaceEventFlags = KeyspaceEventFlags(parsing: settings.notifyKeyspaceEvents) ?? []
         keyspace.evictionPolicy = settings.evictionPolicy
         keyspace.evictionSamples = settings.maxMemorySamples
         keyspace.lfuLogFactor = settings.lfuLogFactor
@@ -172,6 +179,8 @@ public final class ServerCore: @unchecked Sendable {
     public func unregister(_ client: ClientState) {
         lock.withLock {
             unblock(client)
+            unwatchAll(client)
+            unsubscribeAll(client)
             _ = clients.removeValue(forKey: client.id)
         }
     }
@@ -253,40 +262,63 @@ public final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .loading)
             return
         }
+        // EXEC counts as a write and as deny-OOM when a queued command does.
+        let queuedFlags = spec.name == "exec" ? client.transaction?.flags ?? [] : []
         let maxMemory = config.settings.maxMemory
-        if maxMemory > 0 && !replaying && !enforceMaxMemory(maxMemory) && spec.flags.contains(.denyOOM) {
+        if maxMemory > 0 && !replaying && !enforceMaxMemory(maxMemory)
+            && (spec.flags.contains(.denyOOM) || queuedFlags.contains(.denyOOM)) {
             reject(&context, spec, .outOfMemory)
             return
         }
-        if (spec.flags.contains(.write) || spec.name == "ping") && !replaying && writesDeniedByDiskError {
+        if (spec.flags.contains(.write) || queuedFlags.contains(.write) || spec.name == "ping")
+            && !replaying && writesDeniedByDiskError {
             reject(&context, spec, .misconf)
             return
         }
-        guard let handler = spec.handler else {
+        if client.isSubscriber && client.protocolVersion == .v2 && !spec.flags.contains(.allowedWhileSubscribed) {
+            reject(&context, spec, "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+            return
+        }
+        guard spec.handler != nil else {
             reject(&context, spec, .arity(spec.fullName))
             return
         }
+        if let transaction = client.transaction, !spec.flags.contains(.transactionControl) {
+            transaction.commands.append(Transaction.Command(
+                spec: spec, arguments: (0..<args.count).map { ByteBuffer(bytes: args[$0].readableBytesView) }))
+            transaction.flags.formUnion(spec.flags)
+            context.reply.simpleString("QUEUED")
+            return
+        }
+        call(&context, spec)
+        if !blocking.ready.isEmpty { serveReadyKeys() }
+    }
+
+    /// Runs one command that passed dispatch's checks (directly, or queued by MULTI and run by EXEC):
+    /// its handler, statistics and append-only logging. Lock held.
+    func call(_ context: inout CommandContext, _ spec: CommandSpec) {
+        let client = context.client
+        let args = context.args
         context.spec = spec
         stats.totalCommandsProcessed += 1
         let dirtyBefore = stats.dirty
         let database = client.database
         context.propagation = nil
         do {
-            try handler(&context)
+            try spec.handler!(&context)
         } catch {
             context.reply.error(error.bytes)
             commandStats[spec.id].failedCalls += 1
             countError(error)
         }
         // Like Redis: a command is logged when it changed something, as rewritten by its handler.
-        if aof != nil && !replaying && (stats.dirty != dirtyBefore || context.propagation != nil) {
+        if aof != nil && !client.isReplaying && (stats.dirty != dirtyBefore || context.propagation != nil) {
             if let rewritten = context.propagation {
                 for words in rewritten { propagate(database: database, words: words) }
             } else {
                 propagate(database: database, arguments: args)
             }
         }
-        if !blocking.ready.isEmpty { serveReadyKeys() }
         let end = SystemClock.monotonicNanoseconds()
         commandStats[spec.id].calls += 1
         commandStats[spec.id].microseconds += Double(end &- context.clock) / 1000
@@ -294,10 +326,23 @@ public final class ServerCore: @unchecked Sendable {
         client.lastCommand = spec.fullName
     }
 
+    /// Answers a command refused before it ran. Inside MULTI the refusal also dooms the transaction, and a
+    /// refused EXEC discards it with EXECABORT naming the reason, as Redis's `rejectCommand`.
     private func reject(_ context: inout CommandContext, _ spec: CommandSpec?, _ error: CommandError) {
         context.clock = SystemClock.monotonicNanoseconds()
-        context.reply.error(error.bytes)
+        let client = context.client
         if let spec { commandStats[spec.id].rejectedCalls += 1 }
+        if spec?.name == "exec" && spec?.parent == nil {
+            // Redis's own error texts ("ERR …") lose their code here; shared ones (NOAUTH, OOM …) keep it.
+            let reason = error.bytes.starts(with: Array("ERR ".utf8)) ? Array(error.bytes.dropFirst(4)) : error.bytes
+            let abort = CommandError("EXECABORT Transaction discarded because of: \(raw: reason)")
+            context.reply.error(abort.bytes)
+            countError(abort)
+            discardTransaction(client)
+            return
+        }
+        client.transaction?.failed = true
+        context.reply.error(error.bytes)
         countError(error)
     }
 

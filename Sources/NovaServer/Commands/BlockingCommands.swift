@@ -25,6 +25,7 @@ enum BlockingCommands {
                 (end == .left ? list.popFirst() : list.popLast())!
             }!
             ctx.dirty()
+            ctx.modified(key, end.popEvent, .list)
             ctx.propagate([Array(end == .left ? "LPOP".utf8 : "RPOP".utf8), Array(key.readableBytesView)])
             ctx.reply.array(2)
             ctx.reply.bulk(key)

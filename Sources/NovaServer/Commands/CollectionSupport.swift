@@ -112,18 +112,21 @@ extension CommandContext {
         return try outcome.get()
     }
 
-    /// Stores a collection under `key` (replacing any value, dropping its TTL); an empty one deletes the key.
-    /// Returns whether a key now exists.
-    @discardableResult
-    func store(_ value: Value, at key: ByteBuffer, database: Int? = nil) -> Bool {
-        let db = database ?? self.db
+    /// The end of the *STORE commands: stores a collection under `key` (replacing any value, dropping its
+    /// TTL) and announces `event`; an empty result deletes the key instead (announced as `del` when there
+    /// was one), as Redis does.
+    func store(_ value: Value, at key: ByteBuffer, event: StaticString, _ type: KeyspaceEventFlags) {
         if value.isEmptyCollection {
-            keyspace.delete(db, key)
-            return false
+            if keyspace.delete(db, key) {
+                dirty()
+                modified(key, "del", .generic)
+            }
+            return
         }
         keyspace.set(db, key, value)
         server.signalKeyReady(db, key)
-        return true
+        dirty()
+        modified(key, event, type)
     }
 
     /// Argument `index` as a count or index that must fit a C long (LONG_MAX range as Redis).

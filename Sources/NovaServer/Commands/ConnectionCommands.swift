@@ -9,7 +9,16 @@ enum ConnectionCommands {
 
     static func ping(_ ctx: inout CommandContext) throws(CommandError) {
         if ctx.args.count > 2 { throw .arity(ctx.spec.fullName) }
-        if ctx.args.count == 2 { ctx.reply.bulk(ctx.args[1]) } else { ctx.reply.simpleString("PONG") }
+        if ctx.client.isSubscriber && ctx.client.protocolVersion == .v2 {
+            // A RESP2 subscriber reads every reply as a message frame.
+            ctx.reply.array(2)
+            ctx.reply.bulk("pong")
+            if ctx.args.count == 2 { ctx.reply.bulk(ctx.args[1]) } else { ctx.reply.bulk("") }
+        } else if ctx.args.count == 2 {
+            ctx.reply.bulk(ctx.args[1])
+        } else {
+            ctx.reply.simpleString("PONG")
+        }
     }
 
     static func echo(_ ctx: inout CommandContext) throws(CommandError) {
@@ -22,6 +31,8 @@ enum ConnectionCommands {
     }
 
     static func reset(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.server.discardTransaction(ctx.client)
+        ctx.server.unsubscribeAll(ctx.client)
         ctx.client.reset(requiresAuth: ctx.server.config.settings.requirePass != nil)
         ctx.reply.version = .v2
         ctx.reply.simpleString("RESET")

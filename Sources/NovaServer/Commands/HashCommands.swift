@@ -16,6 +16,7 @@ enum HashCommands {
             return added
         } ?? 0
         ctx.dirty(max(1, (args.count - 2) / 2))
+        ctx.modified(args[1], "hset", .hash)
         if ctx.spec.name == "hmset" { ctx.reply.ok() } else { ctx.reply.integer(added) }
     }
 
@@ -30,6 +31,7 @@ enum HashCommands {
             hash.set(args.bytes(2), args.bytes(3), limits: limits)
         }
         ctx.dirty()
+        ctx.modified(args[1], "hset", .hash)
         ctx.reply.integer(1)
     }
 
@@ -70,6 +72,7 @@ enum HashCommands {
             return removed
         } ?? 0
         ctx.dirty(removed)
+        if removed > 0 { ctx.modified(args[1], "hdel", .hash) }
         ctx.reply.integer(removed)
     }
 
@@ -103,6 +106,7 @@ enum HashCommands {
             return sum
         }!
         ctx.dirty()
+        ctx.modified(args[1], "hincrby", .hash)
         ctx.reply.integer(result)
     }
 
@@ -126,6 +130,7 @@ enum HashCommands {
             return text
         }!
         ctx.dirty()
+        ctx.modified(args[1], "hincrbyfloat", .hash)
         ctx.propagate([Array("HSET".utf8), ctx.bytes(1), ctx.bytes(2), text])
         ctx.reply.bulk(text)
     }

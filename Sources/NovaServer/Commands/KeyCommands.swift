@@ -7,6 +7,7 @@ enum KeyCommands {
     static func del(_ ctx: inout CommandContext) throws(CommandError) {
         var deleted = 0
         for index in 1..<ctx.args.count where ctx.keyspace.delete(ctx.db, ctx.args[index]) {
+            ctx.modified(ctx.args[index], "del", .generic)
             deleted += 1
         }
         ctx.dirty(deleted)
@@ -60,6 +61,8 @@ enum KeyCommands {
         ctx.keyspace.insert(db, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value, expireAt: entry.expireAt, access: entry.access))
         ctx.server.signalKeyReady(db, ctx.args[2])
         ctx.dirty()
+        ctx.modified(ctx.args[1], "rename_from", .generic)
+        ctx.modified(ctx.args[2], "rename_to", .generic)
         if onlyIfAbsent { ctx.reply.integer(1) } else { ctx.reply.ok() }
     }
 
@@ -203,9 +206,11 @@ enum KeyCommands {
         // While replaying the AOF a past time sets the expiry instead, as Redis does while loading.
         if when <= ctx.now && !ctx.keyspace.expiryPaused {
             ctx.keyspace.remove(db, ref)
+            ctx.modified(ctx.args[1], "del", .generic)
             ctx.propagate([Array("DEL".utf8), ctx.bytes(1)])
         } else {
             ctx.keyspace.setExpire(db, ref, when)
+            ctx.modified(ctx.args[1], "expire", .generic)
             ctx.propagate([Array("PEXPIREAT".utf8), ctx.bytes(1), RedisInteger.bytes(when)])
         }
         ctx.dirty()
@@ -241,6 +246,7 @@ enum KeyCommands {
         }
         ctx.keyspace.setExpire(ctx.db, ref, 0)
         ctx.dirty()
+        ctx.modified(ctx.args[1], "persist", .generic)
         ctx.reply.integer(1)
     }
 
@@ -270,6 +276,8 @@ enum KeyCommands {
         ctx.keyspace.insert(target, entry: entry)
         ctx.server.signalKeyReady(target, ctx.args[1])
         ctx.dirty()
+        ctx.modified(ctx.args[1], "move_from", .generic, database: source)
+        ctx.modified(ctx.args[1], "move_to", .generic, database: target)
         ctx.reply.integer(1)
     }
 
@@ -307,6 +315,7 @@ enum KeyCommands {
         ctx.keyspace.insert(target, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value, expireAt: entry.expireAt, access: ctx.keyspace.freshAccess))
         ctx.server.signalKeyReady(target, ctx.args[2])
         ctx.dirty()
+        ctx.modified(ctx.args[2], "copy_to", .generic, database: target)
         ctx.reply.integer(1)
     }
 
@@ -322,6 +331,7 @@ enum KeyCommands {
 
     static func flushdb(_ ctx: inout CommandContext) throws(CommandError) {
         try checkFlushMode(ctx)
+        ctx.server.databaseReplaced(ctx.db)
         ctx.dirty(ctx.keyspace.flush(ctx.db))
         ctx.reply.ok()
     }
@@ -329,6 +339,7 @@ enum KeyCommands {
     static func flushall(_ ctx: inout CommandContext) throws(CommandError) {
         try checkFlushMode(ctx)
         ctx.dirty(ctx.keyspace.keyCount)
+        for database in ctx.keyspace.databases.indices { ctx.server.databaseReplaced(database) }
         ctx.keyspace.flushAll()
         // Like Redis, with save points configured FLUSHALL leaves an empty snapshot behind at once.
         if !ctx.server.config.settings.saveRules.isEmpty && !ctx.server.snapshots.inProgress {
@@ -341,6 +352,8 @@ enum KeyCommands {
     static func swapdb(_ ctx: inout CommandContext) throws(CommandError) {
         let first = try databaseIndex(ctx, 1, error: CommandError("ERR invalid first DB index"))
         let second = try databaseIndex(ctx, 2, error: CommandError("ERR invalid second DB index"))
+        ctx.server.databaseReplaced(first, with: second)
+        ctx.server.databaseReplaced(second, with: first)
         ctx.keyspace.swap(first, second)
         ctx.server.signalDatabaseReady(first)
         ctx.server.signalDatabaseReady(second)

@@ -5,7 +5,13 @@ import NovaRESP
 /// List commands (the blocking variants are in BlockingCommands).
 enum ListCommands {
     /// LEFT / RIGHT.
-    enum End { case left, right }
+    enum End {
+        case left, right
+
+        /// The keyspace events of a push and a pop at this end.
+        var pushEvent: StaticString { self == .left ? "lpush" : "rpush" }
+        var popEvent: StaticString { self == .left ? "lpop" : "rpop" }
+    }
 
     static func end(_ ctx: CommandContext, _ index: Int) throws(CommandError) -> End {
         if ctx.args.isKeyword(index, "left") { return .left }
@@ -26,6 +32,7 @@ enum ListCommands {
             return
         }
         ctx.dirty(args.count - 2)
+        ctx.modified(args[1], end.pushEvent, .list)
         ctx.server.signalKeyReady(ctx.db, args[1])
         ctx.reply.integer(length)
     }
@@ -64,6 +71,7 @@ enum ListCommands {
             return items
         } ?? []
         ctx.dirty(popped.count)
+        ctx.modified(ctx.args[1], end.popEvent, .list)
         if count == nil {
             popped[0].withBytes { ctx.reply.bulk($0) }
         } else {
@@ -119,6 +127,7 @@ enum ListCommands {
         }
         guard found != nil else { throw .noSuchKey }
         ctx.dirty()
+        ctx.modified(args[1], "lset", .list)
         ctx.reply.ok()
     }
 
@@ -134,7 +143,10 @@ enum ListCommands {
             list.insert(args.bytes(4), at: after ? position + 1 : position)
             return list.count
         }
-        if let result, result > 0 { ctx.dirty() }
+        if let result, result > 0 {
+            ctx.dirty()
+            ctx.modified(args[1], "linsert", .list)
+        }
         ctx.reply.integer(result ?? 0)
     }
 
@@ -168,6 +180,7 @@ enum ListCommands {
             return removed
         } ?? 0
         ctx.dirty(removed)
+        if removed > 0 { ctx.modified(args[1], "lrem", .list) }
         ctx.reply.integer(removed)
     }
 
@@ -181,7 +194,10 @@ enum ListCommands {
                 list.keep(0..<0)
             }
         }
-        if trimmed != nil { ctx.dirty() }
+        if trimmed != nil {
+            ctx.dirty()
+            ctx.modified(ctx.args[1], "ltrim", .list)
+        }
         ctx.reply.ok()
     }
 
@@ -245,6 +261,8 @@ enum ListCommands {
             if to == .left { list.prepend(element) } else { list.append(element) }
         }
         ctx.dirty()
+        ctx.modified(destination, to.pushEvent, .list)
+        ctx.modified(source, from.popEvent, .list)
         ctx.server.signalKeyReady(ctx.db, destination)
         return element
     }
@@ -312,6 +330,7 @@ enum ListCommands {
                 return items
             } ?? []
             ctx.dirty(popped.count)
+            ctx.modified(key, request.end.popEvent, .list)
             ctx.propagate([Array(request.end == .left ? "LPOP".utf8 : "RPOP".utf8), Array(key.readableBytesView), RedisInteger.bytes(Int64(popped.count))])
             ctx.reply.array(2)
             ctx.reply.bulk(key)

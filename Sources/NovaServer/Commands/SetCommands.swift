@@ -13,6 +13,7 @@ enum SetCommands {
             return added
         } ?? 0
         ctx.dirty(added)
+        if added > 0 { ctx.modified(args[1], "sadd", .set) }
         ctx.reply.integer(added)
     }
 
@@ -24,6 +25,7 @@ enum SetCommands {
             return removed
         } ?? 0
         ctx.dirty(removed)
+        if removed > 0 { ctx.modified(args[1], "srem", .set) }
         ctx.reply.integer(removed)
     }
 
@@ -63,6 +65,7 @@ enum SetCommands {
             return popped
         } ?? []
         ctx.dirty(popped.count)
+        if !popped.isEmpty { ctx.modified(ctx.args[1], "spop", .set) }
         // Replayed as SREM of what was popped: the random choice must not be made again.
         if !popped.isEmpty { ctx.propagate([Array("SREM".utf8), ctx.bytes(1)] + popped.map(\.array)) }
         if count == nil {
@@ -93,7 +96,9 @@ enum SetCommands {
         if args[1] == args[2] { return ctx.reply.integer(1) }
         let limits = ctx.limits
         _ = try ctx.modify(SetKind.self, args[1], create: false) { set throws(CommandError) in set.remove(args[3]) }
-        _ = try ctx.modify(SetKind.self, args[2], create: true) { set throws(CommandError) in set.add(args.bytes(3), limits: limits) }
+        ctx.modified(args[1], "srem", .set)
+        let added = try ctx.modify(SetKind.self, args[2], create: true) { set throws(CommandError) in set.add(args.bytes(3), limits: limits) }
+        if added == true { ctx.modified(args[2], "sadd", .set) } else { ctx.server.keyModified(ctx.db, args[2]) }
         ctx.dirty()
         ctx.reply.integer(1)
     }
@@ -105,7 +110,17 @@ enum SetCommands {
         return result
     }
 
-    enum Operation { case inter, union, diff }
+    enum Operation {
+        case inter, union, diff
+
+        var storeEvent: StaticString {
+            switch self {
+            case .inter: "sinterstore"
+            case .union: "sunionstore"
+            case .diff: "sdiffstore"
+            }
+        }
+    }
 
     static func combine(_ sets: [SetValue?], _ operation: Operation) -> [Bytes] {
         switch operation {
@@ -144,8 +159,7 @@ enum SetCommands {
         let members = combine(try sets(ctx, 2..<ctx.args.count), operation)
         var set = SetValue()
         for member in members { set.add(member, limits: ctx.limits) }
-        ctx.store(.set(set), at: ctx.args[1])
-        ctx.dirty()
+        ctx.store(.set(set), at: ctx.args[1], event: operation.storeEvent, .set)
         ctx.reply.integer(set.count)
     }
 

@@ -68,6 +68,7 @@ enum SortedSetCommands {
             return outcome
         } ?? Outcome()
         ctx.dirty(outcome.added + outcome.updated)
+        if outcome.added + outcome.updated > 0 { ctx.modified(args[1], options.incr ? "zincr" : "zadd", .zset) }
         if outcome.added > 0 { ctx.server.signalKeyReady(ctx.db, args[1]) }
         if options.incr {
             if outcome.processed > 0 { ctx.reply.double(outcome.score) } else { ctx.reply.null() }
@@ -92,6 +93,7 @@ enum SortedSetCommands {
             return removed
         } ?? 0
         ctx.dirty(removed)
+        if removed > 0 { ctx.modified(args[1], "zrem", .zset) }
         ctx.reply.integer(removed)
     }
 
@@ -181,7 +183,18 @@ enum SortedSetCommands {
         ctx.reply.integer(try ctx.read(SortedSetKind.self, ctx.args[1])?.ranks(in: range).count ?? 0)
     }
 
-    enum RangeKind { case rank, score, lex }
+    enum RangeKind {
+        case rank, score, lex
+
+        /// The keyspace event of ZREMRANGEBY*.
+        var removeEvent: StaticString {
+            switch self {
+            case .rank: "zremrangebyrank"
+            case .score: "zremrangebyscore"
+            case .lex: "zremrangebylex"
+            }
+        }
+    }
 
     /// Redis's rank normalisation for ZRANGE / ZREMRANGEBYRANK: nil for an empty range.
     static func rankRange(_ start: Int64, _ end: Int64, count: Int) -> Range<Int>? {
@@ -268,17 +281,16 @@ enum SortedSetCommands {
             elements = []
         }
 
-        storeOrReply(&ctx, elements, store: store, withScores: withScores)
+        storeOrReply(&ctx, elements, store: store ? "zrangestore" : nil, withScores: withScores)
     }
 
-    /// The end of every range and algebra command: the result stored at argument 1 (replying its size),
-    /// or replied.
-    static func storeOrReply(_ ctx: inout CommandContext, _ elements: [ScoredMember], store: Bool, withScores: Bool) {
-        if store {
+    /// The end of every range and algebra command: the result stored at argument 1 (replying its size,
+    /// announcing `event`), or replied when there is no event.
+    static func storeOrReply(_ ctx: inout CommandContext, _ elements: [ScoredMember], store event: StaticString?, withScores: Bool) {
+        if let event {
             var result = SortedSetValue()
             for element in elements { result.set(element.member, score: element.score, limits: ctx.limits) }
-            ctx.store(.zset(result), at: ctx.args[1])
-            ctx.dirty()
+            ctx.store(.zset(result), at: ctx.args[1], event: event, .zset)
             ctx.reply.integer(result.count)
         } else {
             ctx.replyScored(elements, withScores: withScores)
@@ -338,6 +350,7 @@ enum SortedSetCommands {
             }
         } ?? 0
         ctx.dirty(removed)
+        if removed > 0 { ctx.modified(ctx.args[1], kind.removeEvent, .zset) }
         ctx.reply.integer(removed)
     }
 
@@ -360,6 +373,7 @@ enum SortedSetCommands {
                 return elements
             } ?? []
             ctx.dirty(popped.count)
+            ctx.modified(key, highest ? "zpopmax" : "zpopmin", .zset)
             ctx.propagate([Array(highest ? "ZPOPMAX".utf8 : "ZPOPMIN".utf8), Array(key.readableBytesView),
                            RedisInteger.bytes(Int64(popped.count))])
             return (key, popped)
@@ -475,7 +489,17 @@ enum SortedSetCommands {
     }
 
     enum Aggregate { case sum, min, max }
-    enum Operation { case union, inter, diff }
+    enum Operation {
+        case union, inter, diff
+
+        var storeEvent: StaticString {
+            switch self {
+            case .inter: "zinterstore"
+            case .union: "zunionstore"
+            case .diff: "zdiffstore"
+            }
+        }
+    }
 
     struct AlgebraRequest {
         var sources: [Source] = []
@@ -603,7 +627,7 @@ enum SortedSetCommands {
     static func algebra(_ ctx: inout CommandContext, _ operation: Operation, store: Bool) throws(CommandError) {
         let request = try parseAlgebra(ctx, numkeysIndex: store ? 2 : 1, operation: operation, store: store, cardinalityOnly: false)
         let elements = combine(request, operation)
-        storeOrReply(&ctx, elements, store: store, withScores: request.withScores)
+        storeOrReply(&ctx, elements, store: store ? operation.storeEvent : nil, withScores: request.withScores)
     }
 
     static func zunion(_ ctx: inout CommandContext) throws(CommandError) { try algebra(&ctx, .union, store: false) }

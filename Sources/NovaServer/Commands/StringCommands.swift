@@ -132,6 +132,8 @@ enum StringCommands {
             return
         }
         ctx.dirty()
+        ctx.modified(ctx.args[key], "set", .string)
+        if options.hasExpire { ctx.notify(ctx.args[key], "expire", .generic) }
         if options.hasExpire {
             // Logged with the absolute time, so that replaying it later does not extend the TTL.
             ctx.propagate([Array("SET".utf8), ctx.bytes(key), ctx.bytes(value), Array("PXAT".utf8), RedisInteger.bytes(expireAt)])
@@ -170,6 +172,7 @@ enum StringCommands {
         try replyGet(&ctx, key: 1)
         ctx.keyspace.set(ctx.db, ctx.args[1], Value.string(from: ctx.args[2]))
         ctx.dirty()
+        ctx.modified(ctx.args[1], "set", .string)
     }
 
     static func getdel(_ ctx: inout CommandContext) throws(CommandError) {
@@ -180,6 +183,7 @@ enum StringCommands {
         replyString(&ctx, try stringValue(ctx, ref))
         ctx.keyspace.remove(ctx.db, ref)
         ctx.dirty()
+        ctx.modified(ctx.args[1], "del", .generic)
         ctx.propagate([Array("DEL".utf8), ctx.bytes(1)])
     }
 
@@ -198,14 +202,17 @@ enum StringCommands {
         if (options.exat || options.pxat) && expireAt <= ctx.now && !ctx.keyspace.expiryPaused {
             ctx.keyspace.remove(ctx.db, ref)
             ctx.dirty()
+            ctx.modified(ctx.args[1], "del", .generic)
             ctx.propagate([Array("DEL".utf8), ctx.bytes(1)])
         } else if options.hasExpire {
             ctx.keyspace.setExpire(ctx.db, ref, expireAt)
             ctx.dirty()
+            ctx.modified(ctx.args[1], "expire", .generic)
             ctx.propagate([Array("PEXPIREAT".utf8), ctx.bytes(1), RedisInteger.bytes(expireAt)])
         } else if options.persist && ctx.keyspace.entry(ctx.db, ref).expireAt != 0 {
             ctx.keyspace.setExpire(ctx.db, ref, 0)
             ctx.dirty()
+            ctx.modified(ctx.args[1], "persist", .generic)
             ctx.propagate([Array("PERSIST".utf8), ctx.bytes(1)])
         }
     }
@@ -229,6 +236,7 @@ enum StringCommands {
         guard ctx.args.count % 2 == 1 else { throw .arity(ctx.spec.fullName) }
         for index in stride(from: 1, to: ctx.args.count, by: 2) {
             ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1]))
+            ctx.modified(ctx.args[index], "set", .string)
         }
         ctx.dirty((ctx.args.count - 1) / 2)
         ctx.reply.ok()
@@ -242,6 +250,7 @@ enum StringCommands {
         }
         for index in stride(from: 1, to: ctx.args.count, by: 2) {
             ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1]))
+            ctx.modified(ctx.args[index], "set", .string)
         }
         ctx.dirty((ctx.args.count - 1) / 2)
         ctx.reply.integer(1)
@@ -259,6 +268,7 @@ enum StringCommands {
             let value = Value.string(from: ctx.args[2])
             ctx.keyspace.insert(db, Bytes(ctx.args[1]), value)
             ctx.dirty()
+            ctx.modified(ctx.args[1], "append", .string)
             ctx.reply.integer(value.stringLength)
             return
         }
@@ -278,6 +288,7 @@ enum StringCommands {
             return bytes.count
         }
         ctx.dirty()
+        ctx.modified(ctx.args[1], "append", .string)
         ctx.reply.integer(length)
     }
 
@@ -331,6 +342,7 @@ enum StringCommands {
             bytes.append(contentsOf: patch.readableBytesView)
             ctx.keyspace.insert(db, Bytes(ctx.args[1]), .rawString(Bytes(bytes)))
             ctx.dirty()
+            ctx.modified(ctx.args[1], "setrange", .string)
             ctx.reply.integer(bytes.count)
             return
         }
@@ -346,6 +358,7 @@ enum StringCommands {
         bytes.replaceSubrange(Int(offset)..<end, with: patch.readableBytesView)
         ctx.keyspace.setValue(db, ref, .rawString(Bytes(bytes)))
         ctx.dirty()
+        ctx.modified(ctx.args[1], "setrange", .string)
         ctx.reply.integer(bytes.count)
     }
 
@@ -371,6 +384,7 @@ enum StringCommands {
             ctx.keyspace.insert(db, Bytes(ctx.args[1]), .int(result))
         }
         ctx.dirty()
+        ctx.modified(ctx.args[1], "incrby", .string)
         ctx.reply.integer(result)
     }
 
@@ -412,6 +426,7 @@ enum StringCommands {
             ctx.keyspace.insert(db, Bytes(ctx.args[1]), stored)
         }
         ctx.dirty()
+        ctx.modified(ctx.args[1], "incrbyfloat", .string)
         // Logged as the value itself: float arithmetic must not be redone on replay.
         ctx.propagate([Array("SET".utf8), ctx.bytes(1), text, Array("KEEPTTL".utf8)])
         ctx.reply.bulk(text)

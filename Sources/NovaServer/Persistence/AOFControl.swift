@@ -17,12 +17,18 @@ public struct AOFState: Sendable {
     public var rewrites = 0
     /// Database of the last command written to the current file (-1: a SELECT is needed first).
     var lastDatabase = -1
+    /// Commands logged while EXEC runs, held until it ends; nil outside EXEC.
+    var group: [(database: Int, words: [[UInt8]])]? = nil
 }
 
 extension ServerCore {
     /// Writes one command to the AOF, preceded by SELECT when the database changes (lock held).
     func propagate(database: Int, _ arguments: [UnsafeRawBufferPointer]) {
         guard let aof else { return }
+        if aofState.group != nil {
+            aofState.group!.append((database, arguments.map { Array($0) }))
+            return
+        }
         if aofState.lastDatabase != database {
             let number = RedisInteger.bytes(Int64(database))
             let select: [UInt8] = Array("SELECT".utf8)
@@ -30,6 +36,23 @@ extension ServerCore {
             aofState.lastDatabase = database
         }
         aof.append(arguments)
+    }
+
+    /// Starts holding logged commands back (EXEC).
+    func beginPropagationGroup() {
+        if aof != nil { aofState.group = [] }
+    }
+
+    /// Logs the held commands, between MULTI and EXEC when there is more than one (Redis 7.0 does the
+    /// same, so a transaction replays atomically and a crash mid-write loses all of it).
+    func endPropagationGroup(database: Int) {
+        guard let group = aofState.group else { return }
+        aofState.group = nil
+        guard let first = group.first else { return }
+        let wrap = group.count > 1
+        if wrap { propagate(database: first.database, words: [Array("MULTI".utf8)]) }
+        for command in group { propagate(database: command.database, words: command.words) }
+        if wrap { propagate(database: aofState.lastDatabase, words: [Array("EXEC".utf8)]) }
     }
 
     /// Propagates a command given as byte arrays.
@@ -57,16 +80,6 @@ extension ServerCore {
             raw[index].withUnsafeReadableBytes { nest(index + 1, collected + [$0]) }
         }
         nest(0, [])
-    }
-
-    /// Logs keys the engine removes on its own (expiry, eviction) as DEL, as Redis propagates them.
-    func installRemovalPropagation() {
-        keyspace.removalObserver = { [unowned self] database, key, _ in
-            guard aof != nil else { return }
-            key.withBytes { raw in
-                Array("DEL".utf8).withUnsafeBytes { propagate(database: database, [$0, raw]) }
-            }
-        }
     }
 
     /// The AOF object for the configured directory and names (lock held).

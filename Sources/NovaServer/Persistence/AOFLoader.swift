@@ -75,6 +75,8 @@ extension ServerCore {
         var batch = CommandBatch()
         var consumed = 0
         var commandStart = 0
+        // Where the open MULTI began: a transaction the file does not finish is dropped whole.
+        var transactionStart = 0
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var atEnd = false
         while !atEnd {
@@ -99,18 +101,26 @@ extension ServerCore {
                 consumed += buffer.readerIndex - before
                 guard batch.count == 1 else { break }
                 var writer = RESPWriter(buffer: ByteBuffer(), version: .v2)
+                let wasInTransaction = withLock { client.inTransaction }
                 _ = execute(batch, client: client, reply: &writer)
+                if !wasInTransaction && withLock({ client.inTransaction }) { transactionStart = commandStart }
                 batch.removeAll()
                 commandStart = consumed
             }
             buffer.discardReadBytes()
         }
-        if decoder.isMidCommand || buffer.readableBytes > 0 {
+        var validLength = commandStart
+        if withLock({ client.inTransaction }) {
+            logger.warning("Revert incomplete MULTI/EXEC transaction in AOF file \(path)")
+            withLock { discardTransaction(client) }
+            validLength = transactionStart
+        }
+        if decoder.isMidCommand || buffer.readableBytes > 0 || validLength < commandStart {
             guard allowTruncation, config.value("aof-load-truncated") == "yes" else {
-                throw PersistenceError("Unexpected end of file reading the append only file \(path) at byte \(commandStart). You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.")
+                throw PersistenceError("Unexpected end of file reading the append only file \(path) at byte \(validLength). You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.")
             }
-            logger.warning("!!! Warning: short read while loading the AOF file \(path)!!! AOF loaded anyway because aof-load-truncated is enabled; the last incomplete command (from byte \(commandStart)) is removed from the file.")
-            if truncate(path, off_t(commandStart)) != 0 {
+            logger.warning("!!! Warning: short read while loading the AOF file \(path)!!! AOF loaded anyway because aof-load-truncated is enabled; the last incomplete command (from byte \(validLength)) is removed from the file.")
+            if truncate(path, off_t(validLength)) != 0 {
                 throw PersistenceError.errno("Error truncating the AOF file", path)
             }
         }

@@ -1,0 +1,102 @@
+import NIOCore
+import NovaEngine
+
+/// The commands a client queued between MULTI and EXEC.
+final class Transaction {
+    /// A queued command with its own copy of the arguments.
+    struct Command {
+        let spec: CommandSpec
+        let arguments: [ByteBuffer]
+    }
+
+    var commands: [Command] = []
+    /// A command was refused while queueing (unknown, wrong arity, NOAUTH, OOM …): EXEC answers EXECABORT.
+    var failed = false
+    /// The union of the queued commands' flags: EXEC counts as a write (MISCONF) or as deny-OOM when a
+    /// queued command does.
+    var flags: CommandFlags = []
+}
+
+/// WATCH bookkeeping (Redis's `touchWatchedKey` family). Lock held throughout.
+extension ServerCore {
+    /// Watches `key` of the client's database for its next EXEC.
+    func watch(_ client: ClientState, _ key: ByteBuffer) {
+        let entry = DatabaseKey(database: client.database, key: Bytes(key))
+        guard client.watchedKeys[entry] == nil else { return }
+        client.watchedKeys[entry] = isLogicallyExpired(entry)
+        watchers[entry, default: []].append(client)
+    }
+
+    /// Forgets every key the client watches (EXEC, DISCARD, UNWATCH, RESET, disconnection).
+    func unwatchAll(_ client: ClientState) {
+        for entry in client.watchedKeys.keys {
+            watchers[entry]?.removeAll { $0 === client }
+            if watchers[entry]?.isEmpty == true { watchers[entry] = nil }
+        }
+        client.watchedKeys = [:]
+        client.watchInvalidated = false
+    }
+
+    /// A key was written, deleted, expired or evicted: clients watching it fail their next EXEC. A key
+    /// that had already expired when watched and is now simply gone counts as unchanged, as in Redis.
+    func keyModified(_ database: Int, _ key: some ContiguousBytes) {
+        guard !watchers.isEmpty else { return }
+        let entry = DatabaseKey(database: database, key: Bytes(key))
+        guard let clients = watchers[entry] else { return }
+        let present = keyspace.databases[database].find(entry.key) != nil
+        for client in clients {
+            if client.watchedKeys[entry] == true {
+                if !present {
+                    client.watchedKeys[entry] = false
+                    continue
+                }
+            }
+            client.watchInvalidated = true
+        }
+    }
+
+    /// Before FLUSHDB / FLUSHALL empties `database` or SWAPDB replaces its contents with those of
+    /// `replacement`: watched keys present in either change.
+    func databaseReplaced(_ database: Int, with replacement: Int? = nil) {
+        guard !watchers.isEmpty else { return }
+        for (entry, clients) in watchers where entry.database == database {
+            let inEmptied = keyspace.databases[database].find(entry.key) != nil
+            let inReplacement = replacement.map { keyspace.databases[$0].find(entry.key) != nil } ?? false
+            guard inEmptied || inReplacement else { continue }
+            for client in clients {
+                if client.watchedKeys[entry] == true && !inReplacement {
+                    client.watchedKeys[entry] = false  // an expired key deleted: no logical change
+                    continue
+                }
+                client.watchInvalidated = true
+            }
+        }
+    }
+
+    /// Whether a watched key that was live when watched has expired since (EXEC checks this, as the key
+    /// may not have been deleted yet).
+    func watchedKeyExpired(_ client: ClientState) -> Bool {
+        client.watchedKeys.contains { entry, expiredWhenWatched in
+            !expiredWhenWatched && isLogicallyExpired(entry)
+        }
+    }
+
+    private func isLogicallyExpired(_ entry: DatabaseKey) -> Bool {
+        let database = keyspace.databases[entry.database]
+        guard let ref = database.find(entry.key) else { return false }
+        let expireAt = database.expireAt(ref)
+        return expireAt != 0 && keyspace.now > expireAt
+    }
+
+    /// Runs the queued commands of the client's transaction, replying with an array of their replies.
+    /// The append-only file gets them between MULTI and EXEC when more than one command is logged.
+    func runTransaction(_ context: inout CommandContext, _ transaction: Transaction) {
+        context.reply.array(transaction.commands.count)
+        beginPropagationGroup()
+        for command in transaction.commands {
+            context.args = Arguments(command.arguments)
+            call(&context, command.spec)
+        }
+        endPropagationGroup(database: context.client.database)
+    }
+}
