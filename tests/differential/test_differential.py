@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support import resp, servers
+from support import resp
 
 KEYS = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"counter", b"float", b"big", b"\x00bin\xff", b"sp ace", b"e"]
 
@@ -209,15 +209,6 @@ def scan_all(conn, pattern, count):
         if cursor == b"0":
             return sorted(seen)
     raise AssertionError("SCAN did not terminate")
-
-
-@pytest.fixture(scope="module")
-def pair():
-    nova = servers.start_nova("--save", "", "--appendonly", "no")
-    ref = servers.start_redis()
-    yield nova, ref
-    nova.cleanup()
-    ref.cleanup()
 
 
 STREAMS = 3 if "DIFF_SEED" not in os.environ else 1

@@ -239,3 +239,33 @@ def test_redis_aof_loads_into_nova_and_back():
         assert r.get("from-nova") == b"1" and r.get("after-nova-rewrite") == b"1"
     finally:
         reference.cleanup()
+
+
+def test_transactions_are_logged_whole_and_an_unfinished_one_is_dropped():
+    workdir = tempfile.mkdtemp()
+    server = servers.start_nova("--appendonly", "yes", "--appendfsync", "always", "--save", "", workdir=workdir)
+    client = redis.Redis(port=server.port)
+    with client.pipeline() as pipe:
+        pipe.set("a", 1).incr("a").rpush("l", "x")
+        pipe.execute()
+    with client.pipeline() as pipe:
+        pipe.set("single", 1)  # one logged command: no MULTI around it
+        pipe.execute()
+    server.kill()
+    incremental = [name for name in os.listdir(aof_dir(workdir)) if ".incr." in name][-1]
+    path = os.path.join(aof_dir(workdir), incremental)
+    with open(path, "rb") as f:
+        logged = f.read()
+    assert logged.count(b"MULTI") == 1 and logged.count(b"EXEC") == 1
+    # A crash in the middle of writing a transaction: MULTI and one command, no EXEC.
+    with open(path, "ab") as f:
+        f.write(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$4\r\nlost\r\n$1\r\n1\r\n")
+    again = servers.start_nova("--appendonly", "yes", "--save", "", workdir=workdir)
+    try:
+        c = redis.Redis(port=again.port)
+        assert c.get("a") == b"2" and c.lrange("l", 0, -1) == [b"x"] and c.get("single") == b"1"
+        assert c.get("lost") is None
+        assert os.path.getsize(path) == len(logged), "the unfinished transaction is cut from the file"
+        assert "Revert incomplete MULTI/EXEC transaction" in again.log()
+    finally:
+        again.cleanup()

@@ -28,6 +28,7 @@ def run_stream(port, rng, count, segment=1500):
         for start in range(0, count, 50):
             conn.pipeline([gen.command() for _ in range(min(50, count - start))])
             if (start + 50) % segment == 0:
+                conn.call(b"DISCARD")  # the stream may have left a MULTI open
                 keys = conn.call(b"KEYS", b"[a-z][0-9]")
                 conn.pipeline([[b"RENAME", key, b"kept:%d:%s" % (start, key)] for key in keys])
     finally:

@@ -192,4 +192,11 @@ class Generator:
             lambda: [b"COPY", rng.choice(all_keys), rng.choice(all_keys), b"REPLACE"],
             lambda: [b"EXPIRE", rng.choice(all_keys), b"100"],
             lambda: [b"DBSIZE"],
+            # Transactions: queued replies, EXEC results, WATCH aborts and errors compare like the rest.
+            lambda: [b"MULTI"],
+            lambda: [b"EXEC"],
+            lambda: [b"EXEC"],
+            lambda: [b"DISCARD"],
+            lambda: [b"WATCH", rng.choice(all_keys)],
+            lambda: [b"UNWATCH"],
         ])()
