@@ -24,6 +24,9 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
 
 /// Typed values of the parameters the server acts on, derived from the configuration after each change.
 public struct ServerSettings: Sendable {
+    /// `client-output-buffer-limit` for normal clients and for Pub/Sub subscribers.
+    public var normalOutputLimit = OutputBufferLimit()
+    public var pubsubOutputLimit = OutputBufferLimit(hard: 32 << 20, soft: 8 << 20, softSeconds: 60)
     public var port = 6379
     public var bind: [String] = ["127.0.0.1"]
     public var databases = 16
@@ -652,7 +655,43 @@ public final class ConfigStore: @unchecked Sendable {
         let socket = values["unixsocket"] ?? ""
         s.unixSocket = socket.isEmpty ? nil : socket
         s.unixSocketPermissions = Int(values["unixsocketperm"] ?? "0", radix: 8) ?? 0
+        let limits = Self.parseBufferLimits(values["client-output-buffer-limit"] ?? "")
+        func limit(_ name: String) -> OutputBufferLimit {
+            let (hard, soft, seconds) = limits[name] ?? (0, 0, 0)
+            return OutputBufferLimit(hard: Int(hard), soft: Int(soft), softSeconds: Int(seconds))
+        }
+        s.normalOutputLimit = limit("normal")
+        s.pubsubOutputLimit = limit("pubsub")
         settings = s
+    }
+}
+
+/// One class of `client-output-buffer-limit`: a client whose unsent output exceeds `hard` bytes, or
+/// stays above `soft` bytes for `softSeconds`, is disconnected. Zero disables a limit.
+public struct OutputBufferLimit: Sendable, Equatable {
+    public var hard = 0
+    public var soft = 0
+    public var softSeconds = 0
+
+    public init(hard: Int = 0, soft: Int = 0, softSeconds: Int = 0) {
+        self.hard = hard
+        self.soft = soft
+        self.softSeconds = softSeconds
+    }
+
+    public var isUnlimited: Bool { hard == 0 && soft == 0 }
+
+    /// Whether `pending` bytes break the limit at `now` (ms); `softSince` remembers when the soft limit
+    /// was first exceeded and is reset once the output drops below it.
+    public func isExceeded(pending: Int, now: Int64, softSince: inout Int64?) -> Bool {
+        if hard > 0 && pending >= hard { return true }
+        guard soft > 0, pending >= soft else {
+            softSince = nil
+            return false
+        }
+        let since = softSince ?? now
+        softSince = since
+        return now - since >= Int64(softSeconds) * 1000
     }
 }
 

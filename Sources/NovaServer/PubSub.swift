@@ -51,7 +51,8 @@ extension ServerCore {
         guard let connection = client.connection else { return }
         var writer = RESPWriter(buffer: ByteBuffer(), version: client.protocolVersion)
         write(&writer)
-        connection.push(writer.buffer)
+        let settings = config.settings
+        connection.push(writer.buffer, limit: client.isSubscriber ? settings.pubsubOutputLimit : settings.normalOutputLimit)
     }
 
     /// Subscribes the client to `channel`; false when it already was.

@@ -7,8 +7,9 @@ public protocol ConnectionControl: AnyObject, Sendable {
     func close()
     /// Delivers the reply of a blocked command that was served, then resumes running the client's input.
     func resume(with reply: ByteBuffer)
-    /// Sends out-of-band data (pub/sub messages, invalidations) without running commands.
-    func push(_ data: ByteBuffer)
+    /// Sends out-of-band data (pub/sub messages, invalidations) without running commands; closes the
+    /// connection instead when the output it has not sent yet breaks `limit`.
+    func push(_ data: ByteBuffer, limit: OutputBufferLimit)
 }
 
 /// The transport-independent part of a client connection: decodes the bytes received, runs the commands

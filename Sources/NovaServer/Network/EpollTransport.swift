@@ -333,6 +333,8 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     private var closing = false
     private var closed = false
     var queuedForFlush = false
+    /// When the unsent output first exceeded the soft output-buffer limit.
+    private var softLimitSince: Int64?
 
     init(loop: EpollLoop, fd: Int32) {
         self.loop = loop
@@ -357,11 +359,19 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
         }
     }
 
-    func push(_ data: ByteBuffer) {
+    func push(_ data: ByteBuffer, limit: OutputBufferLimit) {
         loop.execute { [self] in
             guard !closed, !closing else { return }
             var data = data
             output.writeBuffer(&data)
+            if !limit.isUnlimited
+                && limit.isExceeded(pending: output.readableBytes, now: SystemClock.nowMilliseconds(), softSince: &softLimitSince) {
+                loop.server.logger.warning(
+                    "Client closed for overcoming of output buffer limits.",
+                    metadata: ["client": "\(session?.client.address ?? "?")", "pending": "\(output.readableBytes)"])
+                closeNow()
+                return
+            }
             loop.scheduleFlush(self)
         }
     }
@@ -441,6 +451,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     func closeNow() {
         guard !closed else { return }
         closed = true
+        output = ByteBuffer()
         loop.forget(self)
         Glibc.close(fd)
         if let session { loop.server.unregister(session.client) }

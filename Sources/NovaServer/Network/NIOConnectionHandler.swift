@@ -27,8 +27,24 @@ final class NIOConnectionHandler: ChannelInboundHandler {
             }
         }
 
-        func push(_ data: ByteBuffer) {
-            channel.writeAndFlush(data, promise: nil)
+        /// Pushed bytes not yet written to the socket, and since when they exceed the soft limit (event
+        /// loop only).
+        private var pendingPushBytes = 0
+        private var softLimitSince: Int64?
+
+        func push(_ data: ByteBuffer, limit: OutputBufferLimit) {
+            channel.eventLoop.execute { [self] in
+                let size = data.readableBytes
+                pendingPushBytes += size
+                if !limit.isUnlimited
+                    && limit.isExceeded(pending: pendingPushBytes, now: SystemClock.nowMilliseconds(), softSince: &softLimitSince) {
+                    channel.close(promise: nil)
+                    return
+                }
+                let written = channel.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenComplete { [self] _ in pendingPushBytes -= size }
+                channel.writeAndFlush(data, promise: written)
+            }
         }
     }
 
