@@ -48,6 +48,8 @@ public final class ClientState: @unchecked Sendable {
     var watchedKeys: [DatabaseKey: Bool] = [:]
     /// A watched key changed: the next EXEC fails (Redis's CLIENT_DIRTY_CAS).
     var watchInvalidated = false
+    /// CLIENT TRACKING settings; nil when tracking is off.
+    var tracking: TrackingState?
     /// SUBSCRIBE channels and PSUBSCRIBE patterns, in subscription order.
     var channels: OrderedSet<Bytes> = []
     var patterns: OrderedSet<Bytes> = []
@@ -95,6 +97,9 @@ public final class ClientState: @unchecked Sendable {
         if isSubscriber { flags += "P" }
         if inTransaction { flags += "x" }
         if isBlocked { flags += "b" }
+        if tracking != nil { flags += "t" }
+        if tracking?.brokenRedirect == true { flags += "R" }
+        if tracking?.broadcast == true { flags += "B" }
         if watchInvalidated { flags += "d" }
         if closeAfterReply { flags += "c" }
         if noEvict { flags += "e" }
@@ -105,7 +110,7 @@ public final class ClientState: @unchecked Sendable {
         var line = "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(name ?? "") age=\(age) idle=\(idle)"
         line += " flags=\(flags) db=\(database) sub=\(channels.count) psub=\(patterns.count) ssub=0 multi=\(transaction?.commands.count ?? -1) qbuf=\(queryBufferBytes) qbuf-free=0"
         line += " argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=\(pendingOutputBytes) tot-mem=0"
-        line += " events=r cmd=\(lastCommand) user=\(user) redir=-1 resp=\(protocolVersion.rawValue)"
+        line += " events=r cmd=\(lastCommand) user=\(user) redir=\(tracking.map { $0.redirect == 0 ? -1 : Int64($0.redirect) } ?? -1) resp=\(protocolVersion.rawValue)"
         line += " lib-name=\(libraryName ?? "") lib-ver=\(libraryVersion ?? "")"
         return line
     }

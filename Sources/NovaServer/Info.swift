@@ -110,7 +110,7 @@ enum Info {
             "client_recent_max_input_buffer:\(server.clients.values.map(\.queryBufferBytes).max() ?? 0)",
             "client_recent_max_output_buffer:\(server.clients.values.map(\.pendingOutputBytes).max() ?? 0)",
             "blocked_clients:\(server.blocking.count)",
-            "tracking_clients:0",
+            "tracking_clients:\(server.tracking.clientCount)",
             "clients_in_timeout_table:0",
         ]
     }
@@ -266,9 +266,9 @@ enum Info {
             "active_defrag_key_misses:0",
             "total_active_defrag_time:0",
             "current_active_defrag_time:0",
-            "tracking_total_keys:0",
-            "tracking_total_items:0",
-            "tracking_total_prefixes:0",
+            "tracking_total_keys:\(server.tracking.keys.count)",
+            "tracking_total_items:\(server.tracking.keys.values.reduce(0) { $0 + $1.count })",
+            "tracking_total_prefixes:\(server.tracking.prefixes.count)",
             "unexpected_error_replies:0",
             "total_error_replies:\(stats.totalErrorReplies)",
             "dump_payload_sanitizations:0",

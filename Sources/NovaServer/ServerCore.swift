@@ -83,6 +83,10 @@ public final class ServerCore: @unchecked Sendable {
     var keyspaceEventFlags: KeyspaceEventFlags = []
     /// Pub/Sub subscriptions.
     var pubsub = PubSubState()
+    /// CLIENT TRACKING tables.
+    var tracking = TrackingTables()
+    /// The client whose batch is running (NOLOOP tracking); nil for the server's own work.
+    var currentClient: ClientState?
     /// Clients watching each key (WATCH).
     var watchers: [DatabaseKey: [ClientState]] = [:]
     /// Recent operations per second samples (INFO instantaneous_ops_per_sec).
@@ -181,6 +185,7 @@ public final class ServerCore: @unchecked Sendable {
             unblock(client)
             unwatchAll(client)
             unsubscribeAll(client)
+            disableTracking(client)
             _ = clients.removeValue(forKey: client.id)
         }
     }
@@ -211,6 +216,8 @@ public final class ServerCore: @unchecked Sendable {
             keyspace.now = now
             client.lastInteraction = now
             var context = CommandContext(server: self, client: client, reply: reply)
+            currentClient = client
+            defer { currentClient = nil }
             reply = RESPWriter(buffer: ByteBuffer())
             // One clock read per command: each command's time runs from the end of the previous one.
             context.clock = SystemClock.monotonicNanoseconds()
@@ -291,6 +298,10 @@ public final class ServerCore: @unchecked Sendable {
             return
         }
         call(&context, spec)
+        // CLIENT CACHING applies to the next command only (to EXEC's inside MULTI).
+        if client.tracking?.caching == true && !client.inTransaction && spec.parent?.name != "client" {
+            client.tracking?.caching = false
+        }
         if !blocking.ready.isEmpty { serveReadyKeys() }
     }
 
@@ -311,6 +322,7 @@ public final class ServerCore: @unchecked Sendable {
             commandStats[spec.id].failedCalls += 1
             countError(error)
         }
+        if spec.flags.contains(.readonly) && client.tracking != nil { rememberTrackedKeys(client, spec, args) }
         // Like Redis: a command is logged when it changed something, as rewritten by its handler.
         if aof != nil && !client.isReplaying && (stats.dirty != dirtyBefore || context.propagation != nil) {
             if let rewritten = context.propagation {

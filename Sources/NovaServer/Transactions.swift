@@ -37,9 +37,11 @@ extension ServerCore {
         client.watchInvalidated = false
     }
 
-    /// A key was written, deleted, expired or evicted: clients watching it fail their next EXEC. A key
+    /// A key was written, deleted, expired or evicted: clients watching it fail their next EXEC, and
+    /// tracking clients that read it are told (CLIENT TRACKING). A key
     /// that had already expired when watched and is now simply gone counts as unchanged, as in Redis.
     func keyModified(_ database: Int, _ key: some ContiguousBytes) {
+        if !tracking.isEmpty { invalidateTrackedKey(Bytes(key)) }
         guard !watchers.isEmpty else { return }
         let entry = DatabaseKey(database: database, key: Bytes(key))
         guard let clients = watchers[entry] else { return }

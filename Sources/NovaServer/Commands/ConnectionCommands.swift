@@ -33,6 +33,7 @@ enum ConnectionCommands {
     static func reset(_ ctx: inout CommandContext) throws(CommandError) {
         ctx.server.discardTransaction(ctx.client)
         ctx.server.unsubscribeAll(ctx.client)
+        ctx.server.disableTracking(ctx.client)
         ctx.client.reset(requiresAuth: ctx.server.config.settings.requirePass != nil)
         ctx.reply.version = .v2
         ctx.reply.simpleString("RESET")
@@ -281,6 +282,120 @@ enum ConnectionCommands {
         }
     }
 
+    /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP], with Redis's
+    /// checks in Redis's order.
+    static func clientTracking(_ ctx: inout CommandContext) throws(CommandError) {
+        var options = TrackingState()
+        var prefixes: [Bytes] = []
+        var index = 3
+        while index < ctx.args.count {
+            let more = index + 1 < ctx.args.count
+            if ctx.args.isKeyword(index, "redirect") && more {
+                index += 1
+                if options.redirect != 0 { throw CommandError("ERR A client can only redirect to a single other client") }
+                let id = try ctx.args.integer(index)
+                guard id > 0, ctx.server.clients[UInt64(id)] != nil else {
+                    throw CommandError("ERR The client ID you want redirect to does not exist")
+                }
+                options.redirect = UInt64(id)
+            } else if ctx.args.isKeyword(index, "bcast") {
+                options.broadcast = true
+            } else if ctx.args.isKeyword(index, "optin") {
+                options.optIn = true
+            } else if ctx.args.isKeyword(index, "optout") {
+                options.optOut = true
+            } else if ctx.args.isKeyword(index, "noloop") {
+                options.noLoop = true
+            } else if ctx.args.isKeyword(index, "prefix") && more {
+                index += 1
+                prefixes.append(Bytes(ctx.args[index]))
+            } else {
+                throw .syntax
+            }
+            index += 1
+        }
+        let client = ctx.client
+        if ctx.args.isKeyword(2, "off") {
+            ctx.server.disableTracking(client)
+            return ctx.reply.ok()
+        }
+        guard ctx.args.isKeyword(2, "on") else { throw .syntax }
+        if !options.broadcast && !prefixes.isEmpty { throw CommandError("ERR PREFIX option requires BCAST mode to be enabled") }
+        if let current = client.tracking {
+            if current.broadcast != options.broadcast {
+                throw CommandError("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.")
+            }
+        }
+        if options.broadcast && (options.optIn || options.optOut) {
+            throw CommandError("ERR OPTIN and OPTOUT are not compatible with BCAST")
+        }
+        if options.optIn && options.optOut { throw CommandError("ERR You can't specify both OPTIN mode and OPTOUT mode") }
+        if let current = client.tracking, (options.optIn && current.optOut) || (options.optOut && current.optIn) {
+            throw CommandError("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.")
+        }
+        if options.broadcast {
+            func overlap(_ a: Bytes, _ b: Bytes) -> Bool { a.hasPrefix(b) || b.hasPrefix(a) }
+            for (position, prefix) in prefixes.enumerated() {
+                if let existing = client.tracking?.prefixes.first(where: { overlap($0, prefix) }) {
+                    throw CommandError("ERR Prefix '\(raw: prefix.array)' overlaps with an existing prefix '\(raw: existing.array)'. Prefixes for a single client must not overlap.")
+                }
+                if let other = prefixes[(position + 1)...].first(where: { overlap($0, prefix) }) {
+                    throw CommandError("ERR Prefix '\(raw: prefix.array)' overlaps with another provided prefix '\(raw: other.array)'. Prefixes for a single client must not overlap.")
+                }
+            }
+        }
+        ctx.server.enableTracking(client, options, prefixes: prefixes)
+        ctx.reply.ok()
+    }
+
+    /// CLIENT CACHING YES|NO: whether the next command's keys are tracked (OPTIN / OPTOUT modes).
+    static func clientCaching(_ ctx: inout CommandContext) throws(CommandError) {
+        guard let state = ctx.client.tracking else {
+            throw CommandError("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
+        }
+        if ctx.args.isKeyword(2, "yes") {
+            guard state.optIn else { throw CommandError("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.") }
+        } else if ctx.args.isKeyword(2, "no") {
+            guard state.optOut else { throw CommandError("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.") }
+        } else {
+            throw .syntax
+        }
+        ctx.client.tracking?.caching = true
+        ctx.reply.ok()
+    }
+
+    static func clientGetredir(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.integer(ctx.client.tracking.map { Int64($0.redirect) } ?? -1)
+    }
+
+    static func clientTrackinginfo(_ ctx: inout CommandContext) throws(CommandError) {
+        var flags: [String] = []
+        if let state = ctx.client.tracking {
+            flags.append("on")
+            if state.broadcast { flags.append("bcast") }
+            if state.optIn {
+                flags.append("optin")
+                if state.caching { flags.append("caching-yes") }
+            }
+            if state.optOut {
+                flags.append("optout")
+                if state.caching { flags.append("caching-no") }
+            }
+            if state.noLoop { flags.append("noloop") }
+            if state.brokenRedirect { flags.append("broken_redirect") }
+        } else {
+            flags.append("off")
+        }
+        ctx.reply.map(3)
+        ctx.reply.bulk("flags")
+        ctx.reply.set(flags.count)
+        for flag in flags { ctx.reply.bulk(flag) }
+        ctx.reply.bulk("redirect")
+        ctx.reply.integer(ctx.client.tracking.map { Int64($0.redirect) } ?? -1)
+        ctx.reply.bulk("prefixes")
+        ctx.replyArray((ctx.client.tracking?.prefixes ?? []).sorted { $0.array.lexicographicallyPrecedes($1.array) })
+    }
+
     /// CLIENT UNBLOCK id [TIMEOUT | ERROR]: ends another client's blocking command early.
     static func clientUnblock(_ ctx: inout CommandContext) throws(CommandError) {
         guard ctx.args.count <= 4 else { throw .subcommandSyntax(Array(ctx.args[1].readableBytesView), of: "client") }
@@ -315,6 +430,10 @@ enum ConnectionCommands {
 
     static func clientHelp(_ ctx: inout CommandContext) throws(CommandError) {
         Help.reply(&ctx, "CLIENT", [
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -353,6 +472,11 @@ enum ConnectionCommands {
             "    Assign the name <name> to the current connection.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
         ])
     }
 }

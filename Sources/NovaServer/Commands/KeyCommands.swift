@@ -332,6 +332,7 @@ enum KeyCommands {
     static func flushdb(_ ctx: inout CommandContext) throws(CommandError) {
         try checkFlushMode(ctx)
         ctx.server.databaseReplaced(ctx.db)
+        ctx.server.invalidateAllTracked()
         ctx.dirty(ctx.keyspace.flush(ctx.db))
         ctx.reply.ok()
     }
@@ -340,6 +341,7 @@ enum KeyCommands {
         try checkFlushMode(ctx)
         ctx.dirty(ctx.keyspace.keyCount)
         for database in ctx.keyspace.databases.indices { ctx.server.databaseReplaced(database) }
+        ctx.server.invalidateAllTracked()
         ctx.keyspace.flushAll()
         // Like Redis, with save points configured FLUSHALL leaves an empty snapshot behind at once.
         if !ctx.server.config.settings.saveRules.isEmpty && !ctx.server.snapshots.inProgress {
