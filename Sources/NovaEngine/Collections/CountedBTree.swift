@@ -43,21 +43,25 @@ public struct CountedBTree<Element: Comparable>: @unchecked Sendable {
 
     /// The child of `node` whose range holds `element`.
     private static func route(_ node: Node, _ element: Element) -> Int {
-        var low = 1, high = node.children.count
-        while low < high {
-            let middle = (low + high) / 2
-            if node.lows[middle] <= element { low = middle + 1 } else { high = middle }
+        node.lows.withUnsafeBufferPointer { lows in
+            var low = 1, high = node.children.count
+            while low < high {
+                let middle = (low + high) / 2
+                if lows[middle] <= element { low = middle + 1 } else { high = middle }
+            }
+            return low - 1
         }
-        return low - 1
     }
 
     private static func leafPosition(_ elements: [Element], _ element: Element) -> Int {
-        var low = 0, high = elements.count
-        while low < high {
-            let middle = (low + high) / 2
-            if elements[middle] < element { low = middle + 1 } else { high = middle }
+        elements.withUnsafeBufferPointer { elements in
+            var low = 0, high = elements.count
+            while low < high {
+                let middle = (low + high) / 2
+                if elements[middle] < element { low = middle + 1 } else { high = middle }
+            }
+            return low
         }
-        return low
     }
 
     private mutating func uniqueRoot() {

@@ -20,7 +20,7 @@ enum BlockingCommands {
         let timeout = try BlockingTimeout.parse(ctx, ctx.args.count - 1)
         let keys = (1..<(ctx.args.count - 1)).map { ctx.args[$0] }
         for key in keys {
-            guard let list = try ctx.peek(ListKind.self, key, database: ctx.db), !list.isEmpty else { continue }
+            guard try ctx.exists(ListKind.self, key) else { continue }
             let element = try ctx.modify(ListKind.self, key, create: false) { list throws(CommandError) -> Bytes in
                 (end == .left ? list.popFirst() : list.popLast())!
             }!

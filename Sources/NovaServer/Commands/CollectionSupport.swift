@@ -71,11 +71,20 @@ extension CommandContext {
         return payload
     }
 
-    /// The collection at `key` in database `database` for reading, without touching statistics.
-    func peek<K: CollectionKind>(_ kind: K.Type, _ key: ByteBuffer, database: Int) throws(CommandError) -> K.Payload? {
+    /// Runs `body` on the collection at `key` in `database` without touching statistics; nil when the key
+    /// is absent, WRONGTYPE for another type. No copy outlives the call: a copy held while the collection
+    /// is modified would make that modification duplicate the whole collection.
+    func inspect<K: CollectionKind, R>(
+        _ kind: K.Type, _ key: ByteBuffer, database: Int, _ body: (K.Payload) -> R
+    ) throws(CommandError) -> R? {
         guard let ref = keyspace.lookupWrite(database, key, [.noTouch]) else { return nil }
-        guard let payload = keyspace.withValue(database, ref, { K.extract($0) }) else { throw .wrongType }
-        return payload
+        guard let result = keyspace.withValue(database, ref, { value in K.extract(value).map(body) }) else { throw .wrongType }
+        return result
+    }
+
+    /// Whether `key` holds a collection of this kind (collections are never empty); WRONGTYPE for another.
+    func exists<K: CollectionKind>(_ kind: K.Type, _ key: ByteBuffer, database: Int? = nil) throws(CommandError) -> Bool {
+        try inspect(kind, key, database: database ?? db) { _ in true } ?? false
     }
 
     /// Runs `body` on the collection at `key`, creating it when absent and `create` is set; a collection

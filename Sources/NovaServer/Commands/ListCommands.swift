@@ -55,11 +55,10 @@ enum ListCommands {
     static func pop(_ ctx: inout CommandContext, end: End) throws(CommandError) {
         if ctx.args.count > 3 { throw .arity(ctx.spec.fullName) }
         let count: Int64? = ctx.args.count == 3 ? try positiveCount(ctx, 2) : nil
-        guard let existing = try ctx.peek(ListKind.self, ctx.args[1], database: ctx.db) else {
+        guard try ctx.exists(ListKind.self, ctx.args[1]) else {
             if count == nil { ctx.reply.null() } else { ctx.reply.nullArray() }
             return
         }
-        _ = existing
         if count == 0 {
             ctx.reply.array(0)
             return
@@ -252,8 +251,8 @@ enum ListCommands {
     /// Moves one element between lists (LMOVE, RPOPLPUSH, and the blocking variants once unblocked).
     /// Returns the element, or nil when the source is empty or absent.
     static func move(_ ctx: inout CommandContext, source: ByteBuffer, destination: ByteBuffer, from: End, to: End) throws(CommandError) -> Bytes? {
-        guard let sourceList = try ctx.peek(ListKind.self, source, database: ctx.db), !sourceList.isEmpty else { return nil }
-        _ = try ctx.peek(ListKind.self, destination, database: ctx.db)  // WRONGTYPE before anything moves
+        guard try ctx.exists(ListKind.self, source) else { return nil }
+        _ = try ctx.exists(ListKind.self, destination)  // WRONGTYPE before anything moves
         let element = try ctx.modify(ListKind.self, source, create: false) { list throws(CommandError) -> Bytes in
             (from == .left ? list.popFirst() : list.popLast())!
         }!
@@ -321,7 +320,7 @@ enum ListCommands {
     /// Pops from the first non-empty list of `request`; replies [key, [elements]]. False when all are empty.
     static func multiPop(_ ctx: inout CommandContext, _ request: MultiPop) throws(CommandError) -> Bool {
         for key in request.keys {
-            guard let list = try ctx.peek(ListKind.self, key, database: ctx.db), !list.isEmpty else { continue }
+            guard try ctx.exists(ListKind.self, key) else { continue }
             let popped = try ctx.modify(ListKind.self, key, create: false) { list throws(CommandError) -> [Bytes] in
                 var items: [Bytes] = []
                 while items.count < request.count, let item = request.end == .left ? list.popFirst() : list.popLast() {

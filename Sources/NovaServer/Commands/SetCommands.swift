@@ -50,7 +50,7 @@ enum SetCommands {
     static func spop(_ ctx: inout CommandContext) throws(CommandError) {
         if ctx.args.count > 3 { throw .syntax }
         let count: Int64? = ctx.args.count == 3 ? try ListCommands.positiveCount(ctx, 2) : nil
-        guard try ctx.peek(SetKind.self, ctx.args[1], database: ctx.db) != nil else {
+        guard try ctx.exists(SetKind.self, ctx.args[1]) else {
             if count == nil { ctx.reply.null() } else { ctx.reply.set(0) }
             return
         }
@@ -90,9 +90,11 @@ enum SetCommands {
     static func smove(_ ctx: inout CommandContext) throws(CommandError) {
         let args = ctx.args
         // A missing source answers 0 before the destination's type is checked, as in Redis.
-        guard let source = try ctx.peek(SetKind.self, args[1], database: ctx.db) else { return ctx.reply.integer(0) }
-        _ = try ctx.peek(SetKind.self, args[2], database: ctx.db)
-        guard source.contains(args[3]) else { return ctx.reply.integer(0) }
+        guard let isMember = try ctx.inspect(SetKind.self, args[1], database: ctx.db, { $0.contains(args[3]) }) else {
+            return ctx.reply.integer(0)
+        }
+        _ = try ctx.exists(SetKind.self, args[2])
+        guard isMember else { return ctx.reply.integer(0) }
         if args[1] == args[2] { return ctx.reply.integer(1) }
         let limits = ctx.limits
         _ = try ctx.modify(SetKind.self, args[1], create: false) { set throws(CommandError) in set.remove(args[3]) }

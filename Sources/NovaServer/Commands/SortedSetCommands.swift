@@ -364,7 +364,7 @@ enum SortedSetCommands {
     /// nil when all are empty or absent. WRONGTYPE stops at the first key of another type, as Redis.
     static func pop(_ ctx: inout CommandContext, keys: [ByteBuffer], highest: Bool, count: Int) throws(CommandError) -> (key: ByteBuffer, popped: [ScoredMember])? {
         for key in keys {
-            guard let zset = try ctx.peek(SortedSetKind.self, key, database: ctx.db), !zset.isEmpty else { continue }
+            guard try ctx.exists(SortedSetKind.self, key) else { continue }
             let popped = try ctx.modify(SortedSetKind.self, key, create: false) { zset throws(CommandError) -> [ScoredMember] in
                 let taken = min(count, zset.count)
                 let ranks = highest ? (zset.count - taken)..<zset.count : 0..<taken
@@ -389,7 +389,7 @@ enum SortedSetCommands {
             count = Int(clamping: try ListCommands.positiveCount(ctx, 2))
         }
         if count == 0 {
-            _ = try ctx.peek(SortedSetKind.self, ctx.args[1], database: ctx.db)
+            _ = try ctx.exists(SortedSetKind.self, ctx.args[1])
             return ctx.reply.array(0)
         }
         guard let (_, popped) = try pop(&ctx, keys: [ctx.args[1]], highest: highest, count: count) else {
