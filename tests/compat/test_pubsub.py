@@ -33,6 +33,8 @@ def test_redis_py_pubsub(r, port, protocol):
     assert r.pubsub_channels() == [b"news"]
     assert r.pubsub_numsub("news", "other") == [(b"news", 1), (b"other", 0)]
     assert r.pubsub_numpat() == 1
+    stats = r.info("stats")
+    assert (stats["pubsub_channels"], stats["pubsub_patterns"]) == (1, 1)
     pubsub.unsubscribe("news")
     assert next_message(pubsub)["type"] == "unsubscribe"
     assert r.pubsub_channels() == []
