@@ -53,6 +53,8 @@ public final class ClientState: @unchecked Sendable {
     /// SUBSCRIBE channels and PSUBSCRIBE patterns, in subscription order.
     var channels: OrderedSet<Bytes> = []
     var patterns: OrderedSet<Bytes> = []
+    /// CLIENT LIST / CLIENT KILL TYPE and the output-buffer class: `pubsub` or `normal` (no replicas here).
+    var clientType: String { isSubscriber ? "pubsub" : "normal" }
     /// Subscribed to anything: in RESP2 only the subscribe family, PING, QUIT and RESET may run.
     var isSubscriber: Bool { !channels.isEmpty || !patterns.isEmpty }
     /// CLIENT NO-EVICT.

@@ -137,3 +137,17 @@ def test_notify_keyspace_events_config_is_validated_and_canonical(r):
     r.config_set("notify-keyspace-events", "KEA")
     assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AKE"}
     r.config_set("notify-keyspace-events", "")
+
+
+def test_client_list_and_kill_by_pubsub_type(r, port):
+    conn = resp.Connection(port)
+    try:
+        conn.call(b"SUBSCRIBE", b"typed")
+        subscribers = r.execute_command("CLIENT", "LIST", "TYPE", "pubsub").decode().splitlines()
+        assert len(subscribers) == 1 and "sub=1" in subscribers[0]
+        assert all("flags=P" not in line for line in r.execute_command("CLIENT", "LIST", "TYPE", "normal").decode().splitlines())
+        assert r.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == 1
+        assert conn.closed_by_peer()
+        assert r.pubsub_numsub("typed") == [(b"typed", 0)]
+    finally:
+        conn.close()

@@ -193,8 +193,8 @@ enum ConnectionCommands {
                 guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
                     throw CommandError("ERR Unknown client type '\(raw: ctx.args.printable(index + 1))'")
                 }
-                // Every connection is a normal client here.
-                if type != "normal" { ids = [] }
+                let matching = Set(ctx.server.clients.values.filter { $0.clientType == (type == "slave" ? "replica" : type) }.map(\.id))
+                ids = ids.map { $0.intersection(matching) } ?? matching
                 index += 2
             } else if ctx.args.isKeyword(index, "id") && index + 1 < ctx.args.count {
                 var chosen = Set<UInt64>()
@@ -266,7 +266,7 @@ enum ConnectionCommands {
             if let address, victim.address != address { continue }
             if let localAddress, victim.localAddress != localAddress { continue }
             if let user, victim.user != user { continue }
-            if let typeFilter, typeFilter != "normal" { continue }
+            if let typeFilter, victim.clientType != (typeFilter == "slave" ? "replica" : typeFilter) { continue }
             if skipMe && victim === ctx.client { continue }
             kill(ctx, victim)
             killed += 1
