@@ -18,20 +18,30 @@ def start(kind, workdir):
 
 
 def fill(port, keys):
-    value = "v" * 100
+    """Mixed types, values of 100 bytes: strings (one key in eight with a TTL), integers, small hashes,
+    lists, sets and sorted sets (one key in eight of each collection type)."""
+    value = b"v" * 100
     chunk = 50_000
     for base in range(0, keys, chunk):
-        lines = []
+        commands = []
         for i in range(base, min(keys, base + chunk)):
-            key = f"key:{i:012d}"
-            if i % 4 == 0:
-                lines.append(f"*5\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n$100\r\n{value}\r\n$2\r\nEX\r\n$5\r\n86400\r\n")
-            elif i % 4 == 1:
-                number = str(i * 31)
-                lines.append(f"*3\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n${len(number)}\r\n{number}\r\n")
+            key = b"key:%012d" % i
+            kind = i % 8
+            if kind == 0:
+                commands.append(resp.encode(b"SET", key, value, b"EX", b"86400"))
+            elif kind == 1:
+                commands.append(resp.encode(b"SET", key, str(i * 31).encode()))
+            elif kind in (2, 3):
+                commands.append(resp.encode(b"SET", key, value))
+            elif kind == 4:
+                commands.append(resp.encode(b"HSET", key, b"name", value, b"visits", str(i).encode(), b"note", value))
+            elif kind == 5:
+                commands.append(resp.encode(b"RPUSH", key, value, value, str(i).encode()))
+            elif kind == 6:
+                commands.append(resp.encode(b"SADD", key, *[str(i + n).encode() for n in range(5)]))
             else:
-                lines.append(f"*3\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n$100\r\n{value}\r\n")
-        subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input="".join(lines).encode(),
+                commands.append(resp.encode(b"ZADD", key, b"1", value, b"2.5", b"m:%d" % i, b"3", b"x"))
+        subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=b"".join(commands),
                        capture_output=True, check=True)
 
 
@@ -99,7 +109,8 @@ def main():
     parser.add_argument("--keys", type=int, default=1_000_000)
     args = parser.parse_args()
     rows = {kind: run(kind, args.keys) for kind in ("nova", "redis")}
-    print(f"{args.keys:,} keys (100-byte strings, integers, 25% with TTL); {os.cpu_count()} cores\n")
+    print(f"{args.keys:,} keys of mixed types (strings with 100-byte values, one key in eight with a TTL; "
+          f"integers; small hashes, lists, sets, sorted sets); {os.cpu_count()} cores\n")
     print("| server | SAVE s | load s | file MB | GET p99 ms idle | GET max ms idle | GET p99 ms during BGSAVE | GET max ms during BGSAVE |")
     print("|---|---|---|---|---|---|---|---|")
     for kind in ("nova", "redis"):
