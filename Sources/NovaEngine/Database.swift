@@ -129,20 +129,16 @@ public final class Database {
         }
     }
 
-    /// Mutates the value at `ref` in place (the value is moved out first, so a uniquely held buffer is
-    /// modified without a copy).
+    /// Mutates the value at `ref` in place: a uniquely held buffer is modified without a copy. `body`
+    /// must not reach back into this database (exclusive access to its storage is held meanwhile).
     public func modifyValue<R>(_ ref: EntryRef, _ body: (inout Value) throws -> R) rethrows -> R {
-        var value = segments[ref.segment].update(at: ref.index) { entry in
-            let value = entry.value
-            entry.value = .int(0)
-            return value
+        var change = 0
+        defer { footprint += change }
+        return try segments[ref.segment].update(at: ref.index) { entry in
+            let before = entry.value.footprint
+            defer { change = entry.value.footprint - before }
+            return try body(&entry.value)
         }
-        let before = value.footprint
-        defer {
-            footprint += value.footprint - before
-            segments[ref.segment].update(at: ref.index) { [value] in $0.value = value }
-        }
-        return try body(&value)
     }
 
     /// Sets the absolute expiry (Unix ms) of the key at `ref`; 0 makes it persistent.
