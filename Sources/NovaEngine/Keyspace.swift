@@ -41,6 +41,9 @@ public final class Keyspace {
     public var lfuDecayTime = 1
     /// Called for every key that expires or is evicted, after it is removed.
     public var removalObserver: ((_ database: Int, _ key: Bytes, _ reason: RemovalReason) -> Void)?
+    /// Called for every key added through `set` or `insert` (Redis's `new` keyspace event); nil when
+    /// nobody listens, which keeps insertion free of it.
+    public var insertionObserver: ((_ database: Int, _ key: Bytes) -> Void)?
 
     /// While true (replaying an append-only file) expired keys are treated as live, as Redis does while
     /// loading, so that replayed commands see the keys they saw when first run.
@@ -168,7 +171,9 @@ public final class Keyspace {
                 return ref
             }
             guard condition != .ifPresent else { return nil }
-            return database.insert(Entry(key: Bytes(raw), value: value, expireAt: expireAt, access: freshAccess), hash: hash)
+            let ref = database.insert(Entry(key: Bytes(raw), value: value, expireAt: expireAt, access: freshAccess), hash: hash)
+            insertionObserver?(db, Bytes(raw))
+            return ref
         }
     }
 
@@ -181,13 +186,15 @@ public final class Keyspace {
     /// Adds a key known to be absent (after a failed lookup).
     @discardableResult
     public func insert(_ db: Int, _ key: Bytes, _ value: Value, expireAt: Int64 = 0) -> EntryRef {
-        databases[db].insert(Entry(key: key, value: value, expireAt: expireAt, access: freshAccess))
+        defer { insertionObserver?(db, key) }
+        return databases[db].insert(Entry(key: key, value: value, expireAt: expireAt, access: freshAccess))
     }
 
     /// Adds an entry exactly as given (loading a snapshot, COPY, MOVE), keeping its access clock.
     @discardableResult
     public func insert(_ db: Int, entry: Entry) -> EntryRef {
-        databases[db].insert(entry)
+        defer { insertionObserver?(db, entry.key) }
+        return databases[db].insert(entry)
     }
 
     /// Replaces the value at `ref`, keeping its expiry.

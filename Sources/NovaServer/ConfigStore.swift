@@ -113,6 +113,14 @@ public final class ConfigStore: @unchecked Sendable {
         return values[parameter.name]
     }
 
+    /// A value as CONFIG GET shows it: as stored, except `notify-keyspace-events`, which Redis prints
+    /// without the `n` class when `A` is set (the class stays on).
+    private func displayed(_ parameter: ConfigParameter) -> String {
+        let value = values[parameter.name] ?? ""
+        if parameter.name == "notify-keyspace-events" { return KeyspaceEventFlags(parsing: value)?.description ?? value }
+        return value
+    }
+
     /// CONFIG GET: pairs for every parameter matching any of `patterns` (glob, case-insensitive).
     /// An exact name is answered under the spelling the client used.
     public func get(_ patterns: [String]) -> [(String, String)] {
@@ -122,13 +130,13 @@ public final class ConfigStore: @unchecked Sendable {
             if !pattern.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
                 guard let parameter = parameters[pattern.lowercased()], !seen.contains(pattern) else { continue }
                 seen.insert(pattern)
-                result.append((pattern, values[parameter.name] ?? ""))
+                result.append((pattern, displayed(parameter)))
                 continue
             }
             for (name, parameter) in listedNames where !parameter.flags.contains(.hidden) {
                 guard !seen.contains(name), RedisGlob.matches(pattern, name, ignoringCase: true) else { continue }
                 seen.insert(name)
-                result.append((name, values[parameter.name] ?? ""))
+                result.append((name, displayed(parameter)))
             }
         }
         return result
@@ -378,7 +386,7 @@ public final class ConfigStore: @unchecked Sendable {
             guard let flags = KeyspaceEventFlags(parsing: arguments[0]) else {
                 return fail("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
             }
-            return .success(flags.description)
+            return .success(flags.storedText)
         case .bind:
             if arguments.count > 16 { return fail("Too many bind addresses specified.") }
             if arguments.count == 1 && arguments[0].isEmpty { return .success("") }
@@ -743,7 +751,12 @@ public struct KeyspaceEventFlags: OptionSet, Sendable, CustomStringConvertible {
         self = flags
     }
 
-    /// The canonical letters, in Redis's order.
+    /// The canonical letters kept in the configuration: `description`, plus `n` when `A` hides it.
+    public var storedText: String {
+        isSuperset(of: .all) && contains(.new) ? description + "n" : description
+    }
+
+    /// The canonical letters, in Redis's order (as CONFIG GET prints them).
     public var description: String {
         var text = ""
         if isSuperset(of: .all) {

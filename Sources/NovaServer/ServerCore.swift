@@ -154,6 +154,9 @@ public final class ServerCore: @unchecked Sendable {
         encodingLimits.zsetMaxListpackEntries = int("zset-max-listpack-entries", 128)
         encodingLimits.zsetMaxListpackValue = int("zset-max-listpack-value", 64)
         keyspaceEventFlags = KeyspaceEventFlags(parsing: settings.notifyKeyspaceEvents) ?? []
+        keyspace.insertionObserver = keyspaceEventFlags.contains(.new) ? { [unowned self] database, key in
+            notifyKeyspaceEvent(.new, "new", key, database: database)
+        } : nil
         keyspace.evictionPolicy = settings.evictionPolicy
         keyspace.evictionSamples = settings.maxMemorySamples
         keyspace.lfuLogFactor = settings.lfuLogFactor

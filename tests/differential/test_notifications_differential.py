@@ -33,13 +33,14 @@ def events(server, commands):
     """Runs `commands` on `server` and returns every keyspace event a subscriber saw, in order."""
     control = resp.Connection(server.port)
     assert control.call(b"FLUSHALL") == "OK"
-    assert control.call(b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA") == "OK"
+    assert control.call(b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAn") == "OK"
     listener = resp.Connection(server.port)
     listener.call(b"PSUBSCRIBE", b"__key*__:*")
     assert listener.call(b"SUBSCRIBE", b"end-of-stream")[0] == b"subscribe"
     try:
         for start in range(0, len(commands), 50):
             control.pipeline(commands[start:start + 50])
+        control.call(b"DISCARD")  # the stream may end inside MULTI
         control.call(b"PUBLISH", b"end-of-stream", b"done")
         seen = []
         while True:

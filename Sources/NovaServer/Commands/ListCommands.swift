@@ -253,11 +253,22 @@ enum ListCommands {
     static func move(_ ctx: inout CommandContext, source: ByteBuffer, destination: ByteBuffer, from: End, to: End) throws(CommandError) -> Bytes? {
         guard try ctx.exists(ListKind.self, source) else { return nil }
         _ = try ctx.exists(ListKind.self, destination)  // WRONGTYPE before anything moves
-        let element = try ctx.modify(ListKind.self, source, create: false) { list throws(CommandError) -> Bytes in
-            (from == .left ? list.popFirst() : list.popLast())!
-        }!
-        _ = try ctx.modify(ListKind.self, destination, create: true) { list throws(CommandError) in
+        func push(_ element: Bytes, _ list: inout ListValue) {
             if to == .left { list.prepend(element) } else { list.append(element) }
+        }
+        let element: Bytes
+        if source == destination {
+            // A rotation: the list never becomes empty, so it is neither deleted nor created again.
+            element = try ctx.modify(ListKind.self, source, create: false) { list throws(CommandError) -> Bytes in
+                let element = (from == .left ? list.popFirst() : list.popLast())!
+                push(element, &list)
+                return element
+            }!
+        } else {
+            element = try ctx.modify(ListKind.self, source, create: false) { list throws(CommandError) -> Bytes in
+                (from == .left ? list.popFirst() : list.popLast())!
+            }!
+            _ = try ctx.modify(ListKind.self, destination, create: true) { list throws(CommandError) in push(element, &list) }
         }
         ctx.dirty()
         ctx.modified(destination, to.pushEvent, .list)
