@@ -2,9 +2,9 @@
 a RESP2 subscriber, a RESP3 client, a publisher/writer; channel and pattern subscriptions, subscribed-mode
 errors, PUBSUB introspection, keyspace events as pushes, tracking with and without redirection, BCAST,
 OPTIN, flushes) runs against both servers, and every frame each connection receives must be identical.
-Client ids differ between servers, so they are written as {id:name} and mapped back."""
-import socket
-
+Client ids differ between servers, so they are written as {id:name} and mapped back. After each step every
+connection is read up to the reply of a PING, which also checks that pushed frames are never overtaken by
+a later reply."""
 from support import resp
 
 SCRIPT = [
@@ -77,17 +77,16 @@ SCRIPT = [
 ]
 
 
-def drain(conn, timeout=0.03):
+def drain(conn):
+    """Every frame that arrived before the reply to a PING sent now: a published message or an
+    invalidation caused by an earlier command must come before it, as Redis guarantees."""
+    conn.send_raw(resp.encode(b"PING"))
     frames = []
-    conn.sock.settimeout(timeout)
-    try:
-        while True:
-            frames.append(conn.read())
-    except (socket.timeout, TimeoutError):
-        pass
-    finally:
-        conn.sock.settimeout(10)
-    return frames
+    while True:
+        frame = conn.read()
+        if frame in ("PONG", [b"pong", b""]) and not isinstance(frame, resp.Push):
+            return frames
+        frames.append(frame)
 
 
 def run(server):
@@ -104,7 +103,8 @@ def run(server):
                 command = command.replace(f"{{id:{other}}}", str(value))
             words = [w.strip('"').encode() for w in command.split()]
             conns[name].send_raw(resp.encode(*words))
-            for receiver in names:
+            # The sender first: once it has its reply, everything the command pushed elsewhere is queued.
+            for receiver in [name] + [other for other in names if other != name]:
                 for frame in drain(conns[receiver]):
                     if receiver == name and words[0] == b"CLIENT":  # replies that carry client ids
                         if isinstance(frame, int):

@@ -214,6 +214,9 @@ final class EpollLoop: @unchecked Sendable {
                 server.logger.critical("epoll_wait failed: \(String(cString: strerror(-count)))")
                 break
             }
+            // Tasks first: data pushed to a connection (a published message) before a client's next
+            // command arrived must go out before that command's reply, as in Redis.
+            runTasks()
             for i in 0..<Int(count) {
                 let fd = fds[i]
                 if fd == wakeup {
