@@ -51,6 +51,7 @@ def test_slow_subscriber_is_disconnected_and_memory_stays_bounded():
         assert wait_for(lambda: client.pubsub_numsub("firehose") == [(b"firehose", 0)]), "the subscriber is still connected"
         assert "overcoming of output buffer limits" in server.log()
         growth = peak_rss_bytes(server.process.pid) - baseline
+        print(f"peak RSS growth {growth / 1e6:.1f} MB")
         assert growth < 96 * 1024 * 1024, f"peak RSS grew by {growth} bytes"
         assert client.ping()
         sock.close()
@@ -64,7 +65,7 @@ def test_soft_limit_disconnects_after_its_seconds(r, port):
     try:
         message = b"s" * 50_000
         started = time.time()
-        while time.time() - started < 5 and r.pubsub_numsub("slow") != [(b"slow", 0)]:
+        while time.time() - started < 15 and r.pubsub_numsub("slow") != [(b"slow", 0)]:
             for _ in range(10):
                 r.publish("slow", message)
             time.sleep(0.1)
