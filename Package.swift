@@ -16,12 +16,17 @@ let package = Package(
         .library(name: "NovaRESP", targets: ["NovaRESP"]),
         .library(name: "NovaEngine", targets: ["NovaEngine"]),
         .library(name: "NovaServer", targets: ["NovaServer"]),
+        .library(name: "NovaClient", targets: ["NovaClient"]),
+        .library(name: "NovaCache", targets: ["NovaCache"]),
+        .executable(name: "nova-cache-demo", targets: ["nova-cache-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -61,6 +66,32 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "NovaClient",
+            dependencies: [
+                "NovaRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "NovaCache",
+            dependencies: [
+                "NovaClient", "NovaEngine", "NovaRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nova-cache-demo",
+            dependencies: ["NovaCache", "NovaClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "NovaRESPTests", dependencies: ["NovaRESP"], swiftSettings: strict),
         .testTarget(name: "NovaEngineTests", dependencies: ["NovaEngine"], swiftSettings: strict),
         .testTarget(
@@ -69,6 +100,16 @@ let package = Package(
                 "NovaServer", "NovaRESP", "NovaEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NovaCacheTests",
+            dependencies: [
+                "NovaCache", "NovaClient", "NovaRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

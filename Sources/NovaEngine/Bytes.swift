@@ -21,6 +21,15 @@ extension Array: ContiguousBytes where Element == UInt8 {
     }
 }
 
+/// A string's UTF-8 bytes (library callers of the engine, such as the NovaCache memory tier, key by text).
+extension String: ContiguousBytes {
+    @inlinable
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var text = self
+        return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+    }
+}
+
 /// An immutable, binary-safe byte string with value semantics: how the engine stores keys and string
 /// values. Up to 19 bytes are stored inline (no allocation); longer contents live in one heap block,
 /// which may carry spare capacity so that APPEND is amortised O(1).

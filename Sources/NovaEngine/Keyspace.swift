@@ -286,11 +286,19 @@ public final class Keyspace {
     /// - Returns: false when memory is still above the limit (the caller refuses writes with OOM).
     public func evict(toFit limit: Int, overhead: Int) -> Bool {
         while overhead + footprint > limit {
-            guard evictionPolicy != .noeviction, let (db, ref) = evictionCandidate() else { return false }
-            let entry = databases[db].remove(ref)
-            stats.evictedKeys += 1
-            removalObserver?(db, entry.key, .evicted)
+            guard evictOne() else { return false }
         }
+        return true
+    }
+
+    /// Evicts the one key the policy picks (sampling as Redis does).
+    /// - Returns: false when the policy is `noeviction` or no key qualifies.
+    @discardableResult
+    public func evictOne() -> Bool {
+        guard evictionPolicy != .noeviction, let (db, ref) = evictionCandidate() else { return false }
+        let entry = databases[db].remove(ref)
+        stats.evictedKeys += 1
+        removalObserver?(db, entry.key, .evicted)
         return true
     }
 

@@ -1,0 +1,145 @@
+public import NovaEngine
+import Synchronization
+
+/// The in-process tier: the NovaEngine keyspace (the same hash table, expiry and sampled LFU/LRU eviction as
+/// the server) under a lock, bounded by entry count and bytes.
+///
+/// Entries stay past their TTL for `maxStaleness`, so that `getOrLoad` can serve a stale value when the
+/// loader fails (fail-safe); ordinary reads see only fresh entries.
+public final class MemoryTier: Sendable {
+    /// Bounds and eviction.
+    public struct Configuration: Sendable, Hashable {
+        public var maxEntries: Int
+        /// Bytes as the engine accounts them (keys, values and per-entry overhead).
+        public var maxBytes: Int
+        /// Which entry makes room: `allkeysLFU` (default) keeps a Zipf workload's hot keys better than LRU.
+        public var eviction: EvictionPolicy
+
+        public init(maxEntries: Int = 100_000, maxBytes: Int = 64 << 20, eviction: EvictionPolicy = .allkeysLFU) {
+            self.maxEntries = max(1, maxEntries)
+            self.maxBytes = max(1024, maxBytes)
+            self.eviction = eviction == .noeviction ? .allkeysLFU : eviction
+        }
+    }
+
+    /// One cached value with its timing.
+    public struct Record: Sendable, Hashable {
+        public var payload: [UInt8]
+        /// End of freshness in ms since the epoch; 0 for no expiry.
+        public var freshUntil: Int64
+        /// When the value was written (ms since the epoch; 0 when unknown).
+        public var writtenAt: Int64
+        /// The sliding TTL restarted by reads (0: not sliding).
+        public var slidingMilliseconds: Int64
+
+        public init(payload: [UInt8], freshUntil: Int64, writtenAt: Int64, slidingMilliseconds: Int64 = 0) {
+            self.payload = payload
+            self.freshUntil = freshUntil
+            self.writtenAt = writtenAt
+            self.slidingMilliseconds = slidingMilliseconds
+        }
+
+        public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
+    }
+
+    public let configuration: Configuration
+    private let clock: any CacheClock
+    private let maxStaleness: Int64
+    private let keyspace: Mutex<Keyspace>
+    private static let headerSize = 24
+
+    /// - Parameter maxStaleness: how long entries are kept after their TTL for fail-safe reads.
+    public init(configuration: Configuration = Configuration(), clock: any CacheClock = SystemCacheClock(), maxStaleness: Duration = .zero) {
+        self.configuration = configuration
+        self.clock = clock
+        self.maxStaleness = maxStaleness.wholeMilliseconds
+        let keyspace = Keyspace(databaseCount: 1, now: clock.nowMilliseconds())
+        keyspace.evictionPolicy = configuration.eviction
+        self.keyspace = Mutex(keyspace)
+    }
+
+    /// The entry under `key`, fresh or stale (check `isFresh`); nil when absent or past its staleness.
+    /// Counts as an access for eviction.
+    public func lookup(_ key: String) -> Record? {
+        let now = clock.nowMilliseconds()
+        return keyspace.withLock { keyspace -> Record? in
+            keyspace.now = now
+            guard let ref = keyspace.lookupRead(0, key) else { return nil }
+            return keyspace.withValue(0, ref) { value in
+                value.withStringBytes { raw -> Record? in
+                    guard raw.count >= Self.headerSize else { return nil }
+                    return Record(
+                        payload: Array(raw[Self.headerSize...]),
+                        freshUntil: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self),
+                        writtenAt: raw.loadUnaligned(fromByteOffset: 8, as: Int64.self),
+                        slidingMilliseconds: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self))
+                } ?? nil
+            }
+        }
+    }
+
+    /// Stores `record` under `key`, then evicts until both bounds hold.
+    public func store(_ key: String, _ record: Record) {
+        var bytes = [UInt8](repeating: 0, count: Self.headerSize + record.payload.count)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: record.freshUntil, toByteOffset: 0, as: Int64.self)
+            raw.storeBytes(of: record.writtenAt, toByteOffset: 8, as: Int64.self)
+            raw.storeBytes(of: record.slidingMilliseconds, toByteOffset: 16, as: Int64.self)
+            if !record.payload.isEmpty {
+                record.payload.withUnsafeBytes { raw.baseAddress!.advanced(by: Self.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+        }
+        let value = Value.string(Bytes(bytes))
+        let hardExpiry = record.freshUntil == 0 ? 0 : record.freshUntil + maxStaleness
+        let now = clock.nowMilliseconds()
+        keyspace.withLock { keyspace in
+            keyspace.now = now
+            keyspace.set(0, key, value, expireAt: hardExpiry)
+            while keyspace.databases[0].count > configuration.maxEntries, keyspace.evictOne() {}
+            _ = keyspace.evict(toFit: configuration.maxBytes, overhead: 0)
+        }
+    }
+
+    /// Restarts a sliding entry's freshness.
+    public func refresh(_ key: String, freshUntil: Int64) {
+        guard var record = lookup(key) else { return }
+        record.freshUntil = freshUntil
+        store(key, record)
+    }
+
+    /// Removes `key`; false when it was not there.
+    @discardableResult
+    public func remove(_ key: String) -> Bool {
+        keyspace.withLock { $0.delete(0, key) }
+    }
+
+    /// Removes every entry whose key starts with `prefix` (all entries for "").
+    public func removeAll(prefix: String = "") {
+        removeAll { $0.starts(with: prefix.utf8) }
+    }
+
+    /// Removes every entry except the given keys.
+    public func removeAll(except keep: Set<String>) {
+        let kept = Set(keep.map { Array($0.utf8) })
+        removeAll { !kept.contains(Array($0)) }
+    }
+
+    private func removeAll(where shouldRemove: (UnsafeRawBufferPointer) -> Bool) {
+        keyspace.withLock { keyspace in
+            var doomed: [Bytes] = []
+            keyspace.databases[0].forEach { entry in
+                if entry.key.withBytes(shouldRemove) { doomed.append(entry.key) }
+            }
+            for key in doomed { _ = keyspace.delete(0, key) }
+        }
+    }
+
+    /// Entries held now (fresh and stale).
+    public var count: Int { keyspace.withLock { $0.databases[0].count } }
+
+    /// Bytes held now, as the engine accounts them.
+    public var bytes: Int { keyspace.withLock { $0.footprint } }
+
+    /// Entries evicted to respect the bounds since creation.
+    public var evictions: Int { keyspace.withLock { $0.stats.evictedKeys } }
+}

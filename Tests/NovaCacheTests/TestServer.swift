@@ -1,0 +1,144 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NovaClient
+
+/// A server process for integration tests: nova-cache-server (the built binary) or Debian's redis-server,
+/// on a free loopback port, that a test can stop (SIGSTOP), kill and restart on the same port.
+final class TestServer: @unchecked Sendable {
+    enum Kind: String, CaseIterable, Sendable, CustomStringConvertible {
+        case nova, redis
+        var description: String { rawValue }
+    }
+
+    let kind: Kind
+    let port: Int
+    let directory: URL
+    let extraArguments: [String]
+    private var process: Process?
+
+    init(_ kind: Kind, arguments: [String] = []) throws {
+        self.kind = kind
+        port = try Self.freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("novacache-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        extraArguments = arguments
+        try start()
+    }
+
+    deinit {
+        process?.terminate()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    func start() throws {
+        let process = Process()
+        switch kind {
+        case .nova:
+            process.executableURL = URL(fileURLWithPath: try Self.novaBinary())
+            process.arguments = ["--port", "\(port)", "--dir", directory.path, "--save", ""] + extraArguments
+        case .redis:
+            process.executableURL = URL(fileURLWithPath: try Self.which("redis-server"))
+            process.arguments = ["--port", "\(port)", "--dir", directory.path, "--save", "", "--appendonly", "no"] + extraArguments
+        }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try waitUntilServing()
+    }
+
+    /// Kills the process (SIGKILL) and waits for it to go.
+    func kill() {
+        guard let process else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    func pause() { if let process { Foundation.kill(process.processIdentifier, SIGSTOP) } }
+    func resume() { if let process { Foundation.kill(process.processIdentifier, SIGCONT) } }
+
+    func stop() {
+        resume()
+        kill()
+    }
+
+    private func waitUntilServing() throws {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let socket = try? Self.connectedSocket(port) {
+                close(socket)
+                return
+            }
+            usleep(20_000)
+        }
+        throw TestServerError("\(kind) did not start on port \(port)")
+    }
+
+    static func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+        guard bound == 0 else { throw TestServerError("bind failed") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func connectedSocket(_ port: Int) throws -> Int32 {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            close(socket)
+            throw TestServerError("connect failed")
+        }
+        return socket
+    }
+
+    /// The nova-cache-server binary: `NOVA_SERVER_BIN`, else the package's release or debug build.
+    static func novaBinary() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["NOVA_SERVER_BIN"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for configuration in ["release", "debug"] {
+            let path = root.appendingPathComponent(".build/\(configuration)/nova-cache-server").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw TestServerError("nova-cache-server not built: run `swift build -c release` or set NOVA_SERVER_BIN")
+    }
+
+    static func which(_ name: String) throws -> String {
+        for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+            let path = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw TestServerError("\(name) not installed (scripts/install-test-deps installs it)")
+    }
+}
+
+struct TestServerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}
