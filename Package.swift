@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "NovaClient", targets: ["NovaClient"]),
         .library(name: "NovaCache", targets: ["NovaCache"]),
         .executable(name: "nova-cache-demo", targets: ["nova-cache-demo"]),
+        .executable(name: "nova-cache-bench", targets: ["nova-cache-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -89,6 +90,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "nova-cache-demo",
+            dependencies: ["NovaCache", "NovaClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nova-cache-bench",
             dependencies: ["NovaCache", "NovaClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),

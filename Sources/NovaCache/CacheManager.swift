@@ -140,6 +140,13 @@ public final class CacheManager: Sendable {
         client = RedisClient(url: configuration.url, pool: configuration.pool, logger: logger)
         stats = StatsRecorder(label: configuration.metricsLabel)
         var tasks: [Task<Void, Never>] = [Task { [weak self] in await self?.probeAtStart() }]
+        let recorder = stats
+        tasks.append(Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                recorder.publishMetrics()
+            }
+        })
         if configuration.coherence != .disabled {
             tasks.append(Task { [weak self] in await self?.runListener() })
         }
@@ -164,6 +171,7 @@ public final class CacheManager: Sendable {
             return (state.tasks + (state.recovery.map { [$0] } ?? []), state.listenerConnection)
         }
         for task in tasks { task.cancel() }
+        stats.publishMetrics()
         listener?.close()
         client.shutdown()
     }
@@ -320,7 +328,7 @@ public final class CacheManager: Sendable {
 
     private func freshRecord(_ full: String) async -> MemoryTier.Record? {
         let current = now
-        if let record = memory.lookup(full), record.isFresh(at: current) {
+        if let record = memory.lookup(full, now: current), record.isFresh(at: current) {
             stats.record(.memoryHit)
             if record.slidingMilliseconds > 0 { await slide(full, record, now: current) }
             return record

@@ -49,91 +49,103 @@ public struct CacheStats: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// The manager's counters, kept as a snapshot struct and mirrored to swift-metrics.
+/// The manager's counters: atomics on the hot path, copied into swift-metrics by `publishMetrics()` (the
+/// manager calls it every second), so that a memory-tier hit costs a few atomic adds and no metrics call.
 final class StatsRecorder: Sendable {
-    enum Event: Sendable {
+    enum Event: Int, CaseIterable, Sendable {
         case memoryHit, memoryMiss, remoteHit, remoteMiss, loaderCall, loaderFailure, staleServed, remoteError
         case remoteSkipped, replayed, skippedReplay, invalidation
     }
 
-    private let state = Mutex(CacheStats())
+    private let events = (0..<Event.allCases.count).map { _ in EventCounter() }
+    private let fallback = Atomic<Bool>(false)
+    private let outages = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let published = Mutex<[Int]>([])
     private let counters: [Counter]
     private let fallbackGauge: Gauge
     private let pendingGauge: Gauge
     private let outageCounter: Counter
+
+    /// One event's count (a class, so that the atomic has a stable address).
+    private final class EventCounter: Sendable {
+        let value = Atomic<Int>(0)
+    }
 
     init(label: String) {
         let dimensions = [("cache", label)]
         func counter(_ name: String, _ extra: [(String, String)] = []) -> Counter {
             Counter(label: "novacache_\(name)", dimensions: dimensions + extra)
         }
-        counters = [
-            counter("lookups_total", [("tier", "memory"), ("result", "hit")]),
-            counter("lookups_total", [("tier", "memory"), ("result", "miss")]),
-            counter("lookups_total", [("tier", "remote"), ("result", "hit")]),
-            counter("lookups_total", [("tier", "remote"), ("result", "miss")]),
-            counter("loader_calls_total"),
-            counter("loader_failures_total"),
-            counter("stale_served_total"),
-            counter("remote_errors_total"),
-            counter("remote_skipped_total"),
-            counter("replayed_writes_total"),
-            counter("skipped_replays_total"),
-            counter("invalidations_total"),
-        ]
+        counters = Event.allCases.map { event -> Counter in
+            switch event {
+            case .memoryHit: return counter("lookups_total", [("tier", "memory"), ("result", "hit")])
+            case .memoryMiss: return counter("lookups_total", [("tier", "memory"), ("result", "miss")])
+            case .remoteHit: return counter("lookups_total", [("tier", "remote"), ("result", "hit")])
+            case .remoteMiss: return counter("lookups_total", [("tier", "remote"), ("result", "miss")])
+            case .loaderCall: return counter("loader_calls_total")
+            case .loaderFailure: return counter("loader_failures_total")
+            case .staleServed: return counter("stale_served_total")
+            case .remoteError: return counter("remote_errors_total")
+            case .remoteSkipped: return counter("remote_skipped_total")
+            case .replayed: return counter("replayed_writes_total")
+            case .skippedReplay: return counter("skipped_replays_total")
+            case .invalidation: return counter("invalidations_total")
+            }
+        }
         fallbackGauge = Gauge(label: "novacache_fallback_active", dimensions: dimensions)
         pendingGauge = Gauge(label: "novacache_pending_replays", dimensions: dimensions)
         outageCounter = counter("outages_total")
+        published.withLock { $0 = Array(repeating: 0, count: Event.allCases.count) }
     }
 
+    @inline(__always)
     func record(_ event: Event, count: Int = 1) {
-        state.withLock { stats in
-            switch event {
-            case .memoryHit: stats.memoryHits += count
-            case .memoryMiss: stats.memoryMisses += count
-            case .remoteHit: stats.remoteHits += count
-            case .remoteMiss: stats.remoteMisses += count
-            case .loaderCall: stats.loaderCalls += count
-            case .loaderFailure: stats.loaderFailures += count
-            case .staleServed: stats.staleServed += count
-            case .remoteError: stats.remoteErrors += count
-            case .remoteSkipped: stats.remoteSkipped += count
-            case .replayed: stats.replayedWrites += count
-            case .skippedReplay: stats.skippedReplays += count
-            case .invalidation: stats.invalidations += count
-            }
-        }
-        let index: Int = switch event {
-        case .memoryHit: 0
-        case .memoryMiss: 1
-        case .remoteHit: 2
-        case .remoteMiss: 3
-        case .loaderCall: 4
-        case .loaderFailure: 5
-        case .staleServed: 6
-        case .remoteError: 7
-        case .remoteSkipped: 8
-        case .replayed: 9
-        case .skippedReplay: 10
-        case .invalidation: 11
-        }
-        counters[index].increment(by: count)
+        events[event.rawValue].value.add(count, ordering: .relaxed)
     }
 
     func setFallback(_ active: Bool) {
-        let entered = state.withLock { stats -> Bool in
-            defer { stats.fallbackActive = active }
-            if active && !stats.fallbackActive { stats.outages += 1; return true }
-            return false
+        let was = fallback.exchange(active, ordering: .relaxed)
+        if active && !was {
+            outages.add(1, ordering: .relaxed)
+            outageCounter.increment()
         }
-        if entered { outageCounter.increment() }
         fallbackGauge.record(active ? 1 : 0)
     }
 
     func setPending(_ count: Int) {
-        state.withLock { $0.pendingReplays = count }
+        pending.store(count, ordering: .relaxed)
         pendingGauge.record(count)
     }
 
-    var snapshot: CacheStats { state.withLock { $0 } }
+    /// Adds what happened since the last call to the swift-metrics counters.
+    func publishMetrics() {
+        let current = events.map { $0.value.load(ordering: .relaxed) }
+        let deltas = published.withLock { last -> [Int] in
+            defer { last = current }
+            return zip(current, last).map { $0 - $1 }
+        }
+        for (index, delta) in deltas.enumerated() where delta > 0 { counters[index].increment(by: delta) }
+    }
+
+    var snapshot: CacheStats {
+        func count(_ event: Event) -> Int { events[event.rawValue].value.load(ordering: .relaxed) }
+        var stats = CacheStats()
+        stats.memoryHits = count(.memoryHit)
+        stats.memoryMisses = count(.memoryMiss)
+        stats.remoteHits = count(.remoteHit)
+        stats.remoteMisses = count(.remoteMiss)
+        stats.loaderCalls = count(.loaderCall)
+        stats.loaderFailures = count(.loaderFailure)
+        stats.staleServed = count(.staleServed)
+        stats.remoteErrors = count(.remoteError)
+        stats.remoteSkipped = count(.remoteSkipped)
+        stats.replayedWrites = count(.replayed)
+        stats.skippedReplays = count(.skippedReplay)
+        stats.invalidations = count(.invalidation)
+        stats.fallbackActive = fallback.load(ordering: .relaxed)
+        stats.outages = outages.load(ordering: .relaxed)
+        stats.pendingReplays = pending.load(ordering: .relaxed)
+        return stats
+    }
 }

@@ -61,8 +61,12 @@ public final class MemoryTier: Sendable {
     /// The entry under `key`, fresh or stale (check `isFresh`); nil when absent or past its staleness.
     /// Counts as an access for eviction.
     public func lookup(_ key: String) -> Record? {
-        let now = clock.nowMilliseconds()
-        return keyspace.withLock { keyspace -> Record? in
+        lookup(key, now: clock.nowMilliseconds())
+    }
+
+    /// `lookup` at a time the caller already read from the clock.
+    public func lookup(_ key: String, now: Int64) -> Record? {
+        keyspace.withLock { keyspace -> Record? in
             keyspace.now = now
             guard let ref = keyspace.lookupRead(0, key) else { return nil }
             return keyspace.withValue(0, ref) { value in

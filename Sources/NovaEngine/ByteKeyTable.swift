@@ -44,6 +44,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     }
 
     /// Calls `body` with the element at `index` without copying it.
+    @inlinable
     public func withElement<R>(at index: Int, _ body: (borrowing Element) throws -> R) rethrows -> R {
         try elements.withUnsafeBufferPointer { try body($0[index]) }
     }

@@ -21,6 +21,11 @@ extension Array: ContiguousBytes where Element == UInt8 {
     }
 }
 
+extension UnsafeRawBufferPointer: ContiguousBytes {
+    @inlinable
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(self) }
+}
+
 /// A string's UTF-8 bytes (library callers of the engine, such as the NovaCache memory tier, key by text).
 extension String: ContiguousBytes {
     @inlinable

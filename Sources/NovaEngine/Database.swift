@@ -19,7 +19,8 @@ public final class Database {
     /// The number of segments; SCAN cursors count segments.
     public static let segmentCount = 1 << segmentBits
 
-    private var segments: [ByteKeyTable<Entry>]
+    @usableFromInline
+    var segments: [ByteKeyTable<Entry>]
     private var volatileBySegment: [UInt32]
 
     /// The number of keys.
@@ -64,7 +65,7 @@ public final class Database {
         try borrowEntry(ref, body)
     }
 
-    @usableFromInline
+    @inlinable
     func borrowEntry<R>(_ ref: EntryRef, _ body: (borrowing Entry) throws -> R) rethrows -> R {
         try segments[ref.segment].withElement(at: ref.index, body)
     }

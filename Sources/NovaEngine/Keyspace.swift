@@ -49,7 +49,7 @@ public final class Keyspace {
     /// loading, so that replayed commands see the keys they saw when first run.
     public var expiryPaused = false
 
-    private var random = SystemRandomNumberGenerator()
+    private var random = FastRandom()
     private var sweepDatabase = 0
     private var sweepSegment = 0
 
@@ -69,9 +69,8 @@ public final class Keyspace {
     private func touch(_ db: Int, _ ref: EntryRef) {
         let state: UInt32
         if evictionPolicy.usesLFU {
-            state = LFU.touched(
-                databases[db][ref].access, nowMs: now, logFactor: lfuLogFactor, decayTime: lfuDecayTime,
-                using: &random)
+            let access = databases[db].withEntry(ref) { $0.access }  // no copy of the entry
+            state = LFU.touched(access, nowMs: now, logFactor: lfuLogFactor, decayTime: lfuDecayTime, using: &random)
         } else {
             state = UInt32(truncatingIfNeeded: now / 1000)
         }
@@ -108,7 +107,13 @@ public final class Keyspace {
     }
 
     /// Finds `key` for reading: expires it if due, updates its access clock, counts a hit or a miss.
+    @inlinable
     public func lookupRead(_ db: Int, _ key: some ContiguousBytes, _ options: LookupOptions = []) -> EntryRef? {
+        key.withBytes { lookupRead(db, raw: $0, options) }
+    }
+
+    /// `lookupRead` for bytes in hand: not generic, so callers in other modules pay no generic dispatch.
+    public func lookupRead(_ db: Int, raw key: UnsafeRawBufferPointer, _ options: LookupOptions = []) -> EntryRef? {
         let ref = lookup(db, key, options)
         if !options.contains(.noStats) {
             if ref != nil { stats.keyspaceHits += 1 } else { stats.keyspaceMisses += 1 }

@@ -1,0 +1,139 @@
+// Measures the NovaCache library (scripts/bench-cache runs it beside redis-py and prints the table):
+//   memory   — a memory-tier hit: median ns per call (CacheManager.getBytes and MemoryTier.lookup)
+//   remote   — GET through the pool with N concurrent tasks: requests/s
+//   zipf     — getOrLoad over a Zipf-distributed replay of customer searches: % of loader calls avoided
+//
+//   nova-cache-bench memory|remote|zipf [--url URL] [--tasks N] [--requests N] [--keys N] [--searches N]
+import Foundation
+import Logging
+import NovaCache
+import NovaClient
+import Synchronization
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+guard let mode = arguments.first else {
+    print("usage: nova-cache-bench memory|remote|zipf [--url URL] [--tasks N] [--requests N] [--keys N] [--searches N]")
+    exit(2)
+}
+arguments.removeFirst()
+var parsed: [String: String] = [:]
+while arguments.count >= 2 { parsed[arguments.removeFirst()] = arguments.removeFirst() }
+let options = parsed
+let url = options["--url"] ?? "redis://127.0.0.1:6379/0"
+func option(_ name: String, _ fallback: Int) -> Int { Int(options[name] ?? "") ?? fallback }
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .error
+    return handler
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+func nanoseconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+}
+
+/// The measurements run here, off the main actor: a call from main-actor code to the library's
+/// nonisolated async methods would hop threads twice per call and measure the hops.
+func run(mode: String) async throws {
+switch mode {
+case "memory":
+    // Offline manager (nothing listens on the URL's port) so only the memory tier is measured.
+    let cache = try CacheManager(url: url, namespace: "bench")
+    let keys = option("--keys", 10_000)
+    let value = [UInt8](repeating: 120, count: 100)
+    for index in 0..<keys { await cache.setBytes("customer:\(index)", value, policy: .customerSearch) }
+    let names = (0..<keys).map { "customer:\($0)" }
+    let stored = names.map { cache.storedKey($0) }
+    let batch = 1000
+    var managerSamples: [Double] = []
+    var tierSamples: [Double] = []
+    var sink = 0
+    for round in 0..<300 {
+        let start = ContinuousClock.now
+        for index in 0..<batch { sink &+= await cache.getBytes(names[(round * batch + index) % keys])?.count ?? 0 }
+        managerSamples.append(nanoseconds(ContinuousClock.now - start) / Double(batch))
+        let tierStart = ContinuousClock.now
+        for index in 0..<batch { sink &+= cache.memory.lookup(stored[(round * batch + index) % keys])?.payload.count ?? 0 }
+        tierSamples.append(nanoseconds(ContinuousClock.now - tierStart) / Double(batch))
+    }
+    precondition(sink == 2 * 300 * batch * 100, "misses during the memory benchmark")
+    if options["--profile"] != nil {
+        let start = ContinuousClock.now
+        for index in 0..<(Int(options["--profile"]!) ?? 1) { sink &+= cache.memory.lookup(stored[index % 16])?.payload.count ?? 0 }
+        print(String(format: "memory_tier_lookup_same_keys_ns=%.0f", nanoseconds(ContinuousClock.now - start) / Double(Int(options["--profile"]!) ?? 1)))
+    }
+    print(String(format: "memory_hit_ns_median=%.0f", median(managerSamples)))
+    print(String(format: "memory_tier_lookup_ns_median=%.0f", median(tierSamples)))
+    cache.shutdown()
+
+case "remote":
+    let tasks = option("--tasks", 50)
+    let requests = option("--requests", 200_000)
+    let client = RedisClient(url: try RedisURL(url), pool: .init(minimumConnections: 4, maximumConnections: 8))
+    try await client.set("bench:key", .bytes([UInt8](repeating: 120, count: 100)))
+    let perTask = requests / tasks
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<tasks {
+            group.addTask {
+                for _ in 0..<perTask { _ = try await client.get("bench:key") }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let seconds = nanoseconds(ContinuousClock.now - start) / 1e9
+    print(String(format: "remote_get_rps=%.0f", Double(perTask * tasks) / seconds))
+    client.shutdown()
+
+case "zipf":
+    let searches = option("--searches", 100_000)
+    let distinct = option("--keys", 10_000)
+    var configuration = CacheManager.Configuration(url: try RedisURL(url), namespace: "bench-zipf")
+    configuration.memory = MemoryTier.Configuration(maxEntries: distinct / 10)  // memory holds 10% of the queries
+    let cache = CacheManager(configuration: configuration)
+    await cache.waitUntilReady()
+    await cache.clear()
+    // Zipf (s = 1) over `distinct` queries, by inverse transform on the cumulative weights.
+    var cumulative: [Double] = []
+    var total = 0.0
+    for rank in 1...distinct { total += 1 / Double(rank); cumulative.append(total) }
+    var generator = SystemRandomNumberGenerator()
+    let upstream = Counter()
+    for _ in 0..<searches {
+        let target = Double.random(in: 0..<total, using: &generator)
+        var low = 0, high = distinct - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] < target { low = middle + 1 } else { high = middle }
+        }
+        let rank = low
+        _ = try await cache.getOrLoad("search:q\(rank)", policy: .customerSearch) { () async throws -> [String] in
+            upstream.increment()
+            return ["customer \(rank)"]
+        }
+    }
+    let calls = upstream.value
+    let stats = cache.statistics
+    print("zipf_searches=\(searches)")
+    print("zipf_loader_calls=\(calls)")
+    print(String(format: "zipf_loader_calls_avoided_pct=%.1f", 100 * (1 - Double(calls) / Double(searches))))
+    print(String(format: "zipf_memory_hit_pct=%.1f", 100 * Double(stats.memoryHits) / Double(searches)))
+    await cache.clear()
+    cache.shutdown()
+
+default:
+    print("unknown mode \(mode)")
+    exit(2)
+}
+}
+
+try await Task.detached { try await run(mode: mode) }.value
