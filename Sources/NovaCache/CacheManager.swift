@@ -215,7 +215,14 @@ public final class CacheManager: Sendable {
 
     /// The raw bytes under `key`.
     public func getBytes(_ key: String) async -> [UInt8]? {
-        await freshRecord(storedKey(key))?.payload
+        // The memory-tier hit is the hot path: no key string is built for it.
+        let current = now
+        if let record = memory.lookup(prefix: keyPrefix, key: key, now: current), record.isFresh(at: current),
+            record.slidingMilliseconds == 0 {
+            stats.record(.memoryHit)
+            return record.payload
+        }
+        return await freshRecord(storedKey(key))?.payload
     }
 
     /// Whether `key` exists (in memory, fresh, or on the remote).

@@ -67,18 +67,41 @@ public final class MemoryTier: Sendable {
     /// `lookup` at a time the caller already read from the clock.
     public func lookup(_ key: String, now: Int64) -> Record? {
         keyspace.withLock { keyspace -> Record? in
-            keyspace.now = now
-            guard let ref = keyspace.lookupRead(0, key) else { return nil }
-            return keyspace.withValue(0, ref) { value in
-                value.withStringBytes { raw -> Record? in
-                    guard raw.count >= Self.headerSize else { return nil }
-                    return Record(
-                        payload: Array(raw[Self.headerSize...]),
-                        freshUntil: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self),
-                        writtenAt: raw.loadUnaligned(fromByteOffset: 8, as: Int64.self),
-                        slidingMilliseconds: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self))
-                } ?? nil
+            var key = key
+            return key.withUTF8 { Self.read(keyspace, UnsafeRawBufferPointer($0), now: now) }
+        }
+    }
+
+    /// `lookup` of `prefix + key` without building that string (the key is assembled on the stack).
+    public func lookup(prefix: String, key: String, now: Int64) -> Record? {
+        keyspace.withLock { keyspace -> Record? in
+            var prefix = prefix
+            var key = key
+            return prefix.withUTF8 { head in
+                key.withUTF8 { tail in
+                    let length = head.count + tail.count
+                    return withUnsafeTemporaryAllocation(byteCount: max(1, length), alignment: 1) { buffer in
+                        if head.count > 0 { buffer.baseAddress!.copyMemory(from: head.baseAddress!, byteCount: head.count) }
+                        if tail.count > 0 { (buffer.baseAddress! + head.count).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
+                        return Self.read(keyspace, UnsafeRawBufferPointer(rebasing: buffer[0..<length]), now: now)
+                    }
+                }
             }
+        }
+    }
+
+    private static func read(_ keyspace: Keyspace, _ key: UnsafeRawBufferPointer, now: Int64) -> Record? {
+        keyspace.now = now
+        guard let ref = keyspace.lookupRead(0, raw: key) else { return nil }
+        return keyspace.withValue(0, ref) { value in
+            value.withStringBytes { raw -> Record? in
+                guard raw.count >= headerSize else { return nil }
+                return Record(
+                    payload: [UInt8](UnsafeRawBufferPointer(rebasing: raw[headerSize...])),
+                    freshUntil: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self),
+                    writtenAt: raw.loadUnaligned(fromByteOffset: 8, as: Int64.self),
+                    slidingMilliseconds: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self))
+            } ?? nil
         }
     }
 
