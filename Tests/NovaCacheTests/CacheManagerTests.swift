@@ -45,9 +45,13 @@ func makeManager(
 
 /// The manager without any server: everything is answered from memory, nothing throws.
 @Suite struct CacheManagerOfflineTests {
+    let refusing: RefusingPort
     let unreachable: String
 
-    init() throws { unreachable = "redis://:hunter2@127.0.0.1:\(try TestServer.freePort())/1" }
+    init() throws {
+        refusing = try RefusingPort()
+        unreachable = "redis://:hunter2@127.0.0.1:\(refusing.port)/1"
+    }
 
     @Test func servesFromMemoryAndWarnsOnceWithoutThePassword() async throws {
         let log = LogCapture()

@@ -12,7 +12,7 @@ final class TestServer: @unchecked Sendable {
     }
 
     let kind: Kind
-    let port: Int
+    private(set) var port: Int
     let directory: URL
     let extraArguments: [String]
     private var process: Process?
@@ -33,7 +33,17 @@ final class TestServer: @unchecked Sendable {
 
     var url: String { "redis://127.0.0.1:\(port)" }
 
+    /// Starts the server; when its port was taken meanwhile (tests run in parallel), tries another one.
     func start() throws {
+        for attempt in 0..<5 {
+            if attempt > 0 { port = try Self.freePort() }
+            if try launch() { return }
+        }
+        throw TestServerError("\(kind) could not start")
+    }
+
+    /// Starts the process on `port`; false when it exited (port in use) instead of serving.
+    private func launch() throws -> Bool {
         let process = Process()
         switch kind {
         case .nova:
@@ -48,6 +58,13 @@ final class TestServer: @unchecked Sendable {
         try process.run()
         self.process = process
         try waitUntilServing()
+        // Whatever answered must be this process: one that could not bind exits at once.
+        usleep(50_000)
+        if !process.isRunning {
+            self.process = nil
+            return false
+        }
+        return true
     }
 
     /// Kills the process (SIGKILL) and waits for it to go.
@@ -61,14 +78,16 @@ final class TestServer: @unchecked Sendable {
     func pause() { if let process { Foundation.kill(process.processIdentifier, SIGSTOP) } }
     func resume() { if let process { Foundation.kill(process.processIdentifier, SIGCONT) } }
 
+    /// Kills the process, stopped or not (SIGKILL needs no SIGCONT; a SIGCONT first would let the server
+    /// answer what queued up meanwhile).
     func stop() {
-        resume()
         kill()
     }
 
     private func waitUntilServing() throws {
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
+            if let process, !process.isRunning { return }
             if let socket = try? Self.connectedSocket(port) {
                 close(socket)
                 return
@@ -126,6 +145,27 @@ final class TestServer: @unchecked Sendable {
         }
         throw TestServerError("\(name) not installed (scripts/install-test-deps installs it)")
     }
+}
+
+/// A loopback port that refuses connections for as long as this object lives: bound, never listening, so
+/// no server started by a parallel test can take it.
+final class RefusingPort: @unchecked Sendable {
+    let port: Int
+    private let socket: Int32
+
+    init() throws {
+        socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+        guard bound == 0 else { throw TestServerError("bind failed") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(socket) }
 }
 
 struct TestServerError: Error, CustomStringConvertible {
