@@ -213,6 +213,20 @@ public final class CacheManager: Sendable {
         return try configuration.codec.decode(type, from: record.payload)
     }
 
+    /// The bytes under `key` without a copy when the memory tier has them (the fastest read); a remote hit
+    /// is copied into the memory tier first.
+    public func getValue(_ key: String) async -> MemoryTier.CachedValue? {
+        let current = now
+        if let value = memory.value(prefix: keyPrefix, key: key, now: current), value.isFresh(at: current),
+            value.slidingMilliseconds == 0 {
+            stats.record(.memoryHit)
+            return value
+        }
+        let full = storedKey(key)
+        guard await freshRecord(full) != nil else { return nil }
+        return memory.value(prefix: "", key: full, now: now)
+    }
+
     /// The raw bytes under `key`.
     public func getBytes(_ key: String) async -> [UInt8]? {
         // The memory-tier hit is the hot path: no key string is built for it.

@@ -42,11 +42,32 @@ public final class MemoryTier: Sendable {
         public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
     }
 
+    /// A cached value handed out without copying: it shares the memory tier's stored bytes.
+    public struct CachedValue: Sendable {
+        let storage: Bytes
+        /// End of freshness in ms since the epoch; 0 for no expiry.
+        public let freshUntil: Int64
+        public let slidingMilliseconds: Int64
+
+        /// The value's length in bytes.
+        public var count: Int { storage.count - MemoryTier.headerSize }
+
+        /// Calls `body` with the value's bytes.
+        public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            try storage.withBytes { try body(UnsafeRawBufferPointer(rebasing: $0[MemoryTier.headerSize...])) }
+        }
+
+        /// A copy of the bytes.
+        public var bytes: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
+
+        public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
+    }
+
     public let configuration: Configuration
     private let clock: any CacheClock
     private let maxStaleness: Int64
     private let keyspace: Mutex<Keyspace>
-    private static let headerSize = 24
+    static let headerSize = 24
 
     /// - Parameter maxStaleness: how long entries are kept after their TTL for fail-safe reads.
     public init(configuration: Configuration = Configuration(), clock: any CacheClock = SystemCacheClock(), maxStaleness: Duration = .zero) {
@@ -75,25 +96,50 @@ public final class MemoryTier: Sendable {
     /// `lookup` of `prefix + key` without building that string (the key is assembled on the stack).
     public func lookup(prefix: String, key: String, now: Int64) -> Record? {
         keyspace.withLock { keyspace -> Record? in
-            var prefix = prefix
-            var key = key
-            return prefix.withUTF8 { head in
-                key.withUTF8 { tail in
-                    let length = head.count + tail.count
-                    return withUnsafeTemporaryAllocation(byteCount: max(1, length), alignment: 1) { buffer in
-                        if head.count > 0 { buffer.baseAddress!.copyMemory(from: head.baseAddress!, byteCount: head.count) }
-                        if tail.count > 0 { (buffer.baseAddress! + head.count).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
-                        return Self.read(keyspace, UnsafeRawBufferPointer(rebasing: buffer[0..<length]), now: now)
+            Self.withKey(prefix, key) { Self.read(keyspace, $0, now: now) }
+        }
+    }
+
+    /// The entry under `prefix + key` without copying its bytes (the hot path of a memory-tier hit).
+    public func value(prefix: String, key: String, now: Int64) -> CachedValue? {
+        keyspace.withLock { keyspace -> CachedValue? in
+            Self.withKey(prefix, key) { raw in
+                keyspace.now = now
+                return keyspace.withReadValue(0, raw: raw) { value -> CachedValue? in
+                    guard case .string(let stored) = value, stored.count >= Self.headerSize else { return nil }
+                    let (freshUntil, sliding) = stored.withBytes {
+                        ($0.loadUnaligned(fromByteOffset: 0, as: Int64.self), $0.loadUnaligned(fromByteOffset: 16, as: Int64.self))
                     }
-                }
+                    return CachedValue(storage: stored, freshUntil: freshUntil, slidingMilliseconds: sliding)
+                } ?? nil
             }
         }
     }
 
+    /// Calls `body` with the bytes of `prefix + key`, assembled on the stack.
+    private static func withKey<R>(_ prefix: String, _ key: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        func assemble(_ head: UnsafeBufferPointer<UInt8>, _ tail: UnsafeBufferPointer<UInt8>) -> R {
+            let length = head.count + tail.count
+            return withUnsafeTemporaryAllocation(byteCount: max(1, length), alignment: 1) { buffer in
+                if head.count > 0 { buffer.baseAddress!.copyMemory(from: head.baseAddress!, byteCount: head.count) }
+                if tail.count > 0 { (buffer.baseAddress! + head.count).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
+                return body(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+            }
+        }
+        // Native strings lend their UTF-8 without a copy; others are copied once.
+        if let result = prefix.utf8.withContiguousStorageIfAvailable({ head in
+            key.utf8.withContiguousStorageIfAvailable { tail in assemble(head, tail) }
+        }), let result {
+            return result
+        }
+        let head = Array(prefix.utf8)
+        let tail = Array(key.utf8)
+        return head.withUnsafeBufferPointer { head in tail.withUnsafeBufferPointer { tail in assemble(head, tail) } }
+    }
+
     private static func read(_ keyspace: Keyspace, _ key: UnsafeRawBufferPointer, now: Int64) -> Record? {
         keyspace.now = now
-        guard let ref = keyspace.lookupRead(0, raw: key) else { return nil }
-        return keyspace.withValue(0, ref) { value in
+        return keyspace.withReadValue(0, raw: key) { value in
             value.withStringBytes { raw -> Record? in
                 guard raw.count >= headerSize else { return nil }
                 return Record(
@@ -102,7 +148,7 @@ public final class MemoryTier: Sendable {
                     writtenAt: raw.loadUnaligned(fromByteOffset: 8, as: Int64.self),
                     slidingMilliseconds: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self))
             } ?? nil
-        }
+        } ?? nil
     }
 
     /// Stores `record` under `key`, then evicts until both bounds hold.

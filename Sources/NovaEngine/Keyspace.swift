@@ -66,15 +66,16 @@ public final class Keyspace {
         evictionPolicy.usesLFU ? LFU.initial(nowMs: now) : UInt32(truncatingIfNeeded: now / 1000)
     }
 
-    private func touch(_ db: Int, _ ref: EntryRef) {
+    /// Updates the access clock (`database` is the caller's reference, so that a read loads it once).
+    private func touch(_ database: Database, _ ref: EntryRef) {
         let state: UInt32
         if evictionPolicy.usesLFU {
-            let access = databases[db].withEntry(ref) { $0.access }  // no copy of the entry
+            let access = database.withEntry(ref) { $0.access }  // no copy of the entry
             state = LFU.touched(access, nowMs: now, logFactor: lfuLogFactor, decayTime: lfuDecayTime, using: &random)
         } else {
             state = UInt32(truncatingIfNeeded: now / 1000)
         }
-        databases[db].setAccess(ref, state)
+        database.setAccess(ref, state)
     }
 
     /// Seconds since the key was last accessed (OBJECT IDLETIME).
@@ -121,6 +122,32 @@ public final class Keyspace {
         return ref
     }
 
+    /// Finds `key` for reading (as `lookupRead`) and calls `body` with its value in place: one hash, one
+    /// load of the database, no copy of the entry. Nil when the key is missing or expired.
+    @inlinable
+    public func withReadValue<R>(_ db: Int, raw key: UnsafeRawBufferPointer, _ body: (borrowing Value) throws -> R) rethrows -> R? {
+        guard let (database, ref) = findForRead(db, raw: key) else { return nil }
+        return try database.withEntry(ref) { try body($0.value) }
+    }
+
+    @usableFromInline
+    func findForRead(_ db: Int, raw key: UnsafeRawBufferPointer) -> (Database, EntryRef)? {
+        let database = databases[db]
+        guard let ref = database.find(raw: key, hash: KeyHashing.hash(key)) else {
+            stats.keyspaceMisses += 1
+            return nil
+        }
+        let expireAt = database.expireAt(ref)
+        if expireAt != 0 && now > expireAt && !expiryPaused {
+            expire(db, ref)
+            stats.keyspaceMisses += 1
+            return nil
+        }
+        touch(database, ref)
+        stats.keyspaceHits += 1
+        return (database, ref)
+    }
+
     /// Finds `key` for writing: expires it if due and updates its access clock; no hit/miss counting.
     public func lookupWrite(_ db: Int, _ key: some ContiguousBytes, _ options: LookupOptions = []) -> EntryRef? {
         lookup(db, key, options)
@@ -134,7 +161,7 @@ public final class Keyspace {
             if !options.contains(.noExpire) { expire(db, ref) }
             return nil
         }
-        if !options.contains(.noTouch) { touch(db, ref) }
+        if !options.contains(.noTouch) { touch(database, ref) }
         return ref
     }
 
@@ -172,7 +199,7 @@ public final class Keyspace {
                 guard condition != .ifAbsent else { return nil }
                 database.setValue(ref, value)
                 if !keepTTL { database.setExpire(ref, expireAt) }
-                touch(db, ref)
+                touch(database, ref)
                 return ref
             }
             guard condition != .ifPresent else { return nil }

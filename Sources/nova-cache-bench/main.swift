@@ -56,6 +56,7 @@ case "memory":
     let batch = 1000
     var managerSamples: [Double] = []
     var tierSamples: [Double] = []
+    var valueSamples: [Double] = []
     var sink = 0
     for round in 0..<300 {
         let start = ContinuousClock.now
@@ -64,8 +65,11 @@ case "memory":
         let tierStart = ContinuousClock.now
         for index in 0..<batch { sink &+= cache.memory.lookup(stored[(round * batch + index) % keys])?.payload.count ?? 0 }
         tierSamples.append(nanoseconds(ContinuousClock.now - tierStart) / Double(batch))
+        let valueStart = ContinuousClock.now
+        for index in 0..<batch { sink &+= await cache.getValue(names[(round * batch + index) % keys])?.count ?? 0 }
+        valueSamples.append(nanoseconds(ContinuousClock.now - valueStart) / Double(batch))
     }
-    precondition(sink == 2 * 300 * batch * 100, "misses during the memory benchmark")
+    precondition(sink == 3 * 300 * batch * 100, "misses during the memory benchmark")
     if options["--profile"] != nil {
         let start = ContinuousClock.now
         for index in 0..<(Int(options["--profile"]!) ?? 1) { sink &+= cache.memory.lookup(stored[index % 16])?.payload.count ?? 0 }
@@ -73,6 +77,7 @@ case "memory":
     }
     print(String(format: "memory_hit_ns_median=%.0f", median(managerSamples)))
     print(String(format: "memory_tier_lookup_ns_median=%.0f", median(tierSamples)))
+    print(String(format: "memory_hit_zero_copy_ns_median=%.0f", median(valueSamples)))
     cache.shutdown()
 
 case "remote":

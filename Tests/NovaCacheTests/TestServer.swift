@@ -75,7 +75,21 @@ final class TestServer: @unchecked Sendable {
         self.process = nil
     }
 
-    func pause() { if let process { Foundation.kill(process.processIdentifier, SIGSTOP) } }
+    /// Stops the process (SIGSTOP) and waits until the kernel reports it stopped: the signal is delivered
+    /// asynchronously, and a server still running on the other core would answer one more command.
+    func pause() {
+        guard let process else { return }
+        Foundation.kill(process.processIdentifier, SIGSTOP)
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")"),
+                stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T") {
+                return
+            }
+            usleep(1000)
+        }
+    }
     func resume() { if let process { Foundation.kill(process.processIdentifier, SIGCONT) } }
 
     /// Kills the process, stopped or not (SIGKILL needs no SIGCONT; a SIGCONT first would let the server
