@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "NovaCache", targets: ["NovaCache"]),
         .executable(name: "nova-cache-demo", targets: ["nova-cache-demo"]),
         .executable(name: "nova-cache-bench", targets: ["nova-cache-bench"]),
+        .executable(name: "nova-cache", targets: ["nova-cache"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -96,6 +98,15 @@ let package = Package(
         .executableTarget(
             name: "nova-cache-bench",
             dependencies: ["NovaCache", "NovaClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nova-cache",
+            dependencies: [
+                "NovaClient", "NovaEngine", "NovaRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "NovaRESPTests", dependencies: ["NovaRESP"], swiftSettings: strict),

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NovaClient
+import NovaRESP
+
+/// `nova-cache`: the operator's tool for a nova-cache-server (or any Redis 7 server).
+@main
+struct NovaCacheCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nova-cache",
+        abstract: "Check, watch, flush and back up a NovaCache server.",
+        discussion: """
+            The server is named by --url or the REDIS_URL environment variable (default \
+            redis://127.0.0.1:6379/0). A password can also come from NOVA_CACHE_PASSWORD; when the server \
+            asks for one and none was given, it is prompted for on the terminal without echo. Passwords \
+            are never printed.
+            """,
+        subcommands: [
+            Status.self, Stats.self, Flush.self, Backup.self, Verify.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
+            Keys.self,
+        ]
+    )
+}
+
+/// Where the server is.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .long, help: "Server URL: redis://[[user]:password@]host[:port][/db], rediss://…, unix:///path.sock")
+    var url: String?
+
+    /// The URL to use, with a password from the environment when the URL has none.
+    func resolvedURL() throws -> RedisURL {
+        var url = try url.map { try RedisURL($0) } ?? RedisURL.fromEnvironment()
+        if url.password == nil, let password = ProcessInfo.processInfo.environment["NOVA_CACHE_PASSWORD"], !password.isEmpty {
+            url.password = password
+        }
+        url.commandTimeout = .seconds(10)
+        return url
+    }
+
+    /// A connected client; asks for the password on a terminal when the server requires one.
+    func connect() async throws -> RedisClient {
+        var url = try resolvedURL()
+        var client = RedisClient(url: url, pool: .init(minimumConnections: 0, maximumConnections: 2))
+        do {
+            _ = try await client.ping()
+        } catch let error as RedisError where error.code == "MISCONF" {
+            // The server answers but refuses writes (and PING) after a failed save: reachable, and
+            // `status` reports the failure.
+            _ = error
+        } catch let error as RedisError where error.code == "NOAUTH" && url.password == nil && isatty(0) == 1 {
+            client.shutdown()
+            guard let entered = getpass("Password for \(url): ") else { throw error }
+            url.password = String(cString: entered)
+            client = RedisClient(url: url, pool: .init(minimumConnections: 0, maximumConnections: 2))
+            _ = try await client.ping()
+        }
+        return client
+    }
+}
+
+/// A failure reported as one line on stderr with a chosen exit code.
+struct CLIFailure: Error, CustomStringConvertible {
+    let description: String
+    let exitCode: Int32
+    init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
+
+extension AsyncParsableCommand {
+    /// Runs `body`, turning failures into a message on stderr and an exit code (never a stack trace).
+    func reporting(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let failure as CLIFailure {
+            FileHandle.standardError.write(Data("nova-cache: \(failure.description)\n".utf8))
+            throw ExitCode(failure.exitCode)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("nova-cache: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension RedisClient {
+    /// INFO [section] as a dictionary of its `name:value` lines.
+    func info(_ section: String = "all") async throws -> [String: String] {
+        let reply = try await send("INFO", .string(section))
+        var fields: [String: String] = [:]
+        for line in (reply.string ?? "").split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
+        }
+        return fields
+    }
+}
+
+/// Keys per database from INFO's keyspace lines (`db0:keys=3,expires=1,avg_ttl=0`).
+func keyspace(_ info: [String: String]) -> [(db: Int, keys: Int, expires: Int)] {
+    info.compactMap { name, value -> (Int, Int, Int)? in
+        guard name.hasPrefix("db"), let db = Int(name.dropFirst(2)) else { return nil }
+        var keys = 0
+        var expires = 0
+        for part in value.split(separator: ",") {
+            let pair = part.split(separator: "=")
+            guard pair.count == 2, let number = Int(pair[1]) else { continue }
+            if pair[0] == "keys" { keys = number } else if pair[0] == "expires" { expires = number }
+        }
+        return (db, keys, expires)
+    }.sorted { $0.0 < $1.0 }.map { (db: $0.0, keys: $0.1, expires: $0.2) }
+}
+
+/// Prints `object` as JSON on stdout.
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import NovaClient
+
+/// `nova-cache stats`: commands, ops/s, hits and misses, expired and evicted keys.
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Commands processed, ops/s, keyspace hits/misses and hit ratio, expired and evicted keys.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Also show the key count of this database.") var db: Int?
+    @Option(help: "Refresh every SECONDS, in place, with sparklines of ops/s and hit ratio.") var watch: Double?
+    @Option(help: "With --watch: stop after this many refreshes.") var count: Int?
+    @Flag(help: "Print JSON (one object per refresh with --watch).") var json = false
+
+    struct Sample {
+        var commands = 0
+        var opsPerSecond = 0.0
+        var hits = 0
+        var misses = 0
+        var expired = 0
+        var evicted = 0
+        var keys: Int?
+        var at = Date()
+
+        var hitRatio: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
+    }
+
+    func sample(_ client: RedisClient) async throws -> Sample {
+        let info = try await client.info()
+        func number(_ name: String) -> Int { Int(info[name] ?? "") ?? 0 }
+        var sample = Sample(
+            commands: number("total_commands_processed"),
+            opsPerSecond: Double(info["instantaneous_ops_per_sec"] ?? "") ?? 0,
+            hits: number("keyspace_hits"), misses: number("keyspace_misses"),
+            expired: number("expired_keys"), evicted: number("evicted_keys"))
+        if let db { sample.keys = keyspace(info).first { $0.db == db }?.keys ?? 0 }
+        return sample
+    }
+
+    func object(_ sample: Sample, interval: (ops: Double, ratio: Double)? = nil) -> [String: Any] {
+        var object: [String: Any] = [
+            "total_commands_processed": sample.commands, "instantaneous_ops_per_sec": sample.opsPerSecond,
+            "keyspace_hits": sample.hits, "keyspace_misses": sample.misses, "hit_ratio": sample.hitRatio,
+            "expired_keys": sample.expired, "evicted_keys": sample.evicted,
+        ]
+        if let keys = sample.keys, let db { object["db"] = db; object["keys"] = keys }
+        if let interval { object["interval_ops_per_sec"] = interval.ops; object["interval_hit_ratio"] = interval.ratio }
+        return object
+    }
+
+    func lines(_ sample: Sample) -> [String] {
+        var lines = [
+            "commands processed  \(sample.commands)",
+            "ops/s               \(Int(sample.opsPerSecond))",
+            "keyspace hits       \(sample.hits)",
+            "keyspace misses     \(sample.misses)",
+            String(format: "hit ratio           %.1f%%", sample.hitRatio * 100),
+            "expired keys        \(sample.expired)",
+            "evicted keys        \(sample.evicted)",
+        ]
+        if let keys = sample.keys, let db { lines.append("keys in db\(db)         \(keys)") }
+        return lines
+    }
+
+    func run() async throws {
+        try await reporting {
+            let client = try await connection.connect()
+            defer { client.shutdown() }
+            guard let watch else {
+                let current = try await sample(client)
+                if json { try printJSON(object(current)) } else { print(lines(current).joined(separator: "\n")) }
+                return
+            }
+            guard watch > 0 else { throw CLIFailure("--watch needs a positive number of seconds", exitCode: 2) }
+            var previous = try await sample(client)
+            var opsHistory: [Double] = []
+            var ratioHistory: [Double] = []
+            var printed = 0
+            var refreshes = 0
+            while count.map({ refreshes < $0 }) ?? true {
+                try await Task.sleep(for: .milliseconds(Int(watch * 1000)))
+                let current = try await sample(client)
+                let seconds = max(0.001, current.at.timeIntervalSince(previous.at))
+                // The interval's own rates: INFO's counters are totals since start.
+                let ops = Double(max(0, current.commands - previous.commands - 1)) / seconds
+                let lookups = (current.hits - previous.hits) + (current.misses - previous.misses)
+                let ratio = lookups > 0 ? Double(current.hits - previous.hits) / Double(lookups) : (ratioHistory.last ?? 0)
+                opsHistory = Array((opsHistory + [ops]).suffix(40))
+                ratioHistory = Array((ratioHistory + [ratio]).suffix(40))
+                refreshes += 1
+                if json {
+                    try printJSON(object(current, interval: (ops, ratio)))
+                } else {
+                    var screen = lines(current)
+                    screen.append(String(format: "ops/s (interval)    %-8.0f %@", ops, sparkline(opsHistory, maximum: nil)))
+                    screen.append(String(format: "hit ratio (interval)%6.1f%%  %@", ratio * 100, sparkline(ratioHistory, maximum: 1)))
+                    if printed > 0 { print("\u{1B}[\(printed)A", terminator: "") }  // back to the top, redraw in place
+                    for line in screen { print("\u{1B}[2K" + line) }
+                    printed = screen.count
+                }
+                fflush(nil)
+                previous = current
+            }
+        }
+    }
+}
+
+/// A text sparkline of `values` scaled to `maximum` (or their own maximum).
+func sparkline(_ values: [Double], maximum: Double?) -> String {
+    let bars = Array("▁▂▃▄▅▆▇█")
+    let top = maximum ?? max(values.max() ?? 0, 1)
+    return String(values.map { value in
+        let index = top > 0 ? Int((value / top * Double(bars.count - 1)).rounded()) : 0
+        return bars[min(max(index, 0), bars.count - 1)]
+    })
+}

@@ -1,0 +1,171 @@
+"""The operator CLI `nova-cache` against a live server: output, JSON, exit codes, backups, secrets."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import redis
+
+from support import servers
+
+CLI = os.environ.get("NOVA_CLI_BIN") or os.path.join(os.path.dirname(servers.nova_binary()), "nova-cache")
+
+
+def cli(*args, env=None, stdin=subprocess.DEVNULL, timeout=60):
+    environment = dict(os.environ)
+    environment.pop("REDIS_URL", None)
+    environment.update(env or {})
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=environment, stdin=stdin, timeout=timeout)
+
+
+@pytest.fixture
+def url(nova_server):
+    redis.Redis(port=nova_server.port).flushall()
+    return f"redis://127.0.0.1:{nova_server.port}"
+
+
+def test_ping_and_unreachable_exit_codes(url):
+    done = cli("ping", "--url", url)
+    assert done.returncode == 0 and done.stdout.startswith("PONG")
+    port = servers.free_port()
+    down = cli("ping", "--url", f"redis://127.0.0.1:{port}")
+    assert down.returncode == 1 and "cannot connect" in down.stderr
+
+
+def test_get_set_del_ttl_keys(url):
+    assert cli("set", "--url", url + "/2", "greeting", "hello", "--ttl", "100").stdout.strip() == "OK"
+    assert cli("get", "--url", url + "/2", "greeting").stdout == "hello\n"
+    assert cli("get", "--url", url, "greeting").returncode == 1  # another database
+    left = float(cli("ttl", "--url", url + "/2", "greeting").stdout.split()[0])
+    assert 98 < left <= 100
+    cli("set", "--url", url + "/2", "other", "x")
+    assert cli("keys", "--url", url + "/2").stdout.split() == ["greeting", "other"]
+    assert cli("keys", "--url", url + "/2", "gr*").stdout.split() == ["greeting"]
+    assert cli("del", "--url", url + "/2", "greeting", "missing").stdout.strip() == "1"
+    assert cli("ttl", "--url", url + "/2", "greeting").returncode == 1
+    # REDIS_URL is the default.
+    assert cli("get", "other", env={"REDIS_URL": url + "/2"}).stdout == "x\n"
+
+
+def test_status_text_and_json(url, nova_server):
+    r = redis.Redis(port=nova_server.port, db=3)
+    r.set("a", 1)
+    r.set("b", 2, ex=100)
+    text = cli("status", "--url", url)
+    assert text.returncode == 0, text.stderr
+    assert ": OK" in text.stdout and "db3=2" in text.stdout and "version" in text.stdout
+    status = json.loads(cli("status", "--url", url, "--json").stdout)
+    assert status["reachable"] and status["healthy"] and status["keys"] == {"db3": 2}
+    assert status["version"] == "7.0.15" and status["role"] == "master" and status["aof_enabled"] is False
+    down = cli("status", "--url", f"redis://127.0.0.1:{servers.free_port()}", "--json")
+    assert down.returncode == 1 and json.loads(down.stdout)["reachable"] is False
+
+
+def test_status_unhealthy_after_a_failed_save():
+    server = servers.start_nova("--enable-protected-configs", "yes")
+    try:
+        r = redis.Redis(port=server.port)
+        r.set("k", "v")
+        gone = os.path.join(server.workdir, "gone")
+        os.mkdir(gone)
+        r.config_set("dir", gone)
+        os.rmdir(gone)  # the snapshot cannot be written (even by root)
+        try:
+            r.bgsave()
+        except redis.ResponseError:
+            pass
+        deadline = time.time() + 10
+        while r.info("persistence")["rdb_bgsave_in_progress"] and time.time() < deadline:
+            time.sleep(0.05)
+        done = cli("status", "--url", f"redis://127.0.0.1:{server.port}")
+        assert done.returncode == 2 and "UNHEALTHY" in done.stdout and "save failed" in done.stdout
+        assert json.loads(cli("status", "--url", f"redis://127.0.0.1:{server.port}", "--json").stdout)["healthy"] is False
+        r.config_set("dir", server.workdir)  # lets the shutdown save succeed, so the server exits at once
+    finally:
+        server.cleanup()
+
+
+def test_stats_counts_hits_and_misses(url, nova_server):
+    r = redis.Redis(port=nova_server.port, db=1)
+    before = json.loads(cli("stats", "--url", url, "--json").stdout)
+    r.set("k", "v")
+    for _ in range(3):
+        r.get("k")
+    r.get("missing")
+    after = json.loads(cli("stats", "--url", url, "--json", "--db", "1").stdout)
+    assert after["keyspace_hits"] - before["keyspace_hits"] == 3
+    assert after["keyspace_misses"] - before["keyspace_misses"] == 1
+    assert after["keys"] == 1 and after["db"] == 1
+    assert after["total_commands_processed"] > before["total_commands_processed"]
+    text = cli("stats", "--url", url).stdout
+    assert "hit ratio" in text and "evicted keys" in text
+
+
+def test_stats_watch_refreshes_with_sparklines(url, nova_server):
+    r = redis.Redis(port=nova_server.port)
+    r.set("k", "v")
+    done = cli("stats", "--url", url, "--watch", "0.2", "--count", "3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\x1b[2Kops/s (interval)") == 3
+    assert "\x1b[" in done.stdout and any(bar in done.stdout for bar in "▁▂▃▄▅▆▇█")
+    watched = cli("stats", "--url", url, "--watch", "0.1", "--count", "2", "--json").stdout
+    objects = [json.loads("{" + part) for part in watched.strip().lstrip("{").split("\n{") if part.strip()]
+    assert len(objects) == 2 and all("interval_ops_per_sec" in o for o in objects)
+
+
+def test_flush_needs_confirmation_or_yes(url, nova_server):
+    r1 = redis.Redis(port=nova_server.port, db=1)
+    r2 = redis.Redis(port=nova_server.port, db=2)
+    r1.set("a", 1)
+    r2.set("b", 2)
+    refused = cli("flush", "--url", url, "--db", "1")  # stdin is not a terminal
+    assert refused.returncode == 2 and "--yes" in refused.stderr and r1.dbsize() == 1
+    assert cli("flush", "--url", url).returncode != 0  # neither --db nor --all
+    done = cli("flush", "--url", url, "--db", "1", "--yes")
+    assert done.returncode == 0 and "1 keys removed" in done.stdout
+    assert r1.dbsize() == 0 and r2.dbsize() == 1
+    assert cli("flush", "--url", url, "--all", "--yes").returncode == 0
+    assert r2.dbsize() == 0
+
+
+def test_backup_copies_verifies_and_prunes(url, nova_server, tmp_path):
+    r = redis.Redis(port=nova_server.port)
+    r.set("kept", "value")
+    target = tmp_path / "backups"
+    for _ in range(4):
+        done = cli("backup", "--url", url, "--to", str(target), "--keep", "3")
+        assert done.returncode == 0, done.stderr
+        assert "verified" in done.stdout
+    files = sorted(os.listdir(target))
+    assert len(files) == 3 and all(f.startswith("nova-cache-") and f.endswith(".rdb") for f in files)
+    newest = target / files[-1]
+    check = subprocess.run(["redis-check-rdb", str(newest)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    assert cli("verify", str(newest)).returncode == 0
+    # A damaged copy is detected by the same verification.
+    data = bytearray(newest.read_bytes())
+    data[12] ^= 0xFF
+    damaged = tmp_path / "damaged.rdb"
+    damaged.write_bytes(bytes(data))
+    bad = cli("verify", str(damaged))
+    assert bad.returncode == 1 and "checksum mismatch" in bad.stderr
+    (tmp_path / "short.rdb").write_bytes(b"REDIS0010")
+    assert cli("verify", str(tmp_path / "short.rdb")).returncode == 1
+
+
+def test_password_from_url_or_environment_and_never_printed():
+    server = servers.start_nova(password="hunter2-secret")
+    try:
+        base = f"redis://127.0.0.1:{server.port}"
+        denied = cli("ping", "--url", base)
+        assert denied.returncode == 1 and "NOAUTH" in denied.stderr
+        with_url = cli("status", "--url", f"redis://:hunter2-secret@127.0.0.1:{server.port}")
+        assert with_url.returncode == 0 and "hunter2" not in with_url.stdout + with_url.stderr
+        assert ":***@" in with_url.stdout
+        from_env = cli("status", "--url", base, "--json", env={"NOVA_CACHE_PASSWORD": "hunter2-secret"})
+        assert from_env.returncode == 0 and "hunter2" not in from_env.stdout
+        wrong = cli("status", "--url", f"redis://:nope-nope@127.0.0.1:{server.port}")
+        assert wrong.returncode == 1 and "nope-nope" not in wrong.stdout + wrong.stderr
+    finally:
+        server.cleanup()
