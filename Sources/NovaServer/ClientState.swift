@@ -57,6 +57,8 @@ public final class ClientState: @unchecked Sendable {
     var clientType: String { isSubscriber ? "pubsub" : "normal" }
     /// Subscribed to anything: in RESP2 only the subscribe family, PING, QUIT and RESET may run.
     var isSubscriber: Bool { !channels.isEmpty || !patterns.isEmpty }
+    /// Receives every command other clients run (MONITOR).
+    var isMonitor = false
     /// CLIENT NO-EVICT.
     public var noEvict = false
     /// CLIENT NO-TOUCH: reads do not update access clocks.
@@ -96,6 +98,7 @@ public final class ClientState: @unchecked Sendable {
     func infoLine(now: Int64) -> String {
         // Letters in Redis's order.
         var flags = ""
+        if isMonitor { flags += "O" }
         if isSubscriber { flags += "P" }
         if inTransaction { flags += "x" }
         if isBlocked { flags += "b" }

@@ -641,6 +641,8 @@ enum CommandRegistry {
                     complexity: "O(1)", syntax: "[SCHEDULE]", handler: ServerCommands.bgsave),
         CommandSpec("bgrewriteaof", arity: 1, flags: [.admin, .noscript], group: .server, since: "1.0.0",
                     summary: "Asynchronously rewrite the append-only file", handler: ServerCommands.bgrewriteaof),
+        CommandSpec("monitor", arity: 1, flags: [.admin, .noscript, .loading, .stale], group: .server, since: "1.0.0",
+                    summary: "Listen for all requests received by the server in real time", handler: ServerCommands.monitor),
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast, .dangerous], group: .server, since: "1.0.0",
                     summary: "Get the UNIX time stamp of the last successful save to disk", handler: ServerCommands.lastsave),
         CommandSpec("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale, .noMulti, .sentinel, .allowBusy],

@@ -27,6 +27,8 @@ public struct ServerSettings: Sendable {
     /// `client-output-buffer-limit` for normal clients and for Pub/Sub subscribers.
     public var normalOutputLimit = OutputBufferLimit()
     public var pubsubOutputLimit = OutputBufferLimit(hard: 32 << 20, soft: 8 << 20, softSeconds: 60)
+    /// The replica class, which Redis also applies to MONITOR clients.
+    public var replicaOutputLimit = OutputBufferLimit(hard: 256 << 20, soft: 64 << 20, softSeconds: 60)
     public var port = 6379
     public var bind: [String] = ["127.0.0.1"]
     public var databases = 16
@@ -670,6 +672,7 @@ public final class ConfigStore: @unchecked Sendable {
         }
         s.normalOutputLimit = limit("normal")
         s.pubsubOutputLimit = limit("pubsub")
+        s.replicaOutputLimit = limit("slave")
         settings = s
     }
 }

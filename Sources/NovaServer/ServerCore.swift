@@ -83,6 +83,8 @@ public final class ServerCore: @unchecked Sendable {
     var keyspaceEventFlags: KeyspaceEventFlags = []
     /// Pub/Sub subscriptions.
     var pubsub = PubSubState()
+    /// Clients in MONITOR mode, in the order they entered it.
+    var monitors: [ClientState] = []
     /// CLIENT TRACKING tables.
     var tracking = TrackingTables()
     /// The client whose batch is running (NOLOOP tracking); nil for the server's own work.
@@ -189,6 +191,7 @@ public final class ServerCore: @unchecked Sendable {
             unwatchAll(client)
             unsubscribeAll(client)
             disableTracking(client)
+            stopMonitoring(client)
             _ = clients.removeValue(forKey: client.id)
         }
     }
@@ -333,6 +336,9 @@ public final class ServerCore: @unchecked Sendable {
             } else {
                 propagate(database: database, arguments: args)
             }
+        }
+        if !monitors.isEmpty && !client.isReplaying && !spec.flags.contains(.admin) && !spec.flags.contains(.skipMonitor) {
+            feedMonitors(client, spec, args)
         }
         let end = SystemClock.monotonicNanoseconds()
         commandStats[spec.id].calls += 1

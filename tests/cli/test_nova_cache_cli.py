@@ -169,3 +169,24 @@ def test_password_from_url_or_environment_and_never_printed():
         assert wrong.returncode == 1 and "nope-nope" not in wrong.stdout + wrong.stderr
     finally:
         server.cleanup()
+
+
+def test_monitor_streams_commands(url, nova_server):
+    watcher = subprocess.Popen([CLI, "monitor", "--url", url, "--count", "3"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 10
+        r = redis.Redis(port=nova_server.port)
+        while time.time() < deadline and not any("flags=O" in c.get("flags", "") or "O" in c.get("flags", "")
+                                                  for c in r.client_list()):
+            time.sleep(0.05)
+        r.set("watched", "1")
+        r.get("watched")
+        r.delete("watched")
+        out, err = watcher.communicate(timeout=10)
+    finally:
+        watcher.kill()
+    lines = out.splitlines()
+    assert watcher.returncode == 0, err
+    assert [line.split("] ", 1)[1] for line in lines] == ['"SET" "watched" "1"', '"GET" "watched"', '"DEL" "watched"']
+    assert "monitoring" in err

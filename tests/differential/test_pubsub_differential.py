@@ -5,6 +5,8 @@ OPTIN, flushes) runs against both servers, and every frame each connection recei
 Client ids differ between servers, so they are written as {id:name} and mapped back. After each step every
 connection is read up to the reply of a PING, which also checks that pushed frames are never overtaken by
 a later reply."""
+import itertools
+
 from support import resp
 
 SCRIPT = [
@@ -77,14 +79,20 @@ SCRIPT = [
 ]
 
 
+BARRIERS = itertools.count()
+
+
 def drain(conn):
     """Every frame that arrived before the reply to a PING sent now: a published message or an
     invalidation caused by an earlier command must come before it, as Redis guarantees."""
-    conn.send_raw(resp.encode(b"PING"))
+    # A token of its own, so that the reply to a scripted PING is never taken for the barrier (which
+    # would leave the barrier's own reply to end the next drain early, before that step's pushes).
+    token = b"barrier-%d" % next(BARRIERS)
+    conn.send_raw(resp.encode(b"PING", token))
     frames = []
     while True:
         frame = conn.read()
-        if frame in ("PONG", [b"pong", b""]) and not isinstance(frame, resp.Push):
+        if frame in (token, [b"pong", token]) and not isinstance(frame, resp.Push):
             return frames
         frames.append(frame)
 

@@ -31,6 +31,7 @@ enum ConnectionCommands {
     }
 
     static func reset(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.server.stopMonitoring(ctx.client)
         ctx.server.discardTransaction(ctx.client)
         ctx.server.unsubscribeAll(ctx.client)
         ctx.server.disableTracking(ctx.client)

@@ -17,6 +17,16 @@ enum ServerCommands {
         ctx.reply.bulk(decimal: now % 1_000_000)
     }
 
+    /// MONITOR: from now on the client receives every command run (see Monitor.swift). A client that is
+    /// already monitoring gets no reply, as in Redis.
+    static func monitor(_ ctx: inout CommandContext) throws(CommandError) {
+        // Inside EXEC a client expects one reply per command, so it cannot turn into a stream.
+        if ctx.client.inTransaction { throw "ERR MONITOR isn't allowed for DENY BLOCKING client" }
+        guard !ctx.client.isMonitor else { return }
+        ctx.server.startMonitoring(ctx.client)
+        ctx.reply.ok()
+    }
+
     static func lastsave(_ ctx: inout CommandContext) throws(CommandError) {
         ctx.reply.integer(ctx.server.snapshots.lastSaveTime)
     }
