@@ -11,6 +11,7 @@ import ServiceLifecycle
 let usage = """
     Usage: nova-cache-server [/path/to/nova.conf] [options]
            nova-cache-server --check-config /path/to/nova.conf
+           nova-cache-server --install-service [--root DIR] [--user NAME] [--bin-dir DIR]
            nova-cache-server -v or --version
            nova-cache-server -h or --help
 
@@ -35,6 +36,31 @@ if arguments.first == "-v" || arguments.first == "--version" {
 if arguments.first == "-h" || arguments.first == "--help" {
     print(usage)
     exit(0)
+}
+
+if arguments.first == "--install-service" {
+    var layout = ServiceInstall.Layout()
+    var rest = arguments.dropFirst()
+    while let option = rest.popFirst() {
+        guard let value = rest.popFirst() else { fail(usage) }
+        switch option {
+        case "--root": layout.root = value
+        case "--user": layout.user = value
+        case "--bin-dir": layout.binDirectory = value
+        default: fail(usage)
+        }
+    }
+    do {
+        for line in try ServiceInstall.install(layout) { print(line) }
+        print("""
+            Next (as root): useradd --system --home \(layout.dataDirectory) --shell /usr/sbin/nologin \(layout.user)
+                            install -m 755 nova-cache-server nova-cache \(layout.binDirectory)/
+                            systemctl daemon-reload && systemctl enable --now nova-cache
+            """)
+        exit(0)
+    } catch {
+        fail("\(error)")
+    }
 }
 
 let config = ConfigStore()

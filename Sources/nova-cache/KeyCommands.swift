@@ -102,3 +102,30 @@ struct Keys: AsyncParsableCommand {
         }
     }
 }
+
+/// `nova-cache shutdown`: SHUTDOWN [SAVE|NOSAVE] (the systemd unit's ExecStop).
+struct Shutdown: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop the server (SHUTDOWN), saving a snapshot with --save.")
+    @OptionGroup var connection: ConnectionOptions
+    @Flag(help: "Save a snapshot first, even without save rules.") var save = false
+    @Flag(help: "Do not save, even with save rules.") var nosave = false
+
+    func run() async throws {
+        try await reporting {
+            guard !(save && nosave) else { throw CLIFailure("--save and --nosave exclude each other", exitCode: 2) }
+            let client = try await connection.connect()
+            defer { client.shutdown() }
+            var arguments: [RedisArgument] = []
+            if save { arguments.append("SAVE") }
+            if nosave { arguments.append("NOSAVE") }
+            do {
+                try await client.send(RedisCommand("SHUTDOWN", arguments: arguments))
+                throw CLIFailure("the server did not shut down")
+            } catch let error as RedisClientError {
+                // The server closes the connection instead of answering: that is the success case.
+                guard case .connectionClosed = error else { throw error }
+                print("server stopped")
+            }
+        }
+    }
+}

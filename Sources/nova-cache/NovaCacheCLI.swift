@@ -17,7 +17,7 @@ struct NovaCacheCLI: AsyncParsableCommand {
             are never printed.
             """,
         subcommands: [
-            Status.self, Stats.self, Flush.self, Backup.self, Verify.self, Monitor.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
+            Status.self, Stats.self, Flush.self, Backup.self, Verify.self, Monitor.self, Shutdown.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
             Keys.self,
         ]
     )

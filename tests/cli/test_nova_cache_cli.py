@@ -190,3 +190,16 @@ def test_monitor_streams_commands(url, nova_server):
     assert watcher.returncode == 0, err
     assert [line.split("] ", 1)[1] for line in lines] == ['"SET" "watched" "1"', '"GET" "watched"', '"DEL" "watched"']
     assert "monitoring" in err
+
+
+def test_shutdown_save_stops_the_server_with_a_snapshot():
+    server = servers.start_nova("--save", "")
+    try:
+        redis.Redis(port=server.port).set("k", "v")
+        done = cli("shutdown", "--save", "--url", f"redis://127.0.0.1:{server.port}")
+        assert done.returncode == 0 and "server stopped" in done.stdout, done.stderr
+        server.process.wait(timeout=10)
+        assert os.path.exists(os.path.join(server.workdir, "dump.rdb"))
+        assert cli("verify", os.path.join(server.workdir, "dump.rdb")).returncode == 0
+    finally:
+        server.cleanup()
