@@ -167,6 +167,22 @@ public final class ServerCore: @unchecked Sendable {
 
     // MARK: Clients
 
+    /// Redis's refusal of a non-loopback client while protected mode is on and the default user has no
+    /// password; nil when `address` (`ip:port` or `[ip6]:port`) may be served. Like Redis, only 127.0.0.1
+    /// and ::1 count as loopback.
+    public func protectedModeRefusal(peer address: String) -> String? {
+        let (protected, open) = lock.withLock { (config.settings.protectedMode, config.settings.requirePass == nil) }
+        guard protected && open else { return nil }
+        let host = address.hasPrefix("[")
+            ? String(address.dropFirst().prefix { $0 != "]" })
+            : String(address.prefix { $0 != ":" })
+        if host == "127.0.0.1" || host == "::1" { return nil }
+        return Self.protectedModeMessage
+    }
+
+    /// The text Redis 7.0 sends before closing such a connection.
+    static let protectedModeMessage = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n"
+
     /// Registers a new connection. Returns nil (and counts a rejection) when `maxclients` is reached.
     public func register(connection: (any ConnectionControl)?, address: String, localAddress: String) -> ClientState? {
         lock.withLock {

@@ -270,6 +270,17 @@ final class EpollLoop: @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
+            if let refusal = server.protectedModeRefusal(peer: address) {
+                server.unregister(client)
+                _ = refusal.withCString { nova_write(fd, $0, strlen($0)) }
+                // Half-close and drop what the client already sent, so that closing does not reset the
+                // connection before the client has read the explanation.
+                Glibc.shutdown(fd, Int32(SHUT_WR))
+                var scratch = [UInt8](repeating: 0, count: 4096)
+                while scratch.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 {}
+                Glibc.close(fd)
+                continue
+            }
             connection.session = Session(server: server, client: client, settings: settings)
             let index = Int(fd)
             if index >= connections.count {

@@ -74,6 +74,13 @@ final class NIOConnectionHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
+        if let refusal = server.protectedModeRefusal(peer: address) {
+            server.unregister(client)
+            var buffer = context.channel.allocator.buffer(capacity: refusal.utf8.count)
+            buffer.writeString(refusal)
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
         session = Session(server: server, client: client, settings: server.withLock { server.config.settings })
         context.fireChannelActive()
     }
