@@ -34,8 +34,7 @@ public final class ManualCacheClock: CacheClock {
 
     /// Moves the clock forward.
     public func advance(by duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        current.withLock { $0 += seconds * 1000 + attoseconds / 1_000_000_000_000_000 }
+        current.withLock { $0 += duration.wholeMilliseconds }
     }
 }
 

@@ -214,7 +214,7 @@ public final class CacheManager: Sendable {
     }
 
     /// The bytes under `key` without a copy when the memory tier has them (the fastest read); a remote hit
-    /// is copied into the memory tier first.
+    /// is copied in.
     public func getValue(_ key: String) async -> MemoryTier.CachedValue? {
         let current = now
         if let value = memory.value(prefix: keyPrefix, key: key, now: current), value.isFresh(at: current),
@@ -222,21 +222,13 @@ public final class CacheManager: Sendable {
             stats.record(.memoryHit)
             return value
         }
-        let full = storedKey(key)
-        guard await freshRecord(full) != nil else { return nil }
-        return memory.value(prefix: "", key: full, now: now)
+        // Sliding entries and misses take the general path (it restarts TTLs and asks the remote).
+        return await freshRecord(storedKey(key)).map { MemoryTier.CachedValue($0) }
     }
 
     /// The raw bytes under `key`.
     public func getBytes(_ key: String) async -> [UInt8]? {
-        // The memory-tier hit is the hot path: no key string is built for it.
-        let current = now
-        if let record = memory.lookup(prefix: keyPrefix, key: key, now: current), record.isFresh(at: current),
-            record.slidingMilliseconds == 0 {
-            stats.record(.memoryHit)
-            return record.payload
-        }
-        return await freshRecord(storedKey(key))?.payload
+        await getValue(key)?.bytes
     }
 
     /// Whether `key` exists (in memory, fresh, or on the remote).

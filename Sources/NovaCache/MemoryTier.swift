@@ -42,12 +42,41 @@ public final class MemoryTier: Sendable {
         public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
     }
 
-    /// A cached value handed out without copying: it shares the memory tier's stored bytes.
+    /// A cached value handed out without copying: it shares the memory tier's stored bytes (a 24-byte
+    /// header — fresh-until, write time, sliding TTL — then the payload).
     public struct CachedValue: Sendable {
         let storage: Bytes
         /// End of freshness in ms since the epoch; 0 for no expiry.
         public let freshUntil: Int64
+        /// When the value was written (ms since the epoch; 0 when unknown).
+        public let writtenAt: Int64
         public let slidingMilliseconds: Int64
+
+        /// Reads the header of stored bytes; nil when they are too short to be an entry of this tier.
+        init?(storage: Bytes) {
+            guard storage.count >= MemoryTier.headerSize else { return nil }
+            self.storage = storage
+            (freshUntil, writtenAt, slidingMilliseconds) = storage.withBytes {
+                ($0.loadUnaligned(fromByteOffset: 0, as: Int64.self), $0.loadUnaligned(fromByteOffset: 8, as: Int64.self),
+                 $0.loadUnaligned(fromByteOffset: 16, as: Int64.self))
+            }
+        }
+
+        /// The stored form of `record`.
+        init(_ record: Record) {
+            var bytes = [UInt8](repeating: 0, count: MemoryTier.headerSize + record.payload.count)
+            bytes.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: record.freshUntil, toByteOffset: 0, as: Int64.self)
+                raw.storeBytes(of: record.writtenAt, toByteOffset: 8, as: Int64.self)
+                raw.storeBytes(of: record.slidingMilliseconds, toByteOffset: 16, as: Int64.self)
+                if !record.payload.isEmpty {
+                    record.payload.withUnsafeBytes {
+                        raw.baseAddress!.advanced(by: MemoryTier.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+                    }
+                }
+            }
+            self.init(storage: Bytes(bytes))!
+        }
 
         /// The value's length in bytes.
         public var count: Int { storage.count - MemoryTier.headerSize }
@@ -59,6 +88,11 @@ public final class MemoryTier: Sendable {
 
         /// A copy of the bytes.
         public var bytes: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
+
+        /// The value as a `Record` (its bytes copied).
+        public var record: Record {
+            Record(payload: bytes, freshUntil: freshUntil, writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds)
+        }
 
         public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
     }
@@ -87,30 +121,18 @@ public final class MemoryTier: Sendable {
 
     /// `lookup` at a time the caller already read from the clock.
     public func lookup(_ key: String, now: Int64) -> Record? {
-        keyspace.withLock { keyspace -> Record? in
-            var key = key
-            return key.withUTF8 { Self.read(keyspace, UnsafeRawBufferPointer($0), now: now) }
-        }
+        value(prefix: "", key: key, now: now)?.record
     }
 
-    /// `lookup` of `prefix + key` without building that string (the key is assembled on the stack).
-    public func lookup(prefix: String, key: String, now: Int64) -> Record? {
-        keyspace.withLock { keyspace -> Record? in
-            Self.withKey(prefix, key) { Self.read(keyspace, $0, now: now) }
-        }
-    }
-
-    /// The entry under `prefix + key` without copying its bytes (the hot path of a memory-tier hit).
+    /// The entry under `prefix + key` without copying its bytes (the hot path of a memory-tier hit); the
+    /// key is assembled on the stack, not built as a string.
     public func value(prefix: String, key: String, now: Int64) -> CachedValue? {
         keyspace.withLock { keyspace -> CachedValue? in
             Self.withKey(prefix, key) { raw in
                 keyspace.now = now
                 return keyspace.withReadValue(0, raw: raw) { value -> CachedValue? in
-                    guard case .string(let stored) = value, stored.count >= Self.headerSize else { return nil }
-                    let (freshUntil, sliding) = stored.withBytes {
-                        ($0.loadUnaligned(fromByteOffset: 0, as: Int64.self), $0.loadUnaligned(fromByteOffset: 16, as: Int64.self))
-                    }
-                    return CachedValue(storage: stored, freshUntil: freshUntil, slidingMilliseconds: sliding)
+                    guard case .string(let stored) = value else { return nil }
+                    return CachedValue(storage: stored)
                 } ?? nil
             }
         }
@@ -137,32 +159,9 @@ public final class MemoryTier: Sendable {
         return head.withUnsafeBufferPointer { head in tail.withUnsafeBufferPointer { tail in assemble(head, tail) } }
     }
 
-    private static func read(_ keyspace: Keyspace, _ key: UnsafeRawBufferPointer, now: Int64) -> Record? {
-        keyspace.now = now
-        return keyspace.withReadValue(0, raw: key) { value in
-            value.withStringBytes { raw -> Record? in
-                guard raw.count >= headerSize else { return nil }
-                return Record(
-                    payload: [UInt8](UnsafeRawBufferPointer(rebasing: raw[headerSize...])),
-                    freshUntil: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self),
-                    writtenAt: raw.loadUnaligned(fromByteOffset: 8, as: Int64.self),
-                    slidingMilliseconds: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self))
-            } ?? nil
-        } ?? nil
-    }
-
     /// Stores `record` under `key`, then evicts until both bounds hold.
     public func store(_ key: String, _ record: Record) {
-        var bytes = [UInt8](repeating: 0, count: Self.headerSize + record.payload.count)
-        bytes.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: record.freshUntil, toByteOffset: 0, as: Int64.self)
-            raw.storeBytes(of: record.writtenAt, toByteOffset: 8, as: Int64.self)
-            raw.storeBytes(of: record.slidingMilliseconds, toByteOffset: 16, as: Int64.self)
-            if !record.payload.isEmpty {
-                record.payload.withUnsafeBytes { raw.baseAddress!.advanced(by: Self.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            }
-        }
-        let value = Value.string(Bytes(bytes))
+        let value = Value.string(CachedValue(record).storage)
         let hardExpiry = record.freshUntil == 0 ? 0 : record.freshUntil + maxStaleness
         let now = clock.nowMilliseconds()
         keyspace.withLock { keyspace in
