@@ -29,7 +29,9 @@ public final class ClientState: @unchecked Sendable {
     /// Whether the client may run commands that need authentication.
     public var isAuthenticated: Bool
     /// The ACL user the connection runs as.
-    public var user = "default"
+    var aclUser: ACLUser
+    /// Its name (CLIENT LIST `user=`).
+    public var user: String { aclUser.name }
     /// RESP2 or RESP3 (HELLO).
     public var protocolVersion: RESPVersion = .v2
     /// Last time a command arrived (Unix ms).
@@ -70,9 +72,9 @@ public final class ClientState: @unchecked Sendable {
     /// Bytes of replies not yet written to the socket, for CLIENT LIST.
     public var pendingOutputBytes = 0
 
-    public init(
+    init(
         id: UInt64, connection: (any ConnectionControl)?, address: String, localAddress: String, now: Int64,
-        isAuthenticated: Bool
+        user: ACLUser
     ) {
         self.id = id
         self.connection = connection
@@ -80,18 +82,20 @@ public final class ClientState: @unchecked Sendable {
         self.localAddress = localAddress
         self.createdAt = now
         self.lastInteraction = now
-        self.isAuthenticated = isAuthenticated
+        self.aclUser = user
+        // Like Redis: a connection starts authenticated when the default user needs no password.
+        self.isAuthenticated = user.noPassword && user.enabled
     }
 
     /// Returns the connection to its state right after connecting (RESET), authentication aside.
-    func reset(requiresAuth: Bool) {
+    func reset(defaultUser: ACLUser) {
         database = 0
         protocolVersion = .v2
         name = nil
         noEvict = false
         noTouch = false
-        user = "default"
-        isAuthenticated = !requiresAuth
+        aclUser = defaultUser
+        isAuthenticated = defaultUser.noPassword && defaultUser.enabled
     }
 
     /// The CLIENT LIST / CLIENT INFO line for this client (no trailing newline).

@@ -3,8 +3,30 @@
 enum CommandRegistry {
     /// Fresh specs for a new table (each table numbers its own).
     static var all: [CommandSpec] {
-        connection + strings + keys + hash + lists + sets + sortedSets + transactions + pubsub + server
+        connection + strings + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl]
     }
+
+    // MARK: ACL
+
+    static var acl: CommandSpec { CommandSpec(
+        "acl", arity: -2, flags: [.sentinel], group: .server, since: "6.0.0",
+        summary: "A container for Access List Control commands", complexity: "Depends on subcommand.",
+        subcommands: [
+            sub("acl", "cat", -2, [.noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List the ACL categories or the commands inside a category", "[categoryname]", ACLCommands.cat),
+            sub("acl", "deluser", -3, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Remove the specified ACL users and the associated rules", "username [username ...]", ACLCommands.deluser),
+            sub("acl", "dryrun", -4, [.admin, .noscript, .loading, .stale, .sentinel], .server, "7.0.0", "Returns whether the user can execute the given command without executing the command.", "username command [arg [arg ...]]", ACLCommands.dryrun),
+            sub("acl", "genpass", -2, [.noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Generate a pseudorandom secure password to use for ACL users", "[bits]", ACLCommands.genpass),
+            sub("acl", "getuser", 3, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Get the rules for a specific ACL user", "username", ACLCommands.getuser),
+            sub("acl", "list", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List the current ACL rules in ACL config file format", "", ACLCommands.list),
+            sub("acl", "load", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Reload the ACLs from the configured ACL file", "", ACLCommands.load),
+            sub("acl", "log", -2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List latest events denied because of ACLs in place", "[count | RESET]", ACLCommands.log),
+            sub("acl", "save", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Save the current ACL rules in the configured ACL file", "", ACLCommands.save),
+            sub("acl", "setuser", -3, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Modify or create the rules for a specific ACL user", "username [rule [rule ...]]", ACLCommands.setuser),
+            sub("acl", "users", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List the username of all the configured ACL rules", "", ACLCommands.users),
+            sub("acl", "whoami", 2, [.noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Return the name of the user associated to the current connection", "", ACLCommands.whoami),
+            sub("acl", "help", 2, [.loading, .stale, .sentinel], .server, "6.0.0", "Show helpful text about the different subcommands", "", ACLCommands.help),
+        ],
+        handler: nil) }
 
     // MARK: Pub/Sub
 

@@ -56,6 +56,8 @@ public struct ServerHooks: Sendable {
     public var shutdown: @Sendable (ShutdownRequest) -> Void = { _ in }
     /// Moves the listeners to the configured port and addresses; returns an error message on failure.
     public var rebind: @Sendable (ServerSettings) -> String? = { _ in nil }
+    /// Re-reads the TLS certificates after CONFIG SET of a `tls-*` parameter; returns an error message.
+    public var reloadTLS: @Sendable (TLSSettings) -> String? = { _ in nil }
     public init() {}
 }
 
@@ -87,6 +89,10 @@ public final class ServerCore: @unchecked Sendable {
     var monitors: [ClientState] = []
     /// CLIENT TRACKING tables.
     var tracking = TrackingTables()
+    /// ACL users, rules and log.
+    let acl: AccessControl
+    /// The `requirepass` value last given to the default user (nil before the first).
+    private var appliedRequirePass: String?? = nil
     /// The client whose batch is running (NOLOOP tracking); nil for the server's own work.
     var currentClient: ClientState?
     /// Clients watching each key (WATCH).
@@ -124,6 +130,7 @@ public final class ServerCore: @unchecked Sendable {
         self.startTime = now
         self.snapshots.lastSaveTime = now / 1000
         self.keyspace = Keyspace(databaseCount: config.settings.databases, now: now)
+        self.acl = AccessControl(commands: table)
         var generator = SystemRandomNumberGenerator()
         self.runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         applySettings()
@@ -163,6 +170,13 @@ public final class ServerCore: @unchecked Sendable {
         keyspace.evictionSamples = settings.maxMemorySamples
         keyspace.lfuLogFactor = settings.lfuLogFactor
         keyspace.lfuDecayTime = settings.lfuDecayTime
+        acl.channelsAllowedByDefault = config.value("acl-pubsub-default") == "allchannels"
+        // Like Redis, `requirepass` sets the default user's only password when it is set (not on every
+        // CONFIG SET of another parameter, which would undo ACL SETUSER default).
+        if appliedRequirePass != .some(settings.requirePass) {
+            acl.setDefaultPassword(settings.requirePass)
+            appliedRequirePass = .some(settings.requirePass)
+        }
     }
 
     // MARK: Clients
@@ -171,7 +185,7 @@ public final class ServerCore: @unchecked Sendable {
     /// password; nil when `address` (`ip:port` or `[ip6]:port`) may be served. Like Redis, only 127.0.0.1
     /// and ::1 count as loopback.
     public func protectedModeRefusal(peer address: String) -> String? {
-        let (protected, open) = lock.withLock { (config.settings.protectedMode, config.settings.requirePass == nil) }
+        let (protected, open) = lock.withLock { (config.settings.protectedMode, acl.defaultUser.noPassword) }
         guard protected && open else { return nil }
         let host = address.hasPrefix("[")
             ? String(address.dropFirst().prefix { $0 != "]" })
@@ -192,7 +206,7 @@ public final class ServerCore: @unchecked Sendable {
             }
             let client = ClientState(
                 id: nextClientID, connection: connection, address: address, localAddress: localAddress,
-                now: SystemClock.nowMilliseconds(), isAuthenticated: config.settings.requirePass == nil)
+                now: SystemClock.nowMilliseconds(), user: acl.defaultUser)
             nextClientID += 1
             clients[client.id] = client
             stats.totalConnectionsReceived += 1
@@ -278,12 +292,18 @@ public final class ServerCore: @unchecked Sendable {
             }
             spec = sub
         }
+        client.lastCommand = spec.fullName
         guard spec.accepts(argumentCount: args.count) else {
             reject(&context, spec, .arity(spec.fullName))
             return
         }
         if !client.isAuthenticated && !spec.flags.contains(.noAuth) {
             reject(&context, spec, .noAuth)
+            return
+        }
+        if !client.aclUser.isUnrestricted && !client.isReplaying, let denial = acl.check(client.aclUser, spec, args) {
+            logDenial(denial, client: client)
+            reject(&context, spec, denial.error(spec))
             return
         }
         let replaying = client.isReplaying

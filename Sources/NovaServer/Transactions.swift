@@ -97,6 +97,17 @@ extension ServerCore {
         beginPropagationGroup()
         for command in transaction.commands {
             context.args = Arguments(command.arguments)
+            // Rules may have changed since the command was queued: check again, as Redis does.
+            let client = context.client
+            if !client.aclUser.isUnrestricted && !client.isReplaying,
+               let denial = acl.check(client.aclUser, command.spec, context.args) {
+                logDenial(denial, client: client)
+                let reason = denial.error(command.spec).bytes.dropFirst("NOPERM ".utf8.count)
+                let error = CommandError("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: \(raw: Array(reason))")
+                context.reply.error(error.bytes)
+                countError(error)
+                continue
+            }
             call(&context, command.spec)
         }
         endPropagationGroup(database: context.client.database)

@@ -68,6 +68,9 @@ if arguments.first == "--check-config" {
     guard arguments.count == 2 else { fail(usage) }
     do {
         try config.loadFile(arguments[1])
+        if let problem = ServerCore(config: config, logger: Logger(label: "check-config")).loadUsersAtStartup() {
+            fail("\(arguments[1]): \(problem)")
+        }
         print("Configuration file \(arguments[1]) is valid.")
         exit(0)
     } catch {

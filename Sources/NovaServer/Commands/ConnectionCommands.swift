@@ -35,7 +35,7 @@ enum ConnectionCommands {
         ctx.server.discardTransaction(ctx.client)
         ctx.server.unsubscribeAll(ctx.client)
         ctx.server.disableTracking(ctx.client)
-        ctx.client.reset(requiresAuth: ctx.server.config.settings.requirePass != nil)
+        ctx.client.reset(defaultUser: ctx.server.acl.defaultUser)
         ctx.reply.version = .v2
         ctx.reply.simpleString("RESET")
     }
@@ -45,44 +45,29 @@ enum ConnectionCommands {
         ctx.reply.ok()
     }
 
-    /// Checks a username/password pair against the default user (`requirepass`).
-    static func authenticate(_ ctx: CommandContext, user: ByteBuffer, password: ByteBuffer) -> Bool {
-        guard String(buffer: user) == "default" else { return false }
-        guard let required = ctx.server.config.settings.requirePass else { return true }
-        return constantTimeEqual(Array(password.readableBytesView), Array(required.utf8))
-    }
-
-    /// Compares secrets without an early exit, so timing does not reveal how much of a guess was right.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for index in 0..<max(a.count, b.count) {
-            let x = index < a.count ? a[index] : 0
-            let y = index < b.count ? b[index] : 0
-            difference |= x ^ y
+    /// Authenticates the connection as `user`, or records the failure in the ACL LOG and throws WRONGPASS.
+    /// Failures are not written to the server log: a password-guessing client must not fill the disk.
+    static func logIn(_ ctx: CommandContext, user: ByteBuffer, password: ByteBuffer) throws(CommandError) {
+        let name = String(buffer: user)
+        guard let account = ctx.server.authenticate(username: name, password: password) else {
+            ctx.server.logFailedAuthentication(username: name, client: ctx.client)
+            throw .wrongPass
         }
-        return difference == 0
+        ctx.client.aclUser = account
+        ctx.client.isAuthenticated = true
     }
 
     static func auth(_ ctx: inout CommandContext) throws(CommandError) {
         if ctx.args.count > 3 { throw .syntax }
-        let user: ByteBuffer
-        let password: ByteBuffer
         if ctx.args.count == 2 {
-            guard ctx.server.config.settings.requirePass != nil else {
+            let defaultUser = ctx.server.acl.defaultUser
+            guard !defaultUser.noPassword else {
                 throw CommandError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
             }
-            user = ByteBuffer(string: "default")
-            password = ctx.args[1]
+            try logIn(ctx, user: ByteBuffer(string: "default"), password: ctx.args[1])
         } else {
-            user = ctx.args[1]
-            password = ctx.args[2]
+            try logIn(ctx, user: ctx.args[1], password: ctx.args[2])
         }
-        guard authenticate(ctx, user: user, password: password) else {
-            ctx.server.logger.notice("authentication failed", metadata: ["client": "\(ctx.client.address)"])
-            throw .wrongPass
-        }
-        ctx.client.isAuthenticated = true
-        ctx.client.user = "default"
         ctx.reply.ok()
     }
 
@@ -119,8 +104,7 @@ enum ConnectionCommands {
             }
         }
         if let (user, password) = credentials {
-            guard authenticate(ctx, user: user, password: password) else { throw .wrongPass }
-            ctx.client.isAuthenticated = true
+            try logIn(ctx, user: user, password: password)
         }
         guard ctx.client.isAuthenticated else {
             throw CommandError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")

@@ -17,7 +17,8 @@ extension ServerCore {
         guard let manifest = try AppendOnlyFile.readManifest(file.manifestPath), !manifest.isEmpty else {
             throw PersistenceError("The AOF manifest \(file.manifestPath) is empty")
         }
-        let client = ClientState(id: 0, connection: nil, address: "aof", localAddress: "aof", now: 0, isAuthenticated: true)
+        let client = ClientState(id: 0, connection: nil, address: "aof", localAddress: "aof", now: 0, user: acl.defaultUser)
+        client.isAuthenticated = true
         client.isReplaying = true
         withLock { keyspace.expiryPaused = true }
         defer { withLock { keyspace.expiryPaused = false } }
