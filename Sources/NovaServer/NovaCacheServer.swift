@@ -10,6 +10,12 @@ public import Logging
 public import ServiceLifecycle
 import NovaEngine
 
+/// A configuration problem found while starting (ACL rules, …).
+public struct StartupError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
 /// The network server as a swift-service-lifecycle `Service`: listens on the configured addresses, runs
 /// the periodic tasks (active expiry, memory and rate sampling, idle timeouts), and shuts down gracefully
 /// on SIGTERM/SIGINT or SHUTDOWN: stop accepting, let replies in flight go out, close connections.
@@ -31,6 +37,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         #endif
         var group: MultiThreadedEventLoopGroup?
         var listeners: [any Channel] = []
+        var tls: TLSListener?
     }
 
     /// Which network transport carries plain TCP connections.
@@ -69,6 +76,9 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     /// Binds the listeners and starts the loops and the periodic tasks. Throws when an address cannot be
     /// bound.
     public func start() async throws {
+        if let problem = core.loadUsersAtStartup() {
+            throw StartupError(message: "Aborting startup because of ACL errors: \(problem)")
+        }
         let settings = core.withLock { core.config.settings }
         // Clients may connect while the dataset loads; they get -LOADING until it is in memory.
         // With appendonly yes the AOF wins when it exists (as Redis); otherwise the snapshot is loaded and,
@@ -109,6 +119,14 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         bound = try await startNIO(settings)
         #endif
         core.withLock { core.listeningPort = bound.first?.port ?? settings.port }
+        if settings.tls.port > 0 {
+            let listener = try TLSListener(server: core, tls: settings.tls, threads: threads)
+            for (host, port) in try await listener.start(settings) {
+                core.logger.notice("Ready to accept connections tls", metadata: ["address": "\(host):\(port)"])
+            }
+            state.withLockedValue { $0.tls = listener }
+            core.hooks.reloadTLS = { tls in listener.reload(tls) }
+        }
         state.withLockedValue {
             $0.bound = bound
             $0.started = true
@@ -155,31 +173,15 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     /// Starts the SwiftNIO transport (platforms without epoll, and a comparison point on Linux).
     private func startNIO(_ settings: ServerSettings) async throws -> [(host: String, port: Int)] {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: Int32(settings.tcpBacklog))
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: settings.tcpKeepalive > 0 ? 1 : 0)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-            .childChannelInitializer { [core] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOConnectionHandler(server: core))
-                }
-            }
-        var listeners: [any Channel] = []
-        for entry in settings.bind.isEmpty ? ["127.0.0.1"] : settings.bind {
-            let optional = entry.hasPrefix("-")
-            var host = optional ? String(entry.dropFirst()) : entry
-            if host == "*" { host = "0.0.0.0" }
-            if host == "::*" { host = "::" }
-            do {
-                listeners.append(try await bootstrap.bind(host: host, port: settings.port).get())
-            } catch {
-                if optional { continue }
-                for listener in listeners { try? await listener.close() }
-                try? await group.shutdownGracefully()
-                throw error
-            }
+        let bootstrap = NIOListening.bootstrap(group: group, settings: settings) { [core] channel in
+            try channel.pipeline.syncOperations.addHandler(NIOConnectionHandler(server: core))
+        }
+        let listeners: [any Channel]
+        do {
+            listeners = try await NIOListening.bind(bootstrap, addresses: settings.bind, port: settings.port)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
         }
         state.withLockedValue {
             $0.group = group
@@ -246,7 +248,12 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         #if os(Linux)
         if let transport = state.withLockedValue({ $0.transport }) { await transport.stop() }
         #endif
-        let (group, listeners) = state.withLockedValue { ($0.group, $0.listeners) }
+        let (group, listeners, tls) = state.withLockedValue { ($0.group, $0.listeners, $0.tls) }
+        if let tls {
+            let connections = core.withLock { core.clients.values.compactMap(\.connection) }
+            for connection in connections { connection.close() }
+            await tls.stop()
+        }
         if let group {
             for listener in listeners { try? await listener.close() }
             let connections = core.withLock { core.clients.values.compactMap(\.connection) }

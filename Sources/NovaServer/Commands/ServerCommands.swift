@@ -113,6 +113,11 @@ enum ServerCommands {
                 throw CommandError("ERR CONFIG SET failed (possibly related to argument '\(name)') - \(reason)")
             }
         }
+        if settings.tls != previous.tls, let message = ctx.server.hooks.reloadTLS(settings.tls) {
+            config.restore(before)
+            ctx.server.logger.warning("CONFIG SET tls failed: \(message)")
+            throw CommandError("ERR CONFIG SET failed (possibly related to argument 'tls-cert-file') - Unable to update TLS configuration. Check server logs.")
+        }
         ctx.server.applySettings()
         if settings.appendOnly != previous.appendOnly || settings.appendFsync != previous.appendFsync {
             ctx.server.applyAOFSettings()
@@ -132,7 +137,7 @@ enum ServerCommands {
     }
 
     static func configRewrite(_ ctx: inout CommandContext) throws(CommandError) {
-        try ctx.server.config.rewrite()
+        try ctx.server.config.rewrite(userLines: ctx.server.aclFilePath == nil ? ctx.server.acl.sortedUsers.map(\.line) : nil)
         ctx.server.logger.notice("CONFIG REWRITE executed with success.")
         ctx.reply.ok()
     }
