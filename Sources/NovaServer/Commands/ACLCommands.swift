@@ -237,7 +237,7 @@ extension ServerCore {
     func logDenial(_ denial: ACLDenial, client: ClientState) {
         acl.log.add(
             reason: denial.reason, context: client.inTransaction ? "multi" : "toplevel", object: denial.object,
-            username: client.user, clientInfo: client.infoLine(now: keyspace.now), now: keyspace.now,
+            username: client.user, clientID: client.id, clientInfo: { client.infoLine(now: self.keyspace.now) }, now: keyspace.now,
             maxLength: Int(config.value("acllog-max-len") ?? "") ?? 128)
     }
 
@@ -245,7 +245,7 @@ extension ServerCore {
     func logFailedAuthentication(username: String, client: ClientState) {
         acl.log.add(
             reason: .auth, context: client.inTransaction ? "multi" : "toplevel", object: Array("AUTH".utf8),
-            username: username, clientInfo: client.infoLine(now: keyspace.now), now: keyspace.now,
+            username: username, clientID: client.id, clientInfo: { client.infoLine(now: self.keyspace.now) }, now: keyspace.now,
             maxLength: Int(config.value("acllog-max-len") ?? "") ?? 128)
     }
 
