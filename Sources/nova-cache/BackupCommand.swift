@@ -82,15 +82,8 @@ struct Backup: AsyncParsableCommand {
     }
 
     func snapshotPath(_ client: RedisClient) async throws -> String {
-        func config(_ name: String) async throws -> String {
-            let reply = try await client.send("CONFIG", "GET", .string(name))
-            switch reply {
-            case .map(let pairs): return pairs.first?.1.string ?? ""
-            default: return reply.elements?.dropFirst().first?.string ?? ""
-            }
-        }
-        let directory = try await config("dir")
-        let file = try await config("dbfilename")
+        let directory = try await client.configValue("dir")
+        let file = try await client.configValue("dbfilename")
         return (directory as NSString).appendingPathComponent(file)
     }
 

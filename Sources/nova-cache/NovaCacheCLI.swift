@@ -17,7 +17,7 @@ struct NovaCacheCLI: AsyncParsableCommand {
             are never printed.
             """,
         subcommands: [
-            Status.self, Stats.self, Flush.self, Backup.self, Verify.self, Monitor.self, Shutdown.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
+            Status.self, Stats.self, Flush.self, Backup.self, Restore.self, Verify.self, Monitor.self, Shutdown.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
             Keys.self,
         ]
     )
@@ -87,6 +87,15 @@ extension AsyncParsableCommand {
 }
 
 extension RedisClient {
+    /// One CONFIG GET value ("" when unknown), in RESP2 or RESP3.
+    func configValue(_ name: String) async throws -> String {
+        let reply = try await send("CONFIG", "GET", .string(name))
+        switch reply {
+        case .map(let pairs): return pairs.first?.1.string ?? ""
+        default: return reply.elements?.dropFirst().first?.string ?? ""
+        }
+    }
+
     /// INFO [section] as a dictionary of its `name:value` lines.
     func info(_ section: String = "all") async throws -> [String: String] {
         let reply = try await send("INFO", .string(section))

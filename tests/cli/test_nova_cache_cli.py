@@ -203,3 +203,62 @@ def test_shutdown_save_stops_the_server_with_a_snapshot():
         assert cli("verify", os.path.join(server.workdir, "dump.rdb")).returncode == 0
     finally:
         server.cleanup()
+
+
+def start_command(port, workdir, *extra):
+    """A shell command that starts nova-cache-server in the background with its output in workdir."""
+    args = " ".join([servers.nova_binary(), "--port", str(port), "--dir", workdir, "--save", "''", *extra])
+    return f"{args} >> {workdir}/server.log 2>&1 &"
+
+
+@pytest.mark.parametrize("appendonly", ["no", "yes"])
+def test_restore_stops_replaces_starts_and_keeps_the_old_data(tmp_path, appendonly):
+    server = servers.start_nova("--save", "", "--appendonly", appendonly)
+    url = f"redis://127.0.0.1:{server.port}"
+    try:
+        r = redis.Redis(port=server.port)
+        r.mset({"kept": "1", "changed": "old"})
+        redis.Redis(port=server.port, db=1).set("customer:1", "Ada")
+        backup = cli("backup", "--url", url, "--to", str(tmp_path / "backups"))
+        assert backup.returncode == 0, backup.stderr
+        snapshot = os.path.join(tmp_path / "backups", os.listdir(tmp_path / "backups")[0])
+        # Later changes that the restore must undo.
+        r.set("changed", "new")
+        r.set("added", "x")
+        r.delete("kept")
+        done = cli("restore", snapshot, "--url", url, "--yes",
+                   "--start-command", start_command(server.port, server.workdir, "--appendonly", appendonly))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "stopped the server (SHUTDOWN NOSAVE)" in done.stdout
+        assert "server started: 3 keys (db0: 2, db1: 1)" in done.stdout
+        r = redis.Redis(port=server.port)
+        assert r.get("kept") == b"1" and r.get("changed") == b"old" and r.get("added") is None
+        assert redis.Redis(port=server.port, db=1).get("customer:1") == b"Ada"
+        aside = [name for name in os.listdir(server.workdir) if ".before-restore-" in name]
+        assert any(name.startswith("dump.rdb.before-restore-") for name in aside) or appendonly == "yes"
+        if appendonly == "yes":
+            assert any(name.startswith("appendonlydir.before-restore-") for name in aside)
+            assert redis.Redis(port=server.port).config_get("appendonly")["appendonly"] == "yes"
+    finally:
+        try:  # the server started by --start-command is not the fixture's process
+            redis.Redis(port=server.port).shutdown(nosave=True)
+        except redis.exceptions.ConnectionError:
+            pass
+        server.cleanup()
+
+
+def test_restore_refuses_bad_files_and_unconfirmed_runs(tmp_path, nova_server):
+    url = f"redis://127.0.0.1:{nova_server.port}"
+    corrupt = tmp_path / "corrupt.rdb"
+    corrupt.write_bytes(b"REDIS0010" + b"\xfa\x05hello" + b"\xff" + b"\x01" * 8)
+    done = cli("restore", str(corrupt), "--url", url, "--yes")
+    assert done.returncode == 1 and "checksum mismatch" in done.stderr
+    redis.Redis(port=nova_server.port).set("still", "here")
+    assert redis.Redis(port=nova_server.port).bgsave()
+    time.sleep(0.5)
+    good = os.path.join(nova_server.workdir, "dump.rdb")
+    unconfirmed = cli("restore", good, "--url", url)
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+    assert redis.Redis(port=nova_server.port).get("still") == b"here"  # untouched, still running
+    offline = cli("restore", good, "--url", f"redis://127.0.0.1:{servers.free_port()}", "--yes")
+    assert offline.returncode == 2 and "--data-dir" in offline.stderr
