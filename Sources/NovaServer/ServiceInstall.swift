@@ -68,6 +68,13 @@ public enum ServiceInstall {
         protected-mode yes
         # Set a long random password before opening the server to other hosts:
         # requirepass <password>
+        # Or application users (ACL; passwords are kept as SHA-256, `ACL GENPASS` makes one):
+        # user app on ><password> ~app:* &app:* +@all -@dangerous
+        # TLS (clients need a certificate signed by the CA unless tls-auth-clients is no):
+        # tls-port 6380
+        # tls-cert-file /etc/nova-cache/tls/server.crt
+        # tls-key-file /etc/nova-cache/tls/server.key
+        # tls-ca-cert-file /etc/nova-cache/tls/ca.crt
         dir \(layout.dataDirectory)
         dbfilename dump.rdb
         save 3600 1 300 100 60 10000
