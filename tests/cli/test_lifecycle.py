@@ -132,6 +132,38 @@ def test_idle_clients_time_out():
         server.cleanup()
 
 
+@pytest.mark.parametrize("kind", ["nova", "redis"])
+def test_query_buffer_limit_disconnects_a_client_that_never_finishes_a_command(kind):
+    start = servers.start_nova if kind == "nova" else servers.start_redis
+    server = start("--client-query-buffer-limit", "1mb")
+    try:
+        hog = socket.create_connection(("127.0.0.1", server.port))
+        hog.settimeout(10)
+        # A bulk announced as 100 MB (allowed by proto-max-bulk-len) fed 64 KB at a time.
+        hog.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\n")
+        sent = 0
+        closed = False
+        try:
+            while sent < 8 * 1024 * 1024:
+                hog.sendall(b"x" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        if not closed:
+            try:
+                closed = hog.recv(100) == b""
+            except ConnectionResetError:
+                closed = True
+        assert closed and sent < 8 * 1024 * 1024
+        hog.close()
+        other = redis.Redis(port=server.port)
+        assert other.ping() and other.get("k") is None
+        if kind == "nova":
+            assert "max query buffer" in server.log()
+    finally:
+        server.cleanup()
+
+
 def test_config_set_port_moves_the_listener():
     server = servers.start_nova("--save", "")
     try:
