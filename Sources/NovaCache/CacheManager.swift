@@ -215,7 +215,7 @@ public final class CacheManager: Sendable {
 
     /// The bytes under `key` without a copy when the memory tier has them (the fastest read); a remote hit
     /// is copied in.
-    public func getValue(_ key: String) async -> MemoryTier.CachedValue? {
+    nonisolated(nonsending) public func getValue(_ key: String) async -> MemoryTier.CachedValue? {
         let current = now
         if let value = memory.value(prefix: keyPrefix, key: key, now: current), value.isFresh(at: current),
             value.slidingMilliseconds == 0 {

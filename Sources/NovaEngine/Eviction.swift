@@ -59,7 +59,8 @@ public enum LFU {
         if counter < 255 {
             let base = Double(counter > initialCounter ? counter - initialCounter : 0)
             let probability = 1.0 / (base * Double(logFactor) + 1)
-            if Double.random(in: 0..<1, using: &generator) < probability { counter += 1 }
+            // 53 random bits as a double in [0, 1), as Double.random(in:) but without its generic path.
+            if base == 0 || Double(generator.next() >> 11) * 0x1p-53 < probability { counter += 1 }
         }
         return (minutes(nowMs) << 8) | counter
     }

@@ -68,14 +68,15 @@ public final class Keyspace {
 
     /// Updates the access clock (`database` is the caller's reference, so that a read loads it once).
     private func touch(_ database: Database, _ ref: EntryRef) {
+        let access = database.withEntry(ref) { $0.access }  // no copy of the entry
         let state: UInt32
         if evictionPolicy.usesLFU {
-            let access = database.withEntry(ref) { $0.access }  // no copy of the entry
             state = LFU.touched(access, nowMs: now, logFactor: lfuLogFactor, decayTime: lfuDecayTime, using: &random)
         } else {
             state = UInt32(truncatingIfNeeded: now / 1000)
         }
-        database.setAccess(ref, state)
+        // Most reads leave the clock as it was (same second, counter not incremented): no write then.
+        if state != access { database.setAccess(ref, state) }
     }
 
     /// Seconds since the key was last accessed (OBJECT IDLETIME).

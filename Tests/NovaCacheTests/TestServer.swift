@@ -27,7 +27,9 @@ final class TestServer: @unchecked Sendable {
     }
 
     deinit {
-        process?.terminate()
+        // SIGKILL by pid: Process.terminate() relies on Foundation's view of the child, which a SIGSTOP /
+        // SIGCONT cycle can leave believing it already exited (redis-server processes outlived the tests).
+        if let process { Foundation.kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: directory)
     }
 
