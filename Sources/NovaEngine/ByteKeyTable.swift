@@ -26,7 +26,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     /// The elements, densely packed, in no particular order.
     public private(set) var elements: [Element] = []
     /// 0 for an empty slot, else the low 32 bits of the key's hash (high half) and index + 1 (low half).
-    private var slots: [UInt64] = []
+    @usableFromInline private(set) var slots: [UInt64] = []
 
     public init() {}
 
@@ -70,8 +70,9 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     @usableFromInline
     func slotsValue(_ position: Int) -> UInt64 { slots[position] }
 
-    /// The slot position holding `key`, or nil.
-    @usableFromInline
+    /// The slot position holding `key`, or nil. Inlinable so that every caller, in any module, gets a
+    /// version specialised for its element type (an unspecialised one copies elements through witnesses).
+    @inlinable
     func findSlot(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         guard !slots.isEmpty else { return nil }
         return slots.withUnsafeBufferPointer { slots -> Int? in
@@ -202,6 +203,7 @@ extension ByteKeyTable: Sendable where Element: Sendable {}
 extension ByteKeyTable {
     /// The index of the element with `key`, hashing it.
     /// - Complexity: O(1) on average.
+    @inlinable
     public func index(of key: some ContiguousBytes) -> Int? {
         key.withBytes { find($0, hash: KeyHashing.hash($0)) }
     }

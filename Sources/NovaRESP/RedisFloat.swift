@@ -67,19 +67,31 @@ public enum RedisFloat {
 
     private static func isSpace(_ c: CChar) -> Bool { c == 32 || (c >= 9 && c <= 13) }
 
+    /// Calls `body` with `bytes` as a NUL-terminated C string on the stack (one copy; contiguous inputs
+    /// such as ByteBuffer views are copied with memcpy), and its length. Nil when `bytes` holds a NUL.
     private static func withCString<R>(
         _ bytes: some Collection<UInt8>,
         _ body: (UnsafePointer<CChar>, Int) -> R?
     ) -> R? {
-        var storage = [CChar](repeating: 0, count: bytes.count + 1)
-        var index = 0
-        for byte in bytes {
-            storage[index] = CChar(bitPattern: byte)
-            index += 1
+        let count = bytes.count
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count + 1) { buffer -> R? in
+            let base = buffer.baseAddress!
+            let copied = bytes.withContiguousStorageIfAvailable { source -> Bool in
+                if let start = source.baseAddress, count > 0 { base.update(from: start, count: count) }
+                return true
+            }
+            if copied == nil {
+                var index = 0
+                for byte in bytes {
+                    base[index] = byte
+                    index += 1
+                }
+            }
+            base[count] = 0
+            // An embedded NUL ends a C string early, so the whole input can never be consumed: not a number.
+            if count > 0 && memchr(base, 0, count) != nil { return nil }
+            return base.withMemoryRebound(to: CChar.self, capacity: count + 1) { body($0, count) }
         }
-        // An embedded NUL ends a C string early, so the whole input can never be consumed: not a number.
-        if storage[0..<bytes.count].contains(0) { return nil }
-        return storage.withUnsafeBufferPointer { body($0.baseAddress!, bytes.count) }
     }
 
     private static func printf(_ format: String, _ value: any CVarArg) -> [UInt8] {

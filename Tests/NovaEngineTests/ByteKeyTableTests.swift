@@ -10,12 +10,14 @@ struct Item: ByteKeyed, Equatable {
 @Suite("Bytes and ByteKeyTable")
 struct ByteKeyTableTests {
     @Test func bytesInlineAndHeap() {
-        let short = Bytes("nineteen-bytes-long")
-        #expect(short.count == 19)
+        let short = Bytes("twenty-two-bytes-long!")
+        #expect(short.count == 22)
         #expect(!short.isHeap)
-        let long = Bytes("twenty-bytes-long!!!")
+        #expect(short.description == "twenty-two-bytes-long!")
+        #expect(MemoryLayout<Bytes>.stride == 24)
+        let long = Bytes("twenty-three-bytes-long")
         #expect(long.isHeap)
-        #expect(long.description == "twenty-bytes-long!!!")
+        #expect(long.description == "twenty-three-bytes-long")
         #expect(Bytes("abc") == Bytes(Array("abc".utf8)))
         #expect(Bytes("abc") < Bytes("abd"))
         #expect(Bytes("ab") < Bytes("abc"))

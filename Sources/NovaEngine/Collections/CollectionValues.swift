@@ -107,6 +107,7 @@ public struct HashValue: Sendable {
     public var count: Int { table.count }
     public var isEmpty: Bool { table.isEmpty }
 
+    @inlinable
     public func value(_ field: some ContiguousBytes) -> Bytes? {
         table.index(of: field).map { table[$0].value }
     }
@@ -166,6 +167,7 @@ public struct SetValue: Sendable {
     public var count: Int { table.count }
     public var isEmpty: Bool { table.isEmpty }
 
+    @inlinable
     public func contains(_ member: some ContiguousBytes) -> Bool { table.index(of: member) != nil }
 
     /// Adds a member; returns true when it was new.
@@ -246,6 +248,7 @@ public struct SortedSetValue: Sendable {
     public var count: Int { scores.count }
     public var isEmpty: Bool { scores.isEmpty }
 
+    @inlinable
     public func score(_ member: some ContiguousBytes) -> Double? {
         scores.index(of: member).map { scores[$0].score }
     }

@@ -123,23 +123,25 @@ public struct CountedBTree<Element: Comparable>: @unchecked Sendable {
     /// - Complexity: O(log n).
     @discardableResult
     public mutating func remove(_ element: Element) -> Bool {
-        guard contains(element) else { return false }
         uniqueRoot()
-        Self.remove(element, from: root)
+        guard Self.remove(element, from: root) else { return false }
         count -= 1
         while !root.isLeaf && root.children.count == 1 { root = root.children[0] }
         return true
     }
 
-    private static func remove(_ element: Element, from node: Node) {
+    /// One descent: finds and removes `element`, fixing counts on the way back; false when absent (nodes on
+    /// the path may then have been copied for a snapshot, but nothing changed).
+    private static func remove(_ element: Element, from node: Node) -> Bool {
         if node.isLeaf {
             let position = leafPosition(node.elements, element)
+            guard position < node.elements.count && node.elements[position] == element else { return false }
             node.elements.remove(at: position)
-            return
+            return true
         }
         let index = route(node, element)
         if !isKnownUniquelyReferenced(&node.children[index]) { node.children[index] = node.children[index].copy() }
-        remove(element, from: node.children[index])
+        guard remove(element, from: node.children[index]) else { return false }
         node.counts[index] -= 1
         let child = node.children[index]
         let size = child.isLeaf ? child.elements.count : child.children.count
@@ -150,6 +152,7 @@ public struct CountedBTree<Element: Comparable>: @unchecked Sendable {
         } else if size < mergeBelow {
             mergeIfPossible(node, index)
         }
+        return true
     }
 
     /// Merges child `index` with a neighbour when both fit in one node.
