@@ -79,6 +79,9 @@ def main():
     parser.add_argument("--pipelines", default="1,16")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="io-threads (event loops) for nova")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="paired rounds per cell, servers alternating first; medians are reported "
+                             "(this machine's speed drifts over minutes, which a single pair cannot separate)")
     args = parser.parse_args()
     if args.threads:
         THREADS.extend(["--io-threads", str(args.threads)])
@@ -87,19 +90,31 @@ def main():
 
     tests = args.tests.split(",")
     pipelines = [int(p) for p in args.pipelines.split(",")]
-    results = {}
-    for kind in ("nova", "redis"):
-        server = start(kind)
-        try:
+    # Both servers stay up; each round runs every cell on both, one after the other, alternating which
+    # goes first, so that drift affects both sides of each pair alike.
+    started = {kind: start(kind) for kind in ("nova", "redis")}
+    rounds = []
+    try:
+        for round_index in range(max(1, args.rounds)):
+            order = ("nova", "redis") if round_index % 2 == 0 else ("redis", "nova")
+            results = {}
             for pipeline in pipelines:
                 for test in tests:
                     n = requests if pipeline == 16 else requests // 4
-                    results[(kind, test, pipeline)] = run_benchmark(server, test, n, pipeline, 50)
-        finally:
+                    for kind in order:
+                        results[(kind, test, pipeline)] = run_benchmark(started[kind], test, n, pipeline, 50)
+            rounds.append(results)
+    finally:
+        for server in started.values():
             server.cleanup()
 
+    def median(values):
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
     print(f"redis-benchmark -c 50 -r 100000, {requests} requests at -P 16 ({requests // 4} at -P 1); "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; {len(rounds)} paired round(s), medians")
     print()
     header = ("test", "-P", "nova req/s", "redis req/s", "ratio", "nova p50/p99 ms", "redis p50/p99 ms",
               "nova CPU s/M", "redis CPU s/M", "CPU ratio")
@@ -107,12 +122,19 @@ def main():
     print("|" + "---|" * len(header))
     for pipeline in pipelines:
         for test in tests:
-            n = results[("nova", test, pipeline)]
-            r = results[("redis", test, pipeline)]
-            print(f"| {test.upper()} | {pipeline} | {n['rps']:,.0f} | {r['rps']:,.0f} | {n['rps'] / r['rps']:.2f} "
-                  f"| {n['p50']:.3f}/{n['p99']:.3f} | {r['p50']:.3f}/{r['p99']:.3f} "
-                  f"| {n['cpu_per_million']:.2f} | {r['cpu_per_million']:.2f} "
-                  f"| {n['cpu_per_million'] / r['cpu_per_million']:.2f} |")
+            def cell(kind, field):
+                return median([r[(kind, test, pipeline)][field] for r in rounds])
+
+            def paired(field):
+                return [r[("nova", test, pipeline)][field] / r[("redis", test, pipeline)][field] for r in rounds]
+
+            ratios, cpu_ratios = paired("rps"), paired("cpu_per_million")
+            spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(rounds) > 1 else ""
+            print(f"| {test.upper()} | {pipeline} | {cell('nova', 'rps'):,.0f} | {cell('redis', 'rps'):,.0f} "
+                  f"| {median(ratios):.2f}{spread} "
+                  f"| {cell('nova', 'p50'):.3f}/{cell('nova', 'p99'):.3f} | {cell('redis', 'p50'):.3f}/{cell('redis', 'p99'):.3f} "
+                  f"| {cell('nova', 'cpu_per_million'):.2f} | {cell('redis', 'cpu_per_million'):.2f} "
+                  f"| {median(cpu_ratios):.2f} |")
     print()
     if args.no_memory:
         return
