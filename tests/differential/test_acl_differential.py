@@ -185,3 +185,25 @@ def test_rules_change_applies_to_open_connections(pair, admins):
         outcomes.append(steps)
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1][0] == "noperm"
+
+
+def test_subscribers_losing_channel_access_are_disconnected(pair, admins):
+    nova, ref = pair
+    outcomes = []
+    for server, admin in zip((nova, ref), admins):
+        admin.execute_command("ACL", "SETUSER", "listener", "reset", "on", ">lpw", "resetchannels", "&news",
+                              "&other", "+@all")
+        news = resp.Connection(server.port, strict_nulls=True)
+        other = resp.Connection(server.port, strict_nulls=True)
+        steps = [news.call("AUTH", "listener", "lpw"), other.call("AUTH", "listener", "lpw"),
+                 news.call("SUBSCRIBE", "news"), other.call("PSUBSCRIBE", "other")]
+        admin.execute_command("ACL", "SETUSER", "listener", "resetchannels", "&other")
+        steps.append(news.closed_by_peer())
+        steps.append(other.closed_by_peer(timeout=0.3))
+        steps.append(other.call("PING"))
+        news.close()
+        other.close()
+        admin.execute_command("ACL", "DELUSER", "listener")
+        outcomes.append(steps)
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][4] is True and outcomes[0][5] is False

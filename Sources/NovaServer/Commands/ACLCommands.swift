@@ -14,11 +14,13 @@ enum ACLCommands {
             throw CommandError("ERR Usernames can't contain spaces or null characters")
         }
         let rules = (3..<ctx.args.count).map { ctx.args.string($0) }
+        let user: ACLUser
         do {
-            try ctx.server.acl.setUser(name, rules: rules)
+            user = try ctx.server.acl.setUser(name, rules: rules)
         } catch {
             throw CommandError("ERR Error in ACL SETUSER modifier '\(error.rule)': \(error.message)")
         }
+        ctx.server.disconnectSubscribersWithoutPermission(user, caller: ctx.client)
         ctx.reply.ok()
     }
 
@@ -257,6 +259,20 @@ extension ServerCore {
         }
     }
 
+    /// Like Redis 7.0, closes the connections of `user` subscribed to a channel or pattern the user may no
+    /// longer use (after ACL SETUSER or ACL LOAD).
+    func disconnectSubscribersWithoutPermission(_ user: ACLUser, caller: ClientState?) {
+        for client in clients.values where client.aclUser === user && client.isSubscriber {
+            let allowed = client.channels.allSatisfy { channel in
+                channel.withBytes { acl.allowsChannel(user, Array($0), isPattern: false) }
+            } && client.patterns.allSatisfy { pattern in
+                pattern.withBytes { acl.allowsChannel(user, Array($0), isPattern: true) }
+            }
+            if allowed { continue }
+            if client === caller { client.closeAfterReply = true } else { pendingActions.append(.close(client)) }
+        }
+    }
+
     /// Checks `user` / `password` against the ACL; the user on success.
     func authenticate(username: String, password: ByteBuffer) -> ACLUser? {
         guard let user = acl.user(named: username), user.accepts(password: password.readableBytesView) else { return nil }
@@ -297,6 +313,7 @@ extension ServerCore {
         do throws(AccessControl.RuleError) {
             let loaded = try acl.parseUsers(text, source: path)
             for user in acl.replaceUsers(loaded) { disconnectClients(of: user, caller: currentClient) }
+            for user in acl.users.values { disconnectSubscribersWithoutPermission(user, caller: currentClient) }
             return nil
         } catch {
             return error.message

@@ -567,6 +567,16 @@ final class AccessControl: @unchecked Sendable {
         return nil
     }
 
+    /// Whether `user` may subscribe to `channel` (a pattern for PSUBSCRIBE, matched literally), by any of
+    /// its selectors.
+    func allowsChannel(_ user: ACLUser, _ channel: [UInt8], isPattern: Bool) -> Bool {
+        ([user.root] + user.selectors).contains { selector in
+            selector.allChannels || selector.channelPatterns.contains { pattern in
+                isPattern ? pattern == channel : RedisGlob.matches(pattern, channel)
+            }
+        }
+    }
+
     /// Where the channels of a pub/sub command start and whether they are patterns.
     private static func channelArguments(_ spec: CommandSpec) -> (Int, Bool)? {
         guard spec.parent == nil else { return nil }
