@@ -93,7 +93,7 @@ def test_collection_command_stream_matches_redis(pair, protocol, stream):
             a, b = normalize_pair(command, a, b)
             assert a == b, (
                 f"seed={seed} protocol={protocol} command #{len(history)}: {command!r}\n  nova:  {a!r}\n  redis: {b!r}\n"
-                f"  last commands: {history[-8:]!r}")
+                f"  last commands: {history[-8:]!r}\n  same key: {[c for c in history if len(c) > 1 and c[1] == command[1]][-12:]!r}")
 
     def full_scan(conn, command):
         """Iterates HSCAN / SSCAN / ZSCAN to the end; cursors are implementation details."""

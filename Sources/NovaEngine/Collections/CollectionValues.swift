@@ -245,6 +245,10 @@ public struct SortedSetValue: Sendable {
 
     public init() {}
 
+    /// An empty sorted set that starts in the skiplist encoding when `listpack` is false (keeping -0 scores
+    /// as given, as Redis's skiplist does).
+    public init(listpack: Bool) { isListpack = listpack }
+
     public var count: Int { scores.count }
     public var isEmpty: Bool { scores.isEmpty }
 

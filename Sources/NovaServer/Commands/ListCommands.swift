@@ -55,27 +55,38 @@ enum ListCommands {
     static func pop(_ ctx: inout CommandContext, end: End) throws(CommandError) {
         if ctx.args.count > 3 { throw .arity(ctx.spec.fullName) }
         let count: Int64? = ctx.args.count == 3 ? try positiveCount(ctx, 2) : nil
-        guard try ctx.exists(ListKind.self, ctx.args[1]) else {
-            if count == nil { ctx.reply.null() } else { ctx.reply.nullArray() }
+        // One lookup: `modify` answers nil for a missing key and WRONGTYPE for another type.
+        guard let count else {
+            // The common single pop, without an array for one element.
+            let result = try ctx.modify(ListKind.self, ctx.args[1], create: false) { list throws(CommandError) -> Bytes? in
+                end == .left ? list.popFirst() : list.popLast()
+            }
+            guard let item = result ?? nil else {
+                ctx.reply.null()
+                return
+            }
+            ctx.dirty(1)
+            ctx.modified(ctx.args[1], end.popEvent, .list)
+            item.withBytes { ctx.reply.bulk($0) }
+            return
+        }
+        let wanted = Int(clamping: count)
+        let result = try ctx.modify(ListKind.self, ctx.args[1], create: false) { list throws(CommandError) -> [Bytes] in
+            var items: [Bytes] = []
+            while items.count < wanted, let item = end == .left ? list.popFirst() : list.popLast() { items.append(item) }
+            return items
+        }
+        guard let popped = result else {
+            ctx.reply.nullArray()
             return
         }
         if count == 0 {
             ctx.reply.array(0)
             return
         }
-        let wanted = Int(clamping: count ?? 1)
-        let popped = try ctx.modify(ListKind.self, ctx.args[1], create: false) { list throws(CommandError) -> [Bytes] in
-            var items: [Bytes] = []
-            while items.count < wanted, let item = end == .left ? list.popFirst() : list.popLast() { items.append(item) }
-            return items
-        } ?? []
         ctx.dirty(popped.count)
         ctx.modified(ctx.args[1], end.popEvent, .list)
-        if count == nil {
-            popped[0].withBytes { ctx.reply.bulk($0) }
-        } else {
-            ctx.replyArray(popped)
-        }
+        ctx.replyArray(popped)
     }
 
     static func lpop(_ ctx: inout CommandContext) throws(CommandError) { try pop(&ctx, end: .left) }

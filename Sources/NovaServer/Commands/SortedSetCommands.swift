@@ -286,9 +286,19 @@ enum SortedSetCommands {
 
     /// The end of every range and algebra command: the result stored at argument 1 (replying its size,
     /// announcing `event`), or replied when there is no event.
-    static func storeOrReply(_ ctx: inout CommandContext, _ elements: [ScoredMember], store event: StaticString?, withScores: Bool) {
+    ///
+    /// ZRANGESTORE starts with the encoding its size suggests and converts while adding, as Redis's
+    /// `zsetTypeCreate`; ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE build a skiplist and convert once at the end
+    /// (`zsetConvertToListpackIfNeeded`), so a -0 score survives there when the result stays a skiplist.
+    static func storeOrReply(
+        _ ctx: inout CommandContext, _ elements: [ScoredMember], store event: StaticString?, withScores: Bool,
+        convertAtEnd: Bool = false
+    ) {
         if let event {
-            var result = SortedSetValue()
+            let limits = ctx.limits
+            let staysSkiplist = convertAtEnd && (elements.count > limits.zsetMaxListpackEntries
+                || elements.contains { $0.member.count > limits.zsetMaxListpackValue })
+            var result = SortedSetValue(listpack: !staysSkiplist)
             for element in elements { result.set(element.member, score: element.score, limits: ctx.limits) }
             ctx.store(.zset(result), at: ctx.args[1], event: event, .zset)
             ctx.reply.integer(result.count)
@@ -627,7 +637,8 @@ enum SortedSetCommands {
     static func algebra(_ ctx: inout CommandContext, _ operation: Operation, store: Bool) throws(CommandError) {
         let request = try parseAlgebra(ctx, numkeysIndex: store ? 2 : 1, operation: operation, store: store, cardinalityOnly: false)
         let elements = combine(request, operation)
-        storeOrReply(&ctx, elements, store: store ? operation.storeEvent : nil, withScores: request.withScores)
+        storeOrReply(&ctx, elements, store: store ? operation.storeEvent : nil, withScores: request.withScores,
+                     convertAtEnd: true)
     }
 
     static func zunion(_ ctx: inout CommandContext) throws(CommandError) { try algebra(&ctx, .union, store: false) }
