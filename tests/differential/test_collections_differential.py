@@ -85,6 +85,12 @@ def test_collection_command_stream_matches_redis(pair, protocol, stream):
             transaction["open"] = True
         return normalize(command, a), normalize(command, b)
 
+    def same_key(command):
+        """The last commands on the failing command's key (its first argument), for the report."""
+        if len(command) < 2:
+            return []
+        return [c for c in history if len(c) > 1 and c[1] == command[1]][-12:]
+
     def check(batch):
         got = nova.pipeline(batch)
         want = ref.pipeline(batch)
@@ -93,7 +99,7 @@ def test_collection_command_stream_matches_redis(pair, protocol, stream):
             a, b = normalize_pair(command, a, b)
             assert a == b, (
                 f"seed={seed} protocol={protocol} command #{len(history)}: {command!r}\n  nova:  {a!r}\n  redis: {b!r}\n"
-                f"  last commands: {history[-8:]!r}\n  same key: {[c for c in history if len(c) > 1 and c[1] == command[1]][-12:]!r}")
+                f"  last commands: {history[-8:]!r}\n  same key: {same_key(command)!r}")
 
     def full_scan(conn, command):
         """Iterates HSCAN / SSCAN / ZSCAN to the end; cursors are implementation details."""

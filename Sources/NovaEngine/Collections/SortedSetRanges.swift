@@ -88,15 +88,17 @@ extension SortedSetValue {
     }
 
     /// The ranks of the elements whose member lies in `range`. Member ranges assume equal scores; for
-    /// other sets the result follows Redis: after the same first/last-element pre-check, a small (listpack)
-    /// set is scanned linearly from the start (from the end when `fromEnd`, as ZREVRANGEBYLEX does) to the
-    /// first element past the bound, then elements are taken while they stay inside; a large set is
-    /// searched by bisection.
-    /// - Complexity: O(log n) for a large set, O(n) for a small one.
+    /// other sets the result follows Redis: after the same first/last-element pre-check, the set is scanned
+    /// linearly from the start (from the end when `fromEnd`, as ZREVRANGEBYLEX does) to the first element
+    /// past the bound, then elements are taken while they stay inside — Redis's listpack walk, which its
+    /// skiplist walk also gives unless a higher skiplist level happens to jump over an element. A large set
+    /// whose scores are all equal (first and last score alike) is searched by bisection, which is then exact.
+    /// - Complexity: O(log n) for a large set with equal scores, O(n) otherwise.
     public func ranks(in range: LexRange, fromEnd: Bool = false) -> Range<Int> {
         guard !range.isEmpty, count > 0,
               range.isAboveMin(ordered[count - 1].member), range.isBelowMax(ordered[0].member) else { return 0..<0 }
-        guard isListpack else {
+        let uniformScores = ordered[0].score == ordered[count - 1].score
+        if !isListpack && uniformScores {
             let lower = ordered.partitionIndex { range.isAboveMin($0.member) }
             let upper = ordered.partitionIndex { !range.isBelowMax($0.member) }
             return lower..<Swift.max(lower, upper)
