@@ -89,9 +89,9 @@ extension SortedSetValue {
 
     /// The ranks of the elements whose member lies in `range`. Member ranges assume equal scores; for
     /// other sets the result follows Redis: after the same first/last-element pre-check, the set is scanned
-    /// linearly from the start (from the end when `fromEnd`, as ZREVRANGEBYLEX does) to the first element
-    /// past the bound, then elements are taken while they stay inside — Redis's listpack walk, which its
-    /// skiplist walk also gives unless a higher skiplist level happens to jump over an element. A large set
+    /// linearly from the start (a small set from the end when `fromEnd`, as ZREVRANGEBYLEX on a listpack
+    /// does) to the first element past the bound, then elements are taken while they stay inside — Redis's
+    /// listpack and skiplist walks (the latter unless a higher skiplist level jumps over an element). A large set
     /// whose scores are all equal (first and last score alike) is searched by bisection, which is then exact.
     /// - Complexity: O(log n) for a large set with equal scores, O(n) otherwise.
     public func ranks(in range: LexRange, fromEnd: Bool = false) -> Range<Int> {
@@ -104,6 +104,16 @@ extension SortedSetValue {
             return lower..<Swift.max(lower, upper)
         }
         let all = ordered.elements
+        if fromEnd && !isListpack {
+            // Redis's skiplist finds the last element walking forward from the start while the next one is
+            // within the max (its listpack, below, walks back from the end instead).
+            var last = -1
+            while last + 1 < all.count && range.isBelowMax(all[last + 1].member) { last += 1 }
+            guard last >= 0, range.isAboveMin(all[last].member) else { return 0..<0 }
+            var first = last
+            while first > 0 && range.isAboveMin(all[first - 1].member) { first -= 1 }
+            return first..<(last + 1)
+        }
         if fromEnd {
             guard let last = all.lastIndex(where: { range.isBelowMax($0.member) }), range.isAboveMin(all[last].member) else {
                 return 0..<0
