@@ -236,19 +236,17 @@ extension ServerCore {
     }
 
     /// Records a refused command in the ACL LOG (lock held).
-    func logDenial(_ denial: ACLDenial, client: ClientState) {
+    func logDenial(_ denial: ACLDenial, client: ClientState, username: String? = nil) {
         acl.log.add(
             reason: denial.reason, context: client.inTransaction ? "multi" : "toplevel", object: denial.object,
-            username: client.user, clientID: client.id, clientInfo: { client.infoLine(now: self.keyspace.now) }, now: keyspace.now,
+            username: username ?? client.user, clientID: client.id,
+            clientInfo: { client.infoLine(now: self.keyspace.now) }, now: keyspace.now,
             maxLength: Int(config.value("acllog-max-len") ?? "") ?? 128)
     }
 
-    /// Records a failed AUTH / HELLO AUTH (lock held).
+    /// Records a failed AUTH / HELLO AUTH under the name that was tried (lock held).
     func logFailedAuthentication(username: String, client: ClientState) {
-        acl.log.add(
-            reason: .auth, context: client.inTransaction ? "multi" : "toplevel", object: Array("AUTH".utf8),
-            username: username, clientID: client.id, clientInfo: { client.infoLine(now: self.keyspace.now) }, now: keyspace.now,
-            maxLength: Int(config.value("acllog-max-len") ?? "") ?? 128)
+        logDenial(ACLDenial(reason: .auth, object: Array("AUTH".utf8)), client: client, username: username)
     }
 
     /// Closes every connection authenticated as `user` (deleted or reloaded away); the caller's own
