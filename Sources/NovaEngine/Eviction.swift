@@ -19,6 +19,10 @@ public enum EvictionPolicy: String, CaseIterable, Sendable {
 
     /// True when the access clock holds LFU state rather than an LRU time.
     public var usesLFU: Bool { self == .allkeysLFU || self == .volatileLFU }
+
+    /// True for the LRU and LFU policies, which need a clock in every value (Redis's
+    /// `MAXMEMORY_FLAG_NO_SHARED_INTEGERS`).
+    public var needsPerKeyClock: Bool { self != .noeviction && (usesLFU || self == .allkeysLRU || self == .volatileLRU) }
 }
 
 /// Redis's approximated LFU: an 8-bit logarithmic access counter plus the minute (mod 2^16) of its last

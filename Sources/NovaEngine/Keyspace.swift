@@ -33,6 +33,9 @@ public final class Keyspace {
     public var stats = KeyspaceStats()
     /// The `maxmemory-policy`.
     public var evictionPolicy: EvictionPolicy = .noeviction
+    /// False while new small integers get objects of their own, as Redis does when `maxmemory` is set with
+    /// an LRU/LFU policy (OBJECT REFCOUNT tells).
+    public var sharesIntegers = true
     /// Keys sampled per eviction (`maxmemory-samples`).
     public var evictionSamples = 5
     /// `lfu-log-factor`.

@@ -4,6 +4,10 @@ public import NovaRESP
 public enum Value: Sendable {
     /// A string that is a canonical 64-bit integer (Redis's `int` encoding).
     case int(Int64)
+    /// An integer from 0 to 9999 that Redis holds in an object of its own instead of its shared one (a
+    /// COPY, or created while a maxmemory LRU/LFU policy needed per-key clocks). Behaves as `int`; only
+    /// OBJECT REFCOUNT tells them apart.
+    case ownedInt(Int64)
     /// A string as set (`embstr` up to 44 bytes, `raw` above).
     case string(Bytes)
     /// A string modified in place by APPEND or SETRANGE (always `raw`); may carry spare capacity.
@@ -13,19 +17,50 @@ public enum Value: Sendable {
     case set(SetValue)
     case zset(SortedSetValue)
 
+    /// The range of Redis's shared integer objects (`OBJ_SHARED_INTEGERS`).
+    public static let sharedIntegers: Range<Int64> = 0..<10000
+
     /// A string value with the encoding Redis would pick for `bytes` (`int` when it is a canonical integer
-    /// of at most 20 characters).
-    public static func string(from bytes: some ContiguousBytes) -> Value {
+    /// of at most 20 characters). `sharesIntegers` false: a small integer gets an object of its own.
+    public static func string(from bytes: some ContiguousBytes, sharesIntegers: Bool = true) -> Value {
         bytes.withBytes { raw in
-            if raw.count <= 20, let number = RedisInteger.parse(raw) { return .int(number) }
+            if raw.count <= 20, let number = RedisInteger.parse(raw) {
+                return integer(number, sharesIntegers: sharesIntegers)
+            }
             return .string(Bytes(raw))
+        }
+    }
+
+    /// An integer string; `sharesIntegers` false: a small integer gets an object of its own.
+    public static func integer(_ number: Int64, sharesIntegers: Bool = true) -> Value {
+        !sharesIntegers && sharedIntegers.contains(number) ? .ownedInt(number) : .int(number)
+    }
+
+    /// True when Redis would answer this value with its shared integer object (OBJECT REFCOUNT).
+    public var isSharedInteger: Bool {
+        if case .int(let number) = self { return Self.sharedIntegers.contains(number) }
+        return false
+    }
+
+    /// The value as Redis's `dupStringObject` copies it (COPY): a shared integer becomes an own object.
+    public var duplicated: Value {
+        if case .int(let number) = self, Self.sharedIntegers.contains(number) { return .ownedInt(number) }
+        return self
+    }
+
+    /// The number of an int-encoded string.
+    @inlinable
+    public var integerValue: Int64? {
+        switch self {
+        case .int(let number), .ownedInt(let number): return number
+        default: return nil
         }
     }
 
     /// The name TYPE reports.
     public var typeName: StaticString {
         switch self {
-        case .int, .string, .rawString: return "string"
+        case .int, .ownedInt, .string, .rawString: return "string"
         case .list: return "list"
         case .hash: return "hash"
         case .set: return "set"
@@ -36,7 +71,7 @@ public enum Value: Sendable {
     /// The name OBJECT ENCODING reports.
     public var encodingName: StaticString {
         switch self {
-        case .int: return "int"
+        case .int, .ownedInt: return "int"
         case .string(let bytes): return bytes.count <= 44 ? "embstr" : "raw"
         case .rawString: return "raw"
         case .list: return "quicklist"
@@ -60,7 +95,7 @@ public enum Value: Sendable {
     /// True for the string family.
     public var isString: Bool {
         switch self {
-        case .int, .string, .rawString: return true
+        case .int, .ownedInt, .string, .rawString: return true
         default: return false
         }
     }
@@ -70,7 +105,7 @@ public enum Value: Sendable {
     public func withStringBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         switch self {
         case .string(let bytes), .rawString(let bytes): return try bytes.withBytes(body)
-        case .int(let number):
+        case .int(let number), .ownedInt(let number):
             var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
             return try withUnsafeMutableBytes(of: &scratch) { out in
                 let length = RedisInteger.format(number, into: out)
@@ -85,7 +120,7 @@ public enum Value: Sendable {
     public var stringLength: Int {
         switch self {
         case .string(let bytes), .rawString(let bytes): return bytes.count
-        case .int(let number): return RedisInteger.formattedLength(number)
+        case .int(let number), .ownedInt(let number): return RedisInteger.formattedLength(number)
         default: return 0
         }
     }
@@ -93,7 +128,7 @@ public enum Value: Sendable {
     /// Heap bytes this value owns, for memory accounting.
     public var footprint: Int {
         switch self {
-        case .int: return 0
+        case .int, .ownedInt: return 0
         case .string(let bytes), .rawString(let bytes): return bytes.heapFootprint
         case .list(let list): return list.footprint
         case .hash(let hash): return hash.footprint + hash.table.overheadBytes

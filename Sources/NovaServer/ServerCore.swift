@@ -167,6 +167,7 @@ public final class ServerCore: @unchecked Sendable {
             notifyKeyspaceEvent(.new, "new", key, database: database)
         } : nil
         keyspace.evictionPolicy = settings.evictionPolicy
+        keyspace.sharesIntegers = settings.maxMemory == 0 || !settings.evictionPolicy.needsPerKeyClock
         keyspace.evictionSamples = settings.maxMemorySamples
         keyspace.lfuLogFactor = settings.lfuLogFactor
         keyspace.lfuDecayTime = settings.lfuDecayTime
@@ -461,6 +462,9 @@ public struct CommandContext {
 
     /// Lookup options for reads by this client (CLIENT NO-TOUCH).
     public var readOptions: Keyspace.LookupOptions { client.noTouch ? [.noTouch] : [] }
+
+    /// Whether new small integer strings use Redis's shared objects (see `Keyspace.sharesIntegers`).
+    var sharesIntegers: Bool { keyspace.sharesIntegers }
 
     /// Records that keys were changed (for save rules and INFO).
     public func dirty(_ changes: Int = 1) { server.stats.dirty += changes }

@@ -211,14 +211,19 @@ def scan_all(conn, pattern, count):
     raise AssertionError("SCAN did not terminate")
 
 
-STREAMS = 3 if "DIFF_SEED" not in os.environ else 1
+# Seeds that once found a difference, replayed on every run (each also has a focused test).
+REGRESSION_SEEDS = [
+    3570751870,  # OBJECT REFCOUNT of a COPY of a small integer
+]
+# Three fresh random streams per run, or the one named by DIFF_SEED.
+STREAMS = [None] * 3 + REGRESSION_SEEDS if "DIFF_SEED" not in os.environ else [int(os.environ["DIFF_SEED"])]
 
 
-@pytest.mark.parametrize("stream", range(STREAMS))
-def test_random_command_stream_matches_redis(pair, stream):
-    """Three independent seeded streams per run (60,000 commands by default)."""
+@pytest.mark.parametrize("fixed_seed", STREAMS)
+def test_random_command_stream_matches_redis(pair, fixed_seed):
+    """Three independent seeded streams per run (60,000 commands by default), plus the regression seeds."""
     nova_server, redis_server = pair
-    seed = int(os.environ.get("DIFF_SEED", random.randrange(1 << 32)))
+    seed = fixed_seed if fixed_seed is not None else random.randrange(1 << 32)
     count = int(os.environ.get("DIFF_COMMANDS", "20000"))
     rng = random.Random(seed)
     gen = Generator(rng)
@@ -261,3 +266,28 @@ def test_random_command_stream_matches_redis(pair, stream):
         nova.close()
         ref.close()
     print(f"differential: {len(history)} commands, seed={seed}")
+
+
+def test_object_refcount_follows_how_the_value_was_made(pair):
+    """Small integers are Redis's shared objects unless copied (COPY duplicates them) or created while a
+    maxmemory LRU/LFU policy needs per-key clocks; changing the policy later does not change existing values."""
+    script = [
+        "SET a 5", "COPY a b", "SET big 10000", "MSET m1 9999 m2 -1", "INCR m2", "SETEX e 100 42",
+        "CONFIG SET maxmemory 1gb", "CONFIG SET maxmemory-policy allkeys-lfu",
+        "SET c 7", "INCR c", "SET d 8", "CONFIG SET maxmemory-policy volatile-ttl", "SET f 9",
+        "CONFIG SET maxmemory-policy allkeys-lru", "COPY b g", "GETSET a 3", "APPEND f 1", "INCR f",
+        "CONFIG SET maxmemory 0", "SET h 1", "INCR c", "RENAME d d2", "CONFIG SET maxmemory-policy noeviction",
+    ]
+    keys = ["a", "b", "big", "m1", "m2", "e", "c", "d2", "f", "g", "h"]
+    results = []
+    for server in pair:
+        conn = resp.Connection(server.port)
+        try:
+            conn.call(b"FLUSHALL")
+            replies = [conn.call(*line.encode().split()) for line in script]
+            counts = [conn.call(b"OBJECT", b"REFCOUNT", key.encode()) for key in keys]
+            encodings = [conn.call(b"OBJECT", b"ENCODING", key.encode()) for key in keys]
+            results.append((replies, counts, encodings))
+        finally:
+            conn.close()
+    assert results[0] == results[1]

@@ -117,6 +117,8 @@ public struct RDBReader {
     public private(set) var keysExpired = 0
     /// Encoding limits for the collections loaded (OBJECT ENCODING as Redis would report after a load).
     public var limits = EncodingLimits()
+    /// Whether small integer strings load as Redis's shared objects (see `Keyspace.sharesIntegers`).
+    public var sharesIntegers = true
     /// Called every 65,536 keys with the byte offset and the number of keys loaded (progress logging).
     public var progress: ((_ offset: Int, _ keys: Int) -> Void)?
     private var version = 0
@@ -330,7 +332,7 @@ public struct RDBReader {
     private func value(type: UInt8) throws(RDBError) -> Value {
         switch type {
         case RDBFormat.typeString:
-            return Value.string(from: try string())
+            return Value.string(from: try string(), sharesIntegers: sharesIntegers)
         case RDBFormat.typeList:
             let count = try length()
             var list = ListValue()

@@ -152,7 +152,7 @@ public struct RDBWriter {
 
     mutating func value(_ value: Value, key: Bytes) throws {
         switch value {
-        case .int(let number):
+        case .int(let number), .ownedInt(let number):
             byte(RDBFormat.typeString)
             try key.withBytes { try string($0) }
             try integerString(number)

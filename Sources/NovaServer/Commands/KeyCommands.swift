@@ -312,7 +312,7 @@ enum KeyCommands {
             }
             ctx.keyspace.delete(target, ctx.args[2])
         }
-        ctx.keyspace.insert(target, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value, expireAt: entry.expireAt, access: ctx.keyspace.freshAccess))
+        ctx.keyspace.insert(target, entry: Entry(key: Bytes(ctx.args[2]), value: entry.value.duplicated, expireAt: entry.expireAt, access: ctx.keyspace.freshAccess))
         ctx.server.signalKeyReady(target, ctx.args[2])
         ctx.dirty()
         ctx.modified(ctx.args[2], "copy_to", .generic, database: target)
@@ -383,11 +383,8 @@ enum KeyCommands {
 
     static func objectRefcount(_ ctx: inout CommandContext) throws(CommandError) {
         guard let entry = objectEntry(&ctx) else { return }
-        // Redis shares the objects of small integers (0..9999) unless an LRU/LFU policy needs per-key clocks.
-        let policy = ctx.server.config.settings.evictionPolicy
-        let clocked: [EvictionPolicy] = [.volatileLRU, .allkeysLRU, .volatileLFU, .allkeysLFU]
-        let sharesIntegers = ctx.server.config.settings.maxMemory == 0 || !clocked.contains(policy)
-        if case .int(let number) = entry.value, number >= 0, number < 10000, sharesIntegers {
+        // Redis's shared objects (small integers created while sharing was allowed) report OBJ_SHARED_REFCOUNT.
+        if entry.value.isSharedInteger {
             ctx.reply.integer(Int(Int32.max))
         } else {
             ctx.reply.integer(1)

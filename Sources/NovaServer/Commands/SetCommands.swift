@@ -100,7 +100,9 @@ enum SetCommands {
         _ = try ctx.modify(SetKind.self, args[1], create: false) { set throws(CommandError) in set.remove(args[3]) }
         ctx.modified(args[1], "srem", .set)
         let added = try ctx.modify(SetKind.self, args[2], create: true) { set throws(CommandError) in set.add(args.bytes(3), limits: limits) }
-        if added == true { ctx.modified(args[2], "sadd", .set) } else { ctx.server.keyModified(ctx.db, args[2]) }
+        // A destination that already held the member is not modified: Redis neither signals it (WATCH,
+        // tracking) nor announces it.
+        if added == true { ctx.modified(args[2], "sadd", .set) }
         ctx.dirty()
         ctx.reply.integer(1)
     }

@@ -82,7 +82,7 @@ enum StringCommands {
     /// Writes a string value as a bulk reply.
     static func write(_ value: borrowing Value, to reply: inout RESPWriter) {
         switch value {
-        case .int(let number): reply.bulk(decimal: number)
+        case .int(let number), .ownedInt(let number): reply.bulk(decimal: number)
         case .string(let bytes), .rawString(let bytes): bytes.withBytes { reply.bulk($0) }
         default: reply.null()
         }
@@ -123,7 +123,7 @@ enum StringCommands {
         // An EXAT/PXAT in the past stores a key that is already expired, as Redis 7.0 does: no reader ever
         // sees it, and it is counted as expired when the next access or the active cycle removes it.
         let stored = ctx.keyspace.set(
-            ctx.db, ctx.args[key], Value.string(from: ctx.args[value]), expireAt: expireAt, keepTTL: options.keepTTL,
+            ctx.db, ctx.args[key], Value.string(from: ctx.args[value], sharesIntegers: ctx.sharesIntegers), expireAt: expireAt, keepTTL: options.keepTTL,
             condition: condition)
         guard stored != nil else {
             if !options.get {
@@ -170,7 +170,7 @@ enum StringCommands {
 
     static func getset(_ ctx: inout CommandContext) throws(CommandError) {
         try replyGet(&ctx, key: 1)
-        ctx.keyspace.set(ctx.db, ctx.args[1], Value.string(from: ctx.args[2]))
+        ctx.keyspace.set(ctx.db, ctx.args[1], Value.string(from: ctx.args[2], sharesIntegers: ctx.sharesIntegers))
         ctx.dirty()
         ctx.modified(ctx.args[1], "set", .string)
     }
@@ -235,7 +235,7 @@ enum StringCommands {
     static func mset(_ ctx: inout CommandContext) throws(CommandError) {
         guard ctx.args.count % 2 == 1 else { throw .arity(ctx.spec.fullName) }
         for index in stride(from: 1, to: ctx.args.count, by: 2) {
-            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1]))
+            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1], sharesIntegers: ctx.sharesIntegers))
             ctx.modified(ctx.args[index], "set", .string)
         }
         ctx.dirty((ctx.args.count - 1) / 2)
@@ -249,7 +249,7 @@ enum StringCommands {
             return
         }
         for index in stride(from: 1, to: ctx.args.count, by: 2) {
-            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1]))
+            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1], sharesIntegers: ctx.sharesIntegers))
             ctx.modified(ctx.args[index], "set", .string)
         }
         ctx.dirty((ctx.args.count - 1) / 2)
@@ -265,7 +265,7 @@ enum StringCommands {
     static func append(_ ctx: inout CommandContext) throws(CommandError) {
         let db = ctx.db
         guard let ref = ctx.keyspace.lookupWrite(db, ctx.args[1]) else {
-            let value = Value.string(from: ctx.args[2])
+            let value = Value.string(from: ctx.args[2], sharesIntegers: ctx.sharesIntegers)
             ctx.keyspace.insert(db, Bytes(ctx.args[1]), value)
             ctx.dirty()
             ctx.modified(ctx.args[1], "append", .string)
@@ -370,7 +370,7 @@ enum StringCommands {
         if let ref {
             let value = try stringValue(ctx, ref)
             switch value {
-            case .int(let number): current = number
+            case .int(let number), .ownedInt(let number): current = number
             default:
                 guard let number = value.withStringBytes({ RedisInteger.parse($0) }) ?? nil else { throw .notInteger }
                 current = number
@@ -379,9 +379,9 @@ enum StringCommands {
         let (result, overflow) = current.addingReportingOverflow(increment)
         if overflow { throw .overflow }
         if let ref {
-            ctx.keyspace.setValue(db, ref, .int(result))
+            ctx.keyspace.setValue(db, ref, .integer(result, sharesIntegers: ctx.sharesIntegers))
         } else {
-            ctx.keyspace.insert(db, Bytes(ctx.args[1]), .int(result))
+            ctx.keyspace.insert(db, Bytes(ctx.args[1]), .integer(result, sharesIntegers: ctx.sharesIntegers))
         }
         ctx.dirty()
         ctx.modified(ctx.args[1], "incrby", .string)
@@ -408,7 +408,7 @@ enum StringCommands {
         if let ref {
             let value = try stringValue(ctx, ref)
             switch value {
-            case .int(let number): current = Float80(number)
+            case .int(let number), .ownedInt(let number): current = Float80(number)
             default:
                 guard let number = value.withStringBytes({ RedisFloat.parseLongDouble(UnsafeRawBufferPointer($0)) }) ?? nil
                 else { throw .notFloat }

@@ -57,9 +57,10 @@ extension ServerCore {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw PersistenceError.errno("Can't open the AOF base", path) }
         defer { close(descriptor) }
-        let (count, clock) = withLock { (keyspace.databases.count, snapshotClock) }
+        let (count, clock, sharesIntegers) = withLock { (keyspace.databases.count, snapshotClock, keyspace.sharesIntegers) }
         let fresh = (0..<count).map { _ in Database() }
         var reader = RDBReader(RDBInput(descriptor: descriptor, size: FileIO.size(path) ?? 0))
+        reader.sharesIntegers = sharesIntegers
         // An AOF preamble keeps keys that have expired since: the commands after it may still touch them.
         try reader.load(into: fresh, now: 0, clock: clock)
         withLock { keyspace.replaceDatabases(fresh) }

@@ -182,12 +182,13 @@ extension ServerCore {
         guard descriptor >= 0 else { throw PersistenceError.errno("Can't open the RDB file", path) }
         defer { close(descriptor) }
         let size = FileIO.size(path) ?? 0
-        let (databaseCount, clock) = withLock { () -> (Int, AccessClockKind) in
+        let (databaseCount, clock, sharesIntegers) = withLock { () -> (Int, AccessClockKind, Bool) in
             snapshots.loadingTotalBytes = size
-            return (keyspace.databases.count, snapshotClock)
+            return (keyspace.databases.count, snapshotClock, keyspace.sharesIntegers)
         }
         let fresh = (0..<databaseCount).map { _ in Database() }
         var reader = RDBReader(RDBInput(descriptor: descriptor, size: size))
+        reader.sharesIntegers = sharesIntegers
         let start = SystemClock.monotonicNanoseconds()
         var lastLog = start
         reader.progress = { [self] offset, keys in
