@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "NovaCache", targets: ["NovaCache"]),
         .executable(name: "nova-cache-demo", targets: ["nova-cache-demo"]),
         .executable(name: "nova-cache-bench", targets: ["nova-cache-bench"]),
+        .executable(name: "nova-server-bench", targets: ["nova-server-bench"]),
         .executable(name: "nova-cache", targets: ["nova-cache"]),
     ],
     dependencies: [
@@ -99,6 +100,15 @@ let package = Package(
         .executableTarget(
             name: "nova-cache-bench",
             dependencies: ["NovaCache", "NovaClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nova-server-bench",
+            dependencies: [
+                "NovaServer", "NovaRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(

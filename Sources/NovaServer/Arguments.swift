@@ -5,15 +5,21 @@ import NovaRESP
 /// The arguments of one command: a view into the connection's decoded batch. Index 0 is the command name.
 public struct Arguments: Sendable {
     let storage: [ByteBuffer]
-    let base: Int
+    private(set) var base: Int
     /// The number of arguments, the command name included.
-    public let count: Int
+    public private(set) var count: Int
 
     
     init(storage: [ByteBuffer], range: Range<Int>) {
         self.storage = storage
         self.base = range.lowerBound
         self.count = range.count
+    }
+
+    /// Moves the view to the command at `range` of the same storage (no reference counting).
+    mutating func select(_ range: Range<Int>) {
+        base = range.lowerBound
+        count = range.count
     }
 
     /// Arguments built from values (tests, internal re-dispatch).
@@ -23,7 +29,10 @@ public struct Arguments: Sendable {
 
     /// The argument at `index`.
     
-    public subscript(index: Int) -> ByteBuffer { storage[base + index] }
+    /// Yielded in place, so that passing it to a function (a borrow) costs no reference count.
+    public subscript(index: Int) -> ByteBuffer {
+        _read { yield storage[base + index] }
+    }
 
     /// The argument's bytes copied into engine storage.
     public func bytes(_ index: Int) -> Bytes { Bytes(self[index]) }

@@ -36,8 +36,11 @@ public final class ClientState: @unchecked Sendable {
     public var protocolVersion: RESPVersion = .v2
     /// Last time a command arrived (Unix ms).
     public var lastInteraction: Int64
-    /// The full name of the last command run (`client|list`), for CLIENT LIST.
-    public var lastCommand = "NULL"
+    /// The last command run, for CLIENT LIST. Specs live as long as the server's command table, so the
+    /// reference is not counted (setting it is on every command's path).
+    unowned(unsafe) var lastCommandSpec: CommandSpec? = nil
+    /// The full name of the last command run (`client|list`), or `NULL`.
+    public var lastCommand: String { lastCommandSpec?.fullName ?? "NULL" }
     /// The pseudo-client replaying the append-only file: never logged again, never refused for loading.
     public var isReplaying = false
     /// Waiting in a blocking command (BLPOP …).

@@ -258,9 +258,11 @@ public final class ServerCore: @unchecked Sendable {
             reply = RESPWriter(buffer: ByteBuffer())
             // One clock read per command: each command's time runs from the end of the previous one.
             context.clock = SystemClock.monotonicNanoseconds()
+            // The batch's storage goes into the context once; each command moves the window over it.
+            context.args = Arguments(storage: batch.arguments, range: 0..<0)
             while start < batch.count && !client.closeAfterReply && !client.isBlocked
                     && context.reply.buffer.readableBytes < outputLimit {
-                context.args = Arguments(storage: batch.arguments, range: batch.range(of: start))
+                context.args.select(batch.range(of: start))
                 dispatch(&context)
                 start += 1
             }
@@ -274,46 +276,46 @@ public final class ServerCore: @unchecked Sendable {
 
     /// Looks up, checks and runs one command (lock held).
     func dispatch(_ context: inout CommandContext) {
-        let args = context.args
-        let client = context.client
-        guard var spec = commands.lookup(args[0]) else {
+        // The client and arguments are read from `context` where used: local copies would be a retain and
+        // a release each on every command.
+        guard var spec = commands.lookup(context.args[0]) else {
             var text: [UInt8] = []
             var index = 1
-            while index < args.count && text.count < 128 {
-                text += [39] + args.printable(index, limit: 128 - text.count) + [39, 32]
+            while index < context.args.count && text.count < 128 {
+                text += [39] + context.args.printable(index, limit: 128 - text.count) + [39, 32]
                 index += 1
             }
-            reject(&context, nil, "ERR unknown command '\(raw: args.printable(0, limit: 128))', with args beginning with: \(raw: text)")
+            reject(&context, nil, "ERR unknown command '\(raw: context.args.printable(0, limit: 128))', with args beginning with: \(raw: text)")
             return
         }
-        if !spec.subcommands.isEmpty && args.count >= 2 {
-            guard let sub = commands.subcommand(of: spec, args[1]) else {
-                reject(&context, nil, .unknownSubcommand(args.printable(1, limit: 128), of: spec.name))
+        if !spec.subcommands.isEmpty && context.args.count >= 2 {
+            guard let sub = commands.subcommand(of: spec, context.args[1]) else {
+                reject(&context, nil, .unknownSubcommand(context.args.printable(1, limit: 128), of: spec.name))
                 return
             }
             spec = sub
         }
-        client.lastCommand = spec.fullName
-        guard spec.accepts(argumentCount: args.count) else {
+        context.client.lastCommandSpec = spec
+        guard spec.accepts(argumentCount: context.args.count) else {
             reject(&context, spec, .arity(spec.fullName))
             return
         }
-        if !client.isAuthenticated && !spec.flags.contains(.noAuth) {
+        if !context.client.isAuthenticated && !spec.flags.contains(.noAuth) {
             reject(&context, spec, .noAuth)
             return
         }
-        if !client.aclUser.isUnrestricted && !client.isReplaying, let denial = acl.check(client.aclUser, spec, args) {
-            logDenial(denial, client: client)
+        if !context.client.aclUser.isUnrestricted && !context.client.isReplaying, let denial = acl.check(context.client.aclUser, spec, context.args) {
+            logDenial(denial, client: context.client)
             reject(&context, spec, denial.error(spec))
             return
         }
-        let replaying = client.isReplaying
+        let replaying = context.client.isReplaying
         if snapshots.loading && !spec.flags.contains(.loading) && !replaying {
             reject(&context, spec, .loading)
             return
         }
         // EXEC counts as a write and as deny-OOM when a queued command does.
-        let queuedFlags = spec.name == "exec" ? client.transaction?.flags ?? [] : []
+        let queuedFlags = spec.name == "exec" ? context.client.transaction?.flags ?? [] : []
         let maxMemory = config.settings.maxMemory
         if maxMemory > 0 && !replaying && !enforceMaxMemory(maxMemory)
             && (spec.flags.contains(.denyOOM) || queuedFlags.contains(.denyOOM)) {
@@ -325,7 +327,7 @@ public final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .misconf)
             return
         }
-        if client.isSubscriber && client.protocolVersion == .v2 && !spec.flags.contains(.allowedWhileSubscribed) {
+        if context.client.isSubscriber && context.client.protocolVersion == .v2 && !spec.flags.contains(.allowedWhileSubscribed) {
             reject(&context, spec, "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return
         }
@@ -333,30 +335,31 @@ public final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .arity(spec.fullName))
             return
         }
-        if let transaction = client.transaction, !spec.flags.contains(.transactionControl) {
+        if let transaction = context.client.transaction, !spec.flags.contains(.transactionControl) {
             transaction.commands.append(Transaction.Command(
-                spec: spec, arguments: (0..<args.count).map { ByteBuffer(bytes: args[$0].readableBytesView) }))
+                spec: spec, arguments: (0..<context.args.count).map { ByteBuffer(bytes: context.args[$0].readableBytesView) }))
             transaction.flags.formUnion(spec.flags)
             context.reply.simpleString("QUEUED")
             return
         }
         call(&context, spec)
         // CLIENT CACHING applies to the next command only (to EXEC's inside MULTI).
-        if client.tracking?.caching == true && !client.inTransaction && spec.parent?.name != "client" {
-            client.tracking?.caching = false
+        if context.client.tracking?.caching == true && !context.client.inTransaction && spec.parent?.name != "client" {
+            context.client.tracking?.caching = false
         }
         if !blocking.ready.isEmpty { serveReadyKeys() }
     }
 
     /// Runs one command that passed dispatch's checks (directly, or queued by MULTI and run by EXEC):
     /// its handler, statistics and append-only logging. Lock held.
+    ///
+    /// The client and arguments are read from `context` where they are used rather than copied up front:
+    /// each copy held across the handler is a retain and a release on every command.
     func call(_ context: inout CommandContext, _ spec: CommandSpec) {
-        let client = context.client
-        let args = context.args
         context.spec = spec
         stats.totalCommandsProcessed += 1
         let dirtyBefore = stats.dirty
-        let database = client.database
+        let database = context.client.database
         context.propagation = nil
         do {
             try spec.handler!(&context)
@@ -365,23 +368,26 @@ public final class ServerCore: @unchecked Sendable {
             commandStats[spec.id].failedCalls += 1
             countError(error)
         }
-        if spec.flags.contains(.readonly) && client.tracking != nil { rememberTrackedKeys(client, spec, args) }
+        if spec.flags.contains(.readonly) && context.client.tracking != nil {
+            rememberTrackedKeys(context.client, spec, context.args)
+        }
         // Like Redis: a command is logged when it changed something, as rewritten by its handler.
-        if aof != nil && !client.isReplaying && (stats.dirty != dirtyBefore || context.propagation != nil) {
+        if aof != nil && !context.client.isReplaying && (stats.dirty != dirtyBefore || context.propagation != nil) {
             if let rewritten = context.propagation {
                 for words in rewritten { propagate(database: database, words: words) }
             } else {
-                propagate(database: database, arguments: args)
+                propagate(database: database, arguments: context.args)
             }
         }
-        if !monitors.isEmpty && !client.isReplaying && !spec.flags.contains(.admin) && !spec.flags.contains(.skipMonitor) {
-            feedMonitors(client, spec, args)
+        if !monitors.isEmpty && !context.client.isReplaying && !spec.flags.contains(.admin)
+            && !spec.flags.contains(.skipMonitor) {
+            feedMonitors(context.client, spec, context.args)
         }
         let end = SystemClock.monotonicNanoseconds()
         commandStats[spec.id].calls += 1
         commandStats[spec.id].microseconds += Double(end &- context.clock) / 1000
         context.clock = end
-        client.lastCommand = spec.fullName
+        context.client.lastCommandSpec = spec
     }
 
     /// Answers a command refused before it ran. Inside MULTI the refusal also dooms the transaction, and a
@@ -439,8 +445,8 @@ public struct CommandContext {
     public let client: ClientState
     public var args: Arguments
     public var reply: RESPWriter
-    /// The command being run.
-    public var spec: CommandSpec
+    /// The command being run. Not counted: specs live as long as the command table (set on every command).
+    public unowned(unsafe) var spec: CommandSpec
     /// Monotonic time at which the current command started.
     var clock: UInt64 = 0
 

@@ -95,6 +95,9 @@ extension ServerCore {
     func runTransaction(_ context: inout CommandContext, _ transaction: Transaction) {
         context.reply.array(transaction.commands.count)
         beginPropagationGroup()
+        // EXEC's own arguments are back in the context when its handler returns.
+        let execArguments = context.args
+        defer { context.args = execArguments }
         for command in transaction.commands {
             context.args = Arguments(command.arguments)
             // Rules may have changed since the command was queued: check again, as Redis does.

@@ -95,19 +95,17 @@ extension CommandContext {
         _ body: (inout K.Payload) throws(CommandError) -> R
     ) throws(CommandError) -> R? {
         let db = database ?? self.db
-        let keyspace = self.keyspace
         var ref = keyspace.lookupWrite(db, key)
-        if let existing = ref {
-            guard keyspace.withValue(db, existing, { K.extract($0) != nil }) else { throw .wrongType }
-        } else {
+        if ref == nil {
             guard create else { return nil }
             ref = keyspace.insert(db, Bytes(key), K.wrap(K.make()))
             server.signalKeyReady(db, key)
         }
-        var outcome: Result<R, CommandError>!
+        var outcome: Result<R, CommandError> = .failure(.wrongType)
         var emptied = false
         keyspace.modifyValue(db, ref!) { value in
-            var payload = K.extract(value)!
+            // The type check and the payload in one access; another type is left untouched.
+            guard var payload = K.extract(value) else { return }
             value = .int(0)  // drop the enum's reference so the payload is uniquely held
             do throws(CommandError) {
                 outcome = .success(try body(&payload))

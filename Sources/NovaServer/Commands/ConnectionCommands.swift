@@ -165,7 +165,7 @@ enum ConnectionCommands {
     }
 
     static func clientInfo(_ ctx: inout CommandContext) throws(CommandError) {
-        ctx.client.lastCommand = ctx.spec.fullName
+        ctx.client.lastCommandSpec = ctx.spec
         ctx.reply.verbatim(ctx.client.infoLine(now: ctx.now) + "\n")
     }
 
@@ -195,7 +195,7 @@ enum ConnectionCommands {
                 throw .syntax
             }
         }
-        ctx.client.lastCommand = ctx.spec.fullName
+        ctx.client.lastCommandSpec = ctx.spec
         let now = ctx.now
         let text = ctx.server.clients.values.sorted { $0.id < $1.id }
             .filter { ids?.contains($0.id) ?? true }
