@@ -57,7 +57,10 @@ final class StatsRecorder: Sendable {
         case remoteSkipped, replayed, skippedReplay, invalidation
     }
 
-    private let events = (0..<Event.allCases.count).map { _ in EventCounter() }
+    /// One atomic per event, inline in this object (stable addresses, and counting a hit does not retain
+    /// anything; an array of boxed atomics cost a retain and a release per event). The count is
+    /// `Event.allCases.count`, checked in `init`.
+    private let events = InlineArray<12, Atomic<Int>> { _ in Atomic(0) }
     private let fallback = Atomic<Bool>(false)
     private let outages = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
@@ -66,11 +69,6 @@ final class StatsRecorder: Sendable {
     private let fallbackGauge: Gauge
     private let pendingGauge: Gauge
     private let outageCounter: Counter
-
-    /// One event's count (a class, so that the atomic has a stable address).
-    private final class EventCounter: Sendable {
-        let value = Atomic<Int>(0)
-    }
 
     init(label: String) {
         let dimensions = [("cache", label)]
@@ -97,11 +95,12 @@ final class StatsRecorder: Sendable {
         pendingGauge = Gauge(label: "novacache_pending_replays", dimensions: dimensions)
         outageCounter = counter("outages_total")
         published.withLock { $0 = Array(repeating: 0, count: Event.allCases.count) }
+        precondition(Event.allCases.count == events.count, "one counter per event")
     }
 
     @inline(__always)
     func record(_ event: Event, count: Int = 1) {
-        events[event.rawValue].value.add(count, ordering: .relaxed)
+        events[event.rawValue].add(count, ordering: .relaxed)
     }
 
     func setFallback(_ active: Bool) {
@@ -120,7 +119,7 @@ final class StatsRecorder: Sendable {
 
     /// Adds what happened since the last call to the swift-metrics counters.
     func publishMetrics() {
-        let current = events.map { $0.value.load(ordering: .relaxed) }
+        let current = events.indices.map { events[$0].load(ordering: .relaxed) }
         let deltas = published.withLock { last -> [Int] in
             defer { last = current }
             return zip(current, last).map { $0 - $1 }
@@ -129,7 +128,7 @@ final class StatsRecorder: Sendable {
     }
 
     var snapshot: CacheStats {
-        func count(_ event: Event) -> Int { events[event.rawValue].value.load(ordering: .relaxed) }
+        func count(_ event: Event) -> Int { events[event.rawValue].load(ordering: .relaxed) }
         var stats = CacheStats()
         stats.memoryHits = count(.memoryHit)
         stats.memoryMisses = count(.memoryMiss)

@@ -128,28 +128,39 @@ public final class Keyspace {
 
     /// Finds `key` for reading (as `lookupRead`) and calls `body` with its value in place: one hash, one
     /// load of the database, no copy of the entry. Nil when the key is missing or expired.
+    /// Calls `body` with database `db`, its reference not counted: `databases` is immutable and holds
+    /// every database for the keyspace's life, and a counted local reference was a retain and a release
+    /// on every lookup (found by counting them, docs/performance.md).
+    @inlinable
+    func withDatabase<R>(_ db: Int, _ body: (Database) throws -> R) rethrows -> R {
+        try Unmanaged.passUnretained(databases[db])._withUnsafeGuaranteedRef(body)
+    }
+
     @inlinable
     public func withReadValue<R>(_ db: Int, raw key: UnsafeRawBufferPointer, _ body: (borrowing Value) throws -> R) rethrows -> R? {
         guard let (database, ref) = findForRead(db, raw: key) else { return nil }
-        return try database.withEntry(ref) { try body($0.value) }
+        return try database._withUnsafeGuaranteedRef { database in try database.withEntry(ref) { try body($0.value) } }
     }
 
+    /// The database is handed out unretained, as `withDatabase` lends it.
     @usableFromInline
-    func findForRead(_ db: Int, raw key: UnsafeRawBufferPointer) -> (Database, EntryRef)? {
-        let database = databases[db]
-        guard let ref = database.find(raw: key, hash: KeyHashing.hash(key)) else {
-            stats.keyspaceMisses += 1
-            return nil
+    func findForRead(_ db: Int, raw key: UnsafeRawBufferPointer) -> (Unmanaged<Database>, EntryRef)? {
+        let unmanaged = Unmanaged.passUnretained(databases[db])
+        return unmanaged._withUnsafeGuaranteedRef { database -> (Unmanaged<Database>, EntryRef)? in
+            guard let ref = database.find(raw: key, hash: KeyHashing.hash(key)) else {
+                stats.keyspaceMisses += 1
+                return nil
+            }
+            let expireAt = database.expireAt(ref)
+            if expireAt != 0 && now > expireAt && !expiryPaused {
+                expire(db, ref)
+                stats.keyspaceMisses += 1
+                return nil
+            }
+            touch(database, ref)
+            stats.keyspaceHits += 1
+            return (unmanaged, ref)
         }
-        let expireAt = database.expireAt(ref)
-        if expireAt != 0 && now > expireAt && !expiryPaused {
-            expire(db, ref)
-            stats.keyspaceMisses += 1
-            return nil
-        }
-        touch(database, ref)
-        stats.keyspaceHits += 1
-        return (database, ref)
     }
 
     /// Finds `key` for writing: expires it if due and updates its access clock; no hit/miss counting.
@@ -158,15 +169,16 @@ public final class Keyspace {
     }
 
     private func lookup(_ db: Int, _ key: some ContiguousBytes, _ options: LookupOptions) -> EntryRef? {
-        let database = databases[db]
-        guard let ref = database.find(key) else { return nil }
-        let expireAt = database.expireAt(ref)
-        if expireAt != 0 && now > expireAt && !expiryPaused {
-            if !options.contains(.noExpire) { expire(db, ref) }
-            return nil
+        withDatabase(db) { database -> EntryRef? in
+            guard let ref = database.find(key) else { return nil }
+            let expireAt = database.expireAt(ref)
+            if expireAt != 0 && now > expireAt && !expiryPaused {
+                if !options.contains(.noExpire) { expire(db, ref) }
+                return nil
+            }
+            if !options.contains(.noTouch) { touch(database, ref) }
+            return ref
         }
-        if !options.contains(.noTouch) { touch(database, ref) }
-        return ref
     }
 
     /// The entry at `ref` in database `db`.
@@ -188,8 +200,7 @@ public final class Keyspace {
         _ db: Int, _ key: some ContiguousBytes, _ value: Value, expireAt: Int64 = 0, keepTTL: Bool = false,
         condition: SetCondition = .always
     ) -> EntryRef? {
-        let database = databases[db]
-        return key.withBytes { raw -> EntryRef? in
+        withDatabase(db) { database in key.withBytes { raw -> EntryRef? in
             let hash = KeyHashing.hash(raw)
             var found = database.find(raw: raw, hash: hash)
             if let ref = found {
@@ -210,13 +221,13 @@ public final class Keyspace {
             let ref = database.insert(Entry(key: Bytes(raw), value: value, expireAt: expireAt, access: freshAccess), hash: hash)
             insertionObserver?(db, Bytes(raw))
             return ref
-        }
+        } }
     }
 
     /// Calls `body` with the value at `ref` without copying it.
     @inlinable
     public func withValue<R>(_ db: Int, _ ref: EntryRef, _ body: (borrowing Value) throws -> R) rethrows -> R {
-        try databases[db].withEntry(ref) { try body($0.value) }
+        try withDatabase(db) { try $0.withEntry(ref) { try body($0.value) } }
     }
 
     /// Adds a key known to be absent (after a failed lookup).
@@ -235,12 +246,23 @@ public final class Keyspace {
 
     /// Replaces the value at `ref`, keeping its expiry.
     public func setValue(_ db: Int, _ ref: EntryRef, _ value: Value) {
-        databases[db].setValue(ref, value)
+        withDatabase(db) { $0.setValue(ref, value) }
     }
 
     /// Mutates the value at `ref` in place.
+    ///
+    /// Inlined into the caller around a non-generic core: called across modules, a generic chain down to
+    /// the table was run unspecialised and looked up type metadata at run time (~3% of an LPUSH).
+    @inlinable
     public func modifyValue<R>(_ db: Int, _ ref: EntryRef, _ body: (inout Value) throws -> R) rethrows -> R {
-        try databases[db].modifyValue(ref, body)
+        var result: R? = nil
+        try modifyValueInPlace(db, ref) { result = try body(&$0) }
+        return result!
+    }
+
+    @usableFromInline
+    func modifyValueInPlace(_ db: Int, _ ref: EntryRef, _ body: (inout Value) throws -> Void) rethrows {
+        try withDatabase(db) { try $0.modifyValue(ref, body) }
     }
 
     /// Sets the expiry of the key at `ref` (Unix ms, 0 for none).

@@ -25,51 +25,68 @@ public enum RedisFloat {
         return text
     }
 
+    // The parsers are generic over the input and inlined into their callers, so that a ByteBuffer view
+    // is copied with memcpy in a specialised loop; the C library calls stay in the non-generic halves (an
+    // unspecialised call from another module looked up type metadata at run time on every ZADD score).
+
     /// Parses like Redis's `string2d`: the whole input must be a number accepted by `strtod`, with no
     /// leading space, not NaN, and not out of range.
+    @inlinable
     public static func parseDouble(_ bytes: some Collection<UInt8>) -> Double? {
         guard !bytes.isEmpty else { return nil }
-        return withCString(bytes) { pointer, count -> Double? in
-            var end: UnsafeMutablePointer<CChar>? = nil
-            errno = 0
-            let value = strtod(pointer, &end)
-            guard let end, UnsafePointer(end) - pointer == count, !isSpace(pointer[0]), !value.isNaN else { return nil }
-            if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
-            return value
-        }
+        return withCString(bytes) { parseDouble(cString: $0, count: $1) }
+    }
+
+    @usableFromInline
+    static func parseDouble(cString pointer: UnsafePointer<CChar>, count: Int) -> Double? {
+        var end: UnsafeMutablePointer<CChar>? = nil
+        errno = 0
+        let value = strtod(pointer, &end)
+        guard let end, UnsafePointer(end) - pointer == count, !isSpace(pointer[0]), !value.isNaN else { return nil }
+        if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
+        return value
     }
 
     /// Parses like a bare `strtod` whose whole input must be consumed: leading spaces and an empty string
     /// (0) are accepted, NaN is not. Redis parses sorted-set range bounds this way.
+    @inlinable
     public static func parseRangeBound(_ bytes: some Collection<UInt8>) -> Double? {
         if bytes.isEmpty { return 0 }
-        return withCString(bytes) { pointer, count -> Double? in
-            var end: UnsafeMutablePointer<CChar>? = nil
-            let value = strtod(pointer, &end)
-            guard let end, UnsafePointer(end) - pointer == count, !value.isNaN else { return nil }
-            return value
-        }
+        return withCString(bytes) { parseRangeBound(cString: $0, count: $1) }
+    }
+
+    @usableFromInline
+    static func parseRangeBound(cString pointer: UnsafePointer<CChar>, count: Int) -> Double? {
+        var end: UnsafeMutablePointer<CChar>? = nil
+        let value = strtod(pointer, &end)
+        guard let end, UnsafePointer(end) - pointer == count, !value.isNaN else { return nil }
+        return value
     }
 
     /// Parses like Redis's `string2ld` (`strtold`), for INCRBYFLOAT.
+    @inlinable
     public static func parseLongDouble(_ bytes: some Collection<UInt8>) -> Float80? {
         guard !bytes.isEmpty, bytes.count < 5 * 1024 else { return nil }
-        return withCString(bytes) { pointer, count -> Float80? in
-            var end: UnsafeMutablePointer<CChar>? = nil
-            errno = 0
-            let value = strtold(pointer, &end)
-            guard let end, UnsafePointer(end) - pointer == count, !isSpace(pointer[0]), !value.isNaN else { return nil }
-            if errno == EINVAL { return nil }
-            if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
-            return value
-        }
+        return withCString(bytes) { parseLongDouble(cString: $0, count: $1) }
+    }
+
+    @usableFromInline
+    static func parseLongDouble(cString pointer: UnsafePointer<CChar>, count: Int) -> Float80? {
+        var end: UnsafeMutablePointer<CChar>? = nil
+        errno = 0
+        let value = strtold(pointer, &end)
+        guard let end, UnsafePointer(end) - pointer == count, !isSpace(pointer[0]), !value.isNaN else { return nil }
+        if errno == EINVAL { return nil }
+        if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
+        return value
     }
 
     private static func isSpace(_ c: CChar) -> Bool { c == 32 || (c >= 9 && c <= 13) }
 
     /// Calls `body` with `bytes` as a NUL-terminated C string on the stack (one copy; contiguous inputs
     /// such as ByteBuffer views are copied with memcpy), and its length. Nil when `bytes` holds a NUL.
-    private static func withCString<R>(
+    @inlinable
+    static func withCString<R>(
         _ bytes: some Collection<UInt8>,
         _ body: (UnsafePointer<CChar>, Int) -> R?
     ) -> R? {
@@ -89,7 +106,7 @@ public enum RedisFloat {
             }
             base[count] = 0
             // An embedded NUL ends a C string early, so the whole input can never be consumed: not a number.
-            if count > 0 && memchr(base, 0, count) != nil { return nil }
+            for index in 0..<count where base[index] == 0 { return nil }
             return base.withMemoryRebound(to: CChar.self, capacity: count + 1) { body($0, count) }
         }
     }
