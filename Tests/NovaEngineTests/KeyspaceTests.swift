@@ -6,6 +6,19 @@ import NovaEngine
 struct KeyspaceTests {
     func key(_ text: String) -> [UInt8] { Array(text.utf8) }
 
+    @Test func smallIntegersAreSharedUnlessCopiedOrCreatedWithoutSharing() {
+        #expect(Value.string(from: key("5")).isSharedInteger)
+        #expect(Value.string(from: key("9999")).isSharedInteger)
+        #expect(!Value.string(from: key("10000")).isSharedInteger)
+        #expect(!Value.string(from: key("-1")).isSharedInteger)
+        #expect(!Value.string(from: key("007")).isSharedInteger, "not canonical: a string, not an integer")
+        let owned = Value.string(from: key("5"), sharesIntegers: false)
+        #expect(!owned.isSharedInteger && owned.integerValue == 5 && "\(owned.encodingName)" == "int")
+        #expect(!Value.string(from: key("5")).duplicated.isSharedInteger, "COPY gives an object of its own")
+        #expect(Value.integer(12345, sharesIntegers: false).isSharedInteger == false)
+        #expect(owned.withStringBytes { Array($0) } == key("5") && owned.stringLength == 1)
+    }
+
     @Test func lazyExpiryUsesTheInjectedClock() {
         let keyspace = Keyspace(databaseCount: 2, now: 1_000_000)
         keyspace.set(0, key("a"), .string(Bytes("1")), expireAt: 1_000_500)

@@ -32,6 +32,23 @@ struct RESPWriterTests {
         #expect(written(.v3) { $0.push(3) } == ">3\r\n")
     }
 
+    @Test func framesWrittenInOneReservation() {
+        #expect(written(.v2) { $0.bulk(UnsafeRawBufferPointer(start: nil, count: 0)) } == "$0\r\n\r\n")
+        #expect(written(.v2) { $0.bulk(ByteBuffer(string: "abc")) } == "$3\r\nabc\r\n")
+        #expect(written(.v2) { $0.simpleString("PONG" as StaticString) } == "+PONG\r\n")
+        #expect(written(.v2) { $0.simpleString("O" as StaticString) } == "+O\r\n")
+        #expect(written(.v2) { $0.simpleString(String("QUEUED")) } == "+QUEUED\r\n")
+        #expect(written(.v2) { $0.simpleString(String("a\rb")) } == "+a b\r\n")
+        // Larger than any initial capacity, appended after earlier replies.
+        let big = String(repeating: "x", count: 100_000)
+        let text = written(.v2) { writer in
+            writer.integer(7)
+            writer.bulk(ByteBuffer(string: big))
+            writer.ok()
+        }
+        #expect(text == ":7\r\n$100000\r\n\(big)\r\n+OK\r\n")
+    }
+
     @Test func errorsCannotBreakFraming() {
         #expect(written(.v2) { $0.error("ERR bad\r\nthing") } == "-ERR bad  thing\r\n")
         #expect(written(.v2) { $0.error(Array("ERR x\ny".utf8)) } == "-ERR x y\r\n")
