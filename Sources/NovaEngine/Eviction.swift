@@ -22,7 +22,7 @@ public enum EvictionPolicy: String, CaseIterable, Sendable {
 
     /// True for the LRU and LFU policies, which need a clock in every value (Redis's
     /// `MAXMEMORY_FLAG_NO_SHARED_INTEGERS`).
-    public var needsPerKeyClock: Bool { self != .noeviction && (usesLFU || self == .allkeysLRU || self == .volatileLRU) }
+    public var needsPerKeyClock: Bool { usesLFU || self == .allkeysLRU || self == .volatileLRU }
 }
 
 /// Redis's approximated LFU: an 8-bit logarithmic access counter plus the minute (mod 2^16) of its last

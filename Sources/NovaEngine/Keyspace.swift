@@ -126,8 +126,6 @@ public final class Keyspace {
         return ref
     }
 
-    /// Finds `key` for reading (as `lookupRead`) and calls `body` with its value in place: one hash, one
-    /// load of the database, no copy of the entry. Nil when the key is missing or expired.
     /// Calls `body` with database `db`, its reference not counted: `databases` is immutable and holds
     /// every database for the keyspace's life, and a counted local reference was a retain and a release
     /// on every lookup (found by counting them, docs/performance.md).
@@ -136,31 +134,31 @@ public final class Keyspace {
         try Unmanaged.passUnretained(databases[db])._withUnsafeGuaranteedRef(body)
     }
 
+    /// Finds `key` for reading (as `lookupRead`) and calls `body` with its value in place: one hash, one
+    /// load of the database, no copy of the entry. Nil when the key is missing or expired.
     @inlinable
     public func withReadValue<R>(_ db: Int, raw key: UnsafeRawBufferPointer, _ body: (borrowing Value) throws -> R) rethrows -> R? {
-        guard let (database, ref) = findForRead(db, raw: key) else { return nil }
-        return try database._withUnsafeGuaranteedRef { database in try database.withEntry(ref) { try body($0.value) } }
+        try withDatabase(db) { database in
+            guard let ref = findForRead(database, db, raw: key) else { return nil }
+            return try database.withEntry(ref) { try body($0.value) }
+        }
     }
 
-    /// The database is handed out unretained, as `withDatabase` lends it.
     @usableFromInline
-    func findForRead(_ db: Int, raw key: UnsafeRawBufferPointer) -> (Unmanaged<Database>, EntryRef)? {
-        let unmanaged = Unmanaged.passUnretained(databases[db])
-        return unmanaged._withUnsafeGuaranteedRef { database -> (Unmanaged<Database>, EntryRef)? in
-            guard let ref = database.find(raw: key, hash: KeyHashing.hash(key)) else {
-                stats.keyspaceMisses += 1
-                return nil
-            }
-            let expireAt = database.expireAt(ref)
-            if expireAt != 0 && now > expireAt && !expiryPaused {
-                expire(db, ref)
-                stats.keyspaceMisses += 1
-                return nil
-            }
-            touch(database, ref)
-            stats.keyspaceHits += 1
-            return (unmanaged, ref)
+    func findForRead(_ database: Database, _ db: Int, raw key: UnsafeRawBufferPointer) -> EntryRef? {
+        guard let ref = database.find(raw: key, hash: KeyHashing.hash(key)) else {
+            stats.keyspaceMisses += 1
+            return nil
         }
+        let expireAt = database.expireAt(ref)
+        if expireAt != 0 && now > expireAt && !expiryPaused {
+            expire(db, ref)
+            stats.keyspaceMisses += 1
+            return nil
+        }
+        touch(database, ref)
+        stats.keyspaceHits += 1
+        return ref
     }
 
     /// Finds `key` for writing: expires it if due and updates its access clock; no hit/miss counting.

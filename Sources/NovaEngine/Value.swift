@@ -44,17 +44,8 @@ public enum Value: Sendable {
 
     /// The value as Redis's `dupStringObject` copies it (COPY): a shared integer becomes an own object.
     public var duplicated: Value {
-        if case .int(let number) = self, Self.sharedIntegers.contains(number) { return .ownedInt(number) }
+        if isSharedInteger, case .int(let number) = self { return .ownedInt(number) }
         return self
-    }
-
-    /// The number of an int-encoded string.
-    @inlinable
-    public var integerValue: Int64? {
-        switch self {
-        case .int(let number), .ownedInt(let number): return number
-        default: return nil
-        }
     }
 
     /// The name TYPE reports.
