@@ -100,7 +100,8 @@ final class StatsRecorder: Sendable {
 
     @inline(__always)
     func record(_ event: Event, count: Int = 1) {
-        events[event.rawValue].add(count, ordering: .relaxed)
+        // wrappingAdd is one `lock xadd`; the trapping add is a load and a compare-exchange loop.
+        events[event.rawValue].wrappingAdd(count, ordering: .relaxed)
     }
 
     func setFallback(_ active: Bool) {

@@ -100,7 +100,11 @@ public final class MemoryTier: Sendable {
     public let configuration: Configuration
     private let clock: any CacheClock
     private let maxStaleness: Int64
-    private let keyspace: Mutex<Keyspace>
+    /// The engine, touched only while `lock` is held. It sits beside the lock rather than inside it: a
+    /// `let` of the tier is borrowed by a call as it is, while the value a `Mutex` lends `inout` was retained
+    /// and released around every lookup (counted with uprobes, docs/performance.md).
+    nonisolated(unsafe) private let keyspace: Keyspace
+    private let lock = Mutex(())
     static let headerSize = 24
 
     /// - Parameter maxStaleness: how long entries are kept after their TTL for fail-safe reads.
@@ -110,7 +114,7 @@ public final class MemoryTier: Sendable {
         self.maxStaleness = maxStaleness.wholeMilliseconds
         let keyspace = Keyspace(databaseCount: 1, now: clock.nowMilliseconds())
         keyspace.evictionPolicy = configuration.eviction
-        self.keyspace = Mutex(keyspace)
+        self.keyspace = keyspace
     }
 
     /// The entry under `key`, fresh or stale (check `isFresh`); nil when absent or past its staleness.
@@ -127,8 +131,24 @@ public final class MemoryTier: Sendable {
     /// The entry under `prefix + key` without copying its bytes (the hot path of a memory-tier hit); the
     /// key is assembled on the stack, not built as a string.
     public func value(prefix: String, key: String, now: Int64) -> CachedValue? {
-        keyspace.withLock { keyspace -> CachedValue? in
-            Self.withKey(prefix, key) { raw in
+        // Native strings lend their UTF-8 in place (no copy, no retain); others are made native first.
+        let lent = prefix.utf8.withContiguousStorageIfAvailable { head in
+            key.utf8.withContiguousStorageIfAvailable { tail in value(head, tail, now: now) }
+        }
+        if case .some(.some(let found)) = lent { return found }
+        var prefix = prefix, key = key
+        return prefix.withUTF8 { head in key.withUTF8 { tail in value(head, tail, now: now) } }
+    }
+
+    /// The entry under `head + tail`, the key assembled on the stack.
+    @inline(__always)
+    private func value(_ head: UnsafeBufferPointer<UInt8>, _ tail: UnsafeBufferPointer<UInt8>, now: Int64) -> CachedValue? {
+        let length = head.count + tail.count
+        return withUnsafeTemporaryAllocation(byteCount: max(1, length), alignment: 1) { buffer in
+            if !head.isEmpty { buffer.baseAddress!.copyMemory(from: head.baseAddress!, byteCount: head.count) }
+            if !tail.isEmpty { (buffer.baseAddress! + head.count).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
+            let raw = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+            return lock.withLock { _ -> CachedValue? in
                 keyspace.now = now
                 return keyspace.withReadValue(0, raw: raw) { value -> CachedValue? in
                     guard case .string(let stored) = value else { return nil }
@@ -138,33 +158,12 @@ public final class MemoryTier: Sendable {
         }
     }
 
-    /// Calls `body` with the bytes of `prefix + key`, assembled on the stack.
-    private static func withKey<R>(_ prefix: String, _ key: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        func assemble(_ head: UnsafeBufferPointer<UInt8>, _ tail: UnsafeBufferPointer<UInt8>) -> R {
-            let length = head.count + tail.count
-            return withUnsafeTemporaryAllocation(byteCount: max(1, length), alignment: 1) { buffer in
-                if head.count > 0 { buffer.baseAddress!.copyMemory(from: head.baseAddress!, byteCount: head.count) }
-                if tail.count > 0 { (buffer.baseAddress! + head.count).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
-                return body(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
-            }
-        }
-        // Native strings lend their UTF-8 without a copy; others are copied once.
-        if let result = prefix.utf8.withContiguousStorageIfAvailable({ head in
-            key.utf8.withContiguousStorageIfAvailable { tail in assemble(head, tail) }
-        }), let result {
-            return result
-        }
-        let head = Array(prefix.utf8)
-        let tail = Array(key.utf8)
-        return head.withUnsafeBufferPointer { head in tail.withUnsafeBufferPointer { tail in assemble(head, tail) } }
-    }
-
     /// Stores `record` under `key`, then evicts until both bounds hold.
     public func store(_ key: String, _ record: Record) {
         let value = Value.string(CachedValue(record).storage)
         let hardExpiry = record.freshUntil == 0 ? 0 : record.freshUntil + maxStaleness
         let now = clock.nowMilliseconds()
-        keyspace.withLock { keyspace in
+        lock.withLock { _ in
             keyspace.now = now
             keyspace.set(0, key, value, expireAt: hardExpiry)
             while keyspace.databases[0].count > configuration.maxEntries, keyspace.evictOne() {}
@@ -182,7 +181,7 @@ public final class MemoryTier: Sendable {
     /// Removes `key`; false when it was not there.
     @discardableResult
     public func remove(_ key: String) -> Bool {
-        keyspace.withLock { $0.delete(0, key) }
+        lock.withLock { _ in keyspace.delete(0, key) }
     }
 
     /// Removes every entry whose key starts with `prefix` (all entries for "").
@@ -197,7 +196,7 @@ public final class MemoryTier: Sendable {
     }
 
     private func removeAll(where shouldRemove: (UnsafeRawBufferPointer) -> Bool) {
-        keyspace.withLock { keyspace in
+        lock.withLock { _ in
             var doomed: [Bytes] = []
             keyspace.databases[0].forEach { entry in
                 if entry.key.withBytes(shouldRemove) { doomed.append(entry.key) }
@@ -207,11 +206,11 @@ public final class MemoryTier: Sendable {
     }
 
     /// Entries held now (fresh and stale).
-    public var count: Int { keyspace.withLock { $0.databases[0].count } }
+    public var count: Int { lock.withLock { _ in keyspace.databases[0].count } }
 
     /// Bytes held now, as the engine accounts them.
-    public var bytes: Int { keyspace.withLock { $0.footprint } }
+    public var bytes: Int { lock.withLock { _ in keyspace.footprint } }
 
     /// Entries evicted to respect the bounds since creation.
-    public var evictions: Int { keyspace.withLock { $0.stats.evictedKeys } }
+    public var evictions: Int { lock.withLock { _ in keyspace.stats.evictedKeys } }
 }

@@ -50,7 +50,8 @@ public enum LFU {
     public static func decayedCounter(_ state: UInt32, nowMs: Int64, decayTime: Int) -> UInt32 {
         let counter = state & 0xFF
         guard decayTime > 0 else { return counter }
-        let periods = elapsed(since: state >> 8, nowMs: nowMs) / UInt32(decayTime)
+        let minutes = elapsed(since: state >> 8, nowMs: nowMs)
+        let periods = minutes == 0 ? 0 : minutes / UInt32(decayTime)  // no division on the common path
         return periods > counter ? 0 : counter - periods
     }
 
@@ -61,10 +62,11 @@ public enum LFU {
     ) -> UInt32 {
         var counter = decayedCounter(state, nowMs: nowMs, decayTime: decayTime)
         if counter < 255 {
-            let base = Double(counter > initialCounter ? counter - initialCounter : 0)
-            let probability = 1.0 / (base * Double(logFactor) + 1)
-            // 53 random bits as a double in [0, 1), as Double.random(in:) but without its generic path.
-            if base == 0 || Double(generator.next() >> 11) * 0x1p-53 < probability { counter += 1 }
+            let base = UInt64(counter > initialCounter ? counter - initialCounter : 0)
+            // Incremented with probability 1 / (base × logFactor + 1), as Redis's LFULogIncr: a uniform
+            // 64-bit r is below 2^64 / d exactly when r × d < 2^64 — a multiplication where Redis divides.
+            let divisor = base &* UInt64(max(0, logFactor)) &+ 1
+            if base == 0 || generator.next().multipliedFullWidth(by: divisor).high == 0 { counter += 1 }
         }
         return (minutes(nowMs) << 8) | counter
     }

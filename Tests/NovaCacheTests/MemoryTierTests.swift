@@ -55,6 +55,22 @@ import Testing
         #expect(survivors >= 16, "\(policy): \(survivors) of 20 hot keys left")
     }
 
+    /// The hot path assembles `prefix + key` on the stack from the strings' own UTF-8: small (inline) and
+    /// large strings, non-ASCII text, empty halves and keys past the inline size all find the entry stored
+    /// under the concatenation, and only that one.
+    @Test(arguments: [("app:", "k"), ("", "k"), ("app:", ""), ("customer-search:v2:", "acme corporation gmbh"),
+                      ("ünïcødé:", "клиент:42"), (String(repeating: "p", count: 300), String(repeating: "k", count: 700))])
+    func prefixedZeroCopyLookup(prefix: String, key: String) {
+        let tier = MemoryTier()
+        let payload = Array("value of \(key)".utf8)
+        tier.store(prefix + key, .init(payload: payload, freshUntil: 0, writtenAt: 7))
+        tier.store(prefix + key + "x", .init(payload: [9], freshUntil: 0, writtenAt: 7))
+        let value = tier.value(prefix: prefix, key: key, now: 1)
+        #expect(value?.bytes == payload && value?.writtenAt == 7 && value?.count == payload.count)
+        #expect(tier.value(prefix: prefix, key: key + "y", now: 1) == nil)
+        #expect(tier.value(prefix: prefix + "/", key: key, now: 1) == nil)
+    }
+
     @Test func removeByPrefixAndExcept() {
         let tier = MemoryTier()
         for key in ["a:1", "a:2", "b:1", "b:2"] { tier.store(key, .init(payload: [0], freshUntil: 0, writtenAt: 0)) }
