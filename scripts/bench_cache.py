@@ -62,6 +62,8 @@ def main():
     rows.append(("memory-tier hit, CacheManager.getBytes, a copy of 100 bytes (median ns)", median, runs_range))
     median, runs_range = spread("memory_tier_lookup_ns_median")
     rows.append(("memory-tier hit, MemoryTier.lookup, a copied Record (median ns)", median, runs_range))
+    median, runs_range = spread("memory_hit_typed_ns_median")
+    rows.append(("memory-tier hit, typed CacheManager.get, JSON-decoded record (median ns)", median, runs_range))
 
     for kind in ("nova", "redis"):
         server = servers.start_nova("--save", "", "--appendonly", "no") if kind == "nova" else servers.start_redis()

@@ -8,19 +8,24 @@ public protocol CacheCodec: Sendable {
 
 /// JSON (the default): readable with redis-cli, shared with services in other languages.
 public struct JSONCacheCodec: CacheCodec {
-    public init() {}
+    // Configured once and shared (both are thread-safe) rather than built for every value.
+    private let encoder: JSONEncoder
+    private let decoder: JSONDecoder
 
-    public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = JSONEncoder()
+    public init() {
+        encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(value))
+        decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+    }
+
+    public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        Array(try encoder.encode(value))
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(type, from: Data(bytes))
+        try decoder.decode(type, from: Data(bytes))
     }
 }
 

@@ -209,8 +209,8 @@ public final class CacheManager: Sendable {
     /// The value under `key`, decoded; nil when absent in both tiers (or the remote is down and memory has
     /// no fresh copy).
     public func get<T: Decodable>(_ key: String, as type: T.Type = T.self) async throws -> T? {
-        guard let record = await freshRecord(storedKey(key)) else { return nil }
-        return try configuration.codec.decode(type, from: record.payload)
+        guard let value = await getValue(key) else { return nil }
+        return try configuration.codec.decode(type, from: value.bytes)
     }
 
     /// The bytes under `key` without a copy when the memory tier has them (the fastest read); a remote hit
