@@ -131,10 +131,13 @@ public enum Value: Sendable {
 
 /// One key of a database with its value, absolute expiry and access clock.
 public struct Entry: ByteKeyed, Sendable {
+    // Declared in this order for the layout: `Value` is 41 bytes (a 40-byte collection payload and its
+    // tag), so the access clock fits in the padding after it — an 80-byte stride where key, value,
+    // expiry, clock took 88 — and the expiry a lookup checks sits next to the key it compares.
     public let key: Bytes
-    public var value: Value
     /// Expiry as Unix time in milliseconds; 0 when the key is persistent.
     public var expireAt: Int64
+    public var value: Value
     /// LRU clock (seconds) or LFU state (16-bit minutes, 8-bit logarithmic counter), per eviction policy.
     public var access: UInt32
 

@@ -135,6 +135,12 @@ struct KeyspaceTests {
         #expect(abs(median - redis) <= max(2, redis / 10), "counters \(counters.sorted()), Redis \(redis)")
     }
 
+    /// Every key pays for one entry in its segment's element array; the field order keeps it at 80 bytes
+    /// (88 with the value before the expiry). A bigger `Value` or `Bytes` shows here first.
+    @Test func entryStaysEightyBytes() {
+        #expect(MemoryLayout<Entry>.stride <= 80, "Entry stride \(MemoryLayout<Entry>.stride)")
+    }
+
     @Test func databaseCopyIsAPointInTimeSnapshot() {
         let keyspace = Keyspace(databaseCount: 1, now: 0)
         for i in 0..<10_000 { keyspace.set(0, key("k\(i)"), .int(Int64(i))) }
