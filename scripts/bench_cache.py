@@ -52,18 +52,15 @@ def main():
     runs = [run_bench("memory", "--url", f"redis://127.0.0.1:{servers.free_port()}/0", prefix=pin)
             for _ in range(args.memory_runs)]
 
-    def spread(name):
+    for name, label, target in (
+        ("memory_hit_zero_copy_ns_median", "zero-copy CacheManager.getValue", "target <= 200; "),
+        ("memory_hit_ns_median", "CacheManager.getBytes, a copy of 100 bytes", ""),
+        ("memory_tier_lookup_ns_median", "MemoryTier.lookup, a copied Record", ""),
+        ("memory_hit_typed_ns_median", "typed CacheManager.get, JSON-decoded record", ""),
+    ):
         values = sorted(float(run[name]) for run in runs)
-        return f"{statistics.median(values):.0f}", f"runs {values[0]:.0f}-{values[-1]:.0f}"
-
-    median, runs_range = spread("memory_hit_zero_copy_ns_median")
-    rows.append(("memory-tier hit, zero-copy CacheManager.getValue (median ns)", median, f"target <= 200; {runs_range}"))
-    median, runs_range = spread("memory_hit_ns_median")
-    rows.append(("memory-tier hit, CacheManager.getBytes, a copy of 100 bytes (median ns)", median, runs_range))
-    median, runs_range = spread("memory_tier_lookup_ns_median")
-    rows.append(("memory-tier hit, MemoryTier.lookup, a copied Record (median ns)", median, runs_range))
-    median, runs_range = spread("memory_hit_typed_ns_median")
-    rows.append(("memory-tier hit, typed CacheManager.get, JSON-decoded record (median ns)", median, runs_range))
+        rows.append((f"memory-tier hit, {label} (median ns)", f"{statistics.median(values):.0f}",
+                     f"{target}runs {values[0]:.0f}-{values[-1]:.0f}"))
 
     for kind in ("nova", "redis"):
         server = servers.start_nova("--save", "", "--appendonly", "no") if kind == "nova" else servers.start_redis()

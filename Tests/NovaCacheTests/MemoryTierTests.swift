@@ -87,7 +87,7 @@ import Testing
                         case 1: tier.remove("k\(key)")
                         default:
                             if let value = tier.value(prefix: "k", key: "\(key)", now: 1),
-                               !value.bytes.starts(with: Array("\(key):".utf8)) || value.bytes != payload(key, Int(value.writtenAt)) {
+                               value.bytes != payload(key, Int(value.writtenAt)) {
                                 wrong += 1
                             }
                         }
