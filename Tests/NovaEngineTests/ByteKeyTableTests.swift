@@ -39,6 +39,49 @@ struct ByteKeyTableTests {
         #expect(text.count == 3006)
     }
 
+    @Test func appendingLargeStringsCopiesGeometrically() {
+        // A 64 MB string built from 64 KB appends: with a flat 1 MB step the block was copied ~60 times
+        // (quadratic); growing by a quarter past 1 MB keeps the number of new blocks logarithmic.
+        var text = Bytes()
+        var blocks = 0
+        var lastCapacity = 0
+        let chunk = [UInt8](repeating: 7, count: 64 << 10)
+        for _ in 0..<1024 {
+            chunk.withUnsafeBytes { text.append($0) }
+            if text.capacity != lastCapacity {
+                blocks += 1
+                lastCapacity = text.capacity
+            }
+        }
+        #expect(text.count == 64 << 20)
+        #expect(blocks < 30, "\(blocks) blocks")
+        #expect(text.capacity <= text.count + text.count / 4 + (1 << 20))
+    }
+
+    @Test func mutableBytesWritesInPlaceWhenUnique() {
+        var text = Bytes(String(repeating: "a", count: 100))
+        let block = text.withBytes { $0.baseAddress }
+        text.withMutableBytes(count: 100) { $0[10] = UInt8(ascii: "b") }
+        #expect(text.withBytes { $0.baseAddress } == block)
+        #expect(text.withBytes { $0[10] } == UInt8(ascii: "b"))
+        // Shared with a copy (a snapshot): the copy keeps its bytes.
+        let copy = text
+        text.withMutableBytes(count: 100) { $0[11] = UInt8(ascii: "c") }
+        #expect(copy.withBytes { $0[11] } == UInt8(ascii: "a"))
+        #expect(text.withBytes { $0[11] } == UInt8(ascii: "c"))
+        // Growth is zero-filled, inline and on the heap.
+        var small = Bytes("xy")
+        small.withMutableBytes(count: 6) { $0[5] = 1 }
+        #expect(small.array == [UInt8(ascii: "x"), UInt8(ascii: "y"), 0, 0, 0, 1])
+        var shrunk = Bytes("abcdefgh")
+        shrunk.withMutableBytes(count: 2) { _ in }
+        shrunk.withMutableBytes(count: 4) { _ in }
+        #expect(shrunk.array == [UInt8(ascii: "a"), UInt8(ascii: "b"), 0, 0])
+        small.withMutableBytes(count: 40) { $0[39] = 2 }
+        #expect(small.count == 40 && small.isHeap)
+        #expect(small.array[6..<39].allSatisfy { $0 == 0 } && small.array[39] == 2)
+    }
+
     /// Random inserts, lookups and removals checked against a Dictionary.
     @Test(arguments: [1, 2, 3])
     func matchesDictionaryModel(seed: UInt64) {

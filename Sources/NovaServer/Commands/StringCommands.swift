@@ -272,9 +272,10 @@ enum StringCommands {
             ctx.reply.integer(value.stringLength)
             return
         }
-        let value = try stringValue(ctx, ref)
+        // Only the length: a copy of the value held here would make the append copy the string.
+        let currentLength = try stringValue(ctx, ref).stringLength
         let tail = ctx.args[2]
-        try checkLength(ctx, Int64(value.stringLength), adding: tail.readableBytes)
+        try checkLength(ctx, Int64(currentLength), adding: tail.readableBytes)
         let length = ctx.keyspace.modifyValue(db, ref) { value -> Int in
             var bytes: Bytes
             switch value {
@@ -338,28 +339,46 @@ enum StringCommands {
                 return
             }
             try checkLength(ctx, offset, adding: patch.readableBytes)
-            var bytes = [UInt8](repeating: 0, count: Int(offset))
-            bytes.append(contentsOf: patch.readableBytesView)
-            ctx.keyspace.insert(db, Bytes(ctx.args[1]), .rawString(Bytes(bytes)))
+            var bytes = Bytes()
+            write(patch, at: Int(offset), into: &bytes)
+            ctx.keyspace.insert(db, Bytes(ctx.args[1]), .rawString(bytes))
             ctx.dirty()
             ctx.modified(ctx.args[1], "setrange", .string)
             ctx.reply.integer(bytes.count)
             return
         }
-        let value = try stringValue(ctx, ref)
+        // Only the length: a copy of the value held here would make the write below copy the string.
+        let currentLength = try stringValue(ctx, ref).stringLength
         if patch.readableBytes == 0 {
-            ctx.reply.integer(value.stringLength)
+            ctx.reply.integer(currentLength)
             return
         }
         try checkLength(ctx, offset, adding: patch.readableBytes)
-        var bytes = value.withStringBytes { Array($0) }!
-        let end = Int(offset) + patch.readableBytes
-        if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
-        bytes.replaceSubrange(Int(offset)..<end, with: patch.readableBytesView)
-        ctx.keyspace.setValue(db, ref, .rawString(Bytes(bytes)))
+        let length = ctx.keyspace.modifyValue(db, ref) { value -> Int in
+            var bytes: Bytes
+            switch value {
+            case .rawString(let existing), .string(let existing): bytes = existing
+            default: bytes = value.withStringBytes { Bytes($0) }!
+            }
+            // The value lets go of its block first, so that the patch is written in place when nothing
+            // else (a snapshot) holds it.
+            value = .int(0)
+            write(patch, at: Int(offset), into: &bytes)
+            value = .rawString(bytes)
+            return bytes.count
+        }
         ctx.dirty()
         ctx.modified(ctx.args[1], "setrange", .string)
-        ctx.reply.integer(bytes.count)
+        ctx.reply.integer(length)
+    }
+
+    /// Writes `patch` at `offset`, zero-filling any gap past the end.
+    private static func write(_ patch: ByteBuffer, at offset: Int, into bytes: inout Bytes) {
+        bytes.withMutableBytes(count: max(bytes.count, offset + patch.readableBytes)) { contents in
+            patch.withUnsafeReadableBytes { source in
+                if source.count > 0 { (contents.baseAddress! + offset).copyMemory(from: source.baseAddress!, byteCount: source.count) }
+            }
+        }
     }
 
     /// INCR / DECR / INCRBY / DECRBY (Redis's `incrDecrCommand`); the expiry is kept.
