@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 import NovaRESP
 
@@ -24,6 +27,26 @@ struct SyntaxTests {
         #expect(RedisFloat.format(0.1) == Array("0.10000000000000001".utf8))
         #expect(RedisFloat.format(-.infinity) == Array("-inf".utf8))
         #expect(RedisFloat.format(3) == Array("3".utf8))
+    }
+
+    /// Whole numbers take a fast path; it must print what %.17g prints, at every magnitude and edge.
+    @Test func wholeNumbersFormatAsPrintfDoes() {
+        func printf(_ value: Double) -> [UInt8] {
+            var buffer = [CChar](repeating: 0, count: 64)
+            let count = withVaList([value]) { vsnprintf(&buffer, 64, "%.17g", $0) }
+            return buffer[0..<Int(count)].map { UInt8(bitPattern: $0) }
+        }
+        var values: [Double] = [0, -0.0, 1, -1, 1e15, 1e16, 99999999999999984, 1e17, -1e17, 1e18, 123456789012345678,
+                                9007199254740993, 4503599627370496.5, 0.5, -2.5]
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let digits = Int.random(in: 0...18, using: &random)
+            let magnitude = Double(Int64.random(in: 0..<Int64.max, using: &random) % Int64(pow(10, Double(digits)) + 1))
+            values.append(Bool.random(using: &random) ? magnitude : -magnitude)
+        }
+        for value in values {
+            #expect(RedisFloat.format(value) == printf(value), "\(value)")
+        }
     }
 
     @Test func incrbyfloatFormatting() {
