@@ -34,6 +34,13 @@ public struct Arguments: Sendable {
         _read { yield storage[base + index] }
     }
 
+    /// The bytes of all arguments together.
+    var byteCount: Int {
+        var total = 0
+        for index in 0..<count { total += self[index].readableBytes }
+        return total
+    }
+
     /// The argument's bytes copied into engine storage.
     public func bytes(_ index: Int) -> Bytes { Bytes(self[index]) }
 

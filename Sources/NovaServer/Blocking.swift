@@ -48,12 +48,14 @@ extension ServerCore {
         }
     }
 
-    /// Parks the running command until one of `keys` gets data or `timeout` (seconds, 0 = forever) passes.
-    func block(_ context: CommandContext, keys: [ByteBuffer], timeout: Double) {
+    /// Parks the running command until one of `keys` gets data or `timeout` (milliseconds, 0 = forever)
+    /// passes. A deadline beyond the clock's range saturates: it never comes.
+    func block(_ context: CommandContext, keys: [ByteBuffer], timeout: Int64) {
         let client = context.client
         let entries = keys.map { DatabaseKey(database: client.database, key: Bytes($0)) }
         let arguments = (0..<context.args.count).map { ByteBuffer(bytes: context.args[$0].readableBytesView) }
-        let deadline: Int64? = timeout > 0 ? keyspace.now + Int64((timeout * 1000).rounded(.up)) : nil
+        let (end, overflow) = keyspace.now.addingReportingOverflow(timeout)
+        let deadline: Int64? = timeout == 0 || overflow ? nil : end
         blocking.commands[client.id] = BlockedCommand(
             client: client, database: client.database, keys: entries, arguments: arguments, spec: context.spec,
             deadline: deadline)
@@ -102,7 +104,7 @@ extension ServerCore {
         let savedDatabase = client.database
         client.database = command.database
         defer { client.database = savedDatabase }
-        let dirtyBefore = stats.dirty
+        let changesBefore = stats.changes
         do {
             try command.spec.handler?(&context)
         } catch {
@@ -110,7 +112,7 @@ extension ServerCore {
             return false
         }
         guard context.reply.buffer.readableBytes > 0 else { return false }
-        if aof != nil && stats.dirty != dirtyBefore {
+        if aof != nil && stats.changes != changesBefore {
             for words in context.propagation ?? [] { propagate(database: command.database, words: words) }
         }
         unblock(client)
@@ -151,13 +153,19 @@ extension ServerCore {
     }
 }
 
-/// Parses a blocking timeout in seconds (fractions allowed) as Redis does.
+/// Parses a blocking timeout in seconds (fractions allowed) as Redis's `getTimeoutFromObjectOrReply`:
+/// a long double, times 1000, rounded up to whole milliseconds (so 1e-300 waits 1 ms, and -0.0001
+/// rounds to 0: wait forever). A product that does not fit in 64 bits (infinity, 1e16 s and up) is what C's conversion
+/// turns into LLONG_MIN on x86-64, hence "negative", never a trap.
 enum BlockingTimeout {
-    static func parse(_ ctx: CommandContext, _ index: Int) throws(CommandError) -> Double {
-        guard let value = RedisFloat.parseDouble(ctx.args[index].readableBytesView), value.isFinite else {
+    /// The timeout in milliseconds; 0 waits forever.
+    static func parse(_ ctx: CommandContext, _ index: Int) throws(CommandError) -> Int64 {
+        guard let seconds = RedisFloat.parseLongDouble(ctx.args[index].readableBytesView) else {
             throw CommandError("ERR timeout is not a float or out of range")
         }
-        if value < 0 { throw CommandError("ERR timeout is negative") }
-        return value
+        guard let milliseconds = Int64(exactly: (seconds * 1000).rounded(.up)), milliseconds >= 0 else {
+            throw CommandError("ERR timeout is negative")
+        }
+        return milliseconds
     }
 }

@@ -10,8 +10,10 @@ import OrderedCollections
 public final class ClientState: @unchecked Sendable {
     /// CLIENT ID: unique, increasing.
     public let id: UInt64
-    /// The connection, to close it from another client (CLIENT KILL) or at shutdown.
-    public let connection: (any ConnectionControl)?
+    /// The connection, to close it from another client (CLIENT KILL) or at shutdown. Weak: the transport
+    /// owns the connection, the connection owns its session and the session this state; a strong
+    /// reference back would keep every closed connection's buffers alive.
+    public weak let connection: (any ConnectionControl)?
     /// `ip:port` of the peer.
     public let address: String
     /// `ip:port` of our end.

@@ -83,20 +83,64 @@ public struct KeyPositions: Sendable, Equatable {
     /// Whether the key positions depend on the arguments (COMMAND INFO's `movablekeys`).
     public var isMovable: Bool { numkeysIndex > 0 }
 
+    /// C's `atoi`, which Redis 7.0's key extraction uses on `numkeys` (the command itself then parses it
+    /// strictly): leading white space, a sign, the digits up to the first other byte, saturated to 64
+    /// bits by strtol and truncated to an int. So "2abc" counts 2 keys, and 4294967297 counts 1.
+    static func atoi(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+        var index = 0
+        while index < bytes.count, bytes[index] == 32 || (bytes[index] >= 9 && bytes[index] <= 13) { index += 1 }
+        var negative = false
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index += 1
+        }
+        var magnitude: UInt64 = 0
+        var saturated = false
+        while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+            let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[index] - 48))
+            if o1 || o2 { saturated = true }
+            magnitude = sum
+            index += 1
+        }
+        let value: Int64
+        if negative {
+            value = saturated || magnitude > UInt64(Int64.max) ? Int64.min : -Int64(magnitude)
+        } else {
+            value = saturated || magnitude > UInt64(Int64.max) ? Int64.max : Int64(magnitude)
+        }
+        return Int32(truncatingIfNeeded: value)
+    }
+
+    /// Whether the command takes keys at all.
+    public var isEmpty: Bool { first == 0 && numkeysIndex == 0 }
+
     /// The indexes of the key arguments of a call (`arguments` includes the command name).
+    ///
+    /// As Redis 7.0: `numkeys` is read strictly first (its key specs); when that fails, leniently with
+    /// `atoi` (its fallback, the commands' getkeys callbacks), which list the fixed keys (a destination)
+    /// after the counted ones; when both fail, no keys at all.
     public func indexes(_ arguments: [ByteBuffer]) -> [Int] {
         let count = arguments.count
-        var result: [Int] = []
+        var fixed: [Int] = []
         if first > 0, first < count {
             let end = last < 0 ? count + last : min(last, count - 1)
-            if end >= first { result += Array(stride(from: first, through: end, by: max(step, 1))) }
+            if end >= first { fixed = Array(stride(from: first, through: end, by: max(step, 1))) }
         }
-        if numkeysIndex > 0, numkeysIndex < count,
-           let numkeys = arguments[numkeysIndex].withUnsafeReadableBytes({ RedisInteger.parse($0) }),
-           numkeys > 0, numkeys < Int64(count - numkeysIndex) {
-            result += Array((numkeysIndex + 1)...(numkeysIndex + Int(numkeys)))
+        guard numkeysIndex > 0 else { return fixed }
+        guard numkeysIndex < count else { return [] }
+        func counted(_ numkeys: Int64) -> [Int]? {
+            guard numkeys > 0, numkeys < Int64(count - numkeysIndex) else { return nil }
+            return Array((numkeysIndex + 1)...(numkeysIndex + Int(numkeys)))
         }
-        return result
+        let argument = arguments[numkeysIndex]
+        if let strict = argument.withUnsafeReadableBytes({ RedisInteger.parse($0) }), let keys = counted(strict) {
+            return fixed + keys
+        }
+        if let keys = counted(Int64(argument.withUnsafeReadableBytes { Self.atoi($0) })) {
+            return keys + fixed
+        }
+        return []
     }
 }
 

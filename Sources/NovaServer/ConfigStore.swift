@@ -192,8 +192,9 @@ public final class ConfigStore: @unchecked Sendable {
             seen.insert(parameter.name)
             let arguments: [String]
             if parameter.flags.contains(.multiArgument) {
-                guard let split = Self.splitWords(value) else { throw fail("Unbalanced quotes in configuration line") }
-                arguments = split
+                // CONFIG SET splits on single spaces, keeping empty words (Redis's sdssplitlen); only the
+                // configuration file knows quotes.
+                arguments = value.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
             } else {
                 arguments = [value]
             }
@@ -295,7 +296,14 @@ public final class ConfigStore: @unchecked Sendable {
             var percent = false
             switch style {
             case .memory, .memoryOrPercent:
-                number = Self.parseMemory(text)
+                if let memory = Self.parseMemory(text) {
+                    // Redis keeps `maxmemory` as an unsigned long long: any 64-bit amount is accepted.
+                    if memory > UInt64(Int64.max) {
+                        if parameter.name == "maxmemory" { return .success(String(memory)) }
+                        return fail("argument must be between \(min) and \(max) inclusive")
+                    }
+                    number = Int64(memory)
+                }
                 if number == nil, style == .memoryOrPercent, text.count > 1, text.hasSuffix("%"),
                    let value = RedisInteger.parse(Array(text.utf8.dropLast())), value >= 0 {
                     number = -value
@@ -381,11 +389,13 @@ public final class ConfigStore: @unchecked Sendable {
                 guard ["normal", "slave", "pubsub"].contains(name) else {
                     return fail("Invalid client class specified in buffer limit configuration.")
                 }
+                // soft_seconds as Redis reads it: strtoll into an int (truncated to 32 bits), negative refused.
                 guard let hard = Self.parseMemory(arguments[start + 1]), let soft = Self.parseMemory(arguments[start + 2]),
-                      let seconds = Int64(arguments[start + 3]), seconds >= 0 else {
+                      let wide = Self.parseCLongLong(arguments[start + 3]), Int32(truncatingIfNeeded: wide) >= 0 else {
                     return fail("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
                 }
-                current[name] = (hard, soft, seconds)
+                let seconds = Int64(Int32(truncatingIfNeeded: wide))
+                current[name] = (hard, soft, UInt64(seconds))
             }
             return .success(["normal", "slave", "pubsub"].map { name in
                 let (hard, soft, seconds) = current[name] ?? (0, 0, 0)
@@ -573,11 +583,13 @@ public final class ConfigStore: @unchecked Sendable {
 
     // MARK: Helpers
 
-    /// Redis's `memtoull`: digits with an optional unit (b, k, kb, m, mb, g, gb; case-insensitive).
-    static func parseMemory(_ text: String) -> Int64? {
+    /// Redis's `memtoull`: digits with an optional unit (b, k, kb, m, mb, g, gb; case-insensitive), read
+    /// as C does it: digits beyond 2^64 saturate (strtoull) and the unit's product wraps around, so
+    /// `9223372036854775807k` is 18446744073709550616 in Redis as here.
+    static func parseMemory(_ text: String) -> UInt64? {
         let digits = text.prefix(while: { $0.isASCII && $0.isNumber })
         let unit = text.dropFirst(digits.count).lowercased()
-        let multiplier: Int64
+        let multiplier: UInt64
         switch unit {
         case "", "b": multiplier = 1
         case "k": multiplier = 1000
@@ -589,17 +601,34 @@ public final class ConfigStore: @unchecked Sendable {
         default: return nil
         }
         if digits.isEmpty { return 0 }
-        guard let value = Int64(digits) else { return nil }
-        let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
-        return overflow ? nil : product
+        let value = UInt64(digits) ?? UInt64.max
+        return value &* multiplier
     }
 
-    static func parseBufferLimits(_ text: String) -> [String: (Int64, Int64, Int64)] {
+    /// C's `strtoll` over the whole text: leading white space and a sign allowed, out-of-range values
+    /// saturated, the empty string 0; nil when anything follows the digits.
+    static func parseCLongLong(_ text: String) -> Int64? {
+        var rest = Substring(text).drop { $0 == " " || ("\t"..."\r").contains($0) }
+        var negative = false
+        if let sign = rest.first, sign == "+" || sign == "-" {
+            negative = sign == "-"
+            rest = rest.dropFirst()
+        }
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        guard digits.count == rest.count else { return digits.isEmpty && text.isEmpty ? 0 : nil }
+        if digits.isEmpty { return text.isEmpty ? 0 : nil }
+        guard let magnitude = UInt64(digits) else { return negative ? Int64.min : Int64.max }
+        if negative { return magnitude > UInt64(Int64.max) ? Int64.min : -Int64(magnitude) }
+        return magnitude > UInt64(Int64.max) ? Int64.max : Int64(magnitude)
+    }
+
+    static func parseBufferLimits(_ text: String) -> [String: (UInt64, UInt64, UInt64)] {
         let words = text.split(separator: " ").map(String.init)
-        var result: [String: (Int64, Int64, Int64)] = [:]
+        var result: [String: (UInt64, UInt64, UInt64)] = [:]
         var index = 0
         while index + 3 < words.count {
-            result[words[index]] = (Int64(words[index + 1]) ?? 0, Int64(words[index + 2]) ?? 0, Int64(words[index + 3]) ?? 0)
+            func number(_ text: String) -> UInt64 { UInt64(text) ?? 0 }
+            result[words[index]] = (number(words[index + 1]), number(words[index + 2]), number(words[index + 3]))
             index += 4
         }
         return result
@@ -673,7 +702,7 @@ public final class ConfigStore: @unchecked Sendable {
         s.dir = values["dir"] ?? "."
         s.dbFilename = values["dbfilename"] ?? "dump.rdb"
         s.logLevel = values["loglevel"] ?? "notice"
-        s.maxMemory = int("maxmemory")
+        s.maxMemory = Int(clamping: UInt64(values["maxmemory"] ?? "") ?? 0)
         s.evictionPolicy = EvictionPolicy(rawValue: values["maxmemory-policy"] ?? "") ?? .noeviction
         s.maxMemorySamples = int("maxmemory-samples")
         s.lfuLogFactor = int("lfu-log-factor")
@@ -701,7 +730,7 @@ public final class ConfigStore: @unchecked Sendable {
         let limits = Self.parseBufferLimits(values["client-output-buffer-limit"] ?? "")
         func limit(_ name: String) -> OutputBufferLimit {
             let (hard, soft, seconds) = limits[name] ?? (0, 0, 0)
-            return OutputBufferLimit(hard: Int(hard), soft: Int(soft), softSeconds: Int(seconds))
+            return OutputBufferLimit(hard: Int(clamping: hard), soft: Int(clamping: soft), softSeconds: Int(clamping: seconds))
         }
         s.normalOutputLimit = limit("normal")
         s.pubsubOutputLimit = limit("pubsub")

@@ -199,7 +199,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             while true {
                 let request = await iterator.next() ?? ShutdownRequest(save: false)
                 // Like Redis: if the final save fails, keep running (unless forced) rather than lose data.
-                if saveBeforeExit(request) || request.force { break }
+                if haltBeforeExit(request) { break }
             }
         } onGracefulShutdown: {
             continuation.yield(ShutdownRequest())
@@ -207,21 +207,15 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
         await stop()
     }
 
-    /// Saves a snapshot if `request` (or the save rules) ask for it. False when saving failed.
-    private func saveBeforeExit(_ request: ShutdownRequest) -> Bool {
-        guard core.withLock({ core.shutdownShouldSave(request) }) else { return true }
-        // A background save in progress finishes first.
-        while core.withLock({ core.snapshots.inProgress }) {
+    /// Saves a snapshot if `request` (or the save rules) ask for it and stops running commands
+    /// (`ServerCore.haltForShutdown`). False, still serving, when saving failed and `request` is not forced.
+    private func haltBeforeExit(_ request: ShutdownRequest) -> Bool {
+        // A background save in progress finishes first (its thread needs the lock to report progress).
+        while core.withLock({ core.shutdownShouldSave(request) && core.snapshots.inProgress }) {
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
             nanosleep(&pause, nil)
         }
-        do {
-            try core.withLock { try core.saveSynchronously() }
-            return true
-        } catch {
-            core.logger.warning("Error trying to save the DB, can't exit.")
-            return false
-        }
+        return core.withLock { core.haltForShutdown(request) }
     }
 
     /// Asks a running server to shut down (as the SHUTDOWN command does).
@@ -273,6 +267,14 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
             Self.cron(core)
             return true
         }
+        // Once a second, outside the server lock: memory freed by closed connections and deleted keys
+        // goes back to the system (see FreeMemoryReclaimer).
+        let reclaimer = NIOLockedValueBox(FreeMemoryReclaimer())
+        startPeriodicThread(intervalMilliseconds: 1000) { [self] in
+            guard state.withLockedValue({ $0.cronRunning }) else { return false }
+            _ = reclaimer.withLockedValue { $0.tick() }
+            return true
+        }
     }
 
     /// Runs `tick` every `intervalMilliseconds` on its own thread until it returns false.
@@ -290,6 +292,8 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
 
     /// One tick: active expiry within a time budget, memory and rate samples, idle-client timeouts.
     static func cron(_ core: ServerCore) {
+        // After the final save nothing may change the data or start another save.
+        if core.withLock({ core.halted }) { return }
         let start = SystemClock.monotonicNanoseconds()
         let effort = core.withLock { core.config.settings.activeExpireEffort }
         let budget = UInt64(1_000_000 * effort)

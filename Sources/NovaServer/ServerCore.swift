@@ -16,6 +16,9 @@ public struct ServerStats: Sendable {
     public var totalWrites = 0
     /// Keys changed since the last successful save (`rdb_changes_since_last_save`).
     public var dirty = 0
+    /// Keys changed since start, never reset: whether a command changed anything is told by this
+    /// counter, because a save inside the command (FLUSHALL, SAVE) resets `dirty`.
+    public var changes = 0
 }
 
 /// Per-command counters for INFO commandstats.
@@ -110,6 +113,9 @@ public final class ServerCore: @unchecked Sendable {
     var peakMemory = 0
     /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
     var memorySample = (allocated: 0, footprint: 0)
+    /// Shutting down after the final save (or the decision not to save): no command runs any more, and
+    /// clients that send one are disconnected without a reply.
+    var halted = false
 
     public let logger: Logger
     public var hooks = ServerHooks()
@@ -246,6 +252,10 @@ public final class ServerCore: @unchecked Sendable {
         }
         return lock.withLock {
             defer { appendOnly = aof }
+            if halted {
+                client.closeAfterReply = true
+                return []
+            }
             stats.netInputBytes += bytesRead
             stats.netOutputBytes += bytesWritten
             stats.totalReads += 1
@@ -317,10 +327,14 @@ public final class ServerCore: @unchecked Sendable {
         // EXEC counts as a write and as deny-OOM when a queued command does.
         let queuedFlags = spec.name == "exec" ? context.client.transaction?.flags ?? [] : []
         let maxMemory = config.settings.maxMemory
-        if maxMemory > 0 && !replaying && !enforceMaxMemory(maxMemory)
-            && (spec.flags.contains(.denyOOM) || queuedFlags.contains(.denyOOM)) {
-            reject(&context, spec, .outOfMemory)
-            return
+        if maxMemory > 0 && !replaying {
+            // Redis's used memory includes the command's own arguments (its query buffer), so a value
+            // bigger than the room left is refused, not stored; count them the same way.
+            let denyOOM = spec.flags.contains(.denyOOM) || queuedFlags.contains(.denyOOM)
+            if !enforceMaxMemory(maxMemory, incoming: denyOOM ? context.args.byteCount : 0) && denyOOM {
+                reject(&context, spec, .outOfMemory)
+                return
+            }
         }
         if (spec.flags.contains(.write) || queuedFlags.contains(.write) || spec.name == "ping")
             && !replaying && writesDeniedByDiskError {
@@ -358,7 +372,7 @@ public final class ServerCore: @unchecked Sendable {
     func call(_ context: inout CommandContext, _ spec: CommandSpec) {
         context.spec = spec
         stats.totalCommandsProcessed += 1
-        let dirtyBefore = stats.dirty
+        let changesBefore = stats.changes
         let database = context.client.database
         context.propagation = nil
         do {
@@ -372,7 +386,7 @@ public final class ServerCore: @unchecked Sendable {
             rememberTrackedKeys(context.client, spec, context.args)
         }
         // Like Redis: a command is logged when it changed something, as rewritten by its handler.
-        if aof != nil && !context.client.isReplaying && (stats.dirty != dirtyBefore || context.propagation != nil) {
+        if aof != nil && !context.client.isReplaying && (stats.changes != changesBefore || context.propagation != nil) {
             if let rewritten = context.propagation {
                 for words in rewritten { propagate(database: database, words: words) }
             } else {
@@ -431,10 +445,22 @@ public final class ServerCore: @unchecked Sendable {
         peakMemory = max(peakMemory, memorySample.allocated)
     }
 
-    /// Evicts keys until under `limit`; false when memory stays above it.
-    func enforceMaxMemory(_ limit: Int) -> Bool {
-        if usedMemory <= limit { return true }
-        let overhead = memorySample.allocated - memorySample.footprint
+    /// The largest reply a command whose size no data bounds may build (random picks with repetition):
+    /// the hard limit of `client-output-buffer-limit normal` when one is set, else 64 MB. Building it
+    /// holds the server lock (64 MB of SRANDMEMBER picks take ~0.3 s here), so the default stays well
+    /// below what would stall every other client for seconds.
+    var maxReplyBytes: Int {
+        let hard = config.settings.normalOutputLimit.hard
+        return hard > 0 ? hard : Self.defaultMaxReplyBytes
+    }
+
+    static let defaultMaxReplyBytes = 64 << 20
+
+    /// Evicts keys until memory in use plus `incoming` bytes (a command's arguments) is under `limit`;
+    /// false when it stays above.
+    func enforceMaxMemory(_ limit: Int, incoming: Int = 0) -> Bool {
+        if usedMemory + incoming <= limit { return true }
+        let overhead = memorySample.allocated - memorySample.footprint + incoming
         return keyspace.evict(toFit: limit, overhead: overhead)
     }
 }
@@ -473,7 +499,10 @@ public struct CommandContext {
     var sharesIntegers: Bool { keyspace.sharesIntegers }
 
     /// Records that keys were changed (for save rules and INFO).
-    public func dirty(_ changes: Int = 1) { server.stats.dirty += changes }
+    public func dirty(_ changes: Int = 1) {
+        server.stats.dirty += changes
+        server.stats.changes &+= changes
+    }
 
     /// True while a blocked command is run again because one of its keys got data: it must not block again.
     var isRetryingBlocked = false
@@ -484,6 +513,11 @@ public struct CommandContext {
     /// Logs `commands` instead of the command as sent (absolute expiry times, DEL for GETDEL …).
     mutating func propagate(_ commands: [[UInt8]]...) {
         propagation = (propagation ?? []) + commands
+    }
+
+    /// Logs the command as sent even when it changed nothing (Redis's `forceCommandPropagation`).
+    mutating func propagateAsSent() {
+        propagate((0..<args.count).map { bytes($0) })
     }
 
     /// The bytes of argument `index`.

@@ -95,7 +95,11 @@ if config.value("dir") == ConfigStore.defaultDataDirectory {
     mkdir(ConfigStore.defaultDataDirectory, 0o700)
 }
 
+ServerProcess.configureAllocator()
 let settings = config.settings
+// Like redis-server: ps shows "nova-cache-server host:port", never the flags (which may hold a password).
+let titleHost = settings.bind.first.map { $0.hasPrefix("-") ? String($0.dropFirst()) : $0 } ?? "127.0.0.1"
+ServerProcess.setTitle("nova-cache-server \(titleHost):\(settings.port)")
 let level = ServerLogHandler.level(forRedisLevel: settings.logLevel)
 let logFile = config.value("logfile")
 LoggingSystem.bootstrap { _ in ServerLogHandler(level: level, path: logFile) }

@@ -7,7 +7,7 @@ import NovaRESP
 /// MULTI they never wait. When a key gets data the command runs again for the longest-waiting client.
 enum BlockingCommands {
     /// Blocks unless inside MULTI or already retrying; replies null in MULTI.
-    static func wait(_ ctx: inout CommandContext, keys: [ByteBuffer], timeout: Double) {
+    static func wait(_ ctx: inout CommandContext, keys: [ByteBuffer], timeout: Int64) {
         if ctx.isRetryingBlocked { return }
         if ctx.client.inTransaction {
             ctx.reply.nullArray()

@@ -154,6 +154,35 @@ extension CommandContext {
         for item in items { item.withBytes { reply.bulk($0) } }
     }
 
+    /// Replies an array of `length` items (default `picks`) holding `picks` random picks with repetition
+    /// from `0..<size`, each written by `write` (SRANDMEMBER, HRANDFIELD and ZRANDMEMBER with a negative
+    /// count). Streamed, because no data bounds it: `-9223372036854775807` is a valid count. Once the
+    /// reply is seen to grow past `ServerCore.maxReplyBytes` it is dropped and the client disconnected, as Redis's
+    /// output-buffer hard limit does — where Redis 7.0, whose normal clients have no limit by default,
+    /// allocates until the system kills it.
+    mutating func replyPicks(
+        _ picks: Int, from size: Int, length: Int? = nil, _ write: (inout RESPWriter, Int) -> Void
+    ) {
+        let start = reply.buffer.writerIndex
+        let limit = server.maxReplyBytes
+        reply.array(length ?? picks)
+        var random = FastRandom()
+        for done in 0..<picks {
+            write(&reply, Int.random(in: 0..<size, using: &random))
+            // Checked every 1024 picks, against the size the whole reply will have at the average so far:
+            // a reply bound to break the limit is dropped at once, not after seconds under the lock.
+            if done & 1023 == 1023,
+               Double(reply.buffer.writerIndex - start) / Double(done + 1) * Double(picks) > Double(limit) {
+                reply.buffer.moveWriterIndex(to: start)
+                server.logger.warning(
+                    "Client closed for overcoming of output buffer limits.",
+                    metadata: ["client": "\(client.address)", "command": "\(spec.fullName)", "limit": "\(limit)"])
+                client.closeAfterReply = true
+                return
+            }
+        }
+    }
+
     /// Writes byte strings as a RESP3 set (an array in RESP2).
     mutating func replySet(_ items: [Bytes]) {
         reply.set(items.count)

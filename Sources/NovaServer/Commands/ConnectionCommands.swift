@@ -186,8 +186,8 @@ enum ConnectionCommands {
                 index += 1
                 while index < ctx.args.count {
                     let value = try ctx.args.integer(index, or: CommandError("ERR Invalid client ID"))
-                    guard value > 0 else { throw CommandError("ERR Invalid client ID") }
-                    chosen.insert(UInt64(value))
+                    // Like Redis, an id no client can have (0, negative) matches nothing.
+                    if value > 0 { chosen.insert(UInt64(value)) }
                     index += 1
                 }
                 ids = ids.map { $0.intersection(chosen) } ?? chosen

@@ -154,8 +154,18 @@ enum HashCommands {
             hash.table[Int.random(in: 0..<hash.count)].key.withBytes { ctx.reply.bulk($0) }
             return
         }
-        let picked = RandomPick.indexes(count: count, size: hash?.count ?? 0)
         let fields = hash?.table.elements ?? []
+        if count < 0 {
+            let picks = fields.isEmpty ? 0 : Int(-count)
+            let pairs = withValues && ctx.reply.version == .v3
+            ctx.replyPicks(picks, from: fields.count, length: withValues && !pairs ? picks * 2 : picks) { reply, index in
+                if pairs { reply.array(2) }
+                fields[index].key.withBytes { reply.bulk($0) }
+                if withValues { fields[index].value.withBytes { reply.bulk($0) } }
+            }
+            return
+        }
+        let picked = RandomPick.indexes(count: count, size: fields.count)
         if withValues {
             if ctx.reply.version == .v3 {
                 ctx.reply.array(picked.count)
@@ -197,11 +207,11 @@ enum RandomPick {
         return count
     }
 
+    /// Distinct indexes for a positive count (at most `size` of them). Negative counts pick with
+    /// repetition, a reply the dataset does not bound: `CommandContext.replyPicks` streams those.
     static func indexes(count: Int64, size: Int) -> [Int] {
+        precondition(count >= 0)
         guard size > 0, count != 0 else { return [] }
-        if count < 0 {
-            return (0..<Int(clamping: -count)).map { _ in Int.random(in: 0..<size) }
-        }
         if count >= Int64(size) { return Array(0..<size) }
         var chosen = Set<Int>()
         var order: [Int] = []

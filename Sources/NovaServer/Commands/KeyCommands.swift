@@ -84,6 +84,10 @@ enum KeyCommands {
     /// Redis's SCAN cursor syntax (`strtoul`): optional sign, digits, nothing else.
     static func parseCursor(_ buffer: ByteBuffer) throws(CommandError) -> UInt64 {
         var view = buffer.readableBytesView[...]
+        // strtoull: a sign alone is no number ("-" and "+" are invalid, the empty string is 0).
+        if view.count == 1, view.first == UInt8(ascii: "+") || view.first == UInt8(ascii: "-") {
+            throw CommandError("ERR invalid cursor")
+        }
         var negative = false
         if let first = view.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
             negative = first == UInt8(ascii: "-")
@@ -253,9 +257,13 @@ enum KeyCommands {
     // MARK: Databases
 
     /// A database index argument: an `int` (else `error`), within range (else DB index is out of range).
-    static func databaseIndex(_ ctx: CommandContext, _ index: Int, error: CommandError = .notInteger) throws(CommandError) -> Int {
-        let value = try ctx.args.integer(index, or: error)
-        guard value >= Int64(Int32.min), value <= Int64(Int32.max) else { throw error }
+    /// A database number as Redis's `getIntFromObjectOrReply` reads it: `error` (if given) for anything
+    /// that is not an int, else the generic texts, then the range of this server's databases.
+    static func databaseIndex(_ ctx: CommandContext, _ index: Int, error: CommandError? = nil) throws(CommandError) -> Int {
+        let value = try ctx.args.integer(index, or: error ?? .notInteger)
+        guard value >= Int64(Int32.min), value <= Int64(Int32.max) else {
+            throw error ?? CommandError("ERR value is out of range, value must between -2147483648 and 2147483647")
+        }
         guard value >= 0, value < Int64(ctx.keyspace.databases.count) else { throw .dbIndexOutOfRange }
         return Int(value)
     }
@@ -334,6 +342,8 @@ enum KeyCommands {
         ctx.server.databaseReplaced(ctx.db)
         ctx.server.invalidateAllTracked()
         ctx.dirty(ctx.keyspace.flush(ctx.db))
+        // Logged even when the database was empty, as Redis 7.0 does.
+        ctx.propagateAsSent()
         ctx.reply.ok()
     }
 
@@ -348,6 +358,8 @@ enum KeyCommands {
             try? ctx.server.saveSynchronously()
             ctx.dirty()
         }
+        // Logged whatever the counters say: the save above resets them.
+        ctx.propagateAsSent()
         ctx.reply.ok()
     }
 

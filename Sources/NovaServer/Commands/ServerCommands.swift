@@ -68,16 +68,11 @@ enum ServerCommands {
         if abort { throw CommandError("ERR No shutdown in progress.") }
         request.save = save ? true : (nosave ? false : nil)
         ctx.server.logger.notice("User requested shutdown...")
-        // Save here, under the lock, so that a failure can be answered to this client.
-        if ctx.server.shutdownShouldSave(request) {
-            do {
-                try ctx.server.saveSynchronously()
-            } catch {
-                if !request.force {
-                    ctx.server.logger.warning("Errors trying to shut down the server. Check the logs for more information.")
-                    throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
-                }
-            }
+        // Save and stop running commands here, under the lock, so that a failure can be answered to this
+        // client and nothing another client sends from now on is acknowledged without being saved.
+        guard ctx.server.haltForShutdown(request) else {
+            ctx.server.logger.warning("Errors trying to shut down the server. Check the logs for more information.")
+            throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
         }
         request.save = false
         ctx.server.pendingActions.append(.shutdown(request))
@@ -97,7 +92,8 @@ enum ServerCommands {
     }
 
     static func configSet(_ ctx: inout CommandContext) throws(CommandError) {
-        guard ctx.args.count % 2 == 0 else { throw .arity(ctx.spec.fullName) }
+        // Parameters and values in pairs: an odd count is a syntax error in Redis 7.0 (arity aside).
+        guard ctx.args.count % 2 == 0 else { throw .syntax }
         let pairs = stride(from: 2, to: ctx.args.count, by: 2).map { (ctx.args.string($0), ctx.args.string($0 + 1)) }
         let config = ctx.server.config
         let before = config.snapshot()
@@ -127,9 +123,9 @@ enum ServerCommands {
 
     static func configResetstat(_ ctx: inout CommandContext) throws(CommandError) {
         let server = ctx.server
-        let dirty = server.stats.dirty
+        let (dirty, changes) = (server.stats.dirty, server.stats.changes)
         server.stats = ServerStats()
-        server.stats.dirty = dirty
+        (server.stats.dirty, server.stats.changes) = (dirty, changes)
         server.keyspace.stats = KeyspaceStats()
         server.commandStats = Array(repeating: CommandStatistics(), count: server.commandStats.count)
         server.errorStats = [:]
@@ -228,11 +224,14 @@ enum ServerCommands {
            let sub = ctx.server.commands.subcommand(of: spec, callArguments[1]) {
             spec = sub
         }
+        // Redis's order of checks: a command without keys, the arity, then arguments keys cannot be
+        // read from (a bad `numkeys`).
+        if spec.keys.isEmpty { throw CommandError("ERR The command has no key arguments") }
         guard spec.accepts(argumentCount: callArguments.count) else {
             throw CommandError("ERR Invalid number of arguments specified for command")
         }
         let keys = spec.keys.indexes(callArguments).map { callArguments[$0] }
-        guard !keys.isEmpty else { throw CommandError("ERR The command has no key arguments") }
+        guard !keys.isEmpty else { throw CommandError("ERR Invalid arguments specified for command") }
         return (spec, keys)
     }
 

@@ -84,6 +84,12 @@ enum SetCommands {
         }
         let count = try RandomPick.count(ctx, 2)
         guard let set = try ctx.read(SetKind.self, ctx.args[1]) else { return ctx.reply.array(0) }
+        if count < 0 {
+            ctx.replyPicks(set.isEmpty ? 0 : Int(-count), from: set.count) { reply, index in
+                set[index].withBytes { reply.bulk($0) }
+            }
+            return
+        }
         ctx.replyArray(RandomPick.indexes(count: count, size: set.count).map { set[$0] })
     }
 

@@ -461,6 +461,17 @@ enum SortedSetCommands {
             if count < -(Int64.max / 2) || count > Int64.max / 2 { throw CommandError("ERR value is out of range") }
         }
         guard let zset = try ctx.read(SortedSetKind.self, ctx.args[1]) else { return ctx.reply.array(0) }
+        if count < 0 {
+            let picks = zset.isEmpty ? 0 : Int(-count)
+            let pairs = withScores && ctx.reply.version == .v3
+            ctx.replyPicks(picks, from: zset.count, length: withScores && !pairs ? picks * 2 : picks) { reply, index in
+                let element = zset[index]
+                if pairs { reply.array(2) }
+                element.member.withBytes { reply.bulk($0) }
+                if withScores { reply.double(element.score) }
+            }
+            return
+        }
         let picked = RandomPick.indexes(count: count, size: zset.count).map { zset[$0] }
         ctx.replyScored(picked, withScores: withScores)
     }

@@ -340,7 +340,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
 
     unowned let loop: EpollLoop
     let fd: Int32
-    var session: Session!
+    var session: Session?
     private var output = ByteBuffer()
     private var wantsWrite = false
     private var readPaused = false
@@ -364,7 +364,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
 
     func resume(with reply: ByteBuffer) {
         loop.execute { [self] in
-            guard !closed else { return }
+            guard !closed, let session else { return }
             session.unblocked()
             var reply = reply
             output.writeBuffer(&reply)
@@ -391,7 +391,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     }
 
     func readable() {
-        guard !closed, !readPaused, !closing else { return }
+        guard !closed, !readPaused, !closing, let session else { return }
         let count = session.receive { buffer in nova_read(fd, buffer.baseAddress, buffer.count) }
         if count == 0 || (count < 0 && -count != EAGAIN && -count != EWOULDBLOCK) {
             closeNow()
@@ -401,7 +401,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     }
 
     private func process() {
-        while !closed {
+        while !closed, let session {
             switch session.run(into: &output, limit: Self.outputChunk) {
             case .waiting:
                 if output.readableBytes > 0 { loop.scheduleFlush(self) }
@@ -433,7 +433,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
             let written = output.withUnsafeReadableBytes { nova_write(fd, $0.baseAddress, $0.count) }
             if written > 0 {
                 output.moveReaderIndex(forwardBy: written)
-                session.sent(written)
+                session?.sent(written)
             } else if -written == EAGAIN || -written == EWOULDBLOCK {
                 break
             } else {
@@ -469,6 +469,8 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
         loop.forget(self)
         Glibc.close(fd)
         if let session { loop.server.unregister(session.client) }
+        // Nothing may keep a closed connection's buffers: its session goes with it.
+        session = nil
     }
 }
 #endif

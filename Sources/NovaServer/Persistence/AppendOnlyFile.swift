@@ -197,7 +197,9 @@ final class AppendOnlyFile: @unchecked Sendable {
     /// Returns the work to do in the background.
     func beginRewrite(job: SnapshotJob) throws -> RewriteWork {
         try lock.withLock {
-            mkdir(directory, 0o755)
+            if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+                throw PersistenceError.errno("Can't open or create append-only dir", directory)
+            }
             _ = flushLocked(sync: true)
             let baseSequence = (manifest.filter { $0.kind == .base }.map(\.sequence).max() ?? 0) + 1
             let incrementalSequence = (manifest.filter { $0.kind == .incremental }.map(\.sequence).max() ?? 0) + 1

@@ -103,7 +103,8 @@ extension ServerCore {
             let seconds = Double(SystemClock.monotonicNanoseconds() - start) / 1e9
             logger.notice("DB saved on disk", metadata: ["bytes": "\(size)", "seconds": "\(String(format2: seconds))"])
         } catch {
-            snapshots.lastBackgroundSaveOK = false
+            // Unlike a failed BGSAVE, a failed foreground save does not deny writes (MISCONF): the
+            // caller got the error, as with Redis's rdbSave.
             logger.error("Error saving DB on disk: \(error)")
             throw CommandError("ERR")
         }
@@ -168,6 +169,23 @@ extension ServerCore {
     /// Whether a shutdown asked for as `request` saves a snapshot first.
     func shutdownShouldSave(_ request: ShutdownRequest) -> Bool {
         request.save ?? !config.settings.saveRules.isEmpty
+    }
+
+    /// The last step of a shutdown under the lock: the final save if `request` wants one, then no
+    /// command runs any more (`halted`), so every write that was answered is in what gets saved — the
+    /// snapshot just written, or the append-only file closed after this. Lock held.
+    /// - Returns: false, still serving, when the save failed and `request` is not forced.
+    func haltForShutdown(_ request: ShutdownRequest) -> Bool {
+        if shutdownShouldSave(request) {
+            do {
+                try saveSynchronously()
+            } catch {
+                logger.warning("Error trying to save the DB, can't exit.")
+                if !request.force { return false }
+            }
+        }
+        halted = true
+        return true
     }
 
     /// True when writes must be refused because the last background save failed (MISCONF).
