@@ -210,12 +210,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     /// Saves a snapshot if `request` (or the save rules) ask for it and stops running commands
     /// (`ServerCore.haltForShutdown`). False, still serving, when saving failed and `request` is not forced.
     private func haltBeforeExit(_ request: ShutdownRequest) -> Bool {
-        // A background save in progress finishes first (its thread needs the lock to report progress).
-        while core.withLock({ core.shutdownShouldSave(request) && core.snapshots.inProgress }) {
-            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
-            nanosleep(&pause, nil)
-        }
-        return core.withLock { core.haltForShutdown(request) }
+        core.withLock { core.haltForShutdown(request) }
     }
 
     /// Asks a running server to shut down (as the SHUTDOWN command does).

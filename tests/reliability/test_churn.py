@@ -159,3 +159,46 @@ def test_clients_gone_from_client_list(server):
             break
         time.sleep(0.1)
     assert len(lines) == 1, lines[:5]
+
+
+def test_unauthenticated_churn_evicts_nothing(server):
+    """1,500 unauthenticated connections with a 60 KB line each once evicted all 40,000 keys under
+    maxmemory (their buffers were never freed and counted as used memory)."""
+    import redis
+    client = redis.Redis(port=server.port, password=PASSWORD)
+    client.flushall()
+    pipe = client.pipeline(transaction=False)
+    for i in range(40_000):
+        pipe.set(f"key:{i}", "v" * 100)
+    pipe.execute()
+    used = client.info("memory")["used_memory"]
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("maxmemory", used + (16 << 20))
+    try:
+        run_round(server.port, unauthenticated_line, 1500)
+        time.sleep(1.5)  # a cron tick or more: eviction runs there too
+        assert client.dbsize() == 40_000
+        assert client.info("stats")["evicted_keys"] == 0
+        client.set("still", "writable")
+    finally:
+        client.config_set("maxmemory", 0)
+        client.flushall()
+
+
+def test_value_bigger_than_the_room_left_is_refused(server):
+    """Under maxmemory a command's own arguments count, as in Redis (they sit in its query buffer)."""
+    import redis
+    client = redis.Redis(port=server.port, password=PASSWORD)
+    client.flushall()
+    used = client.info("memory")["used_memory"]
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", used + (8 << 20))
+    try:
+        client.set("small", "fits")
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            client.set("big", b"x" * (16 << 20))
+        assert client.get("big") is None
+        client.set("small2", "still fits")
+    finally:
+        client.config_set("maxmemory", 0)
+        client.flushall()

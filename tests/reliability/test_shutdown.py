@@ -254,3 +254,47 @@ def test_unwritable_aof_directory_says_why():
     assert "Can't open or create append-only dir" in result.stdout + result.stderr
     assert "Permission denied" in result.stdout + result.stderr
     shutil.rmtree(parent, ignore_errors=True)
+
+
+def fill(client, keys=200_000, size=500):
+    value = b"v" * size
+    for start in range(0, keys, 20_000):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(keys, start + 20_000)):
+            pipe.set(f"bulk:{i}", value)
+        pipe.execute()
+
+
+def test_flushall_during_bgsave_does_not_resurrect_keys():
+    """A background save still writing the old data when FLUSHALL runs must not be installed after the
+    empty snapshot FLUSHALL writes (Redis kills its saving child): the keys would come back."""
+    server = servers.start_nova("--save", "3600 1", "--appendonly", "no")
+    try:
+        client = redis.Redis(port=server.port)
+        fill(client)
+        client.bgsave()
+        assert client.info("persistence")["rdb_bgsave_in_progress"] == 1
+        client.flushall()
+        time.sleep(3)  # long enough for the abandoned save to have finished, had it gone on
+        server = kill9_and_restart(server)
+        assert redis.Redis(port=server.port).dbsize() == 0
+    finally:
+        server.cleanup()
+
+
+def test_shutdown_during_bgsave_saves_the_current_data():
+    """SHUTDOWN while a background save runs: the running save is abandoned, the current data saved."""
+    server = servers.start_nova("--save", "3600 1", "--appendonly", "no")
+    try:
+        client = redis.Redis(port=server.port)
+        fill(client)
+        client.bgsave()
+        client.set("written-after-bgsave", "1")
+        client.shutdown()
+        assert server.process.wait(timeout=30) == 0, server.log()[-2000:]
+        server = restart(server)
+        client = redis.Redis(port=server.port)
+        assert client.get("written-after-bgsave") == b"1"
+        assert client.dbsize() == 200_001
+    finally:
+        server.cleanup()

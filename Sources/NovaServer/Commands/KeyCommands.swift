@@ -353,8 +353,10 @@ enum KeyCommands {
         for database in ctx.keyspace.databases.indices { ctx.server.databaseReplaced(database) }
         ctx.server.invalidateAllTracked()
         ctx.keyspace.flushAll()
-        // Like Redis, with save points configured FLUSHALL leaves an empty snapshot behind at once.
-        if !ctx.server.config.settings.saveRules.isEmpty && !ctx.server.snapshots.inProgress {
+        // Like Redis, a background save in progress is abandoned (its image holds the flushed keys), and
+        // with save points configured FLUSHALL leaves an empty snapshot behind at once.
+        ctx.server.abandonBackgroundSave()
+        if !ctx.server.config.settings.saveRules.isEmpty {
             try? ctx.server.saveSynchronously()
             ctx.dirty()
         }

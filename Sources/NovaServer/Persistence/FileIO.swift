@@ -52,8 +52,12 @@ enum FileIO {
 
     /// Writes a whole file atomically: temporary file, fsync, rename, directory fsync. A crash at any point
     /// leaves either the old file or the new one.
+    ///
+    /// `install` runs the rename: a background save passes one that takes the server lock and gives up
+    /// when the save was abandoned meanwhile, so that an older image never replaces a newer one.
     static func writeAtomically(
-        directory: String, name: String, _ produce: (_ write: @escaping ([UInt8]) throws -> Void) throws -> Void
+        directory: String, name: String, install: (_ rename: () throws -> Void) throws -> Void = { try $0() },
+        _ produce: (_ write: @escaping ([UInt8]) throws -> Void) throws -> Void
     ) throws -> Int {
         let final = directory + "/" + name
         let temporary = directory + "/temp-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).\(name)"
@@ -68,7 +72,11 @@ enum FileIO {
             }
             try sync(descriptor, path: temporary)
             close(descriptor)
-            guard rename(temporary, final) == 0 else { throw PersistenceError.errno("Error moving temp file on the final destination", final) }
+            try install {
+                guard rename(temporary, final) == 0 else {
+                    throw PersistenceError.errno("Error moving temp file on the final destination", final)
+                }
+            }
             try syncDirectory(directory)
         } catch {
             close(descriptor)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import NIOConcurrencyHelpers
 import NovaEngine
 
 /// The state of RDB snapshots, for INFO persistence, LASTSAVE and the save rules. Guarded by the
@@ -21,6 +22,8 @@ public struct SnapshotState: Sendable {
     public var keysProcessed = 0
     /// Changes counted when the running save started; subtracted from `dirty` when it succeeds.
     var dirtyAtStart = 0
+    /// The running background save, which FLUSHALL and SHUTDOWN abandon.
+    var running: BackgroundSave?
     // Loading.
     public var loading = false
     public var loadingStart: Int64 = 0
@@ -28,6 +31,21 @@ public struct SnapshotState: Sendable {
     public var loadingLoadedBytes = 0
     public var lastLoadKeysLoaded = 0
     public var lastLoadKeysExpired = 0
+}
+
+/// One background save, which may be abandoned: FLUSHALL and SHUTDOWN replace it with a save of their
+/// own, where Redis kills its saving child. Its writer stops at the next chunk, and its file is never
+/// installed (the check and the rename happen under the server lock).
+final class BackgroundSave: Sendable {
+    private let state = NIOLockedValueBox(false)
+
+    var isAbandoned: Bool { state.withLockedValue { $0 } }
+
+    func abandon() { state.withLockedValue { $0 = true } }
+
+    struct Abandoned: Error, CustomStringConvertible {
+        var description: String { "abandoned for a newer save" }
+    }
 }
 
 /// A point-in-time copy of every database plus what the writer needs, taken under the lock in O(databases).
@@ -59,10 +77,17 @@ struct SnapshotJob: @unchecked Sendable {
         try writer.finish()
     }
 
-    /// Writes the snapshot file atomically; returns its size.
-    func writeFile(progress: ((Int) -> Void)? = nil) throws -> Int {
-        try FileIO.writeAtomically(directory: directory, name: filename) { sink in
-            try write(to: sink, progress: progress)
+    /// Writes the snapshot file atomically; returns its size. `install` runs the final rename (see
+    /// `FileIO.writeAtomically`); `abandoned` stops the writing early.
+    func writeFile(
+        install: (_ rename: () throws -> Void) throws -> Void = { try $0() }, abandoned: BackgroundSave? = nil,
+        progress: ((Int) -> Void)? = nil
+    ) throws -> Int {
+        try FileIO.writeAtomically(directory: directory, name: filename, install: install) { sink in
+            try write(to: { chunk in
+                if abandoned?.isAbandoned == true { throw BackgroundSave.Abandoned() }
+                try sink(chunk)
+            }, progress: progress)
         }
     }
 }
@@ -110,12 +135,24 @@ extension ServerCore {
         }
     }
 
+    /// Abandons a running background save (lock held), as Redis kills its saving child before FLUSHALL
+    /// and SHUTDOWN save: its older image must not be installed after theirs.
+    func abandonBackgroundSave() {
+        guard let running = snapshots.running else { return }
+        logger.notice("There is a background save in progress. Abandoning it.")
+        running.abandon()
+        snapshots.running = nil
+        snapshots.inProgress = false
+    }
+
     /// BGSAVE: captures the keyspace now and writes it on a background thread. Lock held.
     /// - Returns: false when a save is already running.
     @discardableResult
     func startBackgroundSave(reason: String) -> Bool {
         guard !snapshots.inProgress else { return false }
         let job = makeSnapshotJob()
+        let save = BackgroundSave()
+        snapshots.running = save
         snapshots.inProgress = true
         snapshots.currentStart = job.now
         snapshots.lastAttempt = job.now
@@ -127,14 +164,23 @@ extension ServerCore {
             let start = SystemClock.monotonicNanoseconds()
             var outcome: Result<Int, any Error>
             do {
-                outcome = .success(try job.writeFile { [self] keys in
-                    withLock { snapshots.keysProcessed += keys }
+                let install: (() throws -> Void) throws -> Void = { [self] rename in
+                    try withLock {
+                        if save.isAbandoned { throw BackgroundSave.Abandoned() }
+                        try rename()
+                    }
+                }
+                outcome = .success(try job.writeFile(install: install, abandoned: save) { [self] keys in
+                    withLock { if !save.isAbandoned { snapshots.keysProcessed += keys } }
                 })
             } catch {
                 outcome = .failure(error)
             }
             let seconds = Int((SystemClock.monotonicNanoseconds() - start) / 1_000_000_000)
             withLock {
+                // Abandoned: whoever abandoned it has saved since and owns the state now.
+                if save.isAbandoned { return }
+                snapshots.running = nil
                 snapshots.inProgress = false
                 snapshots.lastBackgroundSaveSeconds = seconds
                 switch outcome {
@@ -177,6 +223,7 @@ extension ServerCore {
     /// - Returns: false, still serving, when the save failed and `request` is not forced.
     func haltForShutdown(_ request: ShutdownRequest) -> Bool {
         if shutdownShouldSave(request) {
+            abandonBackgroundSave()
             do {
                 try saveSynchronously()
             } catch {
