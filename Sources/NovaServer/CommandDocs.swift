@@ -197,65 +197,94 @@ enum CommandDocs {
         reply.bulk(spec.fullName)
         reply.integer(spec.arity)
         var flags = spec.flags.names
-        if spec.keys.isMovable { flags.append("movablekeys") }
+        if spec.hasMovableKeys { flags.insert("movablekeys", at: flags.count) }
+        if spec.flags.contains(.allowBusy) { flags.append("allow_busy") }
         reply.set(flags.count)
         for flag in flags { reply.simpleString(flag) }
-        reply.integer(spec.keys.first)
-        reply.integer(spec.keys.last)
-        reply.integer(spec.keys.step)
+        reply.integer(spec.legacyKeyRange.first)
+        reply.integer(spec.legacyKeyRange.last)
+        reply.integer(spec.legacyKeyRange.step)
         let categories = spec.aclCategories
         reply.set(categories.count)
         for category in categories { reply.simpleString("@" + category) }
-        reply.array(0)
-        let access: [StaticString] = spec.flags.contains(.write) ? ["RW", "update"] : ["RO", "access"]
-        func keySpec(beginIndex: Int, findKeys: (inout RESPWriter) -> Void) {
-            reply.map(3)
-            reply.bulk("flags")
-            reply.array(access.count)
-            for flag in access { reply.simpleString(flag) }
-            reply.bulk("begin_search")
+        reply.array(spec.tips.count)
+        for tip in spec.tips { reply.bulk(tip) }
+        reply.array(spec.keySpecs.count)
+        for keySpec in spec.keySpecs { writeKeySpec(keySpec, &reply) }
+        reply.array(spec.subcommands.count)
+        for sub in spec.subcommands { writeInfo(sub, &reply) }
+    }
+
+    /// One key specification, as Redis's `addReplyCommandKeySpecs`.
+    static func writeKeySpec(_ keySpec: KeySpec, _ reply: inout RESPWriter) {
+        reply.map(keySpec.notes == nil ? 3 : 4)
+        if let notes = keySpec.notes {
+            reply.bulk("notes")
+            reply.bulk(notes)
+        }
+        reply.bulk("flags")
+        let names = keySpec.flags.names
+        reply.set(names.count)
+        for name in names { reply.simpleString(name) }
+        reply.bulk("begin_search")
+        switch keySpec.beginSearch {
+        case .index(let index):
             reply.map(2)
             reply.bulk("type")
             reply.bulk("index")
             reply.bulk("spec")
             reply.map(1)
             reply.bulk("index")
-            reply.integer(beginIndex)
-            reply.bulk("find_keys")
-            findKeys(&reply)
+            reply.integer(index)
+        case let .keyword(keyword, startFrom):
+            reply.map(2)
+            reply.bulk("type")
+            reply.bulk("keyword")
+            reply.bulk("spec")
+            reply.map(2)
+            reply.bulk("keyword")
+            reply.bulk(keyword)
+            reply.bulk("startfrom")
+            reply.integer(startFrom)
+        case .unknown:
+            reply.map(2)
+            reply.bulk("type")
+            reply.bulk("unknown")
+            reply.bulk("spec")
+            reply.map(0)
         }
-        reply.array((spec.keys.first > 0 ? 1 : 0) + (spec.keys.isMovable ? 1 : 0))
-        if spec.keys.first > 0 {
-            keySpec(beginIndex: spec.keys.first) { reply in
-                reply.map(2)
-                reply.bulk("type")
-                reply.bulk("range")
-                reply.bulk("spec")
-                reply.map(3)
-                reply.bulk("lastkey")
-                reply.integer(spec.keys.last < 0 ? spec.keys.last : spec.keys.last - spec.keys.first)
-                reply.bulk("keystep")
-                reply.integer(spec.keys.step)
-                reply.bulk("limit")
-                reply.integer(0)
-            }
+        reply.bulk("find_keys")
+        switch keySpec.findKeys {
+        case let .range(lastKey, step, limit):
+            reply.map(2)
+            reply.bulk("type")
+            reply.bulk("range")
+            reply.bulk("spec")
+            reply.map(3)
+            reply.bulk("lastkey")
+            reply.integer(lastKey)
+            reply.bulk("keystep")
+            reply.integer(step)
+            reply.bulk("limit")
+            reply.integer(limit)
+        case let .keynum(countOffset, firstKey, step):
+            reply.map(2)
+            reply.bulk("type")
+            reply.bulk("keynum")
+            reply.bulk("spec")
+            reply.map(3)
+            reply.bulk("keynumidx")
+            reply.integer(countOffset)
+            reply.bulk("firstkey")
+            reply.integer(firstKey)
+            reply.bulk("keystep")
+            reply.integer(step)
+        case .unknown:
+            reply.map(2)
+            reply.bulk("type")
+            reply.bulk("unknown")
+            reply.bulk("spec")
+            reply.map(0)
         }
-        if spec.keys.isMovable {
-            keySpec(beginIndex: spec.keys.numkeysIndex) { reply in
-                reply.map(2)
-                reply.bulk("type")
-                reply.bulk("keynum")
-                reply.bulk("spec")
-                reply.map(3)
-                reply.bulk("keynumidx")
-                reply.integer(0)
-                reply.bulk("firstkey")
-                reply.integer(1)
-                reply.bulk("keystep")
-                reply.integer(1)
-            }
-        }
-        reply.array(spec.subcommands.count)
-        for sub in spec.subcommands { writeInfo(sub, &reply) }
     }
 }

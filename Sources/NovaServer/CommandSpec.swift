@@ -35,15 +35,27 @@ public struct CommandFlags: OptionSet, Sendable {
     /// Allowed to a RESP2 client with subscriptions (the subscribe family, PING, QUIT, RESET). Not a
     /// Redis flag.
     public static let allowedWhileSubscribed = CommandFlags(rawValue: 1 << 20)
+    /// Allowed on a cluster replica being imported into (Redis's ASKING flag; reported only).
+    public static let asking = CommandFlags(rawValue: 1 << 21)
+    /// Refused while the dataset loads asynchronously (replication; reported only).
+    public static let noAsyncLoading = CommandFlags(rawValue: 1 << 22)
+    /// EXEC: counts as a write, and is refused under OOM, when a command it runs is. Not a Redis flag.
+    public static let runsQueuedCommands = CommandFlags(rawValue: 1 << 23)
+    /// Refused with MISCONF after a failed background save as writes are: Redis makes PING fail so that
+    /// health checks notice. Not a Redis flag.
+    public static let refusedOnDiskError = CommandFlags(rawValue: 1 << 24)
+    /// On a container: its subcommands do not end a CLIENT CACHING YES/NO (which applies to the next
+    /// command otherwise). Not a Redis flag.
+    public static let keepsTrackingCaching = CommandFlags(rawValue: 1 << 25)
 
-    /// The names COMMAND INFO prints, in Redis's order.
+    /// The names COMMAND INFO prints, in Redis's order (`sentinel` and our own flags are not printed).
     var names: [String] {
         let all: [(CommandFlags, String)] = [
             (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
             (.pubsub, "pubsub"), (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"),
-            (.stale, "stale"), (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.fast, "fast"),
-            (.noAuth, "no_auth"), (.mayReplicate, "may_replicate"), (.sentinel, "sentinel"),
-            (.noMandatoryKeys, "no_mandatory_keys"), (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
+            (.stale, "stale"), (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.asking, "asking"),
+            (.fast, "fast"), (.noAuth, "no_auth"), (.mayReplicate, "may_replicate"),
+            (.noMandatoryKeys, "no_mandatory_keys"), (.noAsyncLoading, "no_async_loading"), (.noMulti, "no_multi"),
         ]
         return all.filter { contains($0.0) }.map(\.1)
     }
@@ -54,94 +66,25 @@ public enum CommandGroup: String, Sendable {
     case generic, string, list, set, hash, pubsub, transactions, connection, server, scripting
     case sortedSet = "sorted-set"
     case hyperloglog, cluster, geo, stream, bitmap
+
+    /// The ACL category most commands of the group declare.
+    var impliedCategories: [String] {
+        switch self {
+        case .generic: return ["keyspace"]
+        case .sortedSet: return ["sortedset"]
+        case .transactions: return ["transaction"]
+        case .server, .cluster: return []
+        default: return [rawValue]
+        }
+    }
 }
 
-/// Where the keys are among a command's arguments: Redis's (first, last, step); last -1 means "to the end"
-/// (-2: all but the last argument). Commands such as ZUNIONSTORE and BLMPOP also take `numkeys` keys after
-/// a count argument (Redis's "movablekeys").
-public struct KeyPositions: Sendable, Equatable {
-    public let first: Int
-    public let last: Int
-    public let step: Int
-    /// The index of the `numkeys` argument whose keys follow it; 0 when there is none.
-    public let numkeysIndex: Int
-
-    public init(_ first: Int, _ last: Int, _ step: Int, numkeysAt numkeysIndex: Int = 0) {
-        self.first = first
-        self.last = last
-        self.step = step
-        self.numkeysIndex = numkeysIndex
-    }
-
-    /// Only the `numkeys` keys after argument `numkeysIndex`.
-    public init(numkeysAt numkeysIndex: Int) { self.init(0, 0, 0, numkeysAt: numkeysIndex) }
-
-    public static let none = KeyPositions(0, 0, 0)
-    public static let single = KeyPositions(1, 1, 1)
-    public static let all = KeyPositions(1, -1, 1)
-
-    /// Whether the key positions depend on the arguments (COMMAND INFO's `movablekeys`).
-    public var isMovable: Bool { numkeysIndex > 0 }
-
-    /// C's `atoi`, which Redis 7.0's key extraction uses on `numkeys` (the command itself then parses it
-    /// strictly): leading white space, a sign, the digits up to the first other byte, saturated to 64
-    /// bits by strtol and truncated to an int. So "2abc" counts 2 keys, and 4294967297 counts 1.
-    static func atoi(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        var index = 0
-        while index < bytes.count, bytes[index] == 32 || (bytes[index] >= 9 && bytes[index] <= 13) { index += 1 }
-        var negative = false
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
-            negative = bytes[index] == UInt8(ascii: "-")
-            index += 1
-        }
-        var magnitude: UInt64 = 0
-        var saturated = false
-        while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
-            let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
-            let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[index] - 48))
-            if o1 || o2 { saturated = true }
-            magnitude = sum
-            index += 1
-        }
-        let value: Int64
-        if negative {
-            value = saturated || magnitude > UInt64(Int64.max) ? Int64.min : -Int64(magnitude)
-        } else {
-            value = saturated || magnitude > UInt64(Int64.max) ? Int64.max : Int64(magnitude)
-        }
-        return Int32(truncatingIfNeeded: value)
-    }
-
-    /// Whether the command takes keys at all.
-    public var isEmpty: Bool { first == 0 && numkeysIndex == 0 }
-
-    /// The indexes of the key arguments of a call (`arguments` includes the command name).
-    ///
-    /// As Redis 7.0: `numkeys` is read strictly first (its key specs); when that fails, leniently with
-    /// `atoi` (its fallback, the commands' getkeys callbacks), which list the fixed keys (a destination)
-    /// after the counted ones; when both fail, no keys at all.
-    public func indexes(_ arguments: [ByteBuffer]) -> [Int] {
-        let count = arguments.count
-        var fixed: [Int] = []
-        if first > 0, first < count {
-            let end = last < 0 ? count + last : min(last, count - 1)
-            if end >= first { fixed = Array(stride(from: first, through: end, by: max(step, 1))) }
-        }
-        guard numkeysIndex > 0 else { return fixed }
-        guard numkeysIndex < count else { return [] }
-        func counted(_ numkeys: Int64) -> [Int]? {
-            guard numkeys > 0, numkeys < Int64(count - numkeysIndex) else { return nil }
-            return Array((numkeysIndex + 1)...(numkeysIndex + Int(numkeys)))
-        }
-        let argument = arguments[numkeysIndex]
-        if let strict = argument.withUnsafeReadableBytes({ RedisInteger.parse($0) }), let keys = counted(strict) {
-            return fixed + keys
-        }
-        if let keys = counted(Int64(argument.withUnsafeReadableBytes { Self.atoi($0) })) {
-            return keys + fixed
-        }
-        return []
-    }
+/// Which arguments of a Pub/Sub command are channels, for ACL channel permissions.
+public enum ChannelArguments: Sendable {
+    /// One channel at this argument (PUBLISH).
+    case one(at: Int)
+    /// Every argument from this one on; patterns are matched literally against the user's channel rules.
+    case all(from: Int, patterns: Bool = false)
 }
 
 /// Runs a command: reads its arguments from the context, writes its reply, or throws an error reply.
@@ -156,7 +99,22 @@ public final class CommandSpec: @unchecked Sendable {
     /// Redis arity: N means exactly N arguments (name included), -N means at least N.
     public let arity: Int
     public let flags: CommandFlags
-    public let keys: KeyPositions
+    /// Where the keys are (Redis 7.0's key specs, with how each key is used).
+    public let keySpecs: [KeySpec]
+    /// For specs flagged `variableFlags`: the flags a key gets from the call's arguments (SET … GET
+    /// reads the old value).
+    public let variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)?
+    /// COMMAND INFO's first key, last key and step, derived from the key specs as Redis derives them.
+    public let legacyKeyRange: (first: Int, last: Int, step: Int)
+    /// Keys are not all in the legacy range (COMMAND INFO's `movablekeys`).
+    public let hasMovableKeys: Bool
+    /// Redis's command tips (`nondeterministic_output`, `request_policy:all_shards` …), for COMMAND INFO.
+    public let tips: [String]
+    /// ACL categories declared for the command where its group does not say them (Redis's
+    /// `acl_categories`); nil: the group's.
+    public let explicitCategories: [String]?
+    /// The channel arguments ACL channel rules apply to; nil for commands without channels.
+    public let channels: ChannelArguments?
     public let group: CommandGroup
     /// The Redis version that introduced the command.
     public let since: String
@@ -175,15 +133,24 @@ public final class CommandSpec: @unchecked Sendable {
     public internal(set) weak var parent: CommandSpec?
 
     public init(
-        _ name: String, arity: Int, flags: CommandFlags = [], keys: KeyPositions = .none,
+        _ name: String, arity: Int, flags: CommandFlags = [], keys: [KeySpec] = [],
+        variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)? = nil,
         group: CommandGroup, since: String, summary: String, complexity: String = "O(1)", syntax: String = "",
-        container: String? = nil, subcommands: [CommandSpec] = [], handler: CommandHandler?
+        tips: [String] = [], categories: [String]? = nil, channels: ChannelArguments? = nil, container: String? = nil,
+        subcommands: [CommandSpec] = [], handler: CommandHandler?
     ) {
         self.name = name
         self.fullName = container.map { "\($0)|\(name)" } ?? name
         self.arity = arity
         self.flags = flags
-        self.keys = keys
+        self.keySpecs = keys
+        self.variableKeyFlags = variableKeyFlags
+        let legacy = KeyExtraction.legacyRange(keys)
+        self.legacyKeyRange = (legacy.first, legacy.last, legacy.step)
+        self.hasMovableKeys = legacy.movable
+        self.tips = tips
+        self.explicitCategories = categories
+        self.channels = channels
         self.group = group
         self.since = since
         self.summary = summary
@@ -199,32 +166,18 @@ public final class CommandSpec: @unchecked Sendable {
         arity >= 0 ? count == arity : count >= -arity
     }
 
-    /// The ACL categories Redis derives for this command (`@read`, `@fast` …), without the `@`.
+    /// The ACL categories of this command (`read`, `fast` …, without the `@`), in Redis's order: the
+    /// explicit ones (Redis's `acl_categories`; by default the one its group implies) and those its flags
+    /// imply.
     public var aclCategories: [String] {
-        var categories: [String] = []
-        if flags.contains(.write) { categories.append("write") }
-        if flags.contains(.readonly) { categories.append("read") }
-        switch group {
-        case .generic: categories.append("keyspace")
-        case .string: categories.append("string")
-        case .list: categories.append("list")
-        case .set: categories.append("set")
-        case .sortedSet: categories.append("sortedset")
-        case .hash: categories.append("hash")
-        case .pubsub: categories.append("pubsub")
-        case .transactions: categories.append("transaction")
-        case .connection: categories.append("connection")
-        case .scripting: categories.append("scripting")
-        case .hyperloglog: categories.append("hyperloglog")
-        case .geo: categories.append("geo")
-        case .stream: categories.append("stream")
-        case .bitmap: categories.append("bitmap")
-        case .server, .cluster: break
-        }
-        if flags.contains(.admin) { categories.append("admin") }
-        if flags.contains(.admin) || flags.contains(.dangerous) { categories.append("dangerous") }
-        if flags.contains(.blocking) { categories.append("blocking") }
-        categories.append(flags.contains(.fast) ? "fast" : "slow")
-        return categories
+        var categories: Set<String> = Set(explicitCategories ?? group.impliedCategories)
+        if flags.contains(.write) { categories.insert("write") }
+        if flags.contains(.readonly) { categories.insert("read") }
+        if flags.contains(.admin) { categories.formUnion(["admin", "dangerous"]) }
+        if flags.contains(.dangerous) { categories.insert("dangerous") }
+        if flags.contains(.pubsub) { categories.insert("pubsub") }
+        if flags.contains(.blocking) { categories.insert("blocking") }
+        categories.insert(flags.contains(.fast) ? "fast" : "slow")
+        return AccessControl.categories.filter(categories.contains)
     }
 }

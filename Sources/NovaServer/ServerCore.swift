@@ -325,7 +325,7 @@ public final class ServerCore: @unchecked Sendable {
             return
         }
         // EXEC counts as a write and as deny-OOM when a queued command does.
-        let queuedFlags = spec.name == "exec" ? context.client.transaction?.flags ?? [] : []
+        let queuedFlags = spec.flags.contains(.runsQueuedCommands) ? context.client.transaction?.flags ?? [] : []
         let maxMemory = config.settings.maxMemory
         if maxMemory > 0 && !replaying {
             // Redis's used memory includes the command's own arguments (its query buffer), so a value
@@ -336,7 +336,7 @@ public final class ServerCore: @unchecked Sendable {
                 return
             }
         }
-        if (spec.flags.contains(.write) || queuedFlags.contains(.write) || spec.name == "ping")
+        if (spec.flags.contains(.write) || queuedFlags.contains(.write) || spec.flags.contains(.refusedOnDiskError))
             && !replaying && writesDeniedByDiskError {
             reject(&context, spec, .misconf)
             return
@@ -358,7 +358,8 @@ public final class ServerCore: @unchecked Sendable {
         }
         call(&context, spec)
         // CLIENT CACHING applies to the next command only (to EXEC's inside MULTI).
-        if context.client.tracking?.caching == true && !context.client.inTransaction && spec.parent?.name != "client" {
+        if context.client.tracking?.caching == true && !context.client.inTransaction
+            && spec.parent?.flags.contains(.keepsTrackingCaching) != true {
             context.client.tracking?.caching = false
         }
         if !blocking.ready.isEmpty { serveReadyKeys() }
@@ -410,7 +411,7 @@ public final class ServerCore: @unchecked Sendable {
         context.clock = SystemClock.monotonicNanoseconds()
         let client = context.client
         if let spec { commandStats[spec.id].rejectedCalls += 1 }
-        if spec?.name == "exec" && spec?.parent == nil {
+        if spec?.flags.contains(.runsQueuedCommands) == true {
             // Redis's own error texts ("ERR …") lose their code here; shared ones (NOAUTH, OOM …) keep it.
             let reason = error.bytes.starts(with: Array("ERR ".utf8)) ? Array(error.bytes.dropFirst(4)) : error.bytes
             let abort = CommandError("EXECABORT Transaction discarded because of: \(raw: reason)")

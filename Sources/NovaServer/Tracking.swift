@@ -69,7 +69,7 @@ extension ServerCore {
         guard let state = client.tracking, !state.broadcast else { return }
         if (state.optIn && !state.caching) || (state.optOut && state.caching) { return }
         let arguments = (0..<args.count).map { args[$0] }
-        for index in spec.keys.indexes(arguments) {
+        for index in spec.keyIndexes(arguments) {
             tracking.keys[Bytes(args[index]), default: []].insert(client.id)
         }
     }

@@ -5,6 +5,17 @@ import NovaRESP
 /// Hash commands.
 enum HashCommands {
     static func hset(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.integer(try setFields(&ctx))
+    }
+
+    /// HMSET: HSET's work, answered OK.
+    static func hmset(_ ctx: inout CommandContext) throws(CommandError) {
+        _ = try setFields(&ctx)
+        ctx.reply.ok()
+    }
+
+    /// Sets the field/value pairs of HSET and HMSET; returns how many fields are new.
+    private static func setFields(_ ctx: inout CommandContext) throws(CommandError) -> Int {
         guard ctx.args.count % 2 == 0 else { throw .arity(ctx.spec.fullName) }
         let args = ctx.args
         let limits = ctx.limits
@@ -17,7 +28,7 @@ enum HashCommands {
         } ?? 0
         ctx.dirty(max(1, (args.count - 2) / 2))
         ctx.modified(args[1], "hset", .hash)
-        if ctx.spec.name == "hmset" { ctx.reply.ok() } else { ctx.reply.integer(added) }
+        return added
     }
 
     static func hsetnx(_ ctx: inout CommandContext) throws(CommandError) {

@@ -215,7 +215,10 @@ enum ServerCommands {
     }
 
     /// The command named by COMMAND GETKEYS / GETKEYSANDFLAGS and the key arguments of the call.
-    static func keysOfCall(_ ctx: CommandContext) throws(CommandError) -> (CommandSpec, [ByteBuffer]) {
+    /// The command named by COMMAND GETKEYS(ANDFLAGS)'s arguments and its keys, with Redis's checks in
+    /// Redis's order: an unknown command, one without keys, the arity, then arguments keys cannot be read
+    /// from (a bad `numkeys`).
+    static func keysOfCall(_ ctx: CommandContext) throws(CommandError) -> [(key: ByteBuffer, flags: KeySpecFlags)] {
         guard var spec = ctx.server.commands.lookup(ctx.args[2]) else {
             throw CommandError("ERR Invalid command specified")
         }
@@ -224,32 +227,32 @@ enum ServerCommands {
            let sub = ctx.server.commands.subcommand(of: spec, callArguments[1]) {
             spec = sub
         }
-        // Redis's order of checks: a command without keys, the arity, then arguments keys cannot be
-        // read from (a bad `numkeys`).
-        if spec.keys.isEmpty { throw CommandError("ERR The command has no key arguments") }
+        if !spec.hasKeys { throw CommandError("ERR The command has no key arguments") }
         guard spec.accepts(argumentCount: callArguments.count) else {
             throw CommandError("ERR Invalid number of arguments specified for command")
         }
-        let keys = spec.keys.indexes(callArguments).map { callArguments[$0] }
-        guard !keys.isEmpty else { throw CommandError("ERR Invalid arguments specified for command") }
-        return (spec, keys)
+        let keys = spec.keyReferences(callArguments)
+        if keys.isEmpty && !spec.flags.contains(.noMandatoryKeys) {
+            throw CommandError("ERR Invalid arguments specified for command")
+        }
+        return keys.map { (callArguments[$0.index], $0.flags) }
     }
 
     static func commandGetkeys(_ ctx: inout CommandContext) throws(CommandError) {
-        let (_, keys) = try keysOfCall(ctx)
+        let keys = try keysOfCall(ctx)
         ctx.reply.array(keys.count)
-        for key in keys { ctx.reply.bulk(key) }
+        for (key, _) in keys { ctx.reply.bulk(key) }
     }
 
     static func commandGetkeysandflags(_ ctx: inout CommandContext) throws(CommandError) {
-        let (spec, keys) = try keysOfCall(ctx)
-        let flags: [StaticString] = spec.flags.contains(.write) ? ["RW", "update"] : ["RO", "access"]
+        let keys = try keysOfCall(ctx)
         ctx.reply.array(keys.count)
-        for key in keys {
+        for (key, flags) in keys {
             ctx.reply.array(2)
             ctx.reply.bulk(key)
-            ctx.reply.set(flags.count)
-            for flag in flags { ctx.reply.simpleString(flag) }
+            let names = flags.names
+            ctx.reply.set(names.count)
+            for name in names { ctx.reply.simpleString(name) }
         }
     }
 

@@ -143,6 +143,14 @@ enum StringCommands {
         }
     }
 
+    /// SET's key is read only with GET (Redis's `setGetKeys`): RW access update with it, OW update without.
+    @Sendable static func setKeyFlags(_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags {
+        let returnsOld = arguments.dropFirst(3).contains { argument in
+            argument.readableBytes == 3 && String(buffer: argument).lowercased() == "get"
+        }
+        return returnsOld ? [.rw, .access, .update] : [.ow, .update]
+    }
+
     static func set(_ ctx: inout CommandContext) throws(CommandError) {
         let options = try parseOptions(ctx, from: 3, mode: .set)
         try set(&ctx, key: 1, value: 2, options: options)

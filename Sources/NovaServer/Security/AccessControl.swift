@@ -542,18 +542,21 @@ final class AccessControl: @unchecked Sendable {
         }
         if !selector.allKeys {
             let arguments = (0..<args.count).map { args[$0] }
-            let indexes = spec.keys.indexes(arguments)
-            for (ordinal, index) in indexes.enumerated() {
-                let key = Array(args[index].readableBytesView)
-                let needed = KeyAccess.permission(for: spec, ordinal: ordinal, args: args)
+            for reference in spec.keyReferences(arguments) {
+                let key = Array(args[reference.index].readableBytesView)
+                let needed = reference.flags.aclPermission
                 let granted = selector.keyPatterns.contains { pattern in
                     pattern.permission.isSuperset(of: needed) && RedisGlob.matches(pattern.pattern, key)
                 }
                 if !granted { return ACLDenial(reason: .key, object: key) }
             }
         }
-        if !selector.allChannels, let (first, isPattern) = Self.channelArguments(spec) {
-            let end = spec.name == "publish" ? min(args.count, 2) : args.count
+        if !selector.allChannels, let channels = spec.channels {
+            let (first, end, isPattern): (Int, Int, Bool)
+            switch channels {
+            case .one(let index): (first, end, isPattern) = (index, min(args.count, index + 1), false)
+            case let .all(index, patterns): (first, end, isPattern) = (index, args.count, patterns)
+            }
             var index = first
             while index < end {
                 let channel = Array(args[index].readableBytesView)
@@ -574,16 +577,6 @@ final class AccessControl: @unchecked Sendable {
             selector.allChannels || selector.channelPatterns.contains { pattern in
                 isPattern ? pattern == channel : RedisGlob.matches(pattern, channel)
             }
-        }
-    }
-
-    /// Where the channels of a pub/sub command start and whether they are patterns.
-    private static func channelArguments(_ spec: CommandSpec) -> (Int, Bool)? {
-        guard spec.parent == nil else { return nil }
-        switch spec.name {
-        case "publish", "subscribe", "ssubscribe", "spublish": return (1, false)
-        case "psubscribe": return (1, true)
-        default: return nil
         }
     }
 
@@ -649,44 +642,6 @@ final class AccessControl: @unchecked Sendable {
             difference |= x ^ y
         }
         return difference == 0
-    }
-}
-
-/// The key permissions each key of a command needs, after Redis 7.0's key-spec flags: reads need `R`,
-/// changes need `W`, and changes that also return the old data need both. Commands not listed follow
-/// their flags (read-only → R, write → W).
-enum KeyAccess {
-    private static let readWrite: Set<String> = [
-        "getset", "getdel", "getex", "incr", "incrby", "decr", "decrby", "incrbyfloat", "hincrby",
-        "hincrbyfloat", "lpop", "rpop", "lmpop", "blpop", "brpop", "blmpop", "spop", "zpopmin", "zpopmax",
-        "zmpop", "bzpopmin", "bzpopmax", "bzmpop", "zincrby", "move",
-    ]
-    /// The first key is written, the others read.
-    private static let destinationFirst: Set<String> = [
-        "sinterstore", "sunionstore", "sdiffstore", "zunionstore", "zinterstore", "zdiffstore", "zrangestore",
-        "bitop", "pfmerge",
-    ]
-    /// The first key is read and removed, the second written.
-    private static let moveLike: Set<String> = ["rename", "renamenx", "lmove", "blmove", "rpoplpush", "brpoplpush"]
-    /// Only metadata is read: any pattern that matches grants them.
-    private static let metadata: Set<String> = [
-        "exists", "type", "ttl", "pttl", "expiretime", "pexpiretime", "touch", "encoding", "freq", "idletime",
-        "refcount",
-    ]
-
-    static func permission(for spec: CommandSpec, ordinal: Int, args: Arguments) -> KeyPermission {
-        let name = spec.name
-        if metadata.contains(name) { return [] }
-        if readWrite.contains(name) { return .all }
-        if destinationFirst.contains(name) { return ordinal == 0 ? .write : .read }
-        if moveLike.contains(name) { return ordinal == 0 ? .all : .write }
-        if name == "copy" { return ordinal == 0 ? .read : .write }
-        if name == "set" {
-            let returnsOld = (3..<args.count).contains { args.isKeyword($0, "get") }
-            return returnsOld ? .all : .write
-        }
-        if spec.flags.contains(.write) { return .write }
-        return .read
     }
 }
 
