@@ -309,6 +309,56 @@ public struct CountedBTree<Element: Comparable>: @unchecked Sendable {
         }
     }
 
+    // MARK: Invariants
+
+    /// The structural rules every operation keeps, checked from the root: every leaf at the same depth;
+    /// elements strictly increasing across the leaves; every node within its size limit and none empty
+    /// but an empty root; in each inner node, one low bound and one count per child, each count equal to
+    /// the child's element count, and each child's elements at or above its low bound and below the next
+    /// child's; `count` equal to the elements held. Returns the violations (empty when sound) and the
+    /// depth. For tests: O(n).
+    func invariantViolations() -> (violations: [String], depth: Int) {
+        var violations: [String] = []
+        var leafDepths = Set<Int>()
+        var previous: Element? = nil
+        var seen = 0
+        func visit(_ node: Node, depth: Int, lower: Element?, upper: Element?, path: String) {
+            if node.isLeaf {
+                leafDepths.insert(depth)
+                if node.elements.count > Self.maxLeaf { violations.append("\(path): leaf of \(node.elements.count)") }
+                if node.elements.isEmpty && depth > 0 { violations.append("\(path): empty leaf") }
+                for element in node.elements {
+                    if let previous, !(previous < element) { violations.append("\(path): elements out of order") }
+                    if let lower, element < lower { violations.append("\(path): element below its low bound") }
+                    if let upper, !(element < upper) { violations.append("\(path): element not below the next bound") }
+                    previous = element
+                    seen += 1
+                }
+                return
+            }
+            let children = node.children.count
+            if node.lows.count != children || node.counts.count != children {
+                violations.append("\(path): \(children) children, \(node.lows.count) bounds, \(node.counts.count) counts")
+                return
+            }
+            if children > Self.maxChildren { violations.append("\(path): \(children) children") }
+            if children < 2 && depth == 0 { violations.append("root with one child") }
+            for index in 0..<children {
+                let child = node.children[index]
+                if node.counts[index] != child.total {
+                    violations.append("\(path)/\(index): count \(node.counts[index]), holds \(child.total)")
+                }
+                let low = index == 0 ? lower : node.lows[index]
+                let high = index + 1 < children ? node.lows[index + 1] : upper
+                visit(child, depth: depth + 1, lower: low, upper: high, path: "\(path)/\(index)")
+            }
+        }
+        visit(root, depth: 0, lower: nil, upper: nil, path: "root")
+        if leafDepths.count > 1 { violations.append("leaves at depths \(leafDepths.sorted())") }
+        if seen != count { violations.append("count \(count), holds \(seen)") }
+        return (violations, leafDepths.first ?? 0)
+    }
+
     /// All elements in order.
     public var elements: [Element] {
         var result: [Element] = []
