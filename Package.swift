@@ -131,10 +131,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "NovaTestSupport",
+            dependencies: ["NovaClient"],
+            path: "Tests/NovaTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NovaClientTests",
+            dependencies: [
+                "NovaClient", "NovaRESP", "NovaTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "NovaCacheTests",
             dependencies: [
-                "NovaCache", "NovaClient", "NovaRESP",
+                "NovaCache", "NovaClient", "NovaRESP", "NovaTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

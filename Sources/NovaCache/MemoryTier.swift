@@ -1,4 +1,4 @@
-public import NovaEngine
+import NovaEngine
 import Synchronization
 
 /// The in-process tier: the NovaEngine keyspace (the same hash table, expiry and sampled LFU/LRU eviction as
@@ -7,18 +7,36 @@ import Synchronization
 /// Entries stay past their TTL for `maxStaleness`, so that `getOrLoad` can serve a stale value when the
 /// loader fails (fail-safe); ordinary reads see only fresh entries.
 public final class MemoryTier: Sendable {
+    /// Which entry makes room when the tier is full, chosen by sampling as Redis does.
+    public enum Eviction: Sendable, Hashable, CaseIterable {
+        /// The least frequently used (Redis's `allkeys-lfu`): keeps a Zipf workload's hot keys best.
+        case leastFrequentlyUsed
+        /// The least recently used (`allkeys-lru`).
+        case leastRecentlyUsed
+        /// Any entry (`allkeys-random`).
+        case random
+
+        var enginePolicy: EvictionPolicy {
+            switch self {
+            case .leastFrequentlyUsed: return .allkeysLFU
+            case .leastRecentlyUsed: return .allkeysLRU
+            case .random: return .allkeysRandom
+            }
+        }
+    }
+
     /// Bounds and eviction.
     public struct Configuration: Sendable, Hashable {
         public var maxEntries: Int
         /// Bytes as the engine accounts them (keys, values and per-entry overhead).
         public var maxBytes: Int
-        /// Which entry makes room: `allkeysLFU` (default) keeps a Zipf workload's hot keys better than LRU.
-        public var eviction: EvictionPolicy
+        /// Which entry makes room (default: the least frequently used).
+        public var eviction: Eviction
 
-        public init(maxEntries: Int = 100_000, maxBytes: Int = 64 << 20, eviction: EvictionPolicy = .allkeysLFU) {
+        public init(maxEntries: Int = 100_000, maxBytes: Int = 64 << 20, eviction: Eviction = .leastFrequentlyUsed) {
             self.maxEntries = max(1, maxEntries)
             self.maxBytes = max(1024, maxBytes)
-            self.eviction = eviction == .noeviction ? .allkeysLFU : eviction
+            self.eviction = eviction
         }
     }
 
@@ -113,7 +131,7 @@ public final class MemoryTier: Sendable {
         self.clock = clock
         self.maxStaleness = maxStaleness.wholeMilliseconds
         let keyspace = Keyspace(databaseCount: 1, now: clock.nowMilliseconds())
-        keyspace.evictionPolicy = configuration.eviction
+        keyspace.evictionPolicy = configuration.eviction.enginePolicy
         self.keyspace = keyspace
     }
 

@@ -3,6 +3,7 @@ import Logging
 @testable import NovaCache
 import NovaClient
 import Synchronization
+import NovaTestSupport
 import Testing
 
 struct Customer: Codable, Sendable, Hashable {

@@ -1,5 +1,4 @@
 @testable import NovaCache
-import NovaEngine
 import Testing
 
 @Suite struct MemoryTierTests {
@@ -41,8 +40,8 @@ import Testing
         #expect(tier.count > 50 && tier.count < 100)
     }
 
-    @Test(arguments: [EvictionPolicy.allkeysLFU, .allkeysLRU])
-    func hotKeysSurviveEviction(policy: EvictionPolicy) {
+    @Test(arguments: [MemoryTier.Eviction.leastFrequentlyUsed, .leastRecentlyUsed])
+    func hotKeysSurviveEviction(policy: MemoryTier.Eviction) {
         let clock = ManualCacheClock()
         let tier = MemoryTier(configuration: .init(maxEntries: 200, eviction: policy), clock: clock)
         for index in 0..<20 { tier.store("hot:\(index)", .init(payload: [1], freshUntil: 0, writtenAt: 0)) }

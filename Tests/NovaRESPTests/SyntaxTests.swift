@@ -36,8 +36,8 @@ struct SyntaxTests {
             let count = withVaList([value]) { vsnprintf(&buffer, 64, "%.17g", $0) }
             return buffer[0..<Int(count)].map { UInt8(bitPattern: $0) }
         }
-        var values: [Double] = [0, -0.0, 1, -1, 1e15, 1e16, 99999999999999984, 1e17, -1e17, 1e18, 123456789012345678,
-                                9007199254740993, 4503599627370496.5, 0.5, -2.5]
+        var values: [Double] = [0, -0.0, 1, -1, 1e15, 1e16, 99999999999999984, 1e17, -1e17, 1e18, 123456789012345680,
+                                9007199254740992, 4503599627370496.5, 0.5, -2.5]
         var random = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
             let digits = Int.random(in: 0...18, using: &random)

@@ -1,23 +1,23 @@
-import Foundation
+public import Foundation
 import NIOCore
 import NIOPosix
 import NovaClient
 
 /// A server process for integration tests: nova-cache-server (the built binary) or Debian's redis-server,
 /// on a free loopback port, that a test can stop (SIGSTOP), kill and restart on the same port.
-final class TestServer: @unchecked Sendable {
-    enum Kind: String, CaseIterable, Sendable, CustomStringConvertible {
+public final class TestServer: @unchecked Sendable {
+    public enum Kind: String, CaseIterable, Sendable, CustomStringConvertible {
         case nova, redis
-        var description: String { rawValue }
+        public var description: String { rawValue }
     }
 
-    let kind: Kind
-    private(set) var port: Int
-    let directory: URL
-    let extraArguments: [String]
+    public let kind: Kind
+    public private(set) var port: Int
+    public let directory: URL
+    public let extraArguments: [String]
     private var process: Process?
 
-    init(_ kind: Kind, arguments: [String] = []) throws {
+    public init(_ kind: Kind, arguments: [String] = []) throws {
         self.kind = kind
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("novacache-test-\(UUID().uuidString)")
@@ -33,10 +33,10 @@ final class TestServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    var url: String { "redis://127.0.0.1:\(port)" }
+    public var url: String { "redis://127.0.0.1:\(port)" }
 
     /// Starts the server; when its port was taken meanwhile (tests run in parallel), tries another one.
-    func start() throws {
+    public func start() throws {
         for attempt in 0..<5 {
             if attempt > 0 { port = try Self.freePort() }
             if try launch() { return }
@@ -70,7 +70,7 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// Kills the process (SIGKILL) and waits for it to go.
-    func kill() {
+    public func kill() {
         guard let process else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -79,7 +79,7 @@ final class TestServer: @unchecked Sendable {
 
     /// Stops the process (SIGSTOP) and waits until the kernel reports it stopped: the signal is delivered
     /// asynchronously, and a server still running on the other core would answer one more command.
-    func pause() {
+    public func pause() {
         guard let process else { return }
         Foundation.kill(process.processIdentifier, SIGSTOP)
         let deadline = Date().addingTimeInterval(5)
@@ -92,11 +92,11 @@ final class TestServer: @unchecked Sendable {
             usleep(1000)
         }
     }
-    func resume() { if let process { Foundation.kill(process.processIdentifier, SIGCONT) } }
+    public func resume() { if let process { Foundation.kill(process.processIdentifier, SIGCONT) } }
 
     /// Kills the process, stopped or not (SIGKILL needs no SIGCONT; a SIGCONT first would let the server
     /// answer what queued up meanwhile).
-    func stop() {
+    public func stop() {
         kill()
     }
 
@@ -113,7 +113,7 @@ final class TestServer: @unchecked Sendable {
         throw TestServerError("\(kind) did not start on port \(port)")
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -165,11 +165,11 @@ final class TestServer: @unchecked Sendable {
 
 /// A loopback port that refuses connections for as long as this object lives: bound, never listening, so
 /// no server started by a parallel test can take it.
-final class RefusingPort: @unchecked Sendable {
-    let port: Int
+public final class RefusingPort: @unchecked Sendable {
+    public let port: Int
     private let socket: Int32
 
-    init() throws {
+    public init() throws {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.socket = socket
         var address = sockaddr_in()
@@ -188,13 +188,13 @@ final class RefusingPort: @unchecked Sendable {
     deinit { close(socket) }
 }
 
-struct TestServerError: Error, CustomStringConvertible {
-    let description: String
+public struct TestServerError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

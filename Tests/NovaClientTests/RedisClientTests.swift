@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NovaClient
 import NovaRESP
+import NovaTestSupport
 import Testing
 
 /// The client against nova-cache-server and Debian's redis-server 7.0.
