@@ -14,8 +14,6 @@ let package = Package(
     products: [
         .executable(name: "nova-cache-server", targets: ["nova-cache-server"]),
         .library(name: "NovaRESP", targets: ["NovaRESP"]),
-        .library(name: "NovaEngine", targets: ["NovaEngine"]),
-        .library(name: "NovaServer", targets: ["NovaServer"]),
         .library(name: "NovaClient", targets: ["NovaClient"]),
         .library(name: "NovaCache", targets: ["NovaCache"]),
         .executable(name: "nova-cache-demo", targets: ["nova-cache-demo"]),

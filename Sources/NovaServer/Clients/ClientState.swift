@@ -1,4 +1,4 @@
-public import NovaRESP
+package import NovaRESP
 import NovaEngine
 import OrderedCollections
 
@@ -7,50 +7,50 @@ import OrderedCollections
 /// Created on accept and registered with the server; every field is read and written only while the
 /// server lock is held (the connection handler and other clients' commands such as CLIENT KILL both go
 /// through it), hence `@unchecked Sendable`.
-public final class ClientState: @unchecked Sendable {
+package final class ClientState: @unchecked Sendable {
     /// CLIENT ID: unique, increasing.
-    public let id: UInt64
+    package let id: UInt64
     /// The connection, to close it from another client (CLIENT KILL) or at shutdown. Weak: the transport
     /// owns the connection, the connection owns its session and the session this state; a strong
     /// reference back would keep every closed connection's buffers alive.
-    public weak let connection: (any ConnectionControl)?
+    package weak let connection: (any ConnectionControl)?
     /// `ip:port` of the peer.
-    public let address: String
+    package let address: String
     /// `ip:port` of our end.
-    public let localAddress: String
+    package let localAddress: String
     /// When the connection was accepted (Unix ms).
-    public let createdAt: Int64
+    package let createdAt: Int64
 
     /// CLIENT SETNAME.
-    public var name: String?
+    package var name: String?
     /// CLIENT SETINFO lib-name / lib-ver.
-    public var libraryName: String?
-    public var libraryVersion: String?
+    package var libraryName: String?
+    package var libraryVersion: String?
     /// The selected database.
-    public var database = 0
+    package var database = 0
     /// Whether the client may run commands that need authentication.
-    public var isAuthenticated: Bool
+    package var isAuthenticated: Bool
     /// The ACL user the connection runs as.
     var aclUser: ACLUser
     /// Its name (CLIENT LIST `user=`).
-    public var user: String { aclUser.name }
+    package var user: String { aclUser.name }
     /// RESP2 or RESP3 (HELLO).
-    public var protocolVersion: RESPVersion = .v2
+    package var protocolVersion: RESPVersion = .v2
     /// Last time a command arrived (Unix ms).
-    public var lastInteraction: Int64
+    package var lastInteraction: Int64
     /// The last command run, for CLIENT LIST. Specs live as long as the server's command table, so the
     /// reference is not counted (setting it is on every command's path).
     unowned(unsafe) var lastCommandSpec: CommandSpec? = nil
     /// The full name of the last command run (`client|list`), or `NULL`.
-    public var lastCommand: String { lastCommandSpec?.fullName ?? "NULL" }
+    package var lastCommand: String { lastCommandSpec?.fullName ?? "NULL" }
     /// The pseudo-client replaying the append-only file: never logged again, never refused for loading.
-    public var isReplaying = false
+    package var isReplaying = false
     /// Waiting in a blocking command (BLPOP …).
-    public var isBlocked = false
+    package var isBlocked = false
     /// The commands queued since MULTI; nil outside a transaction. Kept while EXEC runs them.
     var transaction: Transaction?
     /// Between MULTI and the end of EXEC / DISCARD: blocking commands do not block.
-    public var inTransaction: Bool { transaction != nil }
+    package var inTransaction: Bool { transaction != nil }
     /// WATCHed keys, each with whether it had already expired when watched.
     var watchedKeys: [DatabaseKey: Bool] = [:]
     /// A watched key changed: the next EXEC fails (Redis's CLIENT_DIRTY_CAS).
@@ -67,15 +67,15 @@ public final class ClientState: @unchecked Sendable {
     /// Receives every command other clients run (MONITOR).
     var isMonitor = false
     /// CLIENT NO-EVICT.
-    public var noEvict = false
+    package var noEvict = false
     /// CLIENT NO-TOUCH: reads do not update access clocks.
-    public var noTouch = false
+    package var noTouch = false
     /// Close once the replies written so far are flushed (QUIT, protocol error, CLIENT KILL of self).
-    public var closeAfterReply = false
+    package var closeAfterReply = false
     /// Bytes waiting in the query buffer, for CLIENT LIST.
-    public var queryBufferBytes = 0
+    package var queryBufferBytes = 0
     /// Bytes of replies not yet written to the socket, for CLIENT LIST.
-    public var pendingOutputBytes = 0
+    package var pendingOutputBytes = 0
 
     init(
         id: UInt64, connection: (any ConnectionControl)?, address: String, localAddress: String, now: Int64,

@@ -1,8 +1,8 @@
-public import NIOCore
+package import NIOCore
 import NovaRESP
 
 /// Lets the server act on a connection from any thread (CLIENT KILL, shutdown), whatever carries it.
-public protocol ConnectionControl: AnyObject, Sendable {
+package protocol ConnectionControl: AnyObject, Sendable {
     /// Closes the connection once the replies already produced for it are written.
     func close()
     /// Delivers the reply of a blocked command that was served, then resumes running the client's input.

@@ -279,7 +279,7 @@ extension ServerCore {
 
     /// Applies the `user` lines of the configuration file or the `aclfile` at start-up. Returns an error
     /// message when they are invalid (the server must not start with half its users).
-    public func loadUsersAtStartup() -> String? {
+    package func loadUsersAtStartup() -> String? {
         withLock { () -> String? in
             let directives = config.userDirectives
             if aclFilePath != nil && !directives.isEmpty {

@@ -333,10 +333,10 @@ enum Info {
 }
 
 /// The NovaCache release.
-public enum NovaCacheVersion {
-    public static let current = "0.1.0"
+package enum NovaCacheVersion {
+    package static let current = "0.1.0"
     /// The Redis release whose behaviour (and RDB `redis-ver`) NovaCache follows.
-    public static let redisCompatible = "7.0.15"
+    package static let redisCompatible = "7.0.15"
 }
 
 extension String {

@@ -4,15 +4,15 @@ import Glibc
 import Darwin
 #endif
 import NovaRESP
-public import NovaEngine
+package import NovaEngine
 
 /// An error in a configuration file or in command-line flags, reported the way redis-server reports it.
-public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
-    public let line: Int
-    public let text: String
-    public let message: String
+package struct ConfigFileError: Error, CustomStringConvertible, Sendable {
+    package let line: Int
+    package let text: String
+    package let message: String
 
-    public var description: String {
+    package var description: String {
         """
         *** FATAL CONFIG FILE ERROR (NovaCache) ***
         Reading the configuration file, at line \(line)
@@ -23,65 +23,65 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Typed values of the parameters the server acts on, derived from the configuration after each change.
-public struct ServerSettings: Sendable {
+package struct ServerSettings: Sendable {
     /// `client-output-buffer-limit` for normal clients and for Pub/Sub subscribers.
-    public var normalOutputLimit = OutputBufferLimit()
-    public var pubsubOutputLimit = OutputBufferLimit(hard: 32 << 20, soft: 8 << 20, softSeconds: 60)
+    package var normalOutputLimit = OutputBufferLimit()
+    package var pubsubOutputLimit = OutputBufferLimit(hard: 32 << 20, soft: 8 << 20, softSeconds: 60)
     /// The replica class, which Redis also applies to MONITOR clients.
-    public var replicaOutputLimit = OutputBufferLimit(hard: 256 << 20, soft: 64 << 20, softSeconds: 60)
-    public var port = 6379
-    public var bind: [String] = ["127.0.0.1"]
-    public var databases = 16
-    public var requirePass: String? = nil
-    public var dir = "."
-    public var dbFilename = "dump.rdb"
-    public var logLevel = "notice"
-    public var maxMemory = 0
-    public var evictionPolicy = EvictionPolicy.noeviction
-    public var maxMemorySamples = 5
-    public var lfuLogFactor = 10
-    public var lfuDecayTime = 1
-    public var hz = 10
-    public var activeExpireEffort = 1
-    public var timeout = 0
-    public var tcpKeepalive = 300
-    public var tcpBacklog = 511
-    public var maxClients = 10000
-    public var protoMaxBulkLength = 512 * 1024 * 1024
-    public var clientQueryBufferLimit = 1024 * 1024 * 1024
-    public var protectedMode = true
-    public var saveRules: [(seconds: Int, changes: Int)] = [(3600, 1), (300, 100), (60, 10000)]
-    public var notifyKeyspaceEvents = ""
-    public var shutdownOnSigterm = "default"
-    public var shutdownOnSigint = "default"
-    public var appendOnly = false
-    public var appendFsync = "everysec"
-    public var ioThreads = 1
-    public var unixSocket: String? = nil
-    public var unixSocketPermissions = 0
+    package var replicaOutputLimit = OutputBufferLimit(hard: 256 << 20, soft: 64 << 20, softSeconds: 60)
+    package var port = 6379
+    package var bind: [String] = ["127.0.0.1"]
+    package var databases = 16
+    package var requirePass: String? = nil
+    package var dir = "."
+    package var dbFilename = "dump.rdb"
+    package var logLevel = "notice"
+    package var maxMemory = 0
+    package var evictionPolicy = EvictionPolicy.noeviction
+    package var maxMemorySamples = 5
+    package var lfuLogFactor = 10
+    package var lfuDecayTime = 1
+    package var hz = 10
+    package var activeExpireEffort = 1
+    package var timeout = 0
+    package var tcpKeepalive = 300
+    package var tcpBacklog = 511
+    package var maxClients = 10000
+    package var protoMaxBulkLength = 512 * 1024 * 1024
+    package var clientQueryBufferLimit = 1024 * 1024 * 1024
+    package var protectedMode = true
+    package var saveRules: [(seconds: Int, changes: Int)] = [(3600, 1), (300, 100), (60, 10000)]
+    package var notifyKeyspaceEvents = ""
+    package var shutdownOnSigterm = "default"
+    package var shutdownOnSigint = "default"
+    package var appendOnly = false
+    package var appendFsync = "everysec"
+    package var ioThreads = 1
+    package var unixSocket: String? = nil
+    package var unixSocketPermissions = 0
     /// TLS: the port (0: no TLS listener) and the files and options of `tls-*`.
-    public var tls = TLSSettings()
+    package var tls = TLSSettings()
 }
 
 /// The `tls-*` parameters the TLS listener uses.
-public struct TLSSettings: Sendable, Equatable {
-    public var port = 0
-    public var certFile = ""
-    public var keyFile = ""
-    public var keyFilePassword = ""
-    public var caCertFile = ""
-    public var caCertDir = ""
+package struct TLSSettings: Sendable, Equatable {
+    package var port = 0
+    package var certFile = ""
+    package var keyFile = ""
+    package var keyFilePassword = ""
+    package var caCertFile = ""
+    package var caCertDir = ""
     /// `yes` (clients must present a certificate the CA signed), `optional` or `no`.
-    public var authClients = "yes"
+    package var authClients = "yes"
     /// `tls-protocols`, e.g. "TLSv1.2 TLSv1.3"; empty: TLS 1.2 and 1.3.
-    public var protocols = ""
+    package var protocols = ""
     /// `tls-ciphers` (TLS 1.2 cipher list, OpenSSL syntax).
-    public var ciphers = ""
+    package var ciphers = ""
 }
 
 /// The server's configuration: every Redis 7.0 parameter with its current value, CONFIG GET / SET /
 /// REWRITE semantics, and redis.conf / command-line parsing.
-public final class ConfigStore: @unchecked Sendable {
+package final class ConfigStore: @unchecked Sendable {
     private struct Lookup {
         let parameter: ConfigParameter
     }
@@ -93,15 +93,15 @@ public final class ConfigStore: @unchecked Sendable {
     /// Parameters given in a file or on the command line, for CONFIG REWRITE.
     private var fromFile: Set<String> = []
     /// Commands renamed by `rename-command` (lowercase old name → new name, empty to disable).
-    public private(set) var renamedCommands: [String: String] = [:]
+    package private(set) var renamedCommands: [String: String] = [:]
     /// `user` lines kept from the configuration file: the user name, then its rules.
-    public private(set) var userDirectives: [[String]] = []
+    package private(set) var userDirectives: [[String]] = []
     /// The configuration file the server started with, if any (absolute path).
-    public var configFilePath: String?
+    package var configFilePath: String?
     /// Typed view of the current values.
-    public private(set) var settings = ServerSettings()
+    package private(set) var settings = ServerSettings()
 
-    public init() {
+    package init() {
         var parameters: [String: ConfigParameter] = [:]
         var listed: [(String, ConfigParameter)] = []
         for parameter in ConfigCatalog.all {
@@ -120,15 +120,15 @@ public final class ConfigStore: @unchecked Sendable {
     }
 
     /// `./data` under the working directory at start-up: where data lives when `dir` is not configured.
-    public static let defaultDataDirectory = absolutePath("./data")
+    package static let defaultDataDirectory = absolutePath("./data")
 
     /// `path` made absolute against the working directory.
-    public static func absolute(_ path: String) -> String { absolutePath(path) }
+    package static func absolute(_ path: String) -> String { absolutePath(path) }
 
     // MARK: Reading
 
     /// The current value of `name` (primary or alias), or nil for an unknown name.
-    public func value(_ name: String) -> String? {
+    package func value(_ name: String) -> String? {
         guard let parameter = parameters[name.lowercased()] else { return nil }
         return values[parameter.name]
     }
@@ -143,7 +143,7 @@ public final class ConfigStore: @unchecked Sendable {
 
     /// CONFIG GET: pairs for every parameter matching any of `patterns` (glob, case-insensitive).
     /// An exact name is answered under the spelling the client used.
-    public func get(_ patterns: [String]) -> [(String, String)] {
+    package func get(_ patterns: [String]) -> [(String, String)] {
         var result: [(String, String)] = []
         var seen: Set<String> = []
         for pattern in patterns {
@@ -174,7 +174,7 @@ public final class ConfigStore: @unchecked Sendable {
     }
 
     /// CONFIG SET with Redis's all-or-nothing semantics. `pairs` are (name, value) as sent.
-    public func set(_ pairs: [(String, String)]) throws(CommandError) {
+    package func set(_ pairs: [(String, String)]) throws(CommandError) {
         var seen: Set<String> = []
         var changes: [(ConfigParameter, String)] = []
         for (name, value) in pairs {
@@ -208,14 +208,14 @@ public final class ConfigStore: @unchecked Sendable {
     }
 
     /// Whether `name` was given in the configuration file or on the command line.
-    public func isExplicitlySet(_ name: String) -> Bool {
+    package func isExplicitlySet(_ name: String) -> Bool {
         guard let parameter = parameters[name.lowercased()] else { return false }
         return fromFile.contains(parameter.name)
     }
 
     /// Records the value the server actually uses for a start-up parameter (e.g. the effective
     /// `io-threads`), so that CONFIG GET reports it.
-    public func recordEffective(_ name: String, _ value: String) {
+    package func recordEffective(_ name: String, _ value: String) {
         guard let parameter = parameters[name.lowercased()] else { return }
         values[parameter.name] = value
         refreshSettings()
@@ -455,7 +455,7 @@ public final class ConfigStore: @unchecked Sendable {
     }
 
     /// Applies the lines of a redis.conf-syntax text. `lineOffset` numbers lines in error messages.
-    public func load(text: String) throws(ConfigFileError) {
+    package func load(text: String) throws(ConfigFileError) {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for (index, rawLine) in lines.enumerated() {
             let line = rawLine.trimmingCharacters(in: " \t\r\n")
@@ -471,7 +471,7 @@ public final class ConfigStore: @unchecked Sendable {
     }
 
     /// Reads and applies a configuration file.
-    public func loadFile(_ path: String) throws(ConfigFileError) {
+    package func loadFile(_ path: String) throws(ConfigFileError) {
         guard let text = Self.readFile(path) else {
             throw ConfigFileError(line: 0, text: path, message: "Fatal error, can't open config file '\(path)': \(String(cString: strerror(errno)))")
         }
@@ -479,7 +479,7 @@ public final class ConfigStore: @unchecked Sendable {
     }
 
     /// Turns redis-server style flags (`--port 7000 --save ""`) into configuration lines and applies them.
-    public func load(flags: [String]) throws(ConfigFileError) {
+    package func load(flags: [String]) throws(ConfigFileError) {
         var lines: [[String]] = []
         for argument in flags {
             if argument.hasPrefix("--") && argument.count > 2 {
@@ -503,7 +503,7 @@ public final class ConfigStore: @unchecked Sendable {
     /// CONFIG REWRITE: rewrites the configuration file with the current values, keeping its comments and
     /// the order of its lines; changed parameters missing from the file are appended. `userLines` (the
     /// ACL's users, when they live in this file) replace the file's `user` lines.
-    public func rewrite(userLines: [String]? = nil) throws(CommandError) {
+    package func rewrite(userLines: [String]? = nil) throws(CommandError) {
         guard let path = configFilePath else { throw CommandError("ERR The server is running without a config file") }
         let old = Self.readFile(path) ?? ""
         var lines = old.isEmpty ? [] : old.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -746,22 +746,22 @@ public final class ConfigStore: @unchecked Sendable {
 
 /// One class of `client-output-buffer-limit`: a client whose unsent output exceeds `hard` bytes, or
 /// stays above `soft` bytes for `softSeconds`, is disconnected. Zero disables a limit.
-public struct OutputBufferLimit: Sendable, Equatable {
-    public var hard = 0
-    public var soft = 0
-    public var softSeconds = 0
+package struct OutputBufferLimit: Sendable, Equatable {
+    package var hard = 0
+    package var soft = 0
+    package var softSeconds = 0
 
-    public init(hard: Int = 0, soft: Int = 0, softSeconds: Int = 0) {
+    package init(hard: Int = 0, soft: Int = 0, softSeconds: Int = 0) {
         self.hard = hard
         self.soft = soft
         self.softSeconds = softSeconds
     }
 
-    public var isUnlimited: Bool { hard == 0 && soft == 0 }
+    package var isUnlimited: Bool { hard == 0 && soft == 0 }
 
     /// Whether `pending` bytes break the limit at `now` (ms); `softSince` remembers when the soft limit
     /// was first exceeded and is reset once the output drops below it.
-    public func isExceeded(pending: Int, now: Int64, softSince: inout Int64?) -> Bool {
+    package func isExceeded(pending: Int, now: Int64, softSince: inout Int64?) -> Bool {
         if hard > 0 && pending >= hard { return true }
         guard soft > 0, pending >= soft else {
             softSince = nil
@@ -774,29 +774,29 @@ public struct OutputBufferLimit: Sendable, Equatable {
 }
 
 /// The classes of `notify-keyspace-events`.
-public struct KeyspaceEventFlags: OptionSet, Sendable, CustomStringConvertible {
-    public let rawValue: Int
-    public init(rawValue: Int) { self.rawValue = rawValue }
+package struct KeyspaceEventFlags: OptionSet, Sendable, CustomStringConvertible {
+    package let rawValue: Int
+    package init(rawValue: Int) { self.rawValue = rawValue }
 
-    public static let keyspace = KeyspaceEventFlags(rawValue: 1 << 0)
-    public static let keyevent = KeyspaceEventFlags(rawValue: 1 << 1)
-    public static let generic = KeyspaceEventFlags(rawValue: 1 << 2)
-    public static let string = KeyspaceEventFlags(rawValue: 1 << 3)
-    public static let list = KeyspaceEventFlags(rawValue: 1 << 4)
-    public static let set = KeyspaceEventFlags(rawValue: 1 << 5)
-    public static let hash = KeyspaceEventFlags(rawValue: 1 << 6)
-    public static let zset = KeyspaceEventFlags(rawValue: 1 << 7)
-    public static let expired = KeyspaceEventFlags(rawValue: 1 << 8)
-    public static let evicted = KeyspaceEventFlags(rawValue: 1 << 9)
-    public static let stream = KeyspaceEventFlags(rawValue: 1 << 10)
-    public static let keyMiss = KeyspaceEventFlags(rawValue: 1 << 11)
-    public static let module = KeyspaceEventFlags(rawValue: 1 << 12)
-    public static let new = KeyspaceEventFlags(rawValue: 1 << 13)
+    package static let keyspace = KeyspaceEventFlags(rawValue: 1 << 0)
+    package static let keyevent = KeyspaceEventFlags(rawValue: 1 << 1)
+    package static let generic = KeyspaceEventFlags(rawValue: 1 << 2)
+    package static let string = KeyspaceEventFlags(rawValue: 1 << 3)
+    package static let list = KeyspaceEventFlags(rawValue: 1 << 4)
+    package static let set = KeyspaceEventFlags(rawValue: 1 << 5)
+    package static let hash = KeyspaceEventFlags(rawValue: 1 << 6)
+    package static let zset = KeyspaceEventFlags(rawValue: 1 << 7)
+    package static let expired = KeyspaceEventFlags(rawValue: 1 << 8)
+    package static let evicted = KeyspaceEventFlags(rawValue: 1 << 9)
+    package static let stream = KeyspaceEventFlags(rawValue: 1 << 10)
+    package static let keyMiss = KeyspaceEventFlags(rawValue: 1 << 11)
+    package static let module = KeyspaceEventFlags(rawValue: 1 << 12)
+    package static let new = KeyspaceEventFlags(rawValue: 1 << 13)
     /// `A`: every class except key-miss and new-key.
-    public static let all: KeyspaceEventFlags = [.generic, .string, .list, .set, .hash, .zset, .expired, .evicted, .stream, .module]
+    package static let all: KeyspaceEventFlags = [.generic, .string, .list, .set, .hash, .zset, .expired, .evicted, .stream, .module]
 
     /// Parses Redis's flag letters; nil for an unknown letter.
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         var flags: KeyspaceEventFlags = []
         for character in text {
             switch character {
@@ -822,12 +822,12 @@ public struct KeyspaceEventFlags: OptionSet, Sendable, CustomStringConvertible {
     }
 
     /// The canonical letters kept in the configuration: `description`, plus `n` when `A` hides it.
-    public var storedText: String {
+    package var storedText: String {
         isSuperset(of: .all) && contains(.new) ? description + "n" : description
     }
 
     /// The canonical letters, in Redis's order (as CONFIG GET prints them).
-    public var description: String {
+    package var description: String {
         var text = ""
         if isSuperset(of: .all) {
             text = "A"

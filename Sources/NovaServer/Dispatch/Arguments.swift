@@ -1,13 +1,13 @@
-public import NIOCore
-public import NovaEngine
+package import NIOCore
+package import NovaEngine
 import NovaRESP
 
 /// The arguments of one command: a view into the connection's decoded batch. Index 0 is the command name.
-public struct Arguments: Sendable {
+package struct Arguments: Sendable {
     let storage: [ByteBuffer]
     private(set) var base: Int
     /// The number of arguments, the command name included.
-    public private(set) var count: Int
+    package private(set) var count: Int
 
     
     init(storage: [ByteBuffer], range: Range<Int>) {
@@ -23,14 +23,14 @@ public struct Arguments: Sendable {
     }
 
     /// Arguments built from values (tests, internal re-dispatch).
-    public init(_ values: [ByteBuffer]) {
+    package init(_ values: [ByteBuffer]) {
         self.init(storage: values, range: values.indices)
     }
 
     /// The argument at `index`.
     
     /// Yielded in place, so that passing it to a function (a borrow) costs no reference count.
-    public subscript(index: Int) -> ByteBuffer {
+    package subscript(index: Int) -> ByteBuffer {
         _read { yield storage[base + index] }
     }
 
@@ -42,10 +42,10 @@ public struct Arguments: Sendable {
     }
 
     /// The argument's bytes copied into engine storage.
-    public func bytes(_ index: Int) -> Bytes { Bytes(self[index]) }
+    package func bytes(_ index: Int) -> Bytes { Bytes(self[index]) }
 
     /// The argument as text (lossy for invalid UTF-8); for error messages and names, not for data.
-    public func string(_ index: Int) -> String { String(decoding: self[index].readableBytesView, as: UTF8.self) }
+    package func string(_ index: Int) -> String { String(decoding: self[index].readableBytesView, as: UTF8.self) }
 
     /// The argument's bytes as Redis prints them with `%s` (up to a NUL byte), at most `limit` bytes
     /// (`%.128s`).
@@ -57,7 +57,7 @@ public struct Arguments: Sendable {
 
     /// True when the argument equals `keyword` ignoring ASCII case (`keyword` must be lowercase).
     
-    public func isKeyword(_ index: Int, _ keyword: StaticString) -> Bool {
+    package func isKeyword(_ index: Int, _ keyword: StaticString) -> Bool {
         self[index].withUnsafeReadableBytes { bytes in
             guard bytes.count == keyword.utf8CodeUnitCount else { return false }
             let expected = keyword.utf8Start
@@ -71,11 +71,11 @@ public struct Arguments: Sendable {
     }
 
     /// The argument lowercased as text (option parsing).
-    public func lowercased(_ index: Int) -> String { string(index).lowercased() }
+    package func lowercased(_ index: Int) -> String { string(index).lowercased() }
 
     /// The argument as a 64-bit integer with Redis's rules, or `ERR value is not an integer or out of range`.
     
-    public func integer(_ index: Int) throws(CommandError) -> Int64 {
+    package func integer(_ index: Int) throws(CommandError) -> Int64 {
         guard let value = self[index].withUnsafeReadableBytes({ RedisInteger.parse($0) }) else {
             throw .notInteger
         }
@@ -83,13 +83,13 @@ public struct Arguments: Sendable {
     }
 
     /// The argument as an integer, or the given error.
-    public func integer(_ index: Int, or error: CommandError) throws(CommandError) -> Int64 {
+    package func integer(_ index: Int, or error: CommandError) throws(CommandError) -> Int64 {
         guard let value = self[index].withUnsafeReadableBytes({ RedisInteger.parse($0) }) else { throw error }
         return value
     }
 
     /// The argument as a double (`string2d` rules), or `ERR value is not a valid float`.
-    public func double(_ index: Int) throws(CommandError) -> Double {
+    package func double(_ index: Int) throws(CommandError) -> Double {
         guard let value = RedisFloat.parseDouble(self[index].readableBytesView) else { throw .notFloat }
         return value
     }

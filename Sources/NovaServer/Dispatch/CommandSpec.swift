@@ -1,52 +1,52 @@
-public import NIOCore
+package import NIOCore
 import NovaRESP
 
 /// Properties of a command that dispatch, COMMAND INFO and ACL categories read (Redis's command flags).
-public struct CommandFlags: OptionSet, Sendable {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct CommandFlags: OptionSet, Sendable {
+    package let rawValue: UInt32
+    package init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let write = CommandFlags(rawValue: 1 << 0)
-    public static let readonly = CommandFlags(rawValue: 1 << 1)
+    package static let write = CommandFlags(rawValue: 1 << 0)
+    package static let readonly = CommandFlags(rawValue: 1 << 1)
     /// Refused with OOM when memory is over `maxmemory`.
-    public static let denyOOM = CommandFlags(rawValue: 1 << 2)
-    public static let admin = CommandFlags(rawValue: 1 << 3)
-    public static let pubsub = CommandFlags(rawValue: 1 << 4)
-    public static let noscript = CommandFlags(rawValue: 1 << 5)
-    public static let blocking = CommandFlags(rawValue: 1 << 6)
+    package static let denyOOM = CommandFlags(rawValue: 1 << 2)
+    package static let admin = CommandFlags(rawValue: 1 << 3)
+    package static let pubsub = CommandFlags(rawValue: 1 << 4)
+    package static let noscript = CommandFlags(rawValue: 1 << 5)
+    package static let blocking = CommandFlags(rawValue: 1 << 6)
     /// Allowed while the dataset is loading.
-    public static let loading = CommandFlags(rawValue: 1 << 7)
-    public static let stale = CommandFlags(rawValue: 1 << 8)
-    public static let skipMonitor = CommandFlags(rawValue: 1 << 9)
-    public static let skipSlowlog = CommandFlags(rawValue: 1 << 10)
-    public static let fast = CommandFlags(rawValue: 1 << 11)
+    package static let loading = CommandFlags(rawValue: 1 << 7)
+    package static let stale = CommandFlags(rawValue: 1 << 8)
+    package static let skipMonitor = CommandFlags(rawValue: 1 << 9)
+    package static let skipSlowlog = CommandFlags(rawValue: 1 << 10)
+    package static let fast = CommandFlags(rawValue: 1 << 11)
     /// Allowed before authentication.
-    public static let noAuth = CommandFlags(rawValue: 1 << 12)
-    public static let mayReplicate = CommandFlags(rawValue: 1 << 13)
-    public static let noMulti = CommandFlags(rawValue: 1 << 14)
-    public static let allowBusy = CommandFlags(rawValue: 1 << 15)
-    public static let sentinel = CommandFlags(rawValue: 1 << 16)
-    public static let noMandatoryKeys = CommandFlags(rawValue: 1 << 17)
+    package static let noAuth = CommandFlags(rawValue: 1 << 12)
+    package static let mayReplicate = CommandFlags(rawValue: 1 << 13)
+    package static let noMulti = CommandFlags(rawValue: 1 << 14)
+    package static let allowBusy = CommandFlags(rawValue: 1 << 15)
+    package static let sentinel = CommandFlags(rawValue: 1 << 16)
+    package static let noMandatoryKeys = CommandFlags(rawValue: 1 << 17)
     /// Dangerous to expose (ACL category @dangerous).
-    public static let dangerous = CommandFlags(rawValue: 1 << 18)
+    package static let dangerous = CommandFlags(rawValue: 1 << 18)
     /// Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
     /// Not a Redis flag: COMMAND INFO does not print it.
-    public static let transactionControl = CommandFlags(rawValue: 1 << 19)
+    package static let transactionControl = CommandFlags(rawValue: 1 << 19)
     /// Allowed to a RESP2 client with subscriptions (the subscribe family, PING, QUIT, RESET). Not a
     /// Redis flag.
-    public static let allowedWhileSubscribed = CommandFlags(rawValue: 1 << 20)
+    package static let allowedWhileSubscribed = CommandFlags(rawValue: 1 << 20)
     /// Allowed on a cluster replica being imported into (Redis's ASKING flag; reported only).
-    public static let asking = CommandFlags(rawValue: 1 << 21)
+    package static let asking = CommandFlags(rawValue: 1 << 21)
     /// Refused while the dataset loads asynchronously (replication; reported only).
-    public static let noAsyncLoading = CommandFlags(rawValue: 1 << 22)
+    package static let noAsyncLoading = CommandFlags(rawValue: 1 << 22)
     /// EXEC: counts as a write, and is refused under OOM, when a command it runs is. Not a Redis flag.
-    public static let runsQueuedCommands = CommandFlags(rawValue: 1 << 23)
+    package static let runsQueuedCommands = CommandFlags(rawValue: 1 << 23)
     /// Refused with MISCONF after a failed background save as writes are: Redis makes PING fail so that
     /// health checks notice. Not a Redis flag.
-    public static let refusedOnDiskError = CommandFlags(rawValue: 1 << 24)
+    package static let refusedOnDiskError = CommandFlags(rawValue: 1 << 24)
     /// On a container: its subcommands do not end a CLIENT CACHING YES/NO (which applies to the next
     /// command otherwise). Not a Redis flag.
-    public static let keepsTrackingCaching = CommandFlags(rawValue: 1 << 25)
+    package static let keepsTrackingCaching = CommandFlags(rawValue: 1 << 25)
 
     /// The names COMMAND INFO prints, in Redis's order (`sentinel` and our own flags are not printed).
     var names: [String] {
@@ -62,7 +62,7 @@ public struct CommandFlags: OptionSet, Sendable {
 }
 
 /// The documentation group of a command (COMMAND DOCS `group`).
-public enum CommandGroup: String, Sendable {
+package enum CommandGroup: String, Sendable {
     case generic, string, list, set, hash, pubsub, transactions, connection, server, scripting
     case sortedSet = "sorted-set"
     case hyperloglog, cluster, geo, stream, bitmap
@@ -80,7 +80,7 @@ public enum CommandGroup: String, Sendable {
 }
 
 /// Which arguments of a Pub/Sub command are channels, for ACL channel permissions.
-public enum ChannelArguments: Sendable {
+package enum ChannelArguments: Sendable {
     /// One channel at this argument (PUBLISH).
     case one(at: Int)
     /// Every argument from this one on; patterns are matched literally against the user's channel rules.
@@ -88,51 +88,51 @@ public enum ChannelArguments: Sendable {
 }
 
 /// Runs a command: reads its arguments from the context, writes its reply, or throws an error reply.
-public typealias CommandHandler = @Sendable (inout CommandContext) throws(CommandError) -> Void
+package typealias CommandHandler = @Sendable (inout CommandContext) throws(CommandError) -> Void
 
 /// One command as declared in the command table. Immutable once the table is built.
-public final class CommandSpec: @unchecked Sendable {
+package final class CommandSpec: @unchecked Sendable {
     /// Lowercase name (`get`, or `list` for CLIENT LIST).
-    public let name: String
+    package let name: String
     /// `name`, or `container|name` for a subcommand.
-    public let fullName: String
+    package let fullName: String
     /// Redis arity: N means exactly N arguments (name included), -N means at least N.
-    public let arity: Int
-    public let flags: CommandFlags
+    package let arity: Int
+    package let flags: CommandFlags
     /// Where the keys are (Redis 7.0's key specs, with how each key is used).
-    public let keySpecs: [KeySpec]
+    package let keySpecs: [KeySpec]
     /// For specs flagged `variableFlags`: the flags a key gets from the call's arguments (SET … GET
     /// reads the old value).
-    public let variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)?
+    package let variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)?
     /// COMMAND INFO's first key, last key and step, derived from the key specs as Redis derives them.
-    public let legacyKeyRange: (first: Int, last: Int, step: Int)
+    package let legacyKeyRange: (first: Int, last: Int, step: Int)
     /// Keys are not all in the legacy range (COMMAND INFO's `movablekeys`).
-    public let hasMovableKeys: Bool
+    package let hasMovableKeys: Bool
     /// Redis's command tips (`nondeterministic_output`, `request_policy:all_shards` …), for COMMAND INFO.
-    public let tips: [String]
+    package let tips: [String]
     /// ACL categories declared for the command where its group does not say them (Redis's
     /// `acl_categories`); nil: the group's.
-    public let explicitCategories: [String]?
+    package let explicitCategories: [String]?
     /// The channel arguments ACL channel rules apply to; nil for commands without channels.
-    public let channels: ChannelArguments?
-    public let group: CommandGroup
+    package let channels: ChannelArguments?
+    package let group: CommandGroup
     /// The Redis version that introduced the command.
-    public let since: String
+    package let since: String
     /// One line for COMMAND DOCS and help.
-    public let summary: String
-    public let complexity: String
+    package let summary: String
+    package let complexity: String
     /// The arguments after the name, in Redis's documentation syntax (`key value [NX | XX]`).
-    public let syntax: String
+    package let syntax: String
     /// Nil for a container whose subcommands do the work.
-    public let handler: CommandHandler?
+    package let handler: CommandHandler?
     /// Subcommands of a container (CLIENT, CONFIG …).
-    public let subcommands: [CommandSpec]
+    package let subcommands: [CommandSpec]
     /// Index into the server's per-command statistics; assigned once when the table is built.
-    public internal(set) var id = 0
+    package internal(set) var id = 0
     /// The container for a subcommand.
-    public internal(set) weak var parent: CommandSpec?
+    package internal(set) weak var parent: CommandSpec?
 
-    public init(
+    package init(
         _ name: String, arity: Int, flags: CommandFlags = [], keys: [KeySpec] = [],
         variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)? = nil,
         group: CommandGroup, since: String, summary: String, complexity: String = "O(1)", syntax: String = "",
@@ -162,14 +162,14 @@ public final class CommandSpec: @unchecked Sendable {
 
     /// Whether `count` arguments (name included) satisfy the arity.
     
-    public func accepts(argumentCount count: Int) -> Bool {
+    package func accepts(argumentCount count: Int) -> Bool {
         arity >= 0 ? count == arity : count >= -arity
     }
 
     /// The ACL categories of this command (`read`, `fast` …, without the `@`), in Redis's order: the
     /// explicit ones (Redis's `acl_categories`; by default the one its group implies) and those its flags
     /// imply.
-    public var aclCategories: [String] {
+    package var aclCategories: [String] {
         var categories: Set<String> = Set(explicitCategories ?? group.impliedCategories)
         if flags.contains(.write) { categories.insert("write") }
         if flags.contains(.readonly) { categories.insert("read") }

@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 
 /// A command name folded to lowercase and packed inline, so dispatch looks names up without allocating.
 struct CommandName: Hashable {
@@ -75,15 +75,15 @@ struct CommandNameMap {
 
 /// The command table: every command once, with its flags, arity, keys and handler. Dispatch, COMMAND
 /// INFO / DOCS and statistics all read it.
-public final class CommandTable: Sendable {
+package final class CommandTable: Sendable {
     /// Top-level commands in declaration order.
-    public let commands: [CommandSpec]
+    package let commands: [CommandSpec]
     /// Every command and subcommand, indexed by `CommandSpec.id`.
-    public let all: [CommandSpec]
+    package let all: [CommandSpec]
     private let byName: CommandNameMap
 
     /// Builds the table; `renames` applies `rename-command` (old name → new name, empty to disable).
-    public init(_ specs: [CommandSpec], renames: [String: String] = [:]) {
+    package init(_ specs: [CommandSpec], renames: [String: String] = [:]) {
         var all: [CommandSpec] = []
         var byName: [(CommandName, CommandSpec)] = []
         for spec in specs {
@@ -104,7 +104,7 @@ public final class CommandTable: Sendable {
 
     /// The command named by `name` (any case), or nil.
     
-    public func lookup(_ name: ByteBuffer) -> CommandSpec? {
+    package func lookup(_ name: ByteBuffer) -> CommandSpec? {
         name.withUnsafeReadableBytes { lookup(raw: $0) }
     }
 
@@ -115,19 +115,19 @@ public final class CommandTable: Sendable {
     }
 
     /// The command named `name` (any case), or nil.
-    public func lookup(_ name: String) -> CommandSpec? {
+    package func lookup(_ name: String) -> CommandSpec? {
         guard let key = CommandName(name) else { return nil }
         return byName[key]
     }
 
     /// The subcommand of `container` named by `name` (any case), or nil.
-    public func subcommand(of container: CommandSpec, _ name: ByteBuffer) -> CommandSpec? {
+    package func subcommand(of container: CommandSpec, _ name: ByteBuffer) -> CommandSpec? {
         guard let key = name.withUnsafeReadableBytes({ CommandName($0) }) else { return nil }
         return container.subcommands.first { CommandName($0.name) == key }
     }
 
     /// Resolves a command name and optional subcommand given as text (`client|list` style or two words).
-    public func resolve(_ name: String) -> CommandSpec? {
+    package func resolve(_ name: String) -> CommandSpec? {
         let parts = name.lowercased().split(separator: "|", maxSplits: 1)
         guard let first = parts.first, let spec = lookup(String(first)) else { return nil }
         guard parts.count == 2 else { return spec }

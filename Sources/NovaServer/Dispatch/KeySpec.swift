@@ -1,34 +1,34 @@
-public import NIOCore
+package import NIOCore
 import NovaRESP
 
 /// How a command uses one of its keys (Redis 7.0's key-spec flags): exactly one of RO, RW, OW, RM, and
 /// what it does with the data — access, update, insert, delete.
-public struct KeySpecFlags: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+package struct KeySpecFlags: OptionSet, Sendable, Hashable {
+    package let rawValue: UInt16
+    package init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// Read-only.
-    public static let ro = KeySpecFlags(rawValue: 1 << 0)
+    package static let ro = KeySpecFlags(rawValue: 1 << 0)
     /// Read and modified.
-    public static let rw = KeySpecFlags(rawValue: 1 << 1)
+    package static let rw = KeySpecFlags(rawValue: 1 << 1)
     /// Overwritten: the old value is not read.
-    public static let ow = KeySpecFlags(rawValue: 1 << 2)
+    package static let ow = KeySpecFlags(rawValue: 1 << 2)
     /// Removed.
-    public static let rm = KeySpecFlags(rawValue: 1 << 3)
+    package static let rm = KeySpecFlags(rawValue: 1 << 3)
     /// The value's data is returned or used (copied, compared).
-    public static let access = KeySpecFlags(rawValue: 1 << 4)
+    package static let access = KeySpecFlags(rawValue: 1 << 4)
     /// The value is changed in place.
-    public static let update = KeySpecFlags(rawValue: 1 << 5)
+    package static let update = KeySpecFlags(rawValue: 1 << 5)
     /// Data is added to the value.
-    public static let insert = KeySpecFlags(rawValue: 1 << 6)
+    package static let insert = KeySpecFlags(rawValue: 1 << 6)
     /// Data is removed from the value.
-    public static let delete = KeySpecFlags(rawValue: 1 << 7)
+    package static let delete = KeySpecFlags(rawValue: 1 << 7)
     /// Not a key (a channel, say), listed for cluster routing only.
-    public static let notKey = KeySpecFlags(rawValue: 1 << 8)
+    package static let notKey = KeySpecFlags(rawValue: 1 << 8)
     /// The spec may not find every key.
-    public static let incomplete = KeySpecFlags(rawValue: 1 << 9)
+    package static let incomplete = KeySpecFlags(rawValue: 1 << 9)
     /// The flags depend on the arguments (`CommandSpec.variableKeyFlags` says which).
-    public static let variableFlags = KeySpecFlags(rawValue: 1 << 10)
+    package static let variableFlags = KeySpecFlags(rawValue: 1 << 10)
 
     /// The names COMMAND INFO and GETKEYSANDFLAGS print, in Redis's order.
     var names: [StaticString] {
@@ -52,9 +52,9 @@ public struct KeySpecFlags: OptionSet, Sendable, Hashable {
 
 /// Where a command finds some of its keys (Redis 7.0's key specifications): where the search begins,
 /// and how the keys are found from there.
-public struct KeySpec: Sendable, Equatable {
+package struct KeySpec: Sendable, Equatable {
     /// Where the search begins.
-    public enum BeginSearch: Sendable, Equatable {
+    package enum BeginSearch: Sendable, Equatable {
         /// At a fixed argument.
         case index(Int)
         /// After the first argument equal to `keyword` (ignoring case), looking from `startFrom` (from the
@@ -65,7 +65,7 @@ public struct KeySpec: Sendable, Equatable {
     }
 
     /// How the keys are found from the beginning.
-    public enum FindKeys: Sendable, Equatable {
+    package enum FindKeys: Sendable, Equatable {
         /// Keys up to `lastKey` (relative to the beginning; negative counts from the end), every `step`
         /// arguments; with a `limit`, a 1/limit share of the remaining arguments.
         case range(lastKey: Int, step: Int, limit: Int)
@@ -75,13 +75,13 @@ public struct KeySpec: Sendable, Equatable {
         case unknown
     }
 
-    public var beginSearch: BeginSearch
-    public var findKeys: FindKeys
-    public var flags: KeySpecFlags
+    package var beginSearch: BeginSearch
+    package var findKeys: FindKeys
+    package var flags: KeySpecFlags
     /// Redis's explanation, printed by COMMAND INFO.
-    public var notes: String?
+    package var notes: String?
 
-    public init(_ beginSearch: BeginSearch, _ findKeys: FindKeys, _ flags: KeySpecFlags, notes: String? = nil) {
+    package init(_ beginSearch: BeginSearch, _ findKeys: FindKeys, _ flags: KeySpecFlags, notes: String? = nil) {
         self.beginSearch = beginSearch
         self.findKeys = findKeys
         self.flags = flags
@@ -89,19 +89,19 @@ public struct KeySpec: Sendable, Equatable {
     }
 
     /// One key at argument `index`.
-    public static func key(_ index: Int, _ flags: KeySpecFlags, notes: String? = nil) -> KeySpec {
+    package static func key(_ index: Int, _ flags: KeySpecFlags, notes: String? = nil) -> KeySpec {
         KeySpec(.index(index), .range(lastKey: 0, step: 1, limit: 0), flags, notes: notes)
     }
 
     /// Keys from argument `index` to `last` (relative; -1 is the last argument), every `step`.
-    public static func keys(
+    package static func keys(
         _ index: Int, last: Int, step: Int = 1, limit: Int = 0, _ flags: KeySpecFlags, notes: String? = nil
     ) -> KeySpec {
         KeySpec(.index(index), .range(lastKey: last, step: step, limit: limit), flags, notes: notes)
     }
 
     /// `numkeys` at argument `index`, then that many keys.
-    public static func counted(_ index: Int, _ flags: KeySpecFlags, notes: String? = nil) -> KeySpec {
+    package static func counted(_ index: Int, _ flags: KeySpecFlags, notes: String? = nil) -> KeySpec {
         KeySpec(.index(index), .keynum(countOffset: 0, firstKey: 1, step: 1), flags, notes: notes)
     }
 
@@ -130,10 +130,10 @@ public struct KeySpec: Sendable, Equatable {
 }
 
 /// A key found in a command's arguments, with how the command uses it.
-public struct KeyReference: Sendable, Equatable {
+package struct KeyReference: Sendable, Equatable {
     /// The argument index.
-    public var index: Int
-    public var flags: KeySpecFlags
+    package var index: Int
+    package var flags: KeySpecFlags
 }
 
 extension CommandSpec {
@@ -142,7 +142,7 @@ extension CommandSpec {
     /// spec cannot be followed (a bad `numkeys`), as the command's getkeys callback would (`numkeys`
     /// read with `atoi`, the counted keys first); no keys when neither works. Commands whose key flags
     /// depend on the arguments (SET … GET) get them from `variableKeyFlags`.
-    public func keyReferences(_ arguments: [ByteBuffer]) -> [KeyReference] {
+    package func keyReferences(_ arguments: [ByteBuffer]) -> [KeyReference] {
         var found = KeyExtraction.bySpecs(keySpecs, arguments) ?? KeyExtraction.byCallback(keySpecs, arguments)
         if let variableKeyFlags {
             for index in found.indices { found[index].flags = variableKeyFlags(arguments, found[index]) }
@@ -151,12 +151,12 @@ extension CommandSpec {
     }
 
     /// The argument indexes of the keys of a call (see `keyReferences`).
-    public func keyIndexes(_ arguments: [ByteBuffer]) -> [Int] {
+    package func keyIndexes(_ arguments: [ByteBuffer]) -> [Int] {
         keyReferences(arguments).map(\.index)
     }
 
     /// Whether the command takes keys at all.
-    public var hasKeys: Bool { keySpecs.contains { !$0.flags.contains(.notKey) } }
+    package var hasKeys: Bool { keySpecs.contains { !$0.flags.contains(.notKey) } }
 }
 
 /// Redis 7.0's key extraction and its legacy (first, last, step) summary.

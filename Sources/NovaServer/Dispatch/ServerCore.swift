@@ -1,36 +1,36 @@
-public import NIOCore
+package import NIOCore
 import NIOConcurrencyHelpers
-public import Logging
-public import NovaEngine
-public import NovaRESP
+package import Logging
+package import NovaEngine
+package import NovaRESP
 
 /// Counters for INFO stats.
-public struct ServerStats: Sendable {
-    public var totalConnectionsReceived = 0
-    public var totalCommandsProcessed = 0
-    public var netInputBytes = 0
-    public var netOutputBytes = 0
-    public var rejectedConnections = 0
-    public var totalErrorReplies = 0
-    public var totalReads = 0
-    public var totalWrites = 0
+package struct ServerStats: Sendable {
+    package var totalConnectionsReceived = 0
+    package var totalCommandsProcessed = 0
+    package var netInputBytes = 0
+    package var netOutputBytes = 0
+    package var rejectedConnections = 0
+    package var totalErrorReplies = 0
+    package var totalReads = 0
+    package var totalWrites = 0
     /// Keys changed since the last successful save (`rdb_changes_since_last_save`).
-    public var dirty = 0
+    package var dirty = 0
     /// Keys changed since start, never reset: whether a command changed anything is told by this
     /// counter, because a save inside the command (FLUSHALL, SAVE) resets `dirty`.
-    public var changes = 0
+    package var changes = 0
 }
 
 /// Per-command counters for INFO commandstats.
-public struct CommandStatistics: Sendable {
-    public var calls = 0
-    public var microseconds = 0.0
-    public var rejectedCalls = 0
-    public var failedCalls = 0
+package struct CommandStatistics: Sendable {
+    package var calls = 0
+    package var microseconds = 0.0
+    package var rejectedCalls = 0
+    package var failedCalls = 0
 }
 
 /// Something to do after the server lock is released (closing a channel can re-enter the server).
-public enum PostAction: Sendable {
+package enum PostAction: Sendable {
     case close(ClientState)
     /// A blocked command was served (or timed out): deliver its reply and resume the client's input.
     case resume(ClientState, ByteBuffer)
@@ -40,13 +40,13 @@ public enum PostAction: Sendable {
 }
 
 /// How SHUTDOWN (or a signal) asked the server to stop.
-public struct ShutdownRequest: Sendable, Equatable {
+package struct ShutdownRequest: Sendable, Equatable {
     /// Save a snapshot first: nil follows the configured save rules.
-    public var save: Bool?
-    public var now = false
-    public var force = false
+    package var save: Bool?
+    package var now = false
+    package var force = false
 
-    public init(save: Bool? = nil, now: Bool = false, force: Bool = false) {
+    package init(save: Bool? = nil, now: Bool = false, force: Bool = false) {
         self.save = save
         self.now = now
         self.force = force
@@ -54,14 +54,14 @@ public struct ShutdownRequest: Sendable, Equatable {
 }
 
 /// Hooks the hosting service installs so that commands can reach beyond the engine.
-public struct ServerHooks: Sendable {
+package struct ServerHooks: Sendable {
     /// Called (outside the lock) when SHUTDOWN succeeded.
-    public var shutdown: @Sendable (ShutdownRequest) -> Void = { _ in }
+    package var shutdown: @Sendable (ShutdownRequest) -> Void = { _ in }
     /// Moves the listeners to the configured port and addresses; returns an error message on failure.
-    public var rebind: @Sendable (ServerSettings) -> String? = { _ in nil }
+    package var rebind: @Sendable (ServerSettings) -> String? = { _ in nil }
     /// Re-reads the TLS certificates after CONFIG SET of a `tls-*` parameter; returns an error message.
-    public var reloadTLS: @Sendable (TLSSettings) -> String? = { _ in nil }
-    public init() {}
+    package var reloadTLS: @Sendable (TLSSettings) -> String? = { _ in nil }
+    package init() {}
 }
 
 /// The state shared by all connections: keyspace, configuration, clients and statistics, all guarded by
@@ -69,17 +69,17 @@ public struct ServerHooks: Sendable {
 ///
 /// The execution model (one lock, taken per read batch, event loops parsing and encoding in parallel
 /// outside it) is explained with measurements in docs/execution-model.md.
-public final class ServerCore: @unchecked Sendable {
+package final class ServerCore: @unchecked Sendable {
     let lock = NIOLock()
 
     // Everything below is guarded by `lock`.
-    public let keyspace: Keyspace
-    public let config: ConfigStore
-    public let commands: CommandTable
-    public var stats = ServerStats()
-    public var commandStats: [CommandStatistics]
-    public var errorStats: [String: Int] = [:]
-    public internal(set) var clients: [UInt64: ClientState] = [:]
+    package let keyspace: Keyspace
+    package let config: ConfigStore
+    package let commands: CommandTable
+    package var stats = ServerStats()
+    package var commandStats: [CommandStatistics]
+    package var errorStats: [String: Int] = [:]
+    package internal(set) var clients: [UInt64: ClientState] = [:]
     private var nextClientID: UInt64 = 1
     var pendingActions: [PostAction] = []
     /// Clients waiting in blocking commands.
@@ -105,10 +105,10 @@ public final class ServerCore: @unchecked Sendable {
     var inputSamples = RateSampler()
     var outputSamples = RateSampler()
     /// Snapshot and loading state (INFO persistence, LASTSAVE, save rules).
-    public var snapshots = SnapshotState()
+    package var snapshots = SnapshotState()
     /// The append-only file when `appendonly` is on.
     var aof: AppendOnlyFile?
-    public var aofState = AOFState()
+    package var aofState = AOFState()
     /// Highest used_memory seen.
     var peakMemory = 0
     /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
@@ -117,16 +117,16 @@ public final class ServerCore: @unchecked Sendable {
     /// clients that send one are disconnected without a reply.
     var halted = false
 
-    public let logger: Logger
-    public var hooks = ServerHooks()
+    package let logger: Logger
+    package var hooks = ServerHooks()
     /// Unix ms when the server started.
-    public let startTime: Int64
+    package let startTime: Int64
     /// 40 hex characters identifying this run.
-    public let runID: String
+    package let runID: String
     /// Bound addresses (`ip:port`) for INFO and logs.
-    public var listeningPort = 0
+    package var listeningPort = 0
 
-    public init(config: ConfigStore, logger: Logger, commands: CommandTable? = nil) {
+    package init(config: ConfigStore, logger: Logger, commands: CommandTable? = nil) {
         self.config = config
         self.logger = logger
         let table = commands ?? CommandTable(CommandRegistry.all, renames: config.renamedCommands)
@@ -145,19 +145,19 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     /// Runs a whole batch (tests and embedders that do not stream).
-    public func execute(_ batch: CommandBatch, client: ClientState, reply: inout RESPWriter) -> [PostAction] {
+    package func execute(_ batch: CommandBatch, client: ClientState, reply: inout RESPWriter) -> [PostAction] {
         var start = 0
         return execute(batch, from: &start, client: client, reply: &reply)
     }
 
     /// Runs `body` with the lock held.
     
-    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: () throws -> R) rethrows -> R {
         try lock.withLock(body)
     }
 
     /// Thresholds for the compact encodings OBJECT ENCODING reports.
-    public internal(set) var encodingLimits = EncodingLimits()
+    package internal(set) var encodingLimits = EncodingLimits()
 
     /// Copies configuration values the engine acts on into it (after start-up and CONFIG SET).
     func applySettings() {
@@ -191,7 +191,7 @@ public final class ServerCore: @unchecked Sendable {
     /// Redis's refusal of a non-loopback client while protected mode is on and the default user has no
     /// password; nil when `address` (`ip:port` or `[ip6]:port`) may be served. Like Redis, only 127.0.0.1
     /// and ::1 count as loopback.
-    public func protectedModeRefusal(peer address: String) -> String? {
+    package func protectedModeRefusal(peer address: String) -> String? {
         let (protected, open) = lock.withLock { (config.settings.protectedMode, acl.defaultUser.noPassword) }
         guard protected && open else { return nil }
         let host = address.hasPrefix("[")
@@ -205,7 +205,7 @@ public final class ServerCore: @unchecked Sendable {
     static let protectedModeMessage = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n"
 
     /// Registers a new connection. Returns nil (and counts a rejection) when `maxclients` is reached.
-    public func register(connection: (any ConnectionControl)?, address: String, localAddress: String) -> ClientState? {
+    package func register(connection: (any ConnectionControl)?, address: String, localAddress: String) -> ClientState? {
         lock.withLock {
             if clients.count >= config.settings.maxClients {
                 stats.rejectedConnections += 1
@@ -222,7 +222,7 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     /// Forgets a closed connection.
-    public func unregister(_ client: ClientState) {
+    package func unregister(_ client: ClientState) {
         lock.withLock {
             unblock(client)
             unwatchAll(client)
@@ -241,7 +241,7 @@ public final class ServerCore: @unchecked Sendable {
     /// `start` to the first command not run. Returns actions to perform after the lock is released.
     ///
     /// `bytesRead` and `bytesWritten` are the connection's traffic since its last batch, for INFO.
-    public func execute(
+    package func execute(
         _ batch: CommandBatch, from start: inout Int, client: ClientState, reply: inout RESPWriter,
         outputLimit: Int = .max, bytesRead: Int = 0, bytesWritten: Int = 0
     ) -> [PostAction] {
@@ -436,7 +436,7 @@ public final class ServerCore: @unchecked Sendable {
 
     /// Bytes in use, as INFO reports them and as `maxmemory` is compared against: the allocator's figure
     /// at the last sample plus what the engine accounted for since.
-    public var usedMemory: Int {
+    package var usedMemory: Int {
         max(0, memorySample.allocated + (keyspace.footprint - memorySample.footprint))
     }
 
@@ -467,13 +467,13 @@ public final class ServerCore: @unchecked Sendable {
 }
 
 /// What a command handler works with: the server, the calling client, its arguments and its reply.
-public struct CommandContext {
-    public let server: ServerCore
-    public let client: ClientState
-    public var args: Arguments
-    public var reply: RESPWriter
+package struct CommandContext {
+    package let server: ServerCore
+    package let client: ClientState
+    package var args: Arguments
+    package var reply: RESPWriter
     /// The command being run. Not counted: specs live as long as the command table (set on every command).
-    public unowned(unsafe) var spec: CommandSpec
+    package unowned(unsafe) var spec: CommandSpec
     /// Monotonic time at which the current command started.
     var clock: UInt64 = 0
 
@@ -487,20 +487,20 @@ public struct CommandContext {
     }
 
     /// The engine.
-    public var keyspace: Keyspace { server.keyspace }
+    package var keyspace: Keyspace { server.keyspace }
     /// The client's selected database.
-    public var db: Int { client.database }
+    package var db: Int { client.database }
     /// The time commands see (Unix ms), fixed for the batch.
-    public var now: Int64 { server.keyspace.now }
+    package var now: Int64 { server.keyspace.now }
 
     /// Lookup options for reads by this client (CLIENT NO-TOUCH).
-    public var readOptions: Keyspace.LookupOptions { client.noTouch ? [.noTouch] : [] }
+    package var readOptions: Keyspace.LookupOptions { client.noTouch ? [.noTouch] : [] }
 
     /// Whether new small integer strings use Redis's shared objects (see `Keyspace.sharesIntegers`).
     var sharesIntegers: Bool { keyspace.sharesIntegers }
 
     /// Records that keys were changed (for save rules and INFO).
-    public func dirty(_ changes: Int = 1) {
+    package func dirty(_ changes: Int = 1) {
         server.stats.dirty += changes
         server.stats.changes &+= changes
     }

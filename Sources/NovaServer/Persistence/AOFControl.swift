@@ -8,13 +8,13 @@ import NovaEngine
 import NovaRESP
 
 /// AOF state for INFO persistence and for deciding rewrites. Guarded by the server lock.
-public struct AOFState: Sendable {
-    public var rewriteInProgress = false
-    public var rewriteScheduled = false
-    public var lastRewriteOK = true
-    public var lastRewriteSeconds = -1
-    public var currentRewriteStart: Int64 = 0
-    public var rewrites = 0
+package struct AOFState: Sendable {
+    package var rewriteInProgress = false
+    package var rewriteScheduled = false
+    package var lastRewriteOK = true
+    package var lastRewriteSeconds = -1
+    package var currentRewriteStart: Int64 = 0
+    package var rewrites = 0
     /// Database of the last command written to the current file (-1: a SELECT is needed first).
     var lastDatabase = -1
     /// Commands logged while EXEC runs, held until it ends; nil outside EXEC.

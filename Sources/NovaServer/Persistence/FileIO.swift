@@ -5,10 +5,10 @@ import Darwin
 #endif
 
 /// An I/O failure with the operation, the path and the system's reason.
-public struct PersistenceError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+package struct PersistenceError: Error, CustomStringConvertible, Sendable {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 
     static func errno(_ what: String, _ path: String) -> PersistenceError {
         PersistenceError("\(what) '\(path)': \(String(cString: strerror(Glibc.errno)))")

@@ -8,29 +8,29 @@ import NovaEngine
 
 /// The state of RDB snapshots, for INFO persistence, LASTSAVE and the save rules. Guarded by the
 /// server lock.
-public struct SnapshotState: Sendable {
-    public var inProgress = false
-    public var lastSaveTime: Int64 = 0
-    public var lastBackgroundSaveOK = true
-    public var lastBackgroundSaveSeconds = -1
-    public var currentStart: Int64 = 0
-    public var saves = 0
+package struct SnapshotState: Sendable {
+    package var inProgress = false
+    package var lastSaveTime: Int64 = 0
+    package var lastBackgroundSaveOK = true
+    package var lastBackgroundSaveSeconds = -1
+    package var currentStart: Int64 = 0
+    package var saves = 0
     /// When the last background save was attempted (for the retry delay after a failure).
-    public var lastAttempt: Int64 = 0
+    package var lastAttempt: Int64 = 0
     /// Keys in the snapshot being written, and how many were written (INFO current_save_keys_*).
-    public var keysTotal = 0
-    public var keysProcessed = 0
+    package var keysTotal = 0
+    package var keysProcessed = 0
     /// Changes counted when the running save started; subtracted from `dirty` when it succeeds.
     var dirtyAtStart = 0
     /// The running background save, which FLUSHALL and SHUTDOWN abandon.
     var running: BackgroundSave?
     // Loading.
-    public var loading = false
-    public var loadingStart: Int64 = 0
-    public var loadingTotalBytes = 0
-    public var loadingLoadedBytes = 0
-    public var lastLoadKeysLoaded = 0
-    public var lastLoadKeysExpired = 0
+    package var loading = false
+    package var loadingStart: Int64 = 0
+    package var loadingTotalBytes = 0
+    package var loadingLoadedBytes = 0
+    package var lastLoadKeysLoaded = 0
+    package var lastLoadKeysExpired = 0
 }
 
 /// One background save, which may be abandoned: FLUSHALL and SHUTDOWN replace it with a save of their

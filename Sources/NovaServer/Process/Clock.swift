@@ -5,17 +5,17 @@ import Darwin
 #endif
 
 /// Wall-clock and monotonic time, read through the vDSO (no syscall).
-public enum SystemClock {
+package enum SystemClock {
     /// Unix time in milliseconds.
     
-    public static func nowMilliseconds() -> Int64 {
+    package static func nowMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     /// Unix time in microseconds.
-    public static func nowMicroseconds() -> Int64 {
+    package static func nowMicroseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
@@ -23,7 +23,7 @@ public enum SystemClock {
 
     /// Monotonic nanoseconds, for durations.
     
-    public static func monotonicNanoseconds() -> UInt64 {
+    package static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

@@ -6,22 +6,22 @@ import Darwin
 import NIOCore
 import NIOPosix
 import NIOConcurrencyHelpers
-public import Logging
-public import ServiceLifecycle
+package import Logging
+import ServiceLifecycle
 import NovaEngine
 
 /// A configuration problem found while starting (ACL rules, …).
-public struct StartupError: Error, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
+package struct StartupError: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
 }
 
 /// The network server as a swift-service-lifecycle `Service`: listens on the configured addresses, runs
 /// the periodic tasks (active expiry, memory and rate sampling, idle timeouts), and shuts down gracefully
 /// on SIGTERM/SIGINT or SHUTDOWN: stop accepting, let replies in flight go out, close connections.
-public final class NovaCacheServer: Service, @unchecked Sendable {
+package final class NovaCacheServer: Service, @unchecked Sendable {
     /// The shared state every connection works on.
-    public let core: ServerCore
+    package let core: ServerCore
     private let threads: Int
     private let shutdownRequests: AsyncStream<ShutdownRequest>
     private let shutdownContinuation: AsyncStream<ShutdownRequest>.Continuation
@@ -41,7 +41,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     }
 
     /// Which network transport carries plain TCP connections.
-    public enum TransportKind: Sendable {
+    package enum TransportKind: Sendable {
         /// The epoll event loops (Linux; the default there).
         case epoll
         /// SwiftNIO (the default elsewhere).
@@ -51,10 +51,10 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     private let transportKind: TransportKind
 
     /// One event-loop thread per core.
-    public static var defaultThreads: Int { System.coreCount }
+    package static var defaultThreads: Int { System.coreCount }
 
     /// Creates a server for `config`, serving connections on `threads` event-loop threads.
-    public init(
+    package init(
         config: ConfigStore, logger: Logger, threads: Int = NovaCacheServer.defaultThreads,
         transport: TransportKind? = nil
     ) {
@@ -71,11 +71,11 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     }
 
     /// The (host, port) pairs the server listens on, once started.
-    public var boundAddresses: [(host: String, port: Int)] { state.withLockedValue { $0.bound } }
+    package var boundAddresses: [(host: String, port: Int)] { state.withLockedValue { $0.bound } }
 
     /// Binds the listeners and starts the loops and the periodic tasks. Throws when an address cannot be
     /// bound.
-    public func start() async throws {
+    package func start() async throws {
         if let problem = core.loadUsersAtStartup() {
             throw StartupError(message: "Aborting startup because of ACL errors: \(problem)")
         }
@@ -191,7 +191,7 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     }
 
     /// Service entry point: starts, then runs until graceful shutdown or SHUTDOWN.
-    public func run() async throws {
+    package func run() async throws {
         if !state.withLockedValue({ $0.started }) { try await start() }
         let continuation = shutdownContinuation
         await withGracefulShutdownHandler {
@@ -214,13 +214,13 @@ public final class NovaCacheServer: Service, @unchecked Sendable {
     }
 
     /// Asks a running server to shut down (as the SHUTDOWN command does).
-    public func requestShutdown(_ request: ShutdownRequest = ShutdownRequest()) {
+    package func requestShutdown(_ request: ShutdownRequest = ShutdownRequest()) {
         shutdownContinuation.yield(request)
     }
 
     /// Stops accepting, closes every connection once its pending replies are written, stops the loops.
     /// Saving, if wanted, is done before (see `run`).
-    public func stop() async {
+    package func stop() async {
         let alreadyStopped = state.withLockedValue { state -> Bool in
             defer {
                 state.stopped = true

@@ -47,20 +47,20 @@ enum ProcessMemory {
 }
 
 /// Process-wide settings of the server executable.
-public enum ServerProcess {
+package enum ServerProcess {
     /// Keeps allocations of 1 MB and more out of the allocator's arenas. Glibc raises its mmap threshold
     /// to the largest block freed so far (up to 32 MB): after clients sent a few 600 KB values, every
     /// buffer up to that size was carved from the arenas and fragmented them, and RSS stayed at 40 MB
     /// with 1 MB in use after a fuzz run and FLUSHALL (19 MB, the start, with the threshold fixed).
     /// Below 1 MB, the 256 KB reply chunks and query buffers keep coming from the arenas.
-    public static func configureAllocator() {
+    package static func configureAllocator() {
         nova_fix_mmap_threshold(1 << 20)
     }
 
     /// Replaces the process's command line (ps, /proc/PID/cmdline) with `title`, as redis-server does,
     /// so that a password given as a flag (`--requirepass`, `--masterauth`) is not readable by other
     /// users. Call once the arguments have been read; the title is cut to the original line's length.
-    public static func setTitle(_ title: String) {
+    package static func setTitle(_ title: String) {
         #if os(Linux)
         _ = title.withCString { nova_set_process_title(CommandLine.argc, CommandLine.unsafeArgv, $0) }
         #endif

@@ -3,14 +3,14 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import Logging
+package import Logging
 import NIOConcurrencyHelpers
 
 /// Writes log lines in redis-server's layout (`pid:M dd Mon yyyy hh:mm:ss.mmm * message`) to standard
 /// error or to a file (`logfile`).
-public struct ServerLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level
+package struct ServerLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var logLevel: Logger.Level
     private let sink: Sink
 
     final class Sink: @unchecked Sendable {
@@ -34,13 +34,13 @@ public struct ServerLogHandler: LogHandler {
     }
 
     /// A handler at `level` writing to `path` (standard error when nil or empty).
-    public init(level: Logger.Level, path: String? = nil) {
+    package init(level: Logger.Level, path: String? = nil) {
         self.logLevel = level
         self.sink = Sink(path: path)
     }
 
     /// The swift-log level for a redis.conf `loglevel`.
-    public static func level(forRedisLevel name: String) -> Logger.Level {
+    package static func level(forRedisLevel name: String) -> Logger.Level {
         switch name {
         case "debug": return .debug
         case "verbose": return .info
@@ -49,12 +49,12 @@ public struct ServerLogHandler: LogHandler {
         }
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         var seconds = time_t(time.tv_sec)

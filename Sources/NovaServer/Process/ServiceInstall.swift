@@ -6,17 +6,17 @@ import Darwin
 
 /// What `nova-cache-server --install-service` writes: a systemd unit, a default configuration and the data
 /// directory. The same texts are in deploy/ for reading and for hand installation (a test keeps them equal).
-public enum ServiceInstall {
+package enum ServiceInstall {
     /// Paths and the service account.
-    public struct Layout: Sendable {
-        public var root = "/"
-        public var user = "nova-cache"
-        public var binDirectory = "/usr/local/bin"
-        public var configPath = "/etc/nova-cache/nova-cache.conf"
-        public var dataDirectory = "/var/lib/nova-cache"
-        public var unitPath = "/etc/systemd/system/nova-cache.service"
+    package struct Layout: Sendable {
+        package var root = "/"
+        package var user = "nova-cache"
+        package var binDirectory = "/usr/local/bin"
+        package var configPath = "/etc/nova-cache/nova-cache.conf"
+        package var dataDirectory = "/var/lib/nova-cache"
+        package var unitPath = "/etc/systemd/system/nova-cache.service"
 
-        public init() {}
+        package init() {}
 
         func inRoot(_ path: String) -> String {
             root == "/" ? path : (root.hasSuffix("/") ? String(root.dropLast()) : root) + path
@@ -25,7 +25,7 @@ public enum ServiceInstall {
 
     /// The systemd unit: a dedicated user, restart on failure, many file descriptors, and a stop that
     /// saves a snapshot (SHUTDOWN SAVE through the nova-cache CLI; SIGTERM, systemd's fallback, saves too).
-    public static func unit(_ layout: Layout) -> String {
+    package static func unit(_ layout: Layout) -> String {
         """
         [Unit]
         Description=NovaCache server (Redis protocol cache)
@@ -59,7 +59,7 @@ public enum ServiceInstall {
     }
 
     /// The default configuration: loopback only, protected mode, snapshots and AOF on, bounded memory.
-    public static func configuration(_ layout: Layout) -> String {
+    package static func configuration(_ layout: Layout) -> String {
         """
         # NovaCache server configuration (redis.conf syntax).
         # Check it with: nova-cache-server --check-config \(layout.configPath)
@@ -93,7 +93,7 @@ public enum ServiceInstall {
     /// Writes the unit (always) and the configuration (only when absent), and creates the data directory
     /// with mode 0700 (owned by the service user when it exists and we are root).
     /// - Returns: what was done, one line each.
-    public static func install(_ layout: Layout) throws(ServiceInstallError) -> [String] {
+    package static func install(_ layout: Layout) throws(ServiceInstallError) -> [String] {
         var done: [String] = []
         try write(unit(layout), to: layout.inRoot(layout.unitPath), mode: 0o644)
         done.append("wrote \(layout.inRoot(layout.unitPath))")
@@ -149,7 +149,7 @@ private let systemWrite = Darwin.write
 #endif
 
 /// Why the service could not be installed.
-public struct ServiceInstallError: Error, CustomStringConvertible {
-    public let description: String
+package struct ServiceInstallError: Error, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }
