@@ -190,45 +190,55 @@ extension CommandContext {
     }
 }
 
-/// The options of HSCAN / SSCAN / ZSCAN.
-struct CollectionScan {
+/// The options of SCAN, HSCAN, SSCAN and ZSCAN: `[MATCH pattern] [COUNT count]`, and `[TYPE type]` for
+/// SCAN, checked in Redis's order (a COUNT below 1 and anything unknown are syntax errors).
+struct ScanOptions {
+    /// Nil for no pattern or `*`.
     var pattern: ByteBuffer?
+    var count = 10
+    var type: String?
 
-    /// Runs a scan of the collection that `read` finds, in Redis's order of checks: the cursor, then the
-    /// key (a missing key answers an empty scan whatever the options), then its type, then the options.
-    static func run(
-        _ ctx: inout CommandContext, _ read: (CommandContext) throws(CommandError) -> [Bytes]?,
-        items: (CollectionScan, [Bytes]) -> [Bytes]
-    ) throws(CommandError) {
-        _ = try KeyCommands.parseCursor(ctx.args[2])
-        guard let elements = try read(ctx) else { return reply(&ctx, []) }
-        let scan = try CollectionScan(options: ctx)
-        reply(&ctx, items(scan, elements))
-    }
-
-    /// Parses `[MATCH pattern] [COUNT count]` starting at argument 3.
-    init(options ctx: CommandContext) throws(CommandError) {
-        var index = 3
+    /// Parses the options from argument `start` on.
+    init(_ ctx: CommandContext, from start: Int, allowsType: Bool) throws(CommandError) {
+        var index = start
         while index < ctx.args.count {
             let remaining = ctx.args.count - index
             if ctx.args.isKeyword(index, "count") && remaining >= 2 {
                 let value = try ctx.args.integer(index + 1)
                 if value < 1 { throw .syntax }
-                index += 2
+                count = Int(clamping: value)
             } else if ctx.args.isKeyword(index, "match") && remaining >= 2 {
                 let candidate = ctx.args[index + 1]
                 let isStar = candidate.readableBytes == 1 && candidate.getInteger(at: candidate.readerIndex, as: UInt8.self) == UInt8(ascii: "*")
                 pattern = isStar ? nil : candidate
-                index += 2
+            } else if allowsType && ctx.args.isKeyword(index, "type") && remaining >= 2 {
+                type = ctx.args.lowercased(index + 1)
             } else {
                 throw .syntax
             }
+            index += 2
         }
     }
 
+    /// Whether `item` matches the pattern.
     func matches(_ item: Bytes) -> Bool {
         guard let pattern else { return true }
         return pattern.withUnsafeReadableBytes { p in item.withBytes { RedisGlob.matches(p, $0) } }
+    }
+}
+
+/// HSCAN / SSCAN / ZSCAN.
+enum CollectionScan {
+    /// Runs a scan of the collection that `read` finds, in Redis's order of checks: the cursor, then the
+    /// key (a missing key answers an empty scan whatever the options), then its type, then the options.
+    static func run(
+        _ ctx: inout CommandContext, _ read: (CommandContext) throws(CommandError) -> [Bytes]?,
+        items: (ScanOptions, [Bytes]) -> [Bytes]
+    ) throws(CommandError) {
+        _ = try KeyCommands.parseCursor(ctx.args[2])
+        guard let elements = try read(ctx) else { return reply(&ctx, []) }
+        let options = try ScanOptions(ctx, from: 3, allowsType: false)
+        reply(&ctx, items(options, elements))
     }
 
     /// Replies `0` and the items: a collection is always returned whole, which keeps SCAN's guarantee

@@ -106,29 +106,8 @@ enum KeyCommands {
 
     static func scan(_ ctx: inout CommandContext) throws(CommandError) {
         let cursor = try parseCursor(ctx.args[1])
-        var count = 10
-        var pattern: ByteBuffer? = nil
-        var typeFilter: String? = nil
-        var index = 2
-        while index < ctx.args.count {
-            let remaining = ctx.args.count - index
-            if ctx.args.isKeyword(index, "count") && remaining >= 2 {
-                let value = try ctx.args.integer(index + 1)
-                if value < 1 { throw .syntax }
-                count = Int(min(value, Int64(Int.max)))
-                index += 2
-            } else if ctx.args.isKeyword(index, "match") && remaining >= 2 {
-                let candidate = ctx.args[index + 1]
-                let isStar = candidate.readableBytes == 1 && candidate.getInteger(at: candidate.readerIndex, as: UInt8.self) == UInt8(ascii: "*")
-                pattern = isStar ? nil : candidate
-                index += 2
-            } else if ctx.args.isKeyword(index, "type") && remaining >= 2 {
-                typeFilter = ctx.args.lowercased(index + 1)
-                index += 2
-            } else {
-                throw .syntax
-            }
-        }
+        let options = try ScanOptions(ctx, from: 2, allowsType: true)
+        let count = options.count
         let db = ctx.db
         let keyspace = ctx.keyspace
         var segment = Int(clamping: cursor)
@@ -145,10 +124,8 @@ enum KeyCommands {
         var keys: [Bytes] = []
         keys.reserveCapacity(collected.count)
         for entry in collected {
-            if let pattern, !pattern.withUnsafeReadableBytes({ p in entry.key.withBytes { RedisGlob.matches(p, $0) } }) {
-                continue
-            }
-            if let typeFilter, entry.value.typeName.description != typeFilter { continue }
+            if !options.matches(entry.key) { continue }
+            if let type = options.type, entry.value.typeName.description != type { continue }
             if keyspace.isExpired(entry) {
                 // Like Redis, expire what the scan meets.
                 _ = keyspace.lookupWrite(db, entry.key, [.noTouch])
