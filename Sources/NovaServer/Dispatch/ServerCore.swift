@@ -72,14 +72,15 @@ package struct ServerHooks: Sendable {
 package final class ServerCore: @unchecked Sendable {
     let lock = NIOLock()
 
-    // Everything below is guarded by `lock`.
-    package let keyspace: Keyspace
-    package let config: ConfigStore
-    package let commands: CommandTable
-    package var stats = ServerStats()
-    package var commandStats: [CommandStatistics]
-    package var errorStats: [String: Int] = [:]
-    package internal(set) var clients: [UInt64: ClientState] = [:]
+    // Everything below is guarded by `lock`, and none of it is visible outside this module: the
+    // executables and tests go through `register`, `execute` and `withLock`-taking methods.
+    let keyspace: Keyspace
+    let config: ConfigStore
+    let commands: CommandTable
+    var stats = ServerStats()
+    var commandStats: [CommandStatistics]
+    var errorStats: [String: Int] = [:]
+    private(set) var clients: [UInt64: ClientState] = [:]
     private var nextClientID: UInt64 = 1
     var pendingActions: [PostAction] = []
     /// Clients waiting in blocking commands.
@@ -105,10 +106,10 @@ package final class ServerCore: @unchecked Sendable {
     var inputSamples = RateSampler()
     var outputSamples = RateSampler()
     /// Snapshot and loading state (INFO persistence, LASTSAVE, save rules).
-    package var snapshots = SnapshotState()
+    var snapshots = SnapshotState()
     /// The append-only file when `appendonly` is on.
     var aof: AppendOnlyFile?
-    package var aofState = AOFState()
+    var aofState = AOFState()
     /// Highest used_memory seen.
     var peakMemory = 0
     /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
@@ -118,13 +119,13 @@ package final class ServerCore: @unchecked Sendable {
     var halted = false
 
     package let logger: Logger
-    package var hooks = ServerHooks()
+    var hooks = ServerHooks()
     /// Unix ms when the server started.
     package let startTime: Int64
     /// 40 hex characters identifying this run.
     package let runID: String
     /// Bound addresses (`ip:port`) for INFO and logs.
-    package var listeningPort = 0
+    var listeningPort = 0
 
     package init(config: ConfigStore, logger: Logger, commands: CommandTable? = nil) {
         self.config = config
