@@ -252,7 +252,7 @@ extension ServerCore {
     /// Closes every connection authenticated as `user` (deleted or reloaded away); the caller's own
     /// connection is closed after its reply.
     func disconnectClients(of user: ACLUser, caller: ClientState?) {
-        for client in clients.values where client.aclUser === user {
+        for client in clients.all where client.aclUser === user {
             if client === caller { client.closeAfterReply = true } else { pendingActions.append(.close(client)) }
         }
     }
@@ -260,7 +260,7 @@ extension ServerCore {
     /// Like Redis 7.0, closes the connections of `user` subscribed to a channel or pattern the user may no
     /// longer use (after ACL SETUSER or ACL LOAD).
     func disconnectSubscribersWithoutPermission(_ user: ACLUser, caller: ClientState?) {
-        for client in clients.values where client.aclUser === user && client.isSubscriber {
+        for client in clients.all where client.aclUser === user && client.isSubscriber {
             let allowed = client.channels.allSatisfy { channel in
                 channel.withBytes { acl.allowsChannel(user, Array($0), isPattern: false) }
             } && client.patterns.allSatisfy { pattern in

@@ -33,8 +33,8 @@ enum ConnectionCommands {
     static func reset(_ ctx: inout CommandContext) throws(CommandError) {
         ctx.server.stopMonitoring(ctx.client)
         ctx.server.discardTransaction(ctx.client)
-        ctx.server.unsubscribeAll(ctx.client)
-        ctx.server.disableTracking(ctx.client)
+        ctx.server.pubsub.unsubscribeAll(ctx.client)
+        ctx.server.tracking.disable(ctx.client)
         ctx.client.reset(defaultUser: ctx.server.acl.defaultUser)
         ctx.reply.version = .v2
         ctx.reply.simpleString("RESET")
@@ -178,7 +178,7 @@ enum ConnectionCommands {
                 guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {
                     throw CommandError("ERR Unknown client type '\(raw: ctx.args.printable(index + 1))'")
                 }
-                let matching = Set(ctx.server.clients.values.filter { $0.clientType == (type == "slave" ? "replica" : type) }.map(\.id))
+                let matching = Set(ctx.server.clients.all.filter { $0.clientType == (type == "slave" ? "replica" : type) }.map(\.id))
                 ids = ids.map { $0.intersection(matching) } ?? matching
                 index += 2
             } else if ctx.args.isKeyword(index, "id") && index + 1 < ctx.args.count {
@@ -197,7 +197,7 @@ enum ConnectionCommands {
         }
         ctx.client.lastCommandSpec = ctx.spec
         let now = ctx.now
-        let text = ctx.server.clients.values.sorted { $0.id < $1.id }
+        let text = ctx.server.clients.all.sorted { $0.id < $1.id }
             .filter { ids?.contains($0.id) ?? true }
             .map { $0.infoLine(now: now) + "\n" }.joined()
         ctx.reply.verbatim(text)
@@ -207,7 +207,7 @@ enum ConnectionCommands {
         let server = ctx.server
         if ctx.args.count == 3 {
             let address = ctx.args.string(2)
-            guard let victim = server.clients.values.first(where: { $0.address == address }) else {
+            guard let victim = server.clients.all.first(where: { $0.address == address }) else {
                 throw CommandError("ERR No such client")
             }
             kill(ctx, victim)
@@ -246,7 +246,7 @@ enum ConnectionCommands {
             index += 2
         }
         var killed = 0
-        for victim in server.clients.values {
+        for victim in server.clients.all {
             if let id, victim.id != id { continue }
             if let address, victim.address != address { continue }
             if let localAddress, victim.localAddress != localAddress { continue }
@@ -301,7 +301,7 @@ enum ConnectionCommands {
         }
         let client = ctx.client
         if ctx.args.isKeyword(2, "off") {
-            ctx.server.disableTracking(client)
+            ctx.server.tracking.disable(client)
             return ctx.reply.ok()
         }
         guard ctx.args.isKeyword(2, "on") else { throw .syntax }
@@ -329,7 +329,7 @@ enum ConnectionCommands {
                 }
             }
         }
-        ctx.server.enableTracking(client, options, prefixes: prefixes)
+        ctx.server.tracking.enable(client, options, prefixes: prefixes)
         ctx.reply.ok()
     }
 

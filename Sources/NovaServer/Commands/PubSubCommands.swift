@@ -8,7 +8,7 @@ enum PubSubCommands {
     static func subscribe(_ ctx: inout CommandContext) throws(CommandError) {
         for index in 1..<ctx.args.count {
             let channel = Bytes(ctx.args[index])
-            _ = ctx.server.subscribe(ctx.client, channel: channel)
+            _ = ctx.server.pubsub.subscribe(ctx.client, channel: channel)
             confirm(&ctx, "subscribe", channel)
         }
     }
@@ -16,7 +16,7 @@ enum PubSubCommands {
     static func psubscribe(_ ctx: inout CommandContext) throws(CommandError) {
         for index in 1..<ctx.args.count {
             let pattern = Bytes(ctx.args[index])
-            _ = ctx.server.subscribe(ctx.client, pattern: pattern)
+            _ = ctx.server.pubsub.subscribe(ctx.client, pattern: pattern)
             confirm(&ctx, "psubscribe", pattern)
         }
     }
@@ -25,7 +25,7 @@ enum PubSubCommands {
         let channels = ctx.args.count > 1 ? (1..<ctx.args.count).map { Bytes(ctx.args[$0]) } : Array(ctx.client.channels)
         if channels.isEmpty { return confirm(&ctx, "unsubscribe", nil) }
         for channel in channels {
-            _ = ctx.server.unsubscribe(ctx.client, channel: channel)
+            _ = ctx.server.pubsub.unsubscribe(ctx.client, channel: channel)
             confirm(&ctx, "unsubscribe", channel)
         }
     }
@@ -34,7 +34,7 @@ enum PubSubCommands {
         let patterns = ctx.args.count > 1 ? (1..<ctx.args.count).map { Bytes(ctx.args[$0]) } : Array(ctx.client.patterns)
         if patterns.isEmpty { return confirm(&ctx, "punsubscribe", nil) }
         for pattern in patterns {
-            _ = ctx.server.unsubscribe(ctx.client, pattern: pattern)
+            _ = ctx.server.pubsub.unsubscribe(ctx.client, pattern: pattern)
             confirm(&ctx, "punsubscribe", pattern)
         }
     }
@@ -63,12 +63,12 @@ enum PubSubCommands {
         ctx.reply.map(ctx.args.count - 2)
         for index in 2..<ctx.args.count {
             ctx.reply.bulk(ctx.args[index])
-            ctx.reply.integer(ctx.server.pubsub.channels[Bytes(ctx.args[index])]?.count ?? 0)
+            ctx.reply.integer(ctx.server.pubsub.subscriberCount(Bytes(ctx.args[index])))
         }
     }
 
     static func numpat(_ ctx: inout CommandContext) throws(CommandError) {
-        ctx.reply.integer(ctx.server.pubsub.patterns.count)
+        ctx.reply.integer(ctx.server.pubsub.patternCount)
     }
 
     /// Shard channels: no cluster here, so there are none (SSUBSCRIBE is not offered).

@@ -24,7 +24,7 @@ enum TransactionCommands {
             return
         }
         // Unwatch first: the transaction's own writes must not mark this client.
-        server.unwatchAll(client)
+        server.watches.unwatchAll(client)
         server.runTransaction(&ctx, transaction)
         ctx.propagation = []  // the queued commands were logged; EXEC itself is not
         client.transaction = nil
@@ -43,7 +43,7 @@ enum TransactionCommands {
     }
 
     static func unwatch(_ ctx: inout CommandContext) throws(CommandError) {
-        ctx.server.unwatchAll(ctx.client)
+        ctx.server.watches.unwatchAll(ctx.client)
         ctx.reply.ok()
     }
 }
@@ -52,6 +52,6 @@ extension ServerCore {
     /// Ends the client's transaction without running it, and forgets its watched keys.
     func discardTransaction(_ client: ClientState) {
         client.transaction = nil
-        unwatchAll(client)
+        watches.unwatchAll(client)
     }
 }

@@ -80,19 +80,18 @@ package final class ServerCore: @unchecked Sendable {
     var stats = ServerStats()
     var commandStats: [CommandStatistics]
     var errorStats: [String: Int] = [:]
-    private(set) var clients: [UInt64: ClientState] = [:]
-    private var nextClientID: UInt64 = 1
+    private(set) var clients = ClientRegistry()
     var pendingActions: [PostAction] = []
     /// Clients waiting in blocking commands.
-    var blocking = BlockingState()
+    var blocking = BlockingQueues()
     /// `notify-keyspace-events`, parsed.
     var keyspaceEventFlags: KeyspaceEventFlags = []
     /// Pub/Sub subscriptions.
-    var pubsub = PubSubState()
+    var pubsub = PubSubRegistry()
     /// Clients in MONITOR mode, in the order they entered it.
     var monitors: [ClientState] = []
     /// CLIENT TRACKING tables.
-    var tracking = TrackingTables()
+    var tracking = TrackingTable()
     /// ACL users, rules and log.
     let acl: AccessControl
     /// The `requirepass` value last given to the default user (nil before the first).
@@ -100,11 +99,9 @@ package final class ServerCore: @unchecked Sendable {
     /// The client whose batch is running (NOLOOP tracking); nil for the server's own work.
     var currentClient: ClientState?
     /// Clients watching each key (WATCH).
-    var watchers: [DatabaseKey: [ClientState]] = [:]
-    /// Recent operations per second samples (INFO instantaneous_ops_per_sec).
-    var opsSamples = RateSampler()
-    var inputSamples = RateSampler()
-    var outputSamples = RateSampler()
+    var watches = WatchTable()
+    /// INFO's instantaneous rates, sampled by the cron.
+    var rates = InstantaneousRates()
     /// Snapshot and loading state (INFO persistence, LASTSAVE, save rules).
     var snapshots = SnapshotState()
     /// The append-only file when `appendonly` is on.
@@ -212,11 +209,10 @@ package final class ServerCore: @unchecked Sendable {
                 stats.rejectedConnections += 1
                 return nil
             }
-            let client = ClientState(
-                id: nextClientID, connection: connection, address: address, localAddress: localAddress,
-                now: SystemClock.nowMilliseconds(), user: acl.defaultUser)
-            nextClientID += 1
-            clients[client.id] = client
+            let client = clients.add { id in
+                ClientState(id: id, connection: connection, address: address, localAddress: localAddress,
+                            now: SystemClock.nowMilliseconds(), user: acl.defaultUser)
+            }
             stats.totalConnectionsReceived += 1
             return client
         }
@@ -225,12 +221,12 @@ package final class ServerCore: @unchecked Sendable {
     /// Forgets a closed connection.
     package func unregister(_ client: ClientState) {
         lock.withLock {
-            unblock(client)
-            unwatchAll(client)
-            unsubscribeAll(client)
-            disableTracking(client)
+            blocking.remove(client)
+            watches.unwatchAll(client)
+            pubsub.unsubscribeAll(client)
+            tracking.disable(client)
             stopMonitoring(client)
-            _ = clients.removeValue(forKey: client.id)
+            clients.remove(client)
         }
     }
 
@@ -363,7 +359,7 @@ package final class ServerCore: @unchecked Sendable {
             && spec.parent?.flags.contains(.keepsTrackingCaching) != true {
             context.client.tracking?.caching = false
         }
-        if !blocking.ready.isEmpty { serveReadyKeys() }
+        if blocking.hasReadyKeys { serveReadyKeys() }
     }
 
     /// Runs one command that passed dispatch's checks (directly, or queued by MULTI and run by EXEC):
@@ -524,24 +520,4 @@ package struct CommandContext {
 
     /// The bytes of argument `index`.
     func bytes(_ index: Int) -> [UInt8] { Array(args[index].readableBytesView) }
-}
-
-/// A moving average over the last 16 samples of a counter, as Redis computes instantaneous metrics.
-struct RateSampler: Sendable {
-    private var samples = [Double](repeating: 0, count: 16)
-    private var index = 0
-    private var lastTime: Int64 = 0
-    private var lastValue = 0
-
-    mutating func record(value: Int, at time: Int64) {
-        defer {
-            lastTime = time
-            lastValue = value
-        }
-        guard lastTime > 0, time > lastTime else { return }
-        samples[index] = Double(value - lastValue) * 1000 / Double(time - lastTime)
-        index = (index + 1) % samples.count
-    }
-
-    var average: Double { samples.reduce(0, +) / Double(samples.count) }
 }

@@ -20,31 +20,94 @@ struct BlockedCommand {
 }
 
 /// Clients blocked on keys, served in the order they blocked when data arrives (Redis's fairness),
-/// timed out by the periodic task. Guarded by the server lock.
-struct BlockingState {
-    var commands: [UInt64: BlockedCommand] = [:]
-    var queues: [DatabaseKey: [UInt64]] = [:]
-    var ready: [DatabaseKey] = []
-    var readySet: Set<DatabaseKey> = []
+/// timed out by the periodic task. Keeps `ClientState.isBlocked` in step. Guarded by the server lock.
+struct BlockingQueues {
+    /// The parked command of each blocked client.
+    private var commands: [UInt64: BlockedCommand] = [:]
+    /// Blocked client IDs per key, in blocking order.
+    private var queues: [DatabaseKey: [UInt64]] = [:]
+    /// Keys that received data since the last serving round, in signalling order.
+    private var ready: [DatabaseKey] = []
+    private var readySet: Set<DatabaseKey> = []
 
+    /// Blocked clients (INFO `blocked_clients`).
     var count: Int { commands.count }
+    /// Whether some signalled key waits to be served.
+    var hasReadyKeys: Bool { !ready.isEmpty }
+
+    /// Parks `command` in the queue of each of its keys.
+    mutating func add(_ command: BlockedCommand) {
+        commands[command.client.id] = command
+        var seen = Set<DatabaseKey>()
+        for entry in command.keys where seen.insert(entry).inserted {
+            queues[entry, default: []].append(command.client.id)
+        }
+        command.client.isBlocked = true
+    }
+
+    /// Forgets a blocked client (served, timed out, disconnected); nil when it was not blocked.
+    @discardableResult
+    mutating func remove(_ client: ClientState) -> BlockedCommand? {
+        guard let command = commands.removeValue(forKey: client.id) else { return nil }
+        for entry in Set(command.keys) {
+            queues[entry]?.removeAll { $0 == client.id }
+            if queues[entry]?.isEmpty == true { queues[entry] = nil }
+        }
+        client.isBlocked = false
+        return command
+    }
+
+    /// Whether `client` is parked here.
+    func contains(_ client: ClientState) -> Bool { commands[client.id] != nil }
+
+    /// Marks `entry` as having new data if someone waits on it.
+    mutating func signal(_ entry: DatabaseKey) {
+        guard queues[entry] != nil, readySet.insert(entry).inserted else { return }
+        ready.append(entry)
+    }
+
+    /// Whether any client waits on any key (the cheap test before building a `DatabaseKey`).
+    var isWaiting: Bool { !queues.isEmpty }
+
+    /// The keys of `database` someone waits on.
+    func waitedKeys(in database: Int) -> [Bytes] {
+        queues.keys.filter { $0.database == database }.map(\.key)
+    }
+
+    /// The keys signalled since the last call, in signalling order; the ready list starts afresh.
+    mutating func takeReadyKeys() -> [DatabaseKey] {
+        defer {
+            ready = []
+            readySet = []
+        }
+        return ready
+    }
+
+    /// The commands waiting on `entry`, in blocking order.
+    func waiting(on entry: DatabaseKey) -> [BlockedCommand] {
+        (queues[entry] ?? []).compactMap { commands[$0] }
+    }
+
+    /// The clients whose deadline is at or before `now`.
+    func timedOut(at now: Int64) -> [ClientState] {
+        commands.values.compactMap { command in
+            guard let deadline = command.deadline, now >= deadline else { return nil }
+            return command.client
+        }
+    }
 }
 
 extension ServerCore {
     /// Marks `key` as having new data (a push to a list, an add to a sorted set) if someone waits on it.
     func signalKeyReady(_ database: Int, _ key: some ContiguousBytes) {
-        guard !blocking.queues.isEmpty else { return }
-        let entry = DatabaseKey(database: database, key: Bytes(key))
-        guard blocking.queues[entry] != nil, blocking.readySet.insert(entry).inserted else { return }
-        blocking.ready.append(entry)
+        guard blocking.isWaiting else { return }
+        blocking.signal(DatabaseKey(database: database, key: Bytes(key)))
     }
 
     /// After SWAPDB: every waited-on key of `database` that now exists may have data.
     func signalDatabaseReady(_ database: Int) {
-        for entry in blocking.queues.keys where entry.database == database {
-            if keyspace.lookupWrite(database, entry.key, [.noTouch]) != nil {
-                signalKeyReady(database, entry.key)
-            }
+        for key in blocking.waitedKeys(in: database) where keyspace.lookupWrite(database, key, [.noTouch]) != nil {
+            signalKeyReady(database, key)
         }
     }
 
@@ -52,42 +115,22 @@ extension ServerCore {
     /// passes. A deadline beyond the clock's range saturates: it never comes.
     func block(_ context: CommandContext, keys: [ByteBuffer], timeout: Int64) {
         let client = context.client
-        let entries = keys.map { DatabaseKey(database: client.database, key: Bytes($0)) }
         let arguments = (0..<context.args.count).map { ByteBuffer(bytes: context.args[$0].readableBytesView) }
         let (end, overflow) = keyspace.now.addingReportingOverflow(timeout)
-        let deadline: Int64? = timeout == 0 || overflow ? nil : end
-        blocking.commands[client.id] = BlockedCommand(
-            client: client, database: client.database, keys: entries, arguments: arguments, spec: context.spec,
-            deadline: deadline)
-        var seen = Set<DatabaseKey>()
-        for entry in entries where seen.insert(entry).inserted {
-            blocking.queues[entry, default: []].append(client.id)
-        }
-        client.isBlocked = true
-    }
-
-    /// Forgets a blocked client (served, timed out, disconnected).
-    func unblock(_ client: ClientState) {
-        guard let command = blocking.commands.removeValue(forKey: client.id) else { return }
-        for entry in Set(command.keys) {
-            blocking.queues[entry]?.removeAll { $0 == client.id }
-            if blocking.queues[entry]?.isEmpty == true { blocking.queues[entry] = nil }
-        }
-        client.isBlocked = false
+        blocking.add(BlockedCommand(
+            client: client, database: client.database,
+            keys: keys.map { DatabaseKey(database: client.database, key: Bytes($0)) },
+            arguments: arguments, spec: context.spec, deadline: timeout == 0 || overflow ? nil : end))
     }
 
     /// Serves clients blocked on keys that received data, in blocking order, until nothing is ready
     /// (serving a BLMOVE can make its destination ready in turn). Lock held.
     func serveReadyKeys() {
-        while !blocking.ready.isEmpty {
-            let keys = blocking.ready
-            blocking.ready = []
-            blocking.readySet = []
-            for entry in keys {
-                guard let waiting = blocking.queues[entry] else { continue }
-                for id in waiting {
-                    guard let command = blocking.commands[id] else { continue }
-                    if !retry(command) { continue }
+        while blocking.hasReadyKeys {
+            for entry in blocking.takeReadyKeys() {
+                // A command served earlier in this loop has left the queue: `retry` skips it.
+                for command in blocking.waiting(on: entry) where blocking.contains(command.client) {
+                    retry(command)
                 }
             }
         }
@@ -115,27 +158,23 @@ extension ServerCore {
         if aof != nil && stats.changes != changesBefore {
             for words in context.propagation ?? [] { propagate(database: command.database, words: words) }
         }
-        unblock(client)
+        blocking.remove(client)
         pendingActions.append(.resume(client, context.reply.buffer))
         return true
     }
 
     /// Answers blocked clients whose timeout passed with a null reply (cron). Lock held.
     func expireBlockedClients(now: Int64) {
-        for command in blocking.commands.values {
-            guard let deadline = command.deadline, now >= deadline else { continue }
-            abortBlocked(command.client, error: nil)
-        }
+        for client in blocking.timedOut(at: now) { abortBlocked(client, error: nil) }
     }
 
     /// Ends a client's wait early: with the timeout reply (a null array) or with `error`. False when the
     /// client is not blocked. Lock held.
     @discardableResult
     func abortBlocked(_ client: ClientState, error: String?) -> Bool {
-        guard blocking.commands[client.id] != nil else { return false }
+        guard blocking.remove(client) != nil else { return false }
         var writer = RESPWriter(buffer: ByteBuffer(), version: client.protocolVersion)
         if let error { writer.error(error) } else { writer.nullArray() }
-        unblock(client)
         pendingActions.append(.resume(client, writer.buffer))
         return true
     }

@@ -2,13 +2,87 @@ import NIOCore
 import NovaEngine
 import NovaRESP
 
-/// Channel and pattern subscriptions of all clients. Guarded by the server lock.
-struct PubSubState {
+/// Channel and pattern subscriptions of all clients, kept in step with each client's own lists
+/// (`ClientState.channels`, `.patterns`): every change goes through these methods. Guarded by the
+/// server lock.
+struct PubSubRegistry {
     /// Subscribers of each channel, in subscription order.
-    var channels: [Bytes: [ClientState]] = [:]
-    /// Subscribers of each pattern, in subscription order; patterns in the order first subscribed.
-    var patterns: [Bytes: [ClientState]] = [:]
-    var patternOrder: [Bytes] = []
+    private(set) var channels: [Bytes: [ClientState]] = [:]
+    /// Subscribers of each pattern, in subscription order.
+    private var patterns: [Bytes: [ClientState]] = [:]
+    /// Patterns in the order first subscribed (the order `pmessage`s are sent in).
+    private var patternOrder: [Bytes] = []
+
+    /// Distinct patterns with at least one subscriber (PUBSUB NUMPAT, INFO `pubsub_patterns`).
+    var patternCount: Int { patterns.count }
+
+    /// How many clients subscribe to `channel` (PUBSUB NUMSUB).
+    func subscriberCount(_ channel: Bytes) -> Int { channels[channel]?.count ?? 0 }
+
+    /// Subscribes the client to `channel`; false when it already was.
+    @discardableResult
+    mutating func subscribe(_ client: ClientState, channel: Bytes) -> Bool {
+        guard client.channels.append(channel).inserted else { return false }
+        channels[channel, default: []].append(client)
+        return true
+    }
+
+    /// Unsubscribes the client from `channel`; false when it was not subscribed.
+    @discardableResult
+    mutating func unsubscribe(_ client: ClientState, channel: Bytes) -> Bool {
+        guard let position = client.channels.firstIndex(of: channel) else { return false }
+        client.channels.remove(at: position)
+        channels[channel]?.removeAll { $0 === client }
+        if channels[channel]?.isEmpty == true { channels[channel] = nil }
+        return true
+    }
+
+    /// Subscribes the client to a glob `pattern`; false when it already was.
+    @discardableResult
+    mutating func subscribe(_ client: ClientState, pattern: Bytes) -> Bool {
+        guard client.patterns.append(pattern).inserted else { return false }
+        if patterns[pattern] == nil { patternOrder.append(pattern) }
+        patterns[pattern, default: []].append(client)
+        return true
+    }
+
+    /// Unsubscribes the client from `pattern`; false when it was not subscribed.
+    @discardableResult
+    mutating func unsubscribe(_ client: ClientState, pattern: Bytes) -> Bool {
+        guard let position = client.patterns.firstIndex(of: pattern) else { return false }
+        client.patterns.remove(at: position)
+        patterns[pattern]?.removeAll { $0 === client }
+        if patterns[pattern]?.isEmpty == true {
+            patterns[pattern] = nil
+            patternOrder.removeAll { $0 == pattern }
+        }
+        return true
+    }
+
+    /// Drops every subscription of a client (RESET, disconnection).
+    mutating func unsubscribeAll(_ client: ClientState) {
+        for channel in client.channels { unsubscribe(client, channel: channel) }
+        for pattern in client.patterns { unsubscribe(client, pattern: pattern) }
+    }
+
+    /// Calls `deliver` for each receiver of a message on `channel`, in Redis's order: the channel's
+    /// subscribers, then each matching pattern's (with the pattern). Returns the number of deliveries.
+    func forEachReceiver(of channel: Bytes, _ deliver: (ClientState, _ pattern: Bytes?) -> Void) -> Int {
+        var receivers = 0
+        for client in channels[channel] ?? [] {
+            deliver(client, nil)
+            receivers += 1
+        }
+        for pattern in patternOrder {
+            guard let subscribers = patterns[pattern],
+                  pattern.withBytes({ p in channel.withBytes { RedisGlob.matches(p, $0) } }) else { continue }
+            for client in subscribers {
+                deliver(client, pattern)
+                receivers += 1
+            }
+        }
+        return receivers
+    }
 }
 
 extension ServerCore {
@@ -17,33 +91,20 @@ extension ServerCore {
     /// the lock is held, so every subscriber sees messages in publishing order.
     @discardableResult
     func publish(_ channel: Bytes, _ message: Bytes) -> Int {
-        var receivers = 0
-        if let subscribers = pubsub.channels[channel] {
-            for client in subscribers {
-                deliver(to: client) { writer in
-                    writer.push(3)
-                    writer.bulk("message")
-                    channel.withBytes { writer.bulk($0) }
-                    message.withBytes { writer.bulk($0) }
-                }
-                receivers += 1
-            }
-        }
-        for pattern in pubsub.patternOrder {
-            guard let subscribers = pubsub.patterns[pattern],
-                  pattern.withBytes({ p in channel.withBytes { RedisGlob.matches(p, $0) } }) else { continue }
-            for client in subscribers {
-                deliver(to: client) { writer in
+        pubsub.forEachReceiver(of: channel) { client, pattern in
+            deliver(to: client) { writer in
+                if let pattern {
                     writer.push(4)
                     writer.bulk("pmessage")
                     pattern.withBytes { writer.bulk($0) }
-                    channel.withBytes { writer.bulk($0) }
-                    message.withBytes { writer.bulk($0) }
+                } else {
+                    writer.push(3)
+                    writer.bulk("message")
                 }
-                receivers += 1
+                channel.withBytes { writer.bulk($0) }
+                message.withBytes { writer.bulk($0) }
             }
         }
-        return receivers
     }
 
     /// Writes an out-of-band frame (a message, an invalidation) to `client`'s connection.
@@ -53,44 +114,5 @@ extension ServerCore {
         write(&writer)
         let settings = config.settings
         connection.push(writer.buffer, limit: client.isSubscriber ? settings.pubsubOutputLimit : settings.normalOutputLimit)
-    }
-
-    /// Subscribes the client to `channel`; false when it already was.
-    func subscribe(_ client: ClientState, channel: Bytes) -> Bool {
-        guard client.channels.append(channel).inserted else { return false }
-        pubsub.channels[channel, default: []].append(client)
-        return true
-    }
-
-    func unsubscribe(_ client: ClientState, channel: Bytes) -> Bool {
-        guard let position = client.channels.firstIndex(of: channel) else { return false }
-        client.channels.remove(at: position)
-        pubsub.channels[channel]?.removeAll { $0 === client }
-        if pubsub.channels[channel]?.isEmpty == true { pubsub.channels[channel] = nil }
-        return true
-    }
-
-    func subscribe(_ client: ClientState, pattern: Bytes) -> Bool {
-        guard client.patterns.append(pattern).inserted else { return false }
-        if pubsub.patterns[pattern] == nil { pubsub.patternOrder.append(pattern) }
-        pubsub.patterns[pattern, default: []].append(client)
-        return true
-    }
-
-    func unsubscribe(_ client: ClientState, pattern: Bytes) -> Bool {
-        guard let position = client.patterns.firstIndex(of: pattern) else { return false }
-        client.patterns.remove(at: position)
-        pubsub.patterns[pattern]?.removeAll { $0 === client }
-        if pubsub.patterns[pattern]?.isEmpty == true {
-            pubsub.patterns[pattern] = nil
-            pubsub.patternOrder.removeAll { $0 == pattern }
-        }
-        return true
-    }
-
-    /// Drops every subscription of a client (RESET, disconnection).
-    func unsubscribeAll(_ client: ClientState) {
-        for channel in client.channels { _ = unsubscribe(client, channel: channel) }
-        for pattern in client.patterns { _ = unsubscribe(client, pattern: pattern) }
     }
 }

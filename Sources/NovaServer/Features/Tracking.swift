@@ -19,23 +19,27 @@ struct TrackingState {
     var brokenRedirect = false
 }
 
-/// Server-assisted client-side caching state (Redis's tracking table and prefix table). Lock held.
-struct TrackingTables {
+/// Server-assisted client-side caching state (Redis's tracking table and prefix table), kept in step
+/// with each client's `ClientState.tracking`. Lock held.
+struct TrackingTable {
     /// Key name (in any database) → clients that read it since it last changed.
-    var keys: [Bytes: Set<UInt64>] = [:]
+    private var keys: [Bytes: Set<UInt64>] = [:]
     /// BCAST prefix → clients tracking it.
-    var prefixes: [Bytes: Set<UInt64>] = [:]
-    /// Clients with tracking on.
-    var clientCount = 0
+    private var prefixes: [Bytes: Set<UInt64>] = [:]
+    /// Clients with tracking on (INFO `tracking_clients`).
+    private(set) var clientCount = 0
 
+    /// Nothing is tracked: a write needs no lookup here.
     var isEmpty: Bool { keys.isEmpty && prefixes.isEmpty }
-}
+    /// INFO `tracking_total_keys`, `tracking_total_items`, `tracking_total_prefixes`.
+    var keyCount: Int { keys.count }
+    var itemCount: Int { keys.values.reduce(0) { $0 + $1.count } }
+    var prefixCount: Int { prefixes.count }
 
-extension ServerCore {
     /// Turns tracking on for `client` with `options` (already validated), keeping earlier BCAST prefixes.
-    func enableTracking(_ client: ClientState, _ options: TrackingState, prefixes: [Bytes]) {
+    mutating func enable(_ client: ClientState, _ options: TrackingState, prefixes newPrefixes: [Bytes]) {
         var state = client.tracking ?? TrackingState()
-        if client.tracking == nil { tracking.clientCount += 1 }
+        if client.tracking == nil { clientCount += 1 }
         state.broadcast = options.broadcast
         state.optIn = options.optIn
         state.optOut = options.optOut
@@ -43,9 +47,9 @@ extension ServerCore {
         state.redirect = options.redirect
         state.brokenRedirect = false
         if options.broadcast {
-            for prefix in prefixes.isEmpty ? [Bytes()] : prefixes where !state.prefixes.contains(prefix) {
+            for prefix in newPrefixes.isEmpty ? [Bytes()] : newPrefixes where !state.prefixes.contains(prefix) {
                 state.prefixes.append(prefix)
-                tracking.prefixes[prefix, default: []].insert(client.id)
+                prefixes[prefix, default: []].insert(client.id)
             }
         }
         client.tracking = state
@@ -53,53 +57,68 @@ extension ServerCore {
 
     /// Turns tracking off (CLIENT TRACKING OFF, RESET, disconnection). Keys it read stay in the table
     /// until they change; by then nobody is told.
-    func disableTracking(_ client: ClientState) {
+    mutating func disable(_ client: ClientState) {
         guard let state = client.tracking else { return }
         for prefix in state.prefixes {
-            tracking.prefixes[prefix]?.remove(client.id)
-            if tracking.prefixes[prefix]?.isEmpty == true { tracking.prefixes[prefix] = nil }
+            prefixes[prefix]?.remove(client.id)
+            if prefixes[prefix]?.isEmpty == true { prefixes[prefix] = nil }
         }
         client.tracking = nil
-        tracking.clientCount -= 1
+        clientCount -= 1
     }
 
-    /// After a read-only command: remembers its keys for a tracking client (unless BCAST, or OPTIN
+    /// After a read-only command: remembers `readKeys` for a tracking client (unless BCAST, or OPTIN
     /// without CACHING YES, or OPTOUT with CACHING NO).
-    func rememberTrackedKeys(_ client: ClientState, _ spec: CommandSpec, _ args: Arguments) {
+    mutating func remember(_ readKeys: some Sequence<Bytes>, readBy client: ClientState) {
         guard let state = client.tracking, !state.broadcast else { return }
         if (state.optIn && !state.caching) || (state.optOut && state.caching) { return }
+        for key in readKeys { keys[key, default: []].insert(client.id) }
+    }
+
+    /// A key changed: the clients to tell — those that read it (forgotten now, as they will read it
+    /// again) and the BCAST clients of its prefixes (`broadcast`).
+    mutating func takeInterested(in key: Bytes) -> (readers: Set<UInt64>, broadcast: [UInt64]) {
+        let readers = keys.removeValue(forKey: key) ?? []
+        guard !prefixes.isEmpty else { return (readers, []) }
+        var broadcast: [UInt64] = []
+        for (prefix, ids) in prefixes where key.hasPrefix(prefix) { broadcast += ids }
+        return (readers, broadcast)
+    }
+
+    /// FLUSHDB / FLUSHALL: every key changed; the table starts afresh.
+    mutating func forgetAllKeys() { keys = [:] }
+}
+
+extension ServerCore {
+    /// After a read-only command: remembers its keys for a tracking client.
+    func rememberTrackedKeys(_ client: ClientState, _ spec: CommandSpec, _ args: Arguments) {
+        guard client.tracking != nil else { return }
         let arguments = (0..<args.count).map { args[$0] }
-        for index in spec.keyIndexes(arguments) {
-            tracking.keys[Bytes(args[index]), default: []].insert(client.id)
-        }
+        tracking.remember(spec.keyIndexes(arguments).lazy.map { Bytes(args[$0]) }, readBy: client)
     }
 
     /// A key changed: tell the clients that read it, and the BCAST clients of its prefixes.
     func invalidateTrackedKey(_ key: Bytes) {
-        if let readers = tracking.keys.removeValue(forKey: key) {
-            for id in readers {
-                guard let client = clients[id], let state = client.tracking, !state.broadcast else { continue }
-                if state.noLoop && client === currentClient { continue }
-                sendInvalidation(client, keys: [key])
-            }
+        let (readers, broadcast) = tracking.takeInterested(in: key)
+        for id in readers {
+            guard let client = clients[id], let state = client.tracking, !state.broadcast else { continue }
+            if state.noLoop && client === currentClient { continue }
+            sendInvalidation(client, keys: [key])
         }
-        guard !tracking.prefixes.isEmpty else { return }
-        for (prefix, ids) in tracking.prefixes where key.hasPrefix(prefix) {
-            for id in ids {
-                guard let client = clients[id], let state = client.tracking else { continue }
-                if state.noLoop && client === currentClient { continue }
-                sendInvalidation(client, keys: [key])
-            }
+        for id in broadcast {
+            guard let client = clients[id], let state = client.tracking else { continue }
+            if state.noLoop && client === currentClient { continue }
+            sendInvalidation(client, keys: [key])
         }
     }
 
     /// FLUSHDB / FLUSHALL: every tracking client is told that everything changed (a null key list).
     func invalidateAllTracked() {
         guard tracking.clientCount > 0 else { return }
-        for client in clients.values where client.tracking != nil {
+        for client in clients.all where client.tracking != nil {
             sendInvalidation(client, keys: nil)
         }
-        tracking.keys = [:]
+        tracking.forgetAllKeys()
     }
 
     /// Sends an `invalidate` push (RESP3) or a `__redis__:invalidate` message (a RESP2 redirect target

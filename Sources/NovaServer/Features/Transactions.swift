@@ -17,18 +17,26 @@ final class Transaction {
     var flags: CommandFlags = []
 }
 
-/// WATCH bookkeeping (Redis's `touchWatchedKey` family). Lock held throughout.
-extension ServerCore {
-    /// Watches `key` of the client's database for its next EXEC.
-    func watch(_ client: ClientState, _ key: ByteBuffer) {
-        let entry = DatabaseKey(database: client.database, key: Bytes(key))
+/// WATCH bookkeeping (Redis's `watched_keys` and `touchWatchedKey` family): which clients watch which
+/// keys, kept in step with each client's `ClientState.watchedKeys`. A client whose watched key changes
+/// gets `watchInvalidated`, and its next EXEC fails. A key that had already expired when watched and is
+/// then simply deleted counts as unchanged, as in Redis. Lock held.
+struct WatchTable {
+    private var watchers: [DatabaseKey: [ClientState]] = [:]
+
+    /// Nobody watches anything: a write needs no lookup here.
+    var isEmpty: Bool { watchers.isEmpty }
+
+    /// Watches `entry` for the client's next EXEC; `expired` tells whether the key is logically expired
+    /// now (present but past its TTL).
+    mutating func watch(_ client: ClientState, _ entry: DatabaseKey, expired: Bool) {
         guard client.watchedKeys[entry] == nil else { return }
-        client.watchedKeys[entry] = isLogicallyExpired(entry)
+        client.watchedKeys[entry] = expired
         watchers[entry, default: []].append(client)
     }
 
     /// Forgets every key the client watches (EXEC, DISCARD, UNWATCH, RESET, disconnection).
-    func unwatchAll(_ client: ClientState) {
+    mutating func unwatchAll(_ client: ClientState) {
         for entry in client.watchedKeys.keys {
             watchers[entry]?.removeAll { $0 === client }
             if watchers[entry]?.isEmpty == true { watchers[entry] = nil }
@@ -37,41 +45,59 @@ extension ServerCore {
         client.watchInvalidated = false
     }
 
-    /// A key was written, deleted, expired or evicted: clients watching it fail their next EXEC, and
-    /// tracking clients that read it are told (CLIENT TRACKING). A key
-    /// that had already expired when watched and is now simply gone counts as unchanged, as in Redis.
-    func keyModified(_ database: Int, _ key: some ContiguousBytes) {
-        if !tracking.isEmpty { invalidateTrackedKey(Bytes(key)) }
-        guard !watchers.isEmpty else { return }
-        let entry = DatabaseKey(database: database, key: Bytes(key))
+    /// `entry` was written, deleted, expired or evicted; `present` tells whether it exists afterwards.
+    func keyChanged(_ entry: DatabaseKey, present: @autoclosure () -> Bool) {
         guard let clients = watchers[entry] else { return }
-        let present = keyspace.databases[database].find(entry.key) != nil
+        let present = present()
         for client in clients {
-            if client.watchedKeys[entry] == true {
-                if !present {
-                    client.watchedKeys[entry] = false
-                    continue
-                }
+            if client.watchedKeys[entry] == true && !present {
+                client.watchedKeys[entry] = false  // an expired key deleted: no logical change
+                continue
             }
             client.watchInvalidated = true
         }
     }
 
-    /// Before FLUSHDB / FLUSHALL empties `database` or SWAPDB replaces its contents with those of
-    /// `replacement`: watched keys present in either change.
-    func databaseReplaced(_ database: Int, with replacement: Int? = nil) {
-        guard !watchers.isEmpty else { return }
+    /// Before `database` is emptied or has its contents replaced: `presence` tells, for a watched key,
+    /// whether it is in the database now and whether it will be in the replacement.
+    func databaseReplaced(_ database: Int, presence: (Bytes) -> (now: Bool, after: Bool)) {
         for (entry, clients) in watchers where entry.database == database {
-            let inEmptied = keyspace.databases[database].find(entry.key) != nil
-            let inReplacement = replacement.map { keyspace.databases[$0].find(entry.key) != nil } ?? false
-            guard inEmptied || inReplacement else { continue }
+            let (now, after) = presence(entry.key)
+            guard now || after else { continue }
             for client in clients {
-                if client.watchedKeys[entry] == true && !inReplacement {
-                    client.watchedKeys[entry] = false  // an expired key deleted: no logical change
+                if client.watchedKeys[entry] == true && !after {
+                    client.watchedKeys[entry] = false
                     continue
                 }
                 client.watchInvalidated = true
             }
+        }
+    }
+}
+
+extension ServerCore {
+    /// Watches `key` of the client's database for its next EXEC.
+    func watch(_ client: ClientState, _ key: ByteBuffer) {
+        let entry = DatabaseKey(database: client.database, key: Bytes(key))
+        watches.watch(client, entry, expired: isLogicallyExpired(entry))
+    }
+
+    /// A key was written, deleted, expired or evicted: clients watching it fail their next EXEC, and
+    /// tracking clients that read it are told (CLIENT TRACKING).
+    func keyModified(_ database: Int, _ key: some ContiguousBytes) {
+        if !tracking.isEmpty { invalidateTrackedKey(Bytes(key)) }
+        guard !watches.isEmpty else { return }
+        let entry = DatabaseKey(database: database, key: Bytes(key))
+        watches.keyChanged(entry, present: keyspace.databases[database].find(entry.key) != nil)
+    }
+
+    /// Before FLUSHDB / FLUSHALL empties `database` or SWAPDB replaces its contents with those of
+    /// `replacement`: watched keys present in either change.
+    func databaseReplaced(_ database: Int, with replacement: Int? = nil) {
+        guard !watches.isEmpty else { return }
+        watches.databaseReplaced(database) { key in
+            (keyspace.databases[database].find(key) != nil,
+             replacement.map { keyspace.databases[$0].find(key) != nil } ?? false)
         }
     }
 

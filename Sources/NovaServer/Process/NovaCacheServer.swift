@@ -239,13 +239,13 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
         #endif
         let (group, listeners, tls) = state.withLockedValue { ($0.group, $0.listeners, $0.tls) }
         if let tls {
-            let connections = core.withLock { core.clients.values.compactMap(\.connection) }
+            let connections = core.withLock { core.clients.all.compactMap(\.connection) }
             for connection in connections { connection.close() }
             await tls.stop()
         }
         if let group {
             for listener in listeners { try? await listener.close() }
-            let connections = core.withLock { core.clients.values.compactMap(\.connection) }
+            let connections = core.withLock { core.clients.all.compactMap(\.connection) }
             for connection in connections { connection.close() }
             try? await group.shutdownGracefully()
         }
@@ -259,7 +259,7 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
         let hz = core.withLock { core.config.settings.hz }
         startPeriodicThread(intervalMilliseconds: 1000 / max(1, min(hz, 500))) { [self, core] in
             guard state.withLockedValue({ $0.cronRunning }) else { return false }
-            Self.cron(core)
+            core.runCron()
             return true
         }
         // Once a second, outside the server lock: memory freed by closed connections and deleted keys
@@ -283,55 +283,6 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
             }
         }
         thread.start()
-    }
-
-    /// One tick: active expiry within a time budget, memory and rate samples, idle-client timeouts.
-    static func cron(_ core: ServerCore) {
-        // After the final save nothing may change the data or start another save.
-        if core.withLock({ core.halted }) { return }
-        let start = SystemClock.monotonicNanoseconds()
-        let effort = core.withLock { core.config.settings.activeExpireEffort }
-        let budget = UInt64(1_000_000 * effort)
-        // Small chunks keep the lock hold short; other clients get in between chunks. Stop after one full
-        // sweep or when the time budget is spent; the next tick continues where this one stopped.
-        var visited = 0
-        while true {
-            let (segments, total) = core.withLock { () -> (Int, Int) in
-                core.keyspace.now = SystemClock.nowMilliseconds()
-                let visited = core.keyspace.activeExpireCycle(maxExamined: 2048).visitedSegments
-                return (visited, core.keyspace.databases.count * Database.segmentCount)
-            }
-            visited += segments
-            if visited >= total { break }
-            if SystemClock.monotonicNanoseconds() &- start > budget {
-                core.withLock { core.keyspace.stats.expiredTimeCapReachedCount += 1 }
-                break
-            }
-        }
-        var idle: [any ConnectionControl] = []
-        let actions = core.withLock { () -> [PostAction] in
-            let now = SystemClock.nowMilliseconds()
-            core.sampleMemory()
-            core.opsSamples.record(value: core.stats.totalCommandsProcessed, at: now)
-            core.inputSamples.record(value: core.stats.netInputBytes, at: now)
-            core.outputSamples.record(value: core.stats.netOutputBytes, at: now)
-            let maxMemory = core.config.settings.maxMemory
-            if maxMemory > 0 { _ = core.enforceMaxMemory(maxMemory) }
-            core.checkSaveRules(now: now)
-            core.checkAutoRewrite()
-            let timeout = Int64(core.config.settings.timeout) * 1000
-            if timeout > 0 {
-                for client in core.clients.values where !client.isBlocked && now - client.lastInteraction > timeout {
-                    if let connection = client.connection { idle.append(connection) }
-                }
-            }
-            core.keyspace.now = now
-            core.expireBlockedClients(now: now)
-            defer { core.pendingActions.removeAll() }
-            return core.pendingActions
-        }
-        core.performDetached(actions)
-        for connection in idle { connection.close() }
     }
 }
 
