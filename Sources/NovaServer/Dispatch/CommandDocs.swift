@@ -3,170 +3,53 @@ import NovaRESP
 /// COMMAND INFO and COMMAND DOCS replies, generated from the command table. Argument documentation is
 /// parsed from each command's syntax line (`key value [NX | XX] [EX seconds | PX milliseconds]`).
 enum CommandDocs {
-    /// One documented argument.
-    indirect enum Argument {
-        case value(name: String, type: String, token: String?, optional: Bool, multiple: Bool, keyIndex: Int?)
-        case token(String, optional: Bool, multiple: Bool)
-        case oneOf(name: String, [Argument], optional: Bool, multiple: Bool)
-        case block(name: String, [Argument], optional: Bool, multiple: Bool)
-    }
-
-    static let keyNames: Set<String> = ["key", "newkey", "source", "destination"]
-    static let integerNames: Set<String> = [
-        "seconds", "milliseconds", "count", "offset", "start", "end", "increment", "decrement", "db", "index",
-        "index1", "index2", "numkeys", "timeout", "cursor", "destination-db", "client-id", "port",
-    ]
-
-    static func type(of name: String) -> String {
-        if keyNames.contains(name) { return "key" }
-        if integerNames.contains(name) { return "integer" }
-        if name.hasPrefix("unix-time") { return "unix-time" }
-        if name == "pattern" { return "pattern" }
-        return "string"
-    }
-
-    /// Parses a syntax line into arguments.
-    static func parse(_ syntax: String) -> [Argument] {
-        var tokens: [String] = []
-        var current = ""
-        for character in syntax {
-            if character == "[" || character == "]" || character == "(" || character == ")" || character == "|" {
-                if !current.isEmpty { tokens.append(current); current = "" }
-                tokens.append(String(character))
-            } else if character == " " {
-                if !current.isEmpty { tokens.append(current); current = "" }
-            } else {
-                current.append(character)
-            }
+    /// One argument's documentation map, fields in Redis's order.
+    static func write(_ argument: CommandArgument, _ reply: inout RESPWriter) {
+        var flags: [StaticString] = []
+        if argument.optional { flags.append("optional") }
+        if argument.multiple { flags.append("multiple") }
+        if argument.multipleToken { flags.append("multiple_token") }
+        let count = 2 + (argument.keySpecIndex == nil ? 0 : 1) + (argument.token == nil ? 0 : 1)
+            + (argument.since == nil ? 0 : 1) + (argument.deprecatedSince == nil ? 0 : 1) + (flags.isEmpty ? 0 : 1)
+            + (argument.arguments.isEmpty ? 0 : 1)
+        reply.map(count)
+        reply.bulk("name")
+        reply.bulk(argument.name)
+        reply.bulk("type")
+        reply.bulk(argument.kind.rawValue)
+        if let index = argument.keySpecIndex {
+            reply.bulk("key_spec_index")
+            reply.integer(index)
         }
-        if !current.isEmpty { tokens.append(current) }
-        var position = 0
-        var keyIndex = 0
-        return parseSequence(tokens, &position, &keyIndex)
-    }
-
-    private static func isToken(_ word: String) -> Bool {
-        word.first?.isUppercase == true && word == word.uppercased()
-    }
-
-    private static func parseSequence(_ tokens: [String], _ position: inout Int, _ keyIndex: inout Int) -> [Argument] {
-        var result: [Argument] = []
-        while position < tokens.count {
-            let token = tokens[position]
-            if token == "]" || token == ")" || token == "|" { break }
-            position += 1
-            var argument: Argument
-            if token == "[" || token == "(" {
-                let closing = token == "[" ? "]" : ")"
-                var alternatives: [[Argument]] = [parseSequence(tokens, &position, &keyIndex)]
-                while position < tokens.count && tokens[position] == "|" {
-                    position += 1
-                    alternatives.append(parseSequence(tokens, &position, &keyIndex))
-                }
-                if position < tokens.count && tokens[position] == closing { position += 1 }
-                let optional = token == "["
-                if alternatives.count > 1 {
-                    let choices = alternatives.map { $0.count == 1 ? $0[0] : .block(name: blockName($0), $0, optional: false, multiple: false) }
-                    argument = .oneOf(name: blockName(alternatives.flatMap { $0 }), choices, optional: optional, multiple: false)
-                } else if alternatives[0].count == 1 {
-                    argument = withFlags(alternatives[0][0], optional: optional, multiple: false)
-                } else {
-                    argument = .block(name: blockName(alternatives[0]), alternatives[0], optional: optional, multiple: false)
-                }
-            } else if isToken(token) {
-                if position < tokens.count, !isToken(tokens[position]), !["[", "]", "(", ")", "|"].contains(tokens[position]),
-                   !tokens[position].hasPrefix("...") {
-                    let name = tokens[position]
-                    position += 1
-                    argument = .value(name: name, type: type(of: name), token: token, optional: false, multiple: false,
-                                      keyIndex: keyNames.contains(name) ? keyIndex : nil)
-                    if keyNames.contains(name) { keyIndex += 1 }
-                } else {
-                    argument = .token(token, optional: false, multiple: false)
-                }
-            } else {
-                let name = token
-                argument = .value(name: name, type: type(of: name), token: nil, optional: false, multiple: false,
-                                  keyIndex: keyNames.contains(name) ? keyIndex : nil)
-                if keyNames.contains(name) { keyIndex += 1 }
-            }
-            if position < tokens.count && tokens[position].hasPrefix("...") {
-                position += 1
-                argument = withFlags(argument, optional: nil, multiple: true)
-            }
-            result.append(argument)
+        if let token = argument.token {
+            reply.bulk("token")
+            reply.bulk(token)
         }
-        return result
-    }
-
-    private static func blockName(_ arguments: [Argument]) -> String {
-        guard let first = arguments.first else { return "arguments" }
-        switch first {
-        case .value(let name, _, let token, _, _, _): return (token ?? name).lowercased()
-        case .token(let token, _, _): return token.lowercased()
-        case .oneOf(let name, _, _, _), .block(let name, _, _, _): return name
+        if let since = argument.since {
+            reply.bulk("since")
+            reply.bulk(since)
+        }
+        if let deprecated = argument.deprecatedSince {
+            reply.bulk("deprecated_since")
+            reply.bulk(deprecated)
+        }
+        if !flags.isEmpty {
+            reply.bulk("flags")
+            reply.set(flags.count)
+            for flag in flags { reply.simpleString(flag) }
+        }
+        if !argument.arguments.isEmpty {
+            reply.bulk("arguments")
+            reply.array(argument.arguments.count)
+            for item in argument.arguments { write(item, &reply) }
         }
     }
 
-    private static func withFlags(_ argument: Argument, optional: Bool?, multiple: Bool) -> Argument {
-        switch argument {
-        case let .value(name, type, token, o, m, key):
-            return .value(name: name, type: type, token: token, optional: optional ?? o, multiple: m || multiple, keyIndex: key)
-        case let .token(token, o, m):
-            return .token(token, optional: optional ?? o, multiple: m || multiple)
-        case let .oneOf(name, choices, o, m):
-            return .oneOf(name: name, choices, optional: optional ?? o, multiple: m || multiple)
-        case let .block(name, items, o, m):
-            return .block(name: name, items, optional: optional ?? o, multiple: m || multiple)
-        }
-    }
-
-    static func write(_ argument: Argument, _ reply: inout RESPWriter) {
-        var fields: [(String, (inout RESPWriter) -> Void)] = []
-        func flags(_ optional: Bool, _ multiple: Bool) {
-            var names: [StaticString] = []
-            if optional { names.append("optional") }
-            if multiple { names.append("multiple") }
-            guard !names.isEmpty else { return }
-            fields.append(("flags", { r in
-                r.set(names.count)
-                for name in names { r.simpleString(name) }
-            }))
-        }
-        switch argument {
-        case let .value(name, type, token, optional, multiple, keyIndex):
-            fields.append(("name", { $0.bulk(name) }))
-            fields.append(("type", { $0.bulk(type) }))
-            if let keyIndex { fields.append(("key_spec_index", { $0.integer(keyIndex) })) }
-            if let token { fields.append(("token", { $0.bulk(token) })) }
-            flags(optional, multiple)
-        case let .token(token, optional, multiple):
-            fields.append(("name", { $0.bulk(token.lowercased()) }))
-            fields.append(("type", { $0.bulk("pure-token") }))
-            fields.append(("token", { $0.bulk(token) }))
-            flags(optional, multiple)
-        case let .oneOf(name, items, optional, multiple), let .block(name, items, optional, multiple):
-            let isOneOf: Bool
-            if case .oneOf = argument { isOneOf = true } else { isOneOf = false }
-            fields.append(("name", { $0.bulk(name) }))
-            fields.append(("type", { $0.bulk(isOneOf ? "oneof" : "block") }))
-            flags(optional, multiple)
-            fields.append(("arguments", { r in
-                r.array(items.count)
-                for item in items { write(item, &r) }
-            }))
-        }
-        reply.map(fields.count)
-        for (key, value) in fields {
-            reply.bulk(key)
-            value(&reply)
-        }
-    }
-
-    /// COMMAND DOCS entry (the value of the map, after the name).
+    /// COMMAND DOCS entry (the value of the map, after the name), fields in Redis's order.
     static func writeDocs(_ spec: CommandSpec, _ reply: inout RESPWriter) {
-        let arguments = parse(spec.syntax)
-        let count = 4 + (arguments.isEmpty ? 0 : 1) + (spec.subcommands.isEmpty ? 0 : 1)
+        let arguments = spec.arguments
+        let count = 3 + (spec.complexity.isEmpty ? 0 : 1) + (spec.deprecation == nil ? 0 : 3) + (spec.history.isEmpty ? 0 : 1)
+            + (arguments.isEmpty ? 0 : 1) + (spec.subcommands.isEmpty ? 0 : 1)
         reply.map(count)
         reply.bulk("summary")
         reply.bulk(spec.summary)
@@ -174,8 +57,28 @@ enum CommandDocs {
         reply.bulk(spec.since)
         reply.bulk("group")
         reply.bulk(spec.group.rawValue)
-        reply.bulk("complexity")
-        reply.bulk(spec.complexity)
+        if !spec.complexity.isEmpty {
+            reply.bulk("complexity")
+            reply.bulk(spec.complexity)
+        }
+        if let deprecation = spec.deprecation {
+            reply.bulk("doc_flags")
+            reply.set(1)
+            reply.simpleString("deprecated")
+            reply.bulk("deprecated_since")
+            reply.bulk(deprecation.since)
+            reply.bulk("replaced_by")
+            reply.bulk(deprecation.replacedBy)
+        }
+        if !spec.history.isEmpty {
+            reply.bulk("history")
+            reply.set(spec.history.count)
+            for (version, change) in spec.history {
+                reply.array(2)
+                reply.bulk(version)
+                reply.bulk(change)
+            }
+        }
         if !arguments.isEmpty {
             reply.bulk("arguments")
             reply.array(arguments.count)

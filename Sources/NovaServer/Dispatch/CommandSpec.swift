@@ -120,9 +120,18 @@ package final class CommandSpec: @unchecked Sendable {
     package let since: String
     /// One line for COMMAND DOCS and help.
     package let summary: String
+    /// Redis's complexity note; empty where Redis has none (MONITOR).
     package let complexity: String
-    /// The arguments after the name, in Redis's documentation syntax (`key value [NX | XX]`).
+    /// The arguments after the name, in Redis's documentation syntax with annotations
+    /// (`key condition=[NX | XX]@2.6.12`; see `CommandArgument`).
     package let syntax: String
+    /// The documented arguments, parsed from `syntax` (empty if it does not parse; a unit test checks
+    /// every command's).
+    let arguments: [CommandArgument]
+    /// Changes by version (COMMAND DOCS `history`), oldest first.
+    package let history: [(version: String, change: String)]
+    /// Deprecated in favour of another command (COMMAND DOCS `doc_flags`, `deprecated_since`, `replaced_by`).
+    package let deprecation: Deprecation?
     /// Nil for a container whose subcommands do the work.
     package let handler: CommandHandler?
     /// Subcommands of a container (CLIENT, CONFIG …).
@@ -136,7 +145,7 @@ package final class CommandSpec: @unchecked Sendable {
         _ name: String, arity: Int, flags: CommandFlags = [], keys: [KeySpec] = [],
         variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)? = nil,
         group: CommandGroup, since: String, summary: String, complexity: String = "O(1)", syntax: String = "",
-        tips: [String] = [], categories: [String]? = nil, channels: ChannelArguments? = nil, container: String? = nil,
+        history: [(version: String, change: String)] = [], deprecated: Deprecation? = nil, tips: [String] = [], categories: [String]? = nil, channels: ChannelArguments? = nil, container: String? = nil,
         subcommands: [CommandSpec] = [], handler: CommandHandler?
     ) {
         self.name = name
@@ -156,9 +165,13 @@ package final class CommandSpec: @unchecked Sendable {
         self.summary = summary
         self.complexity = complexity
         self.syntax = syntax
+        self.arguments = CommandArgument.parse(syntax) ?? []
+        self.history = history
+        self.deprecation = deprecated
         self.handler = handler
         self.subcommands = subcommands
     }
+
 
     /// Whether `count` arguments (name included) satisfy the arity.
     
@@ -179,5 +192,17 @@ package final class CommandSpec: @unchecked Sendable {
         if flags.contains(.blocking) { categories.insert("blocking") }
         categories.insert(flags.contains(.fast) ? "fast" : "slow")
         return AccessControl.categories.filter(categories.contains)
+    }
+}
+
+/// A deprecated command's replacement, for COMMAND DOCS.
+package struct Deprecation: Sendable {
+    package let since: String
+    /// Markdown, as Redis writes it (`` `SET` with the `!GET` argument ``).
+    package let replacedBy: String
+
+    package init(since: String, replacedBy: String) {
+        self.since = since
+        self.replacedBy = replacedBy
     }
 }
