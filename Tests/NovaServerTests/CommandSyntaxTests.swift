@@ -65,6 +65,17 @@ struct CommandSyntaxTests {
         #expect(filter.arguments[1].multiple && filter.arguments[1].arguments[0].since == "2.8.12")
     }
 
+    @Test func quotedTokens() throws {
+        let arguments = try #require(Argument.parse(
+            "key trim=[strategy=(MAXLEN | MINID@6.2.0) operator=[equal='=' | approximately='~'] threshold [LIMIT count]@6.2.0] id_or_auto=(auto_id='*' | id)"))
+        let trim = arguments[1]
+        #expect(trim.kind == .block && trim.optional && trim.arguments.count == 4)
+        #expect(trim.arguments[1].arguments.map(\.token) == ["=", "~"])
+        #expect(trim.arguments[1].arguments.map(\.name) == ["equal", "approximately"])
+        #expect(trim.arguments[0].arguments[1].since == "6.2.0")
+        #expect(arguments[2].arguments[0] == Argument(name: "auto_id", kind: .pureToken, token: "*"))
+    }
+
     @Test func malformedLinesAreRefused() {
         for line in ["[key", "key ]", "(a | b", "NAME=", "[a] |"] {
             #expect(Argument.parse(line) == nil, "\(line)")

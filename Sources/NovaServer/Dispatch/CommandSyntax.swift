@@ -5,9 +5,10 @@
 /// - `word` is a value (`key`, `member`); its type comes from its name (`key`, `destination` → key,
 ///   `count`, `db` → integer …, anything else string) unless written `word:double` (any of string,
 ///   integer, double, key, pattern, unix-time). Keys number their key specification in order; `key#2`
-///   names another.
-/// - `TOKEN` (upper case) alone is a pure token, `TOKEN value` a value given after its token, and
-///   `TOKEN (…)` a block or a choice that follows its token (`[AGGREGATE (SUM | MIN | MAX)]`).
+///   names another; `pattern#1` gives a value that is not a key a key specification (SORT's BY).
+/// - `TOKEN` (upper case, or any text in single quotes: `'~'`) alone is a pure token, `TOKEN value` a
+///   value given after its token, and `TOKEN (…)` a block or a choice that follows its token
+///   (`[AGGREGATE (SUM | MIN | MAX)]`).
 /// - `[…]` is optional, `(…)` required; inside, `a | b` is a choice (oneof), several items a block.
 /// - `name=` before an item names it (`condition=[NX | XX]`, `change=CH`); groups are otherwise named
 ///   after their token, or their items' names joined by `_`.
@@ -54,8 +55,14 @@ struct CommandArgument: Equatable, Sendable {
             if !current.isEmpty { tokens.append(current) }
             current = ""
         }
+        var quoted = false
         for character in syntax {
-            if structural.contains(character) {
+            if character == "'" {
+                quoted.toggle()
+                current.append(character)
+            } else if quoted {
+                current.append(character)
+            } else if structural.contains(character) {
                 flush()
                 tokens.append(String(character))
             } else if character == " " {
@@ -95,8 +102,14 @@ struct CommandArgument: Equatable, Sendable {
         }
 
         static func isToken(_ word: String) -> Bool {
+            if word.count >= 2 && word.first == "'" && word.last == "'" { return true }
             guard let first = word.first, first.isUppercase else { return false }
             return word == word.uppercased()
+        }
+
+        /// A token's text: quotes removed from a quoted one (`'~'`).
+        static func tokenText(_ word: String) -> String {
+            word.first == "'" ? String(word.dropFirst().dropLast()) : word
         }
 
         static func isValueWord(_ word: String?) -> Bool {
@@ -163,14 +176,15 @@ struct CommandArgument: Equatable, Sendable {
                 }
                 argument.optional = argument.optional || word == "["
             } else if Self.isToken(word) {
+                let token = Self.tokenText(word)
                 if next == "(" {
                     position += 1
-                    argument = Self.group(alternatives(closing: ")"), name: name, token: word)
+                    argument = Self.group(alternatives(closing: ")"), name: name, token: token)
                 } else if Self.isValueWord(next) {
                     argument = value(take(), name: name)
-                    argument.token = word
+                    argument.token = token
                 } else {
-                    argument = CommandArgument(name: name ?? word.lowercased(), kind: .pureToken, token: word)
+                    argument = CommandArgument(name: name ?? token.lowercased(), kind: .pureToken, token: token)
                 }
             } else {
                 argument = value(word, name: name)
@@ -207,6 +221,8 @@ struct CommandArgument: Equatable, Sendable {
                 let index = explicitIndex ?? keyIndex
                 argument.keySpecIndex = index
                 keyIndex = index + 1
+            } else if let explicitIndex {
+                argument.keySpecIndex = explicitIndex  // a pattern that names keys (SORT … BY, GET)
             }
             return argument
         }
