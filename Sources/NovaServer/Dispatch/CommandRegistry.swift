@@ -8,25 +8,22 @@ enum CommandRegistry {
 
     // MARK: ACL
 
-    static var acl: CommandSpec { CommandSpec(
-        "acl", arity: -2, flags: [.sentinel], group: .server, since: "6.0.0",
-        summary: "A container for Access List Control commands ", complexity: "Depends on subcommand.",
-        subcommands: [
-            sub("acl", "cat", -2, [.noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List the ACL categories or the commands inside a category", "[categoryname]", ACLCommands.cat, complexity: "O(1) since the categories and commands are a fixed set."),
-            sub("acl", "deluser", -3, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Remove the specified ACL users and the associated rules", "username ...", ACLCommands.deluser, complexity: "O(1) amortized time considering the typical user."),
-            sub("acl", "dryrun", -4, [.admin, .noscript, .loading, .stale, .sentinel], .server, "7.0.0", "Returns whether the user can execute the given command without executing the command.", "username command [arg ...]", ACLCommands.dryrun, complexity: "O(1)."),
-            sub("acl", "genpass", -2, [.noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Generate a pseudorandom secure password to use for ACL users", "[bits:integer]", ACLCommands.genpass),
-            sub("acl", "getuser", 3, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Get the rules for a specific ACL user", "username", ACLCommands.getuser, complexity: "O(N). Where N is the number of password, command and pattern rules that the user has.", history: [("6.2.0", "Added Pub/Sub channel patterns."), ("7.0.0", "Added selectors and changed the format of key and channel patterns from a list to their rule representation.")]),
-            sub("acl", "list", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List the current ACL rules in ACL config file format", "", ACLCommands.list, complexity: "O(N). Where N is the number of configured users."),
-            sub("acl", "load", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Reload the ACLs from the configured ACL file", "", ACLCommands.load, complexity: "O(N). Where N is the number of configured users."),
-            sub("acl", "log", -2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List latest events denied because of ACLs in place", "operation=[count | RESET]", ACLCommands.log, complexity: "O(N) with N being the number of entries shown."),
-            sub("acl", "save", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Save the current ACL rules in the configured ACL file", "", ACLCommands.save, complexity: "O(N). Where N is the number of configured users."),
-            sub("acl", "setuser", -3, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Modify or create the rules for a specific ACL user", "username [rule ...]", ACLCommands.setuser, complexity: "O(N). Where N is the number of rules provided.", history: [("6.2.0", "Added Pub/Sub channel patterns."), ("7.0.0", "Added selectors and key based permissions.")]),
-            sub("acl", "users", 2, [.admin, .noscript, .loading, .stale, .sentinel], .server, "6.0.0", "List the username of all the configured ACL rules", "", ACLCommands.users, complexity: "O(N). Where N is the number of configured users."),
-            sub("acl", "whoami", 2, [.noscript, .loading, .stale, .sentinel], .server, "6.0.0", "Return the name of the user associated to the current connection", "", ACLCommands.whoami),
-            sub("acl", "help", 2, [.loading, .stale, .sentinel], .server, "6.0.0", "Show helpful text about the different subcommands", "", ACLCommands.help),
-        ],
-        handler: nil) }
+    static var acl: CommandSpec { container("acl", arity: -2, flags: [.sentinel], group: .server, since: "6.0.0",
+        summary: "A container for Access List Control commands ") { sub in [
+        sub("cat", -2, [.noscript, .loading, .stale, .sentinel], "6.0.0", "List the ACL categories or the commands inside a category", "[categoryname]", ACLCommands.cat, complexity: "O(1) since the categories and commands are a fixed set."),
+        sub("deluser", -3, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "Remove the specified ACL users and the associated rules", "username ...", ACLCommands.deluser, complexity: "O(1) amortized time considering the typical user."),
+        sub("dryrun", -4, [.admin, .noscript, .loading, .stale, .sentinel], "7.0.0", "Returns whether the user can execute the given command without executing the command.", "username command [arg ...]", ACLCommands.dryrun, complexity: "O(1)."),
+        sub("genpass", -2, [.noscript, .loading, .stale, .sentinel], "6.0.0", "Generate a pseudorandom secure password to use for ACL users", "[bits:integer]", ACLCommands.genpass),
+        sub("getuser", 3, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "Get the rules for a specific ACL user", "username", ACLCommands.getuser, complexity: "O(N). Where N is the number of password, command and pattern rules that the user has.", history: [("6.2.0", "Added Pub/Sub channel patterns."), ("7.0.0", "Added selectors and changed the format of key and channel patterns from a list to their rule representation.")]),
+        sub("list", 2, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "List the current ACL rules in ACL config file format", "", ACLCommands.list, complexity: "O(N). Where N is the number of configured users."),
+        sub("load", 2, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "Reload the ACLs from the configured ACL file", "", ACLCommands.load, complexity: "O(N). Where N is the number of configured users."),
+        sub("log", -2, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "List latest events denied because of ACLs in place", "operation=[count | RESET]", ACLCommands.log, complexity: "O(N) with N being the number of entries shown."),
+        sub("save", 2, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "Save the current ACL rules in the configured ACL file", "", ACLCommands.save, complexity: "O(N). Where N is the number of configured users."),
+        sub("setuser", -3, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "Modify or create the rules for a specific ACL user", "username [rule ...]", ACLCommands.setuser, complexity: "O(N). Where N is the number of rules provided.", history: [("6.2.0", "Added Pub/Sub channel patterns."), ("7.0.0", "Added selectors and key based permissions.")]),
+        sub("users", 2, [.admin, .noscript, .loading, .stale, .sentinel], "6.0.0", "List the username of all the configured ACL rules", "", ACLCommands.users, complexity: "O(N). Where N is the number of configured users."),
+        sub("whoami", 2, [.noscript, .loading, .stale, .sentinel], "6.0.0", "Return the name of the user associated to the current connection", "", ACLCommands.whoami),
+        sub("help", 2, [.loading, .stale, .sentinel], "6.0.0", "Show helpful text about the different subcommands", "", ACLCommands.help),
+    ]} }
 
     // MARK: Pub/Sub
 
@@ -56,18 +53,15 @@ enum CommandRegistry {
                     complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
                     syntax: "channel message",
                     channels: .one(at: 1), handler: PubSubCommands.publish),
-        CommandSpec(
-            "pubsub", arity: -2, flags: [], group: .pubsub, since: "2.8.0",
-            summary: "A container for Pub/Sub commands", complexity: "Depends on subcommand.",
-            categories: [], subcommands: [
-                sub("pubsub", "channels", -2, [.pubsub, .loading, .stale], .pubsub, "2.8.0", "List active channels", "[pattern]", PubSubCommands.channels, complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)"),
-                sub("pubsub", "numsub", -2, [.pubsub, .loading, .stale], .pubsub, "2.8.0", "Get the count of subscribers for channels", "[channel ...]", PubSubCommands.numsub, complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels"),
-                sub("pubsub", "numpat", 2, [.pubsub, .loading, .stale], .pubsub, "2.8.0", "Get the count of unique patterns pattern subscriptions", "", PubSubCommands.numpat),
-                sub("pubsub", "shardchannels", -2, [.pubsub, .loading, .stale], .pubsub, "7.0.0", "List active shard channels", "[pattern]", PubSubCommands.shardChannels, complexity: "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels)."),
-                sub("pubsub", "shardnumsub", -2, [.pubsub, .loading, .stale], .pubsub, "7.0.0", "Get the count of subscribers for shard channels", "[shardchannel ...]", PubSubCommands.shardNumsub, complexity: "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels"),
-                sub("pubsub", "help", 2, [.loading, .stale], .pubsub, "6.2.0", "Show helpful text about the different subcommands", "", PubSubCommands.help, categories: []),
-            ],
-            handler: nil),
+        container("pubsub", arity: -2, group: .pubsub, since: "2.8.0",
+            summary: "A container for Pub/Sub commands", categories: []) { sub in [
+            sub("channels", -2, [.pubsub, .loading, .stale], "2.8.0", "List active channels", "[pattern]", PubSubCommands.channels, complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)"),
+            sub("numsub", -2, [.pubsub, .loading, .stale], "2.8.0", "Get the count of subscribers for channels", "[channel ...]", PubSubCommands.numsub, complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels"),
+            sub("numpat", 2, [.pubsub, .loading, .stale], "2.8.0", "Get the count of unique patterns pattern subscriptions", "", PubSubCommands.numpat),
+            sub("shardchannels", -2, [.pubsub, .loading, .stale], "7.0.0", "List active shard channels", "[pattern]", PubSubCommands.shardChannels, complexity: "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels)."),
+            sub("shardnumsub", -2, [.pubsub, .loading, .stale], "7.0.0", "Get the count of subscribers for shard channels", "[shardchannel ...]", PubSubCommands.shardNumsub, complexity: "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels"),
+            sub("help", 2, [.loading, .stale], "6.2.0", "Show helpful text about the different subcommands", "", PubSubCommands.help, categories: []),
+        ]},
     ] }
 
     // MARK: Transactions
@@ -127,27 +121,24 @@ enum CommandRegistry {
         client,
     ] }
 
-    static var client: CommandSpec { CommandSpec(
-        "client", arity: -2, flags: [.sentinel, .keepsTrackingCaching], group: .connection, since: "2.4.0",
-        summary: "A container for client connection commands", complexity: "Depends on subcommand.",
-        categories: [], subcommands: [
-            sub("client", "id", 2, [.noscript, .loading, .stale], .connection, "5.0.0", "Returns the client ID for the current connection", "", ConnectionCommands.clientID),
-            sub("client", "setname", 3, [.noscript, .loading, .stale], .connection, "2.6.9", "Set the current connection name", "connection-name", ConnectionCommands.clientSetname),
-            sub("client", "getname", 2, [.noscript, .loading, .stale], .connection, "2.6.9", "Get the current connection name", "", ConnectionCommands.clientGetname),
-            sub("client", "setinfo", 4, [.noscript, .loading, .stale], .connection, "7.2.0", "Set client or connection specific info", "attr=(LIB-NAME libname | LIB-VER libver)", ConnectionCommands.clientSetinfo),
-            sub("client", "info", 2, [.noscript, .loading, .stale], .connection, "6.2.0", "Returns information about the current client connection.", "", ConnectionCommands.clientInfo, tips: ["nondeterministic_output"]),
-            sub("client", "list", -2, [.admin, .noscript, .loading, .stale], .connection, "2.4.0", "Get the list of client connections", "[normal_master_replica_pubsub=TYPE (NORMAL | MASTER | REPLICA | PUBSUB)]@5.0.0 [ID (client-id ...)]@6.2.0", ConnectionCommands.clientList, complexity: "O(N) where N is the number of client connections", history: [("2.8.12", "Added unique client `id` field."), ("5.0.0", "Added optional `TYPE` filter."), ("6.0.0", "Added `user` field."), ("6.2.0", "Added `argv-mem`, `tot-mem`, `laddr` and `redir` fields and the optional `ID` filter."), ("7.0.0", "Added `resp`, `multi-mem`, `rbs` and `rbp` fields."), ("7.0.3", "Added `ssub` field.")], tips: ["nondeterministic_output"]),
-            sub("client", "kill", -3, [.admin, .noscript, .loading, .stale], .connection, "2.4.0", "Kill the connection of a client", "filter=(ip:port~2.8.12 | new-format=([ID client-id]@2.8.12 | [normal_master_slave_pubsub=TYPE (NORMAL | MASTER@3.2.0 | SLAVE | REPLICA@5.0.0 | PUBSUB)]@2.8.12 | [USER username] | [ADDR ip:port] | [LADDR ip:port]@6.2.0 | [SKIPME yes/no]) ...)", ConnectionCommands.clientKill, complexity: "O(N) where N is the number of client connections", history: [("2.8.12", "Added new filter format."), ("2.8.12", "`ID` option."), ("3.2.0", "Added `master` type in for `TYPE` option."), ("5.0.0", "Replaced `slave` `TYPE` with `replica`. `slave` still supported for backward compatibility."), ("6.2.0", "`LADDR` option.")]),
-            sub("client", "tracking", -3, [.noscript, .loading, .stale], .connection, "6.0.0", "Enable or disable server assisted client side caching support", "status=(ON | OFF) [REDIRECT client-id] [PREFIX prefix]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]", ConnectionCommands.clientTracking, complexity: "O(1). Some options may introduce additional complexity."),
-            sub("client", "caching", 3, [.noscript, .loading, .stale], .connection, "6.0.0", "Instruct the server about tracking or not keys in the next request", "mode=(YES | NO)", ConnectionCommands.clientCaching),
-            sub("client", "getredir", 2, [.noscript, .loading, .stale], .connection, "6.0.0", "Get tracking notifications redirection client ID if any", "", ConnectionCommands.clientGetredir),
-            sub("client", "trackinginfo", 2, [.noscript, .loading, .stale], .connection, "6.2.0", "Return information about server assisted client side caching for the current connection", "", ConnectionCommands.clientTrackinginfo),
-            sub("client", "unblock", -3, [.admin, .noscript, .loading, .stale], .connection, "5.0.0", "Unblock a client blocked in a blocking command from a different connection", "client-id [TIMEOUT | ERROR]", ConnectionCommands.clientUnblock, complexity: "O(log N) where N is the number of client connections"),
-            sub("client", "no-evict", 3, [.admin, .noscript, .loading, .stale], .connection, "7.0.0", "Set client eviction mode for the current connection", "enabled=(ON | OFF)", ConnectionCommands.clientNoEvict),
-            sub("client", "no-touch", 3, [.noscript, .loading, .stale], .connection, "7.2.0", "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.", "enabled=(ON | OFF)", ConnectionCommands.clientNoTouch),
-            sub("client", "help", 2, [.loading, .stale], .connection, "5.0.0", "Show helpful text about the different subcommands", "", ConnectionCommands.clientHelp),
-        ],
-        handler: nil) }
+    static var client: CommandSpec { container("client", arity: -2, flags: [.sentinel, .keepsTrackingCaching], group: .connection, since: "2.4.0",
+        summary: "A container for client connection commands", categories: []) { sub in [
+        sub("id", 2, [.noscript, .loading, .stale], "5.0.0", "Returns the client ID for the current connection", "", ConnectionCommands.clientID),
+        sub("setname", 3, [.noscript, .loading, .stale], "2.6.9", "Set the current connection name", "connection-name", ConnectionCommands.clientSetname),
+        sub("getname", 2, [.noscript, .loading, .stale], "2.6.9", "Get the current connection name", "", ConnectionCommands.clientGetname),
+        sub("setinfo", 4, [.noscript, .loading, .stale], "7.2.0", "Set client or connection specific info", "attr=(LIB-NAME libname | LIB-VER libver)", ConnectionCommands.clientSetinfo),
+        sub("info", 2, [.noscript, .loading, .stale], "6.2.0", "Returns information about the current client connection.", "", ConnectionCommands.clientInfo, tips: ["nondeterministic_output"]),
+        sub("list", -2, [.admin, .noscript, .loading, .stale], "2.4.0", "Get the list of client connections", "[normal_master_replica_pubsub=TYPE (NORMAL | MASTER | REPLICA | PUBSUB)]@5.0.0 [ID (client-id ...)]@6.2.0", ConnectionCommands.clientList, complexity: "O(N) where N is the number of client connections", history: [("2.8.12", "Added unique client `id` field."), ("5.0.0", "Added optional `TYPE` filter."), ("6.0.0", "Added `user` field."), ("6.2.0", "Added `argv-mem`, `tot-mem`, `laddr` and `redir` fields and the optional `ID` filter."), ("7.0.0", "Added `resp`, `multi-mem`, `rbs` and `rbp` fields."), ("7.0.3", "Added `ssub` field.")], tips: ["nondeterministic_output"]),
+        sub("kill", -3, [.admin, .noscript, .loading, .stale], "2.4.0", "Kill the connection of a client", "filter=(ip:port~2.8.12 | new-format=([ID client-id]@2.8.12 | [normal_master_slave_pubsub=TYPE (NORMAL | MASTER@3.2.0 | SLAVE | REPLICA@5.0.0 | PUBSUB)]@2.8.12 | [USER username] | [ADDR ip:port] | [LADDR ip:port]@6.2.0 | [SKIPME yes/no]) ...)", ConnectionCommands.clientKill, complexity: "O(N) where N is the number of client connections", history: [("2.8.12", "Added new filter format."), ("2.8.12", "`ID` option."), ("3.2.0", "Added `master` type in for `TYPE` option."), ("5.0.0", "Replaced `slave` `TYPE` with `replica`. `slave` still supported for backward compatibility."), ("6.2.0", "`LADDR` option.")]),
+        sub("tracking", -3, [.noscript, .loading, .stale], "6.0.0", "Enable or disable server assisted client side caching support", "status=(ON | OFF) [REDIRECT client-id] [PREFIX prefix]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]", ConnectionCommands.clientTracking, complexity: "O(1). Some options may introduce additional complexity."),
+        sub("caching", 3, [.noscript, .loading, .stale], "6.0.0", "Instruct the server about tracking or not keys in the next request", "mode=(YES | NO)", ConnectionCommands.clientCaching),
+        sub("getredir", 2, [.noscript, .loading, .stale], "6.0.0", "Get tracking notifications redirection client ID if any", "", ConnectionCommands.clientGetredir),
+        sub("trackinginfo", 2, [.noscript, .loading, .stale], "6.2.0", "Return information about server assisted client side caching for the current connection", "", ConnectionCommands.clientTrackinginfo),
+        sub("unblock", -3, [.admin, .noscript, .loading, .stale], "5.0.0", "Unblock a client blocked in a blocking command from a different connection", "client-id [TIMEOUT | ERROR]", ConnectionCommands.clientUnblock, complexity: "O(log N) where N is the number of client connections"),
+        sub("no-evict", 3, [.admin, .noscript, .loading, .stale], "7.0.0", "Set client eviction mode for the current connection", "enabled=(ON | OFF)", ConnectionCommands.clientNoEvict),
+        sub("no-touch", 3, [.noscript, .loading, .stale], "7.2.0", "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.", "enabled=(ON | OFF)", ConnectionCommands.clientNoTouch),
+        sub("help", 2, [.loading, .stale], "5.0.0", "Show helpful text about the different subcommands", "", ConnectionCommands.clientHelp),
+    ]} }
 
     // MARK: Collections (generated from Redis 7.0's COMMAND INFO / DOCS; ZRANK and ZREVRANK take 7.2's WITHSCORE)
 
@@ -804,16 +795,14 @@ enum CommandRegistry {
                     complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
                     syntax: "index1 index2",
                     categories: ["keyspace", "dangerous"], handler: KeyCommands.swapdb),
-        CommandSpec("object", arity: -2, group: .generic, since: "2.2.3", summary: "A container for object introspection commands",
-                    complexity: "Depends on subcommand.",
-                    categories: [], subcommands: [
-                        sub("object", "encoding", 3, [.readonly], .generic, "2.2.3", "Inspect the internal encoding of a Redis object", "key", KeyCommands.objectEncoding, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
-                        sub("object", "freq", 3, [.readonly], .generic, "4.0.0", "Get the logarithmic access frequency counter of a Redis object", "key", KeyCommands.objectFreq, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
-                        sub("object", "idletime", 3, [.readonly], .generic, "2.2.3", "Get the time since a Redis object was last accessed", "key", KeyCommands.objectIdletime, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
-                        sub("object", "refcount", 3, [.readonly], .generic, "2.2.3", "Get the number of references to the value of the key", "key", KeyCommands.objectRefcount, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
-                        sub("object", "help", 2, [.loading, .stale], .generic, "6.2.0", "Show helpful text about the different subcommands", "", KeyCommands.objectHelp),
-                    ],
-                    handler: nil),
+        container("object", arity: -2, group: .generic, since: "2.2.3",
+            summary: "A container for object introspection commands", categories: []) { sub in [
+            sub("encoding", 3, [.readonly], "2.2.3", "Inspect the internal encoding of a Redis object", "key", KeyCommands.objectEncoding, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
+            sub("freq", 3, [.readonly], "4.0.0", "Get the logarithmic access frequency counter of a Redis object", "key", KeyCommands.objectFreq, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
+            sub("idletime", 3, [.readonly], "2.2.3", "Get the time since a Redis object was last accessed", "key", KeyCommands.objectIdletime, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
+            sub("refcount", 3, [.readonly], "2.2.3", "Get the number of references to the value of the key", "key", KeyCommands.objectRefcount, keys: [.key(2, [.ro])], tips: ["nondeterministic_output"]),
+            sub("help", 2, [.loading, .stale], "6.2.0", "Show helpful text about the different subcommands", "", KeyCommands.objectHelp),
+        ]},
     ] }
 
     // MARK: Server
@@ -849,39 +838,53 @@ enum CommandRegistry {
                     complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
                     syntax: "[NOSAVE | SAVE] [NOW]@7.0.0 [FORCE]@7.0.0 [ABORT]@7.0.0",
                     history: [("7.0.0", "Added the `NOW`, `FORCE` and `ABORT` modifiers.")], handler: ServerCommands.shutdown),
-        CommandSpec("config", arity: -2, group: .server, since: "2.0.0", summary: "A container for server configuration commands",
-                    complexity: "Depends on subcommand.",
-                    subcommands: [
-                        sub("config", "get", -3, [.admin, .noscript, .loading, .stale], .server, "2.0.0", "Get the values of configuration parameters", "parameter=(parameter) ...", ServerCommands.configGet, complexity: "O(N) when N is the number of configuration parameters provided", history: [("7.0.0", "Added the ability to pass multiple pattern parameters in one call")]),
-                        sub("config", "set", -4, [.admin, .noscript, .loading, .stale], .server, "2.0.0", "Set configuration parameters to the given values", "(parameter value) ...", ServerCommands.configSet, complexity: "O(N) when N is the number of configuration parameters provided", history: [("7.0.0", "Added the ability to set multiple parameters in one call.")], tips: ["request_policy:all_nodes", "response_policy:all_succeeded"]),
-                        sub("config", "resetstat", 2, [.admin, .noscript, .loading, .stale], .server, "2.0.0", "Reset the stats returned by INFO", "", ServerCommands.configResetstat),
-                        sub("config", "rewrite", 2, [.admin, .noscript, .loading, .stale], .server, "2.8.0", "Rewrite the configuration file with the in memory configuration", "", ServerCommands.configRewrite),
-                        sub("config", "help", 2, [.loading, .stale], .server, "5.0.0", "Show helpful text about the different subcommands", "", ServerCommands.configHelp),
-                    ],
-                    handler: nil),
-        CommandSpec("command", arity: -1, flags: [.loading, .stale, .sentinel], group: .server, since: "2.8.13",
-                    summary: "Get array of Redis command details", complexity: "O(N) where N is the total number of Redis commands",
-                    tips: ["nondeterministic_output_order"], categories: ["connection"], subcommands: [
-                        sub("command", "count", 2, [.loading, .stale], .server, "2.8.13", "Get total number of Redis commands", "", ServerCommands.commandCount, categories: ["connection"]),
-                        sub("command", "info", -2, [.loading, .stale], .server, "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", "[command-name ...]", ServerCommands.commandInfo, complexity: "O(N) where N is the number of commands to look up", history: [("7.0.0", "Allowed to be called with no argument to get info on all commands.")], tips: ["nondeterministic_output_order"], categories: ["connection"]),
-                        sub("command", "docs", -2, [.loading, .stale], .server, "7.0.0", "Get array of specific Redis command documentation", "[command-name ...]", ServerCommands.commandDocs, complexity: "O(N) where N is the number of commands to look up", tips: ["nondeterministic_output_order"], categories: ["connection"]),
-                        sub("command", "list", -2, [.loading, .stale], .server, "7.0.0", "Get an array of Redis command names", "[FILTERBY (MODULE module-name | ACLCAT category | PATTERN pattern)]", ServerCommands.commandList, complexity: "O(N) where N is the total number of Redis commands", tips: ["nondeterministic_output_order"], categories: ["connection"]),
-                        sub("command", "getkeys", -4, [.loading, .stale], .server, "2.8.13", "Extract keys given a full Redis command", "", ServerCommands.commandGetkeys, complexity: "O(N) where N is the number of arguments to the command", categories: ["connection"]),
-                        sub("command", "getkeysandflags", -4, [.loading, .stale], .server, "7.0.0", "Extract keys and access flags given a full Redis command", "", ServerCommands.commandGetkeysandflags, complexity: "O(N) where N is the number of arguments to the command", categories: ["connection"]),
-                        sub("command", "help", 2, [.loading, .stale], .server, "5.0.0", "Show helpful text about the different subcommands", "", ServerCommands.commandHelp, categories: ["connection"]),
-                    ],
-                    handler: ServerCommands.command),
+        container("config", arity: -2, group: .server, since: "2.0.0",
+            summary: "A container for server configuration commands") { sub in [
+            sub("get", -3, [.admin, .noscript, .loading, .stale], "2.0.0", "Get the values of configuration parameters", "parameter=(parameter) ...", ServerCommands.configGet, complexity: "O(N) when N is the number of configuration parameters provided", history: [("7.0.0", "Added the ability to pass multiple pattern parameters in one call")]),
+            sub("set", -4, [.admin, .noscript, .loading, .stale], "2.0.0", "Set configuration parameters to the given values", "(parameter value) ...", ServerCommands.configSet, complexity: "O(N) when N is the number of configuration parameters provided", history: [("7.0.0", "Added the ability to set multiple parameters in one call.")], tips: ["request_policy:all_nodes", "response_policy:all_succeeded"]),
+            sub("resetstat", 2, [.admin, .noscript, .loading, .stale], "2.0.0", "Reset the stats returned by INFO", "", ServerCommands.configResetstat),
+            sub("rewrite", 2, [.admin, .noscript, .loading, .stale], "2.8.0", "Rewrite the configuration file with the in memory configuration", "", ServerCommands.configRewrite),
+            sub("help", 2, [.loading, .stale], "5.0.0", "Show helpful text about the different subcommands", "", ServerCommands.configHelp),
+        ]},
+        container("command", arity: -1, flags: [.loading, .stale, .sentinel], group: .server, since: "2.8.13",
+            summary: "Get array of Redis command details", complexity: "O(N) where N is the total number of Redis commands",
+            tips: ["nondeterministic_output_order"], categories: ["connection"], handler: ServerCommands.command) { sub in [
+            sub("count", 2, [.loading, .stale], "2.8.13", "Get total number of Redis commands", "", ServerCommands.commandCount, categories: ["connection"]),
+            sub("info", -2, [.loading, .stale], "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", "[command-name ...]", ServerCommands.commandInfo, complexity: "O(N) where N is the number of commands to look up", history: [("7.0.0", "Allowed to be called with no argument to get info on all commands.")], tips: ["nondeterministic_output_order"], categories: ["connection"]),
+            sub("docs", -2, [.loading, .stale], "7.0.0", "Get array of specific Redis command documentation", "[command-name ...]", ServerCommands.commandDocs, complexity: "O(N) where N is the number of commands to look up", tips: ["nondeterministic_output_order"], categories: ["connection"]),
+            sub("list", -2, [.loading, .stale], "7.0.0", "Get an array of Redis command names", "[FILTERBY (MODULE module-name | ACLCAT category | PATTERN pattern)]", ServerCommands.commandList, complexity: "O(N) where N is the total number of Redis commands", tips: ["nondeterministic_output_order"], categories: ["connection"]),
+            sub("getkeys", -4, [.loading, .stale], "2.8.13", "Extract keys given a full Redis command", "", ServerCommands.commandGetkeys, complexity: "O(N) where N is the number of arguments to the command", categories: ["connection"]),
+            sub("getkeysandflags", -4, [.loading, .stale], "7.0.0", "Extract keys and access flags given a full Redis command", "", ServerCommands.commandGetkeysandflags, complexity: "O(N) where N is the number of arguments to the command", categories: ["connection"]),
+            sub("help", 2, [.loading, .stale], "5.0.0", "Show helpful text about the different subcommands", "", ServerCommands.commandHelp, categories: ["connection"]),
+        ]},
     ] }
 
-    /// Declares a subcommand of `container`.
-    static func sub(
-        _ container: String, _ name: String, _ arity: Int, _ flags: CommandFlags, _ group: CommandGroup,
-        _ since: String, _ summary: String, _ syntax: String, _ handler: @escaping CommandHandler,
-        keys: [KeySpec] = [], complexity: String = "O(1)", history: [(version: String, change: String)] = [],
-        tips: [String] = [], categories: [String]? = nil
+    /// A container command (ACL, CLIENT, CONFIG …) with its subcommands, which take its name as their
+    /// prefix (`acl|cat`) and its group.
+    static func container(
+        _ name: String, arity: Int, flags: CommandFlags = [], group: CommandGroup, since: String, summary: String,
+        complexity: String = "Depends on subcommand.", tips: [String] = [], categories: [String]? = nil,
+        handler: CommandHandler? = nil, _ subcommands: (Subcommands) -> [CommandSpec]
     ) -> CommandSpec {
-        CommandSpec(name, arity: arity, flags: flags, keys: keys, group: group, since: since, summary: summary,
-                    complexity: complexity, syntax: syntax, history: history, tips: tips, categories: categories,
-                    container: container, handler: handler)
+        CommandSpec(name, arity: arity, flags: flags, group: group, since: since, summary: summary,
+                    complexity: complexity, tips: tips, categories: categories,
+                    subcommands: subcommands(Subcommands(container: name, group: group)), handler: handler)
+    }
+
+    /// Declares the subcommands of one container: name, arity, flags, since, summary, syntax and handler,
+    /// then what differs from the defaults.
+    struct Subcommands {
+        let container: String
+        let group: CommandGroup
+
+        func callAsFunction(
+            _ name: String, _ arity: Int, _ flags: CommandFlags, _ since: String, _ summary: String,
+            _ syntax: String, _ handler: @escaping CommandHandler, keys: [KeySpec] = [], complexity: String = "O(1)",
+            history: [(version: String, change: String)] = [], tips: [String] = [], categories: [String]? = nil
+        ) -> CommandSpec {
+            CommandSpec(name, arity: arity, flags: flags, keys: keys, group: group, since: since, summary: summary,
+                        complexity: complexity, syntax: syntax, history: history, tips: tips, categories: categories,
+                        container: container, handler: handler)
+        }
     }
 }
