@@ -47,11 +47,3 @@ enum TransactionCommands {
         ctx.reply.ok()
     }
 }
-
-extension ServerCore {
-    /// Ends the client's transaction without running it, and forgets its watched keys.
-    func discardTransaction(_ client: ClientState) {
-        client.transaction = nil
-        watches.unwatchAll(client)
-    }
-}

@@ -76,6 +76,12 @@ struct WatchTable {
 }
 
 extension ServerCore {
+    /// Ends the client's transaction without running it, and forgets its watched keys.
+    func discardTransaction(_ client: ClientState) {
+        client.transaction = nil
+        watches.unwatchAll(client)
+    }
+
     /// Watches `key` of the client's database for its next EXEC.
     func watch(_ client: ClientState, _ key: ByteBuffer) {
         let entry = DatabaseKey(database: client.database, key: Bytes(key))
