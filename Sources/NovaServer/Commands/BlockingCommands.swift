@@ -40,7 +40,21 @@ enum BlockingCommands {
 
     static func blockingMove(_ ctx: inout CommandContext, from: ListCommands.End, to: ListCommands.End, timeoutIndex: Int) throws(CommandError) {
         let timeout = try BlockingTimeout.parse(ctx, timeoutIndex)
-        if let element = try ListCommands.move(&ctx, source: ctx.args[1], destination: ctx.args[2], from: from, to: to) {
+        let moved: Bytes?
+        do {
+            moved = try ListCommands.move(&ctx, source: ctx.args[1], destination: ctx.args[2], from: from, to: to)
+        } catch {
+            // Served from the queue with a list to pop but a destination of another type: like Redis, the
+            // client gets WRONGTYPE and its wait ends (the next client waiting on the key is served). A
+            // source that now holds another type keeps it waiting.
+            if ctx.isRetryingBlocked, (try? ctx.exists(ListKind.self, ctx.args[1])) == true {
+                ctx.server.countError(error)
+                ctx.reply.error(error.bytes)
+                return
+            }
+            throw error
+        }
+        if let element = moved {
             ctx.propagate([
                 Array("LMOVE".utf8), ctx.bytes(1), ctx.bytes(2),
                 Array(from == .left ? "LEFT".utf8 : "RIGHT".utf8), Array(to == .left ? "LEFT".utf8 : "RIGHT".utf8),

@@ -311,6 +311,10 @@ package final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .noAuth)
             return
         }
+        if spec.flags.contains(.noMulti) && context.client.inTransaction {
+            reject(&context, spec, "ERR Command not allowed inside a transaction")
+            return
+        }
         if !context.client.aclUser.isUnrestricted && !context.client.isReplaying, let denial = acl.check(context.client.aclUser, spec, context.args) {
             logDenial(denial, client: context.client)
             reject(&context, spec, denial.error(spec))
