@@ -105,12 +105,18 @@ struct FeatureStateTests {
         tracking.remember([bytes("x")], readBy: optIn)             // OPTIN without CACHING YES
         #expect(tracking.keyCount == 2 && tracking.itemCount == 2)
 
-        let first = tracking.takeInterested(in: bytes("user:1"))
-        #expect(first.readers == [1] && first.broadcast == [2])
-        let again = tracking.takeInterested(in: bytes("user:1"))  // told once until read again
-        #expect(again.readers.isEmpty && again.broadcast == [2])
-        let unrelated = tracking.takeInterested(in: bytes("other"))
-        #expect(unrelated.readers.isEmpty && unrelated.broadcast.isEmpty)
+        // MSET user:1 user:2 x by client 1: reader 1 is told of user:1 at once; the BCAST client gets
+        // one message for its prefix with both keys, in byte order, after the batch.
+        let readers = [tracking.keyChanged(bytes("user:2"), by: 1), tracking.keyChanged(bytes("user:1"), by: 1),
+                       tracking.keyChanged(bytes("x"), by: 1), tracking.keyChanged(bytes("user:1"), by: 7)]
+        #expect(readers == [[], [1], [1], []])
+        #expect(tracking.hasPendingBroadcasts)
+        let broadcasts = tracking.takeBroadcasts()
+        #expect(broadcasts.count == 1 && broadcasts[0].clients == [2])
+        #expect(broadcasts[0].keys.map(\.key) == [bytes("user:1"), bytes("user:2")])
+        #expect(broadcasts[0].keys.map(\.modifier) == [7, 1])  // the last writer counts (NOLOOP)
+        #expect(!tracking.hasPendingBroadcasts && tracking.takeBroadcasts().isEmpty)
+        #expect(tracking.keyChanged(bytes("user:1"), by: 1).isEmpty)  // told once until read again
 
         tracking.forgetAllKeys()
         #expect(tracking.keyCount == 0)

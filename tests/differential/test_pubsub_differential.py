@@ -65,6 +65,7 @@ SCRIPT = [
     ("c", "CLIENT TRACKINGINFO"),
     ("c", "CLIENT GETREDIR"),
     ("b", "SET user:1 x"),
+    ("b", "MSET user:3 x acct:1 y user:0 z other w"),  # one message per prefix, keys in byte order
     ("b", "SET other y"),
     ("b", "HSET acct:7 f v"),
     ("c", "SET user:2 own"),
@@ -73,7 +74,9 @@ SCRIPT = [
     ("c", "CLIENT TRACKING OFF"),
     ("b", "CLIENT TRACKING ON BCAST NOLOOP"),
     ("b", "SET mine 1"),
+    ("b", "MSET mine 1 mine2 2"),
     ("c", "SET theirs 1"),
+    ("c", "MSET theirs 1 b 2 a 3 b 4"),
     ("b", "RESET"),
     ("c", "SET theirs 2"),
 ]

@@ -274,6 +274,7 @@ package final class ServerCore: @unchecked Sendable {
                 start += 1
             }
             reply = context.reply
+            sendTrackingBroadcasts()
             if client.isBlocked { pendingActions.append(.blocked) }
             if pendingActions.isEmpty { return [] }
             defer { pendingActions.removeAll() }

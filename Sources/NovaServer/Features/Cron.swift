@@ -28,6 +28,7 @@ extension ServerCore {
             }
             keyspace.now = now
             expireBlockedClients(now: now)
+            sendTrackingBroadcasts()
             defer { pendingActions.removeAll() }
             return pendingActions
         }
@@ -44,6 +45,7 @@ extension ServerCore {
             let (segments, total) = withLock { () -> (Int, Int) in
                 keyspace.now = SystemClock.nowMilliseconds()
                 let visited = keyspace.activeExpireCycle(maxExamined: 2048).visitedSegments
+                sendTrackingBroadcasts()
                 return (visited, keyspace.databases.count * Database.segmentCount)
             }
             visited += segments

@@ -28,6 +28,9 @@ struct TrackingTable {
     private var prefixes: [Bytes: Set<UInt64>] = [:]
     /// Clients with tracking on (INFO `tracking_clients`).
     private(set) var clientCount = 0
+    /// BCAST prefix → keys under it changed since the last broadcast, each with the client that changed
+    /// it last (0: the server itself), for NOLOOP.
+    private var pendingBroadcast: [Bytes: [Bytes: UInt64]] = [:]
 
     /// Nothing is tracked: a write needs no lookup here.
     var isEmpty: Bool { keys.isEmpty && prefixes.isEmpty }
@@ -75,14 +78,31 @@ struct TrackingTable {
         for key in readKeys { keys[key, default: []].insert(client.id) }
     }
 
-    /// A key changed: the clients to tell — those that read it (forgotten now, as they will read it
-    /// again) and the BCAST clients of its prefixes (`broadcast`).
-    mutating func takeInterested(in key: Bytes) -> (readers: Set<UInt64>, broadcast: [UInt64]) {
+    /// A key changed, by client `modifier` (0: the server): returns the clients that read it (forgotten
+    /// now, as they will read it again), to be told at once, and queues it for the BCAST clients of its
+    /// prefixes, who are told in one message per prefix by `takeBroadcasts`.
+    mutating func keyChanged(_ key: Bytes, by modifier: UInt64) -> Set<UInt64> {
         let readers = keys.removeValue(forKey: key) ?? []
-        guard !prefixes.isEmpty else { return (readers, []) }
-        var broadcast: [UInt64] = []
-        for (prefix, ids) in prefixes where key.hasPrefix(prefix) { broadcast += ids }
-        return (readers, broadcast)
+        for prefix in prefixes.keys where key.hasPrefix(prefix) {
+            pendingBroadcast[prefix, default: [:]][key] = modifier
+        }
+        return readers
+    }
+
+    /// Whether changed keys wait for their BCAST message.
+    var hasPendingBroadcasts: Bool { !pendingBroadcast.isEmpty }
+
+    /// The BCAST messages due, as Redis sends them after each round of commands: for each prefix (in
+    /// byte order) with changed keys, its clients and the keys (in byte order, each once) with who changed
+    /// them. The queue starts afresh.
+    mutating func takeBroadcasts() -> [(clients: Set<UInt64>, keys: [(key: Bytes, modifier: UInt64)])] {
+        defer { pendingBroadcast = [:] }
+        func precedes(_ a: Bytes, _ b: Bytes) -> Bool { a.array.lexicographicallyPrecedes(b.array) }
+        return pendingBroadcast.keys.sorted(by: precedes).compactMap { prefix in
+            guard let clients = prefixes[prefix], let changed = pendingBroadcast[prefix] else { return nil }
+            let keys = changed.keys.sorted(by: precedes).map { (key: $0, modifier: changed[$0] ?? 0) }
+            return (clients, keys)
+        }
     }
 
     /// FLUSHDB / FLUSHALL: every key changed; the table starts afresh.
@@ -97,18 +117,26 @@ extension ServerCore {
         tracking.remember(spec.keyIndexes(arguments).lazy.map { Bytes(args[$0]) }, readBy: client)
     }
 
-    /// A key changed: tell the clients that read it, and the BCAST clients of its prefixes.
+    /// A key changed: tell the clients that read it now; the BCAST clients of its prefixes hear of it in
+    /// the next `sendTrackingBroadcasts`.
     func invalidateTrackedKey(_ key: Bytes) {
-        let (readers, broadcast) = tracking.takeInterested(in: key)
-        for id in readers {
+        for id in tracking.keyChanged(key, by: currentClient?.id ?? 0) {
             guard let client = clients[id], let state = client.tracking, !state.broadcast else { continue }
             if state.noLoop && client === currentClient { continue }
             sendInvalidation(client, keys: [key])
         }
-        for id in broadcast {
-            guard let client = clients[id], let state = client.tracking else { continue }
-            if state.noLoop && client === currentClient { continue }
-            sendInvalidation(client, keys: [key])
+    }
+
+    /// Sends each BCAST client one message per prefix with the keys changed under it since the last call
+    /// (a NOLOOP client's own changes left out). Run after each batch of commands and each cron step.
+    func sendTrackingBroadcasts() {
+        guard tracking.hasPendingBroadcasts else { return }
+        for (ids, keys) in tracking.takeBroadcasts() {
+            for id in ids {
+                guard let client = clients[id], let state = client.tracking else { continue }
+                let told = state.noLoop ? keys.filter { $0.modifier != id } : keys
+                if !told.isEmpty { sendInvalidation(client, keys: told.map(\.key)) }
+            }
         }
     }
 
