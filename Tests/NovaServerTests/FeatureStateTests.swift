@@ -151,4 +151,28 @@ struct FeatureStateTests {
         watches.unwatchAll(b)
         #expect(watches.isEmpty && a.watchedKeys.isEmpty && !a.watchInvalidated)
     }
+
+    @Test func slowLogKeepsTheNewestEntriesWithRedisTruncation() {
+        var log = SlowLog()
+        func record(_ words: [String], microseconds: Int64, threshold: Int = 10, maxLength: Int = 3) {
+            log.record(Arguments(words.map { ByteBuffer(string: $0) }), redacted: [], microseconds: microseconds,
+                       threshold: threshold, maxLength: maxLength, time: 1, peer: "p", clientName: "")
+        }
+        record(["GET", "fast"], microseconds: 9)
+        record(["GET", "off"], microseconds: 500, threshold: -1)
+        #expect(log.entries.isEmpty)
+        for index in 0..<5 { record(["SET", "k\(index)", "v"], microseconds: 10) }
+        #expect(log.entries.map(\.id) == [4, 3, 2])  // newest first, at most maxLength
+        record(["RPUSH", "list"] + (0..<40).map(String.init), microseconds: 50)
+        #expect(log.entries[0].arguments.count == 32)
+        #expect(log.entries[0].arguments.last == Array("... (11 more arguments)".utf8))
+        record(["SET", "k", String(repeating: "x", count: 130)], microseconds: 50)
+        #expect(log.entries[0].arguments[2] == Array((String(repeating: "x", count: 128) + "... (2 more bytes)").utf8))
+        let redacted = SlowLog.kept(Arguments([ByteBuffer(string: "AUTH"), ByteBuffer(string: "pw")]), redacted: [1])
+        #expect(redacted == [Array("AUTH".utf8), Array("(redacted)".utf8)])
+        log.reset()
+        #expect(log.entries.isEmpty)
+        record(["PING"], microseconds: 10)
+        #expect(log.entries.map(\.id) == [7])  // IDs go on after a reset
+    }
 }

@@ -56,3 +56,49 @@ def test_blocked_move_into_a_key_of_another_type(pair):
     assert ours == theirs
     assert ours[1][0].startswith(b"-WRONGTYPE")
     assert ours[1][1] == b"$1\r\na\r\n"
+
+
+SLOW_SCRIPT = [
+    ["CLIENT", "SETNAME", "slow-one"], ["SET", "k", "v"], ["GET", "k"], ["AUTH", "nobody", "secret"],
+    ["HELLO", "2", "AUTH", "default", "wrong"], ["SET", "long", "x" * 300], ["RPUSH", "many"] + [str(i) for i in range(40)],
+    ["MULTI"], ["INCR", "n"], ["EXEC"], ["SLOWLOG", "LEN"],
+]
+
+
+def slowlog_session(port):
+    conn = resp.Connection(port)
+    try:
+        address = next(f.split("=", 1)[1] for f in conn.call("CLIENT", "INFO").decode().split() if f.startswith("addr="))
+        conn.call("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        conn.call("CONFIG", "SET", "slowlog-max-len", "128")
+        conn.call("SLOWLOG", "RESET")
+        replies = [conn.call(*command) for command in SLOW_SCRIPT]
+        replies[4] = replies[4][:6]  # HELLO: the client id differs
+        entries = conn.call("SLOWLOG", "GET", "-1")
+        errors = [conn.call("SLOWLOG", "GET", value) for value in ("x", "-2", "1.5")]
+        errors.append(conn.call("SLOWLOG", "GET", "1", "2"))
+        conn.call("CONFIG", "SET", "slowlog-max-len", "5")
+        conn.call("PING")
+        length_before_reset = conn.call("SLOWLOG", "LEN")
+        conn.call("SLOWLOG", "RESET")
+        after_reset = [entry[3] for entry in conn.call("SLOWLOG", "GET")]
+        first_id = entries[-1][0]
+        shape = [(e[0] - first_id, e[3], e[4] == address.encode(), e[5]) for e in entries]
+        assert all(isinstance(e[1], int) and isinstance(e[2], int) for e in entries)
+        return replies, shape, errors, length_before_reset, after_reset
+    finally:
+        conn.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+        conn.call("CONFIG", "SET", "slowlog-max-len", "128")
+        conn.close()
+
+
+def test_slowlog_matches_redis(pair):
+    nova, ref = pair
+    ours, theirs = slowlog_session(nova.port), slowlog_session(ref.port)
+    assert ours == theirs
+    _, shape, _, length, _ = ours
+    assert length == 5
+    logged = {entry[1][0]: entry[1] for entry in shape}
+    assert b"EXEC" not in logged and logged[b"AUTH"] == [b"AUTH", b"(redacted)", b"(redacted)"]
+    assert logged[b"RPUSH"][-1] == b"... (11 more arguments)" and len(logged[b"RPUSH"]) == 32
+    assert [b"SET", b"long", b"x" * 128 + b"... (172 more bytes)"] in [entry[1] for entry in shape]

@@ -229,7 +229,11 @@ enum ConnectionCommands {
             } else if ctx.args.isKeyword(index, "laddr") {
                 localAddress = ctx.args.string(index + 1)
             } else if ctx.args.isKeyword(index, "user") {
-                user = ctx.args.string(index + 1)
+                let name = ctx.args.string(index + 1)
+                guard ctx.server.acl.user(named: name) != nil else {
+                    throw CommandError("ERR No such user '\(raw: ctx.args.printable(index + 1))'")
+                }
+                user = name
             } else if ctx.args.isKeyword(index, "type") {
                 let type = ctx.args.lowercased(index + 1)
                 guard ["normal", "master", "replica", "slave", "pubsub"].contains(type) else {

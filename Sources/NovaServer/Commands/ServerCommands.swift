@@ -279,3 +279,53 @@ enum ServerCommands {
         ])
     }
 }
+
+/// SLOWLOG GET, LEN, RESET, HELP.
+enum SlowLogCommands {
+    static func get(_ ctx: inout CommandContext) throws(CommandError) {
+        guard ctx.args.count <= 3 else { throw .subcommandSyntax(ctx.args.printable(1, limit: 128), of: "slowlog") }
+        let entries = ctx.server.slowLog.entries
+        var count = 10
+        if ctx.args.count == 3 {
+            let message = CommandError("ERR count should be greater than or equal to -1")
+            let value = try ctx.args.integer(2, or: message)
+            guard value >= -1 else { throw message }
+            count = value == -1 ? entries.count : Int(clamping: value)
+        }
+        let shown = entries.prefix(count)
+        ctx.reply.array(shown.count)
+        for entry in shown {
+            ctx.reply.array(6)
+            ctx.reply.integer(entry.id)
+            ctx.reply.integer(entry.time)
+            ctx.reply.integer(entry.microseconds)
+            ctx.reply.array(entry.arguments.count)
+            for argument in entry.arguments { ctx.reply.bulk(argument) }
+            ctx.reply.bulk(entry.peer)
+            ctx.reply.bulk(entry.clientName)
+        }
+    }
+
+    static func len(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.integer(ctx.server.slowLog.entries.count)
+    }
+
+    static func reset(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.server.slowLog.reset()
+        ctx.reply.ok()
+    }
+
+    static func help(_ ctx: inout CommandContext) throws(CommandError) {
+        Help.reply(&ctx, "SLOWLOG", [
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ])
+    }
+}

@@ -23,6 +23,9 @@ package struct ServerSettings: Sendable {
     package var hz = 10
     package var activeExpireEffort = 1
     package var timeout = 0
+    /// `slowlog-log-slower-than` (microseconds; negative: off) and `slowlog-max-len`.
+    package var slowlogSlowerThan = 10_000
+    package var slowlogMaxLength = 128
     package var tcpKeepalive = 300
     package var tcpBacklog = 511
     package var maxClients = 10000
@@ -180,6 +183,8 @@ extension ServerSettings {
         s.hz = int("hz")
         s.activeExpireEffort = int("active-expire-effort")
         s.timeout = int("timeout")
+        s.slowlogSlowerThan = int("slowlog-log-slower-than")
+        s.slowlogMaxLength = int("slowlog-max-len")
         s.tcpKeepalive = int("tcp-keepalive")
         s.tcpBacklog = int("tcp-backlog")
         s.maxClients = int("maxclients")

@@ -100,6 +100,9 @@ package final class ServerCore: @unchecked Sendable {
     var currentClient: ClientState?
     /// Clients watching each key (WATCH).
     var watches = WatchTable()
+    /// SLOWLOG, and its thresholds from the configuration.
+    var slowLog = SlowLog()
+    var slowLogLimits = (slowerThan: 10_000, maxLength: 128)
     /// INFO's instantaneous rates, sampled by the cron.
     var rates = InstantaneousRates()
     /// Snapshot and loading state (INFO persistence, LASTSAVE, save rules).
@@ -175,6 +178,7 @@ package final class ServerCore: @unchecked Sendable {
         keyspace.evictionSamples = settings.maxMemorySamples
         keyspace.lfuLogFactor = settings.lfuLogFactor
         keyspace.lfuDecayTime = settings.lfuDecayTime
+        slowLogLimits = (settings.slowlogSlowerThan, settings.slowlogMaxLength)
         acl.channelsAllowedByDefault = config.value("acl-pubsub-default") == "allchannels"
         // Like Redis, `requirepass` sets the default user's only password when it is set (not on every
         // CONFIG SET of another parameter, which would undo ACL SETUSER default).
@@ -403,6 +407,7 @@ package final class ServerCore: @unchecked Sendable {
         let end = SystemClock.monotonicNanoseconds()
         commandStats[spec.id].calls += 1
         commandStats[spec.id].microseconds += Double(end &- context.clock) / 1000
+        recordIfSlow(context, spec, nanoseconds: end &- context.clock)
         context.clock = end
         context.client.lastCommandSpec = spec
     }
