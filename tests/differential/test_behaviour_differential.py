@@ -102,3 +102,12 @@ def test_slowlog_matches_redis(pair):
     assert b"EXEC" not in logged and logged[b"AUTH"] == [b"AUTH", b"(redacted)", b"(redacted)"]
     assert logged[b"RPUSH"][-1] == b"... (11 more arguments)" and len(logged[b"RPUSH"]) == 32
     assert [b"SET", b"long", b"x" * 128 + b"... (172 more bytes)"] in [entry[1] for entry in shape]
+
+
+def test_small_server_commands_match_redis(pair):
+    nova, ref = pair
+    script = ["ROLE", "SLOWLOG HELP", "CLIENT KILL USER nosuch", "CLIENT KILL USER default SKIPME yes",
+              "CLIENT KILL USER nosuch ID 1", "SLOWLOG NOPE", "ROLE extra"]
+    ours, theirs = session(nova.port, script), session(ref.port, script)
+    assert ours == theirs
+    assert ours[0] == [b"master", 0, []]

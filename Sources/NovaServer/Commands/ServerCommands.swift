@@ -280,6 +280,17 @@ enum ServerCommands {
     }
 }
 
+extension ServerCommands {
+    /// ROLE: a primary without replicas (replication offset 0, no replicas), as redis-server answers
+    /// when it has never had one.
+    static func role(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.reply.array(3)
+        ctx.reply.bulk("master")
+        ctx.reply.integer(0)
+        ctx.reply.array(0)
+    }
+}
+
 /// SLOWLOG GET, LEN, RESET, HELP.
 enum SlowLogCommands {
     static func get(_ ctx: inout CommandContext) throws(CommandError) {
