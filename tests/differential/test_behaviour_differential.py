@@ -111,3 +111,30 @@ def test_small_server_commands_match_redis(pair):
     ours, theirs = session(nova.port, script), session(ref.port, script)
     assert ours == theirs
     assert ours[0] == [b"master", 0, []]
+
+
+def reply_mode_transcript(port):
+    """Pipelines commands around CLIENT REPLY OFF/SKIP/ON and reads whatever comes back."""
+    conn = resp.Connection(port)
+    try:
+        conn.call("FLUSHALL")
+        commands = [["SET", "a", "1"], ["CLIENT", "REPLY", "SKIP"], ["INCR", "a"], ["GET", "a"],
+                    ["CLIENT", "REPLY", "OFF"], ["INCR", "a"], ["CLIENT", "REPLY", "SKIP"], ["NOPE"],
+                    ["MULTI"], ["INCR", "a"], ["EXEC"], ["CLIENT", "REPLY", "ON"], ["GET", "a"],
+                    ["CLIENT", "REPLY", "SKIP"], ["CLIENT", "REPLY", "SKIP"], ["GET", "a"], ["GET", "a"],
+                    ["CLIENT", "REPLY", "MAYBE"], ["PING", "done"]]
+        conn.send_raw(b"".join(resp.encode(*c) for c in commands))
+        replies = []
+        while True:
+            replies.append(conn.read())
+            if replies[-1] == b"done":
+                return replies
+    finally:
+        conn.close()
+
+
+def test_client_reply_modes_match_redis(pair):
+    nova, ref = pair
+    ours, theirs = reply_mode_transcript(nova.port), reply_mode_transcript(ref.port)
+    assert ours == theirs
+    assert ours[:3] == ["OK", b"2", "OK"]

@@ -70,6 +70,12 @@ package final class ClientState: @unchecked Sendable {
     package var noEvict = false
     /// CLIENT NO-TOUCH: reads do not update access clocks.
     package var noTouch = false
+    /// CLIENT REPLY: replies are sent (`on`), dropped (`off`), or dropped for the current command only
+    /// (`skip`); `skipNext` is set by CLIENT REPLY SKIP for the command after it. Pushed frames (Pub/Sub
+    /// messages, invalidations) are sent regardless, as in Redis.
+    enum ReplyMode { case on, off, skip }
+    var replyMode = ReplyMode.on
+    var replySkipNext = false
     /// Close once the replies written so far are flushed (QUIT, protocol error, CLIENT KILL of self).
     package var closeAfterReply = false
     /// Bytes waiting in the query buffer, for CLIENT LIST.

@@ -203,6 +203,22 @@ enum ConnectionCommands {
         ctx.reply.verbatim(text)
     }
 
+    /// CLIENT REPLY ON|OFF|SKIP (see `ClientState.ReplyMode`).
+    static func clientReply(_ ctx: inout CommandContext) throws(CommandError) {
+        let client = ctx.client
+        if ctx.args.isKeyword(2, "on") {
+            client.replyMode = .on
+            client.replySkipNext = false
+            ctx.reply.ok()
+        } else if ctx.args.isKeyword(2, "off") {
+            client.replyMode = .off
+        } else if ctx.args.isKeyword(2, "skip") {
+            if client.replyMode != .off { client.replySkipNext = true }
+        } else {
+            throw .syntax
+        }
+    }
+
     static func clientKill(_ ctx: inout CommandContext) throws(CommandError) {
         let server = ctx.server
         if ctx.args.count == 3 {

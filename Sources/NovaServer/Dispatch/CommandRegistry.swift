@@ -135,6 +135,7 @@ enum CommandRegistry {
         sub("getredir", 2, [.noscript, .loading, .stale], "6.0.0", "Get tracking notifications redirection client ID if any", "", ConnectionCommands.clientGetredir),
         sub("trackinginfo", 2, [.noscript, .loading, .stale], "6.2.0", "Return information about server assisted client side caching for the current connection", "", ConnectionCommands.clientTrackinginfo),
         sub("unblock", -3, [.admin, .noscript, .loading, .stale], "5.0.0", "Unblock a client blocked in a blocking command from a different connection", "client-id [TIMEOUT | ERROR]", ConnectionCommands.clientUnblock, complexity: "O(log N) where N is the number of client connections"),
+        sub("reply", 3, [.noscript, .loading, .stale], "3.2.0", "Instruct the server whether to reply to commands", "(ON | OFF | SKIP)", ConnectionCommands.clientReply),
         sub("no-evict", 3, [.admin, .noscript, .loading, .stale], "7.0.0", "Set client eviction mode for the current connection", "enabled=(ON | OFF)", ConnectionCommands.clientNoEvict),
         sub("no-touch", 3, [.noscript, .loading, .stale], "7.2.0", "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.", "enabled=(ON | OFF)", ConnectionCommands.clientNoTouch),
         sub("help", 2, [.loading, .stale], "5.0.0", "Show helpful text about the different subcommands", "", ConnectionCommands.clientHelp),

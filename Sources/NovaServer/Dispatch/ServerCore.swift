@@ -274,7 +274,11 @@ package final class ServerCore: @unchecked Sendable {
             while start < batch.count && !client.closeAfterReply && !client.isBlocked
                     && context.reply.buffer.readableBytes < outputLimit {
                 context.args.select(batch.range(of: start))
-                dispatch(&context)
+                if client.replyMode == .on && !client.replySkipNext {
+                    dispatch(&context)
+                } else {
+                    dispatchWithoutReply(&context)
+                }
                 start += 1
             }
             reply = context.reply
@@ -284,6 +288,21 @@ package final class ServerCore: @unchecked Sendable {
             defer { pendingActions.removeAll() }
             return pendingActions
         }
+    }
+
+    /// `dispatch` for a client that turned replies off or skips this one (CLIENT REPLY): what the command
+    /// writes is dropped, unless it turned replies back on (CLIENT REPLY ON's `+OK`). A SKIP covers the
+    /// one command after it, as Redis's `resetClient` moves it along.
+    private func dispatchWithoutReply(_ context: inout CommandContext) {
+        let client = context.client
+        if client.replySkipNext {  // the previous command was CLIENT REPLY SKIP
+            client.replySkipNext = false
+            client.replyMode = .skip
+        }
+        let mark = context.reply.buffer.writerIndex
+        dispatch(&context)
+        if client.replyMode != .on { context.reply.buffer.moveWriterIndex(to: mark) }
+        if client.replyMode == .skip { client.replyMode = .on }
     }
 
     /// Looks up, checks and runs one command (lock held).
