@@ -51,6 +51,7 @@ let package = Package(
             dependencies: [
                 "NovaRESP", "NovaEngine", "CNovaSystem",
                 .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,3 +1,4 @@
+import DequeModule
 import NovaRESP
 
 /// SLOWLOG: the commands that ran for at least `slowlog-log-slower-than` microseconds, newest first, at
@@ -14,8 +15,9 @@ struct SlowLog {
         let clientName: String
     }
 
-    /// Newest first.
-    private(set) var entries: [Entry] = []
+    /// Newest first; a deque, so that a long log (`slowlog-max-len` in the millions, every command
+    /// logged) costs O(1) per entry, as Redis's list does.
+    private(set) var entries: Deque<Entry> = []
     private var nextID: Int64 = 0
 
     static let maxArguments = 32
@@ -28,9 +30,9 @@ struct SlowLog {
         time: Int64, peer: String, clientName: String
     ) {
         guard threshold >= 0, microseconds >= threshold else { return }
-        entries.insert(Entry(
+        entries.prepend(Entry(
             id: nextID, time: time, microseconds: microseconds,
-            arguments: Self.kept(arguments, redacted: redacted), peer: peer, clientName: clientName), at: 0)
+            arguments: Self.kept(arguments, redacted: redacted), peer: peer, clientName: clientName))
         nextID += 1
         if entries.count > maxLength { entries.removeLast(entries.count - maxLength) }
     }
