@@ -52,6 +52,18 @@ public final class Keyspace {
     /// loading, so that replayed commands see the keys they saw when first run.
     public var expiryPaused = false
 
+    /// Where values too big to free on the command path go (the server frees them on another thread);
+    /// nil frees everything at once.
+    public var deferredRelease: ((ReleasedData) -> Void)?
+    /// Which removals free big values through `deferredRelease` (the `lazyfree-lazy-*` settings).
+    public var lazyFreeing: LazyFreeing = []
+    /// Values freeing more elements than this are freed lazily (Redis's LAZYFREE_THRESHOLD).
+    public static let lazyFreeThreshold = 64
+
+    /// While true (CLIENT PAUSE) keys whose TTL passed read as missing but are not deleted, as Redis
+    /// keeps them during a pause so that nothing changes the data. Only set while no write command runs.
+    public var deletionsPaused = false
+
     private var random = FastRandom()
     private var sweepDatabase = 0
     private var sweepSegment = 0
@@ -204,6 +216,14 @@ public final class Keyspace {
             if let ref = found {
                 let expiry = database.expireAt(ref)
                 if expiry != 0 && now > expiry && !expiryPaused {
+                    if deletionsPaused {
+                        // The dead key keeps its slot: overwrite it as a new key.
+                        guard condition != .ifPresent else { return nil }
+                        database.setValue(ref, value)
+                        database.setExpire(ref, expireAt)
+                        touch(database, ref)
+                        return ref
+                    }
                     expire(db, ref)
                     found = nil
                 }
@@ -275,31 +295,49 @@ public final class Keyspace {
     }
 
     /// Removes `key` if present (expired keys count as absent). Returns whether a live key was removed.
+    /// With `lazily` (UNLINK) a big value is freed off the command path.
     @discardableResult
-    public func delete(_ db: Int, _ key: some ContiguousBytes) -> Bool {
+    public func delete(_ db: Int, _ key: some ContiguousBytes, lazily: Bool = false) -> Bool {
         guard let ref = lookupWrite(db, key, [.noTouch]) else { return false }
-        databases[db].remove(ref)
+        release(databases[db].remove(ref), lazily: lazily)
         return true
+    }
+
+    /// Drops a removed entry: through `deferredRelease` when asked and worth it, else here.
+    @inline(__always)
+    func release(_ entry: consuming Entry, lazily: Bool) {
+        if lazily, let deferredRelease, entry.value.freeEffort > Self.lazyFreeThreshold {
+            deferredRelease(ReleasedData(entry))
+        }
     }
 
     /// Removes the key at `ref` as expired: counted in `expired_keys` and reported to the observer.
     public func expire(_ db: Int, _ ref: EntryRef) {
+        if deletionsPaused { return }
         let entry = databases[db].remove(ref)
         stats.expiredKeys += 1
         removalObserver?(db, entry.key, .expired)
+        release(entry, lazily: lazyFreeing.contains(.expire))
     }
 
-    /// Empties database `db`; returns how many keys it held.
+    /// Empties database `db`; returns how many keys it held. With `lazily` (FLUSHDB ASYNC) the keys are
+    /// freed off the command path.
     @discardableResult
-    public func flush(_ db: Int) -> Int {
+    public func flush(_ db: Int, lazily: Bool = false) -> Int {
         let count = databases[db].count
-        databases[db].removeAll()
+        if lazily, let deferredRelease, count > 0 {
+            let old = Database()
+            old.swapContents(with: databases[db])
+            deferredRelease(ReleasedData(old))
+        } else {
+            databases[db].removeAll()
+        }
         return count
     }
 
-    /// Empties every database.
-    public func flushAll() {
-        for database in databases { database.removeAll() }
+    /// Empties every database (lazily: as `flush`).
+    public func flushAll(lazily: Bool = false) {
+        for db in databases.indices { flush(db, lazily: lazily) }
     }
 
     /// Exchanges the contents of two databases.
@@ -355,6 +393,7 @@ public final class Keyspace {
         let entry = databases[db].remove(ref)
         stats.evictedKeys += 1
         removalObserver?(db, entry.key, .evicted)
+        release(entry, lazily: lazyFreeing.contains(.eviction))
         return true
     }
 
@@ -401,7 +440,7 @@ public final class Keyspace {
         var removed = 0
         var visitedSegments = 0
         let totalSegments = databases.count * Database.segmentCount
-        if expiryPaused { return (0, totalSegments) }
+        if expiryPaused || deletionsPaused { return (0, totalSegments) }
         while examined < maxExamined && visitedSegments < totalSegments {
             if sweepSegment >= Database.segmentCount {
                 sweepSegment = 0
@@ -433,5 +472,38 @@ public final class Keyspace {
         }
         if examined > 0 { stats.expiredStalePercent = Double(removed) / Double(examined) }
         return (removed, visitedSegments)
+    }
+}
+
+/// Removals that free big values off the command path (Redis's `lazyfree-lazy-*` settings; UNLINK and
+/// FLUSHALL ASYNC always do).
+public struct LazyFreeing: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// `lazyfree-lazy-expire`.
+    public static let expire = LazyFreeing(rawValue: 1)
+    /// `lazyfree-lazy-eviction`.
+    public static let eviction = LazyFreeing(rawValue: 2)
+    /// `lazyfree-lazy-user-del`: DEL as UNLINK.
+    public static let userDelete = LazyFreeing(rawValue: 4)
+    /// `lazyfree-lazy-user-flush`: FLUSHALL/FLUSHDB without SYNC or ASYNC as ASYNC.
+    public static let userFlush = LazyFreeing(rawValue: 8)
+}
+
+/// A removed value or database handed to another thread to be freed there. Nothing else refers to
+/// what it holds, so dropping it on any thread is safe.
+public struct ReleasedData: @unchecked Sendable {
+    private let payload: Any
+    /// How many objects it counts as in INFO `lazyfree_pending_objects` (keys of a database).
+    public let objects: Int
+
+    init(_ entry: consuming Entry) {
+        payload = entry
+        objects = 1
+    }
+
+    init(_ database: Database) {
+        objects = database.count
+        payload = database
     }
 }

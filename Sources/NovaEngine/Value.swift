@@ -72,6 +72,18 @@ public enum Value: Sendable {
         }
     }
 
+    /// How much work freeing this value takes, as Redis's `lazyfreeGetFreeEffort` counts it: 1 for a
+    /// string or a compact encoding (one allocation), else the number of elements.
+    public var freeEffort: Int {
+        switch self {
+        case .int, .ownedInt, .string, .rawString: return 1
+        case .list(let list): return list.count
+        case .hash(let hash): return hash.isListpack ? 1 : hash.count
+        case .set(let set): return set.isIntset ? 1 : set.count
+        case .zset(let zset): return zset.isListpack ? 1 : zset.count
+        }
+    }
+
     /// True for a list, hash, set or sorted set without elements (never kept in a database).
     public var isEmptyCollection: Bool {
         switch self {

@@ -5,8 +5,17 @@ import NovaRESP
 /// Commands on keys of any type: existence, deletion, renaming, expiry, iteration, databases.
 enum KeyCommands {
     static func del(_ ctx: inout CommandContext) throws(CommandError) {
+        remove(&ctx, lazily: ctx.keyspace.lazyFreeing.contains(.userDelete))
+    }
+
+    /// UNLINK: DEL that frees big values on another thread.
+    static func unlink(_ ctx: inout CommandContext) throws(CommandError) {
+        remove(&ctx, lazily: true)
+    }
+
+    private static func remove(_ ctx: inout CommandContext, lazily: Bool) {
         var deleted = 0
-        for index in 1..<ctx.args.count where ctx.keyspace.delete(ctx.db, ctx.args[index]) {
+        for index in 1..<ctx.args.count where ctx.keyspace.delete(ctx.db, ctx.args[index], lazily: lazily) {
             ctx.modified(ctx.args[index], "del", .generic)
             deleted += 1
         }
@@ -309,27 +318,31 @@ enum KeyCommands {
     }
 
     /// The optional ASYNC / SYNC argument of FLUSHDB / FLUSHALL.
-    static func checkFlushMode(_ ctx: CommandContext) throws(CommandError) {
+    /// FLUSHALL/FLUSHDB [SYNC | ASYNC]: whether to free lazily (without either, `lazyfree-lazy-user-flush`).
+    static func flushesLazily(_ ctx: CommandContext) throws(CommandError) -> Bool {
         if ctx.args.count > 2 { throw .syntax }
-        if ctx.args.count == 2 && !ctx.args.isKeyword(1, "sync") && !ctx.args.isKeyword(1, "async") { throw .syntax }
+        if ctx.args.count == 1 { return ctx.keyspace.lazyFreeing.contains(.userFlush) }
+        if ctx.args.isKeyword(1, "async") { return true }
+        if ctx.args.isKeyword(1, "sync") { return false }
+        throw .syntax
     }
 
     static func flushdb(_ ctx: inout CommandContext) throws(CommandError) {
-        try checkFlushMode(ctx)
+        let lazily = try flushesLazily(ctx)
         ctx.server.databaseReplaced(ctx.db)
         ctx.server.invalidateAllTracked()
-        ctx.dirty(ctx.keyspace.flush(ctx.db))
+        ctx.dirty(ctx.keyspace.flush(ctx.db, lazily: lazily))
         // Logged even when the database was empty, as Redis 7.0 does.
         ctx.propagateAsSent()
         ctx.reply.ok()
     }
 
     static func flushall(_ ctx: inout CommandContext) throws(CommandError) {
-        try checkFlushMode(ctx)
+        let lazily = try flushesLazily(ctx)
         ctx.dirty(ctx.keyspace.keyCount)
         for database in ctx.keyspace.databases.indices { ctx.server.databaseReplaced(database) }
         ctx.server.invalidateAllTracked()
-        ctx.keyspace.flushAll()
+        ctx.keyspace.flushAll(lazily: lazily)
         // Like Redis, a background save in progress is abandoned (its image holds the flushed keys), and
         // with save points configured FLUSHALL leaves an empty snapshot behind at once.
         ctx.server.abandonBackgroundSave()
