@@ -1,5 +1,7 @@
 #include "nova_system.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #if defined(__GLIBC__)
@@ -35,6 +37,29 @@ int nova_release_free_memory(void) {
     return malloc_trim(0);
 #else
     return 0;
+#endif
+}
+
+size_t nova_allocation_size(void *pointer) {
+#if defined(__GLIBC__)
+    return malloc_usable_size(pointer);
+#else
+    (void)pointer;
+    return 0;
+#endif
+}
+
+char *nova_malloc_info(size_t *length) {
+#if defined(__GLIBC__)
+    char *text = NULL;
+    FILE *stream = open_memstream(&text, length);
+    if (stream == NULL) return NULL;
+    malloc_info(0, stream);
+    fclose(stream);
+    return text;
+#else
+    *length = 0;
+    return NULL;
 #endif
 }
 

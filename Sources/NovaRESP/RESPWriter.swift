@@ -216,6 +216,16 @@ public struct RESPWriter: Sendable {
         crlf()
     }
 
+    /// `verbatim` for text already in UTF-8 bytes.
+    public mutating func verbatim(bytes text: [UInt8], format: StaticString = "txt") {
+        guard version == .v3 else { return bulk(text) }
+        header(UInt8(ascii: "="), text.count + 4)
+        buffer.writeStaticString(format)
+        buffer.writeInteger(UInt8(ascii: ":"))
+        buffer.writeBytes(text)
+        crlf()
+    }
+
     /// Appends bytes that are already encoded RESP.
     @inlinable
     public mutating func raw(_ bytes: StaticString) { buffer.writeStaticString(bytes) }

@@ -4,6 +4,7 @@
 // load on the machine). For comparing builds of a hot path; scripts/bench-vs-redis measures end to end.
 //
 //   nova-server-bench [--tests set,get,lpush,lpop,...] [--commands N] [--rounds N] [--pipeline N]
+//                     [--config "latency-tracking no"]   (configuration directives, `;`-separated)
 import Foundation
 import Logging
 import NIOCore
@@ -65,7 +66,12 @@ func round(_ test: String, server: ServerCore, client: ClientState, reads: [Byte
 
 LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
 let config = ConfigStore()
-try config.load(flags: ["--save", "", "--appendonly", "no"])
+var flags = ["--save", "", "--appendonly", "no"]
+for directive in (options["--config"] ?? "").split(separator: ";") {
+    let words = directive.split(separator: " ").map(String.init)
+    if let name = words.first { flags += ["--" + name] + words.dropFirst() }
+}
+try config.load(flags: flags)
 let server = ServerCore(config: config, logger: Logger(label: "bench"))
 guard let client = server.register(connection: nil, address: "127.0.0.1:1", localAddress: "127.0.0.1:6379") else {
     fatalError("could not register a client")

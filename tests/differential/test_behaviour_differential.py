@@ -1,5 +1,7 @@
 """Behaviour that differed from redis-server 7.0 (issue 16), compared on both servers: commands flagged
-no-multi refused while queueing, and a blocked BLMOVE/BRPOPLPUSH whose destination holds another type."""
+no-multi refused while queueing, a blocked BLMOVE/BRPOPLPUSH whose destination holds another type,
+SLOWLOG, ROLE, CLIENT REPLY and CLIENT PAUSE."""
+import re
 import socket
 import time
 
@@ -138,3 +140,109 @@ def test_client_reply_modes_match_redis(pair):
     ours, theirs = reply_mode_transcript(nova.port), reply_mode_transcript(ref.port)
     assert ours == theirs
     assert ours[:3] == ["OK", b"2", "OK"]
+
+
+def pause_session(port):
+    """CLIENT PAUSE WRITE and ALL, seen from other clients: what waits, what is answered at once, in
+    which order the waiting writes run, and what happens to keys whose TTL passes meanwhile."""
+    control = resp.Connection(port)
+    control.call("FLUSHALL")
+    control.call("CONFIG", "RESETSTAT")
+    control.call("SET", "ttl", "x", "PX", "50")
+    control.call("SET", "k", "0")
+    queued = socket.create_connection(("127.0.0.1", port))
+    queued.sendall(resp.encode("MULTI") + resp.encode("SET", "k", "from-multi"))
+    queued.settimeout(3)
+    started = b""
+    while started.count(b"\r\n") < 2:
+        started += queued.recv(100)
+    outcome = {"queued": started, "pause": control.call("CLIENT", "PAUSE", "100000", "WRITE")}
+    time.sleep(0.2)  # the TTL passes during the pause
+    reader = resp.Connection(port)
+    outcome["reads"] = [reader.call("GET", "k"), reader.call("GET", "ttl"), reader.call("EXISTS", "ttl"),
+                        reader.call("DBSIZE"), reader.call("GET"), reader.call("NOSUCH"),
+                        reader.call("MULTI"), reader.call("GET", "k"), reader.call("EXEC")]
+    writers = []
+    for value in ("first", "second"):
+        writer = socket.create_connection(("127.0.0.1", port))
+        writer.sendall(resp.encode("SET", "k", value) + resp.encode("GET", "k"))
+        writers.append(writer)
+        time.sleep(0.05)
+    queued.sendall(resp.encode("EXEC"))
+    time.sleep(0.2)
+    for writer in writers + [queued]:
+        writer.settimeout(0.2)
+        try:
+            outcome.setdefault("early", []).append(writer.recv(100))
+        except socket.timeout:
+            outcome.setdefault("early", []).append(None)
+    stats = control.call("INFO", "stats").decode()
+    outcome["expired-during-pause"] = re.search(r"expired_keys:(\d+)", stats).group(1)
+    outcome["blocked"] = re.search(r"blocked_clients:(\d+)", control.call("INFO", "clients").decode()).group(1)
+    outcome["unpause"] = control.call("CLIENT", "UNPAUSE")
+    replies = []
+    for writer in writers + [queued]:
+        writer.settimeout(3)
+        data = b""
+        while data.count(b"\r\n") < 2:
+            data += writer.recv(100)
+        replies.append(data)
+        writer.close()
+    outcome["after"] = replies
+    outcome["final"] = control.call("GET", "k")
+    control.call("GET", "ttl")
+    outcome["expired-after"] = re.search(r"expired_keys:(\d+)", control.call("INFO", "stats").decode()).group(1)
+    # ALL: even reads wait, until the pause times out.
+    control.call("CLIENT", "PAUSE", "300", "ALL")
+    start = time.time()
+    outcome["read-during-all"] = reader.call("GET", "k")
+    outcome["waited"] = time.time() - start > 0.2
+    reader.close()
+    control.close()
+    return outcome
+
+
+def test_client_pause_matches_redis(pair):
+    nova, ref = pair
+    ours, theirs = pause_session(nova.port), pause_session(ref.port)
+    assert ours == theirs
+    assert ours["early"] == [None, None, None] and ours["expired-during-pause"] == "0"
+    assert ours["blocked"] == "3" and ours["waited"]
+
+
+def buffer_fields(port):
+    """CLIENT LIST/INFO buffer fields: the caller's own command in qbuf and argv-mem, an idle client at 0,
+    a blocked client holding its command's arguments."""
+    conn = resp.Connection(port)
+    idle = resp.Connection(port)
+    idle_id = idle.call("CLIENT", "ID")
+    blocked = socket.create_connection(("127.0.0.1", port))
+    blocked.sendall(resp.encode("BLPOP", "nothing-here", "0"))
+    time.sleep(0.1)
+
+    def fields(line):
+        values = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        return {name: values[name] for name in ("qbuf", "argv-mem", "obl", "oll", "omem")}
+
+    own = fields(conn.call("CLIENT", "INFO").decode())
+    lines = conn.call("CLIENT", "LIST").decode().splitlines()
+    others = {}
+    for line in lines:
+        if f"id={idle_id} " in line:
+            others["idle"] = fields(line)
+        elif "cmd=blpop" in line:
+            others["blocked"] = fields(line)
+        tot = int(line.split("tot-mem=")[1].split()[0])
+        assert tot > 0, line
+    blocked.close()
+    idle.close()
+    conn.close()
+    return own, others
+
+
+def test_client_buffer_fields_match_redis(pair):
+    nova, ref = pair
+    ours, theirs = buffer_fields(nova.port), buffer_fields(ref.port)
+    assert ours == theirs
+    assert ours[0]["qbuf"] == "26" and ours[0]["argv-mem"] == "10"
+    assert ours[1]["blocked"]["argv-mem"] == "18"

@@ -18,6 +18,13 @@ void nova_fix_mmap_threshold(size_t bytes);
 /// memory was released.
 int nova_release_free_memory(void);
 
+/* The usable size of a heap block (malloc_usable_size); 0 where unknown. */
+size_t nova_allocation_size(void *pointer);
+
+/* The allocator's own statistics (glibc: malloc_info's XML), in a buffer the caller frees; NULL when
+   the allocator has none. */
+char *nova_malloc_info(size_t *length);
+
 /// CPU time of the calling process, in microseconds.
 void nova_process_cpu(long long *system_us, long long *user_us);
 

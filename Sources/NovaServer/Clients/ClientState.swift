@@ -60,10 +60,14 @@ package final class ClientState: @unchecked Sendable {
     /// SUBSCRIBE channels and PSUBSCRIBE patterns, in subscription order.
     var channels: OrderedSet<Bytes> = []
     var patterns: OrderedSet<Bytes> = []
+    /// SSUBSCRIBE shard channels, in subscription order.
+    var shardChannels: OrderedSet<Bytes> = []
     /// CLIENT LIST / CLIENT KILL TYPE and the output-buffer class: `pubsub` or `normal` (no replicas here).
     var clientType: String { isSubscriber ? "pubsub" : "normal" }
     /// Subscribed to anything: in RESP2 only the subscribe family, PING, QUIT and RESET may run.
-    var isSubscriber: Bool { !channels.isEmpty || !patterns.isEmpty }
+    var isSubscriber: Bool { !channels.isEmpty || !patterns.isEmpty || !shardChannels.isEmpty }
+    /// Stopped by CLIENT PAUSE before running its current command (also `isBlocked`).
+    var isPostponed = false
     /// Receives every command other clients run (MONITOR).
     var isMonitor = false
     /// CLIENT NO-EVICT.
@@ -78,10 +82,13 @@ package final class ClientState: @unchecked Sendable {
     var replySkipNext = false
     /// Close once the replies written so far are flushed (QUIT, protocol error, CLIENT KILL of self).
     package var closeAfterReply = false
-    /// Bytes waiting in the query buffer, for CLIENT LIST.
-    package var queryBufferBytes = 0
-    /// Bytes of replies not yet written to the socket, for CLIENT LIST.
-    package var pendingOutputBytes = 0
+    /// The connection's buffers as its session last reported them (CLIENT LIST `qbuf`, `qbuf-free`,
+    /// `rbs`, `rbp`, `omem`); updated under the lock at the start and end of each batch.
+    package var buffers = ClientBuffers()
+    /// Bytes waiting in the query buffer (CLIENT LIST `qbuf`).
+    package var queryBufferBytes: Int { buffers.queryBuffer }
+    /// Bytes of replies not yet written to the socket (CLIENT LIST `omem`).
+    package var pendingOutputBytes: Int { buffers.pendingOutput }
 
     init(
         id: UInt64, connection: (any ConnectionControl)?, address: String, localAddress: String, now: Int64,
@@ -110,7 +117,10 @@ package final class ClientState: @unchecked Sendable {
     }
 
     /// The CLIENT LIST / CLIENT INFO line for this client (no trailing newline).
-    func infoLine(now: Int64) -> String {
+    ///
+    /// `argumentBytes` is what the client's current command holds (the caller's own CLIENT LIST or
+    /// INFO, or a blocked command's arguments); 0 between commands, as in Redis.
+    func infoLine(now: Int64, argumentBytes: Int = 0) -> String {
         // Letters in Redis's order.
         var flags = ""
         if isMonitor { flags += "O" }
@@ -128,10 +138,33 @@ package final class ClientState: @unchecked Sendable {
         let age = max(0, (now - createdAt) / 1000)
         let idle = max(0, (now - lastInteraction) / 1000)
         var line = "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(name ?? "") age=\(age) idle=\(idle)"
-        line += " flags=\(flags) db=\(database) sub=\(channels.count) psub=\(patterns.count) ssub=0 multi=\(transaction?.commands.count ?? -1) qbuf=\(queryBufferBytes) qbuf-free=0"
-        line += " argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=\(pendingOutputBytes) tot-mem=0"
+        line += " flags=\(flags) db=\(database) sub=\(channels.count) psub=\(patterns.count) ssub=\(shardChannels.count) multi=\(transaction?.commands.count ?? -1)"
+        let queued = transaction?.commands.reduce(0) { total, command in command.arguments.reduce(total) { $0 + $1.readableBytes } } ?? 0
+        let totalMemory = ClientBuffers.objectBytes(self) + buffers.readBufferSize + argumentBytes + queued + buffers.pendingOutput
+        line += " qbuf=\(buffers.queryBuffer) qbuf-free=\(buffers.queryBufferFree) argv-mem=\(argumentBytes) multi-mem=\(queued)"
+        line += " rbs=\(buffers.readBufferSize) rbp=\(buffers.readBufferPeak) obl=0 oll=0 omem=\(buffers.pendingOutput) tot-mem=\(totalMemory)"
         line += " events=r cmd=\(lastCommand) user=\(user) redir=\(tracking.map { $0.redirect == 0 ? -1 : Int64($0.redirect) } ?? -1) resp=\(protocolVersion.rawValue)"
         line += " lib-name=\(libraryName ?? "") lib-ver=\(libraryVersion ?? "")"
         return line
+    }
+}
+
+/// A connection's buffers as its session reports them to the server (CLIENT LIST, INFO clients).
+package struct ClientBuffers: Sendable {
+    /// Bytes received and not yet run: unparsed input plus the part of the decoded batch still to run.
+    package var queryBuffer = 0
+    /// Room left in the input buffer before it must grow.
+    package var queryBufferFree = 0
+    /// The input buffer's capacity, and the most it held at once.
+    package var readBufferSize = 0
+    package var readBufferPeak = 0
+    /// Replies produced and not yet written to the socket.
+    package var pendingOutput = 0
+
+    package init() {}
+
+    /// The heap bytes of a client's state object, as the allocator sized it.
+    static func objectBytes(_ client: ClientState) -> Int {
+        ProcessMemory.allocationSize(Unmanaged.passUnretained(client).toOpaque())
     }
 }

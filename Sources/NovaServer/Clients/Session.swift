@@ -43,6 +43,9 @@ final class Session {
     /// Traffic not yet reported to the server's statistics.
     private var bytesRead = 0
     private var bytesWritten = 0
+    /// The encoded size of the batch being run, and the most input held at once (CLIENT LIST).
+    private var batchBytes = 0
+    private var inputPeak = 0
 
     init(server: ServerCore, client: ClientState, settings: ServerSettings) {
         self.server = server
@@ -94,11 +97,14 @@ final class Session {
                 if pendingProtocolError == nil {
                     // Unauthenticated clients run one command at a time: AUTH changes the limits that follow.
                     decoder.isAuthenticated = client.isAuthenticated
+                    inputPeak = max(inputPeak, inbound.readableBytes)
+                    let before = inbound.readerIndex
                     do {
                         try decoder.decode(&inbound, into: &batch, maxCommands: client.isAuthenticated ? Self.maxBatch : 1)
                     } catch {
                         pendingProtocolError = error
                     }
+                    batchBytes = inbound.readerIndex - before
                 }
                 if batch.isEmpty {
                     if let error = pendingProtocolError { return refuse(error, output: &output) }
@@ -108,9 +114,12 @@ final class Session {
             if output.readableBytes >= limit { return .outputFull }
             var writer = RESPWriter(buffer: output, version: client.protocolVersion)
             output = ByteBuffer()
+            let buffers = BufferReport(
+                unparsed: inbound.readableBytes, batchBytes: batchBytes, free: inbound.writableBytes,
+                capacity: inbound.capacity, peak: inputPeak, pendingOutput: writer.buffer.readableBytes)
             let actions = server.execute(
                 batch, from: &batchIndex, client: client, reply: &writer, outputLimit: limit,
-                bytesRead: bytesRead, bytesWritten: bytesWritten)
+                bytesRead: bytesRead, bytesWritten: bytesWritten, buffers: buffers)
             bytesRead = 0
             bytesWritten = 0
             output = writer.buffer

@@ -166,7 +166,7 @@ enum ConnectionCommands {
 
     static func clientInfo(_ ctx: inout CommandContext) throws(CommandError) {
         ctx.client.lastCommandSpec = ctx.spec
-        ctx.reply.verbatim(ctx.client.infoLine(now: ctx.now) + "\n")
+        ctx.reply.verbatim(ctx.client.infoLine(now: ctx.now, argumentBytes: ctx.args.byteCount) + "\n")
     }
 
     static func clientList(_ ctx: inout CommandContext) throws(CommandError) {
@@ -197,9 +197,13 @@ enum ConnectionCommands {
         }
         ctx.client.lastCommandSpec = ctx.spec
         let now = ctx.now
+        let caller = ctx.client, callerArguments = ctx.args.byteCount
         let text = ctx.server.clients.all.sorted { $0.id < $1.id }
             .filter { ids?.contains($0.id) ?? true }
-            .map { $0.infoLine(now: now) + "\n" }.joined()
+            .map { client in
+                let arguments = client === caller ? callerArguments : ctx.server.blocking.argumentBytes(of: client)
+                return client.infoLine(now: now, argumentBytes: arguments) + "\n"
+            }.joined()
         ctx.reply.verbatim(text)
     }
 
@@ -417,6 +421,29 @@ enum ConnectionCommands {
         ctx.reply.integer(target.map { ctx.server.abortBlocked($0, error: error) } == true ? 1 : 0)
     }
 
+    /// CLIENT PAUSE timeout [WRITE | ALL] (milliseconds; ALL by default).
+    static func clientPause(_ ctx: inout CommandContext) throws(CommandError) {
+        var mode = ClientPause.Mode.all
+        if ctx.args.count == 4 {
+            if ctx.args.isKeyword(3, "write") {
+                mode = .write
+            } else if !ctx.args.isKeyword(3, "all") {
+                throw CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+            }
+        }
+        let timeout = try ctx.args.integer(2, or: CommandError("ERR timeout is not an integer or out of range"))
+        guard timeout >= 0 else { throw CommandError("ERR timeout is negative") }
+        let (end, overflow) = ctx.now.addingReportingOverflow(timeout)
+        ctx.server.pauseClients(mode, until: timeout == 0 ? 0 : overflow ? .max : end)
+        ctx.reply.ok()
+    }
+
+    /// CLIENT UNPAUSE: ends a pause at once.
+    static func clientUnpause(_ ctx: inout CommandContext) throws(CommandError) {
+        ctx.server.unpauseClients()
+        ctx.reply.ok()
+    }
+
     static func clientNoEvict(_ ctx: inout CommandContext) throws(CommandError) {
         ctx.client.noEvict = try onOff(ctx, 2)
         ctx.reply.ok()
@@ -465,6 +492,12 @@ enum ConnectionCommands {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
             "NO-TOUCH (ON|OFF)",

@@ -41,7 +41,7 @@ enum Info {
             case "modules": lines = []
             case "commandstats": lines = commandStatsSection(server)
             case "errorstats": lines = server.errorStats.sorted { $0.key < $1.key }.map { "errorstat_\($0.key):count=\($0.value)" }
-            case "latencystats": lines = []
+            case "latencystats": lines = server.latencyStatsLines()
             case "cluster": lines = ["cluster_enabled:0"]
             case "keyspace": lines = keyspaceSection(server)
             default: continue
@@ -109,7 +109,7 @@ enum Info {
             "maxclients:\(server.config.settings.maxClients)",
             "client_recent_max_input_buffer:\(server.clients.all.map(\.queryBufferBytes).max() ?? 0)",
             "client_recent_max_output_buffer:\(server.clients.all.map(\.pendingOutputBytes).max() ?? 0)",
-            "blocked_clients:\(server.blocking.count)",
+            "blocked_clients:\(server.blocking.count + server.clientPause.postponed.count)",
             "tracking_clients:\(server.tracking.clientCount)",
             "clients_in_timeout_table:0",
         ]
@@ -150,8 +150,8 @@ enum Info {
             "mem_aof_buffer:0",
             "mem_allocator:libc",
             "active_defrag_running:0",
-            "lazyfree_pending_objects:0",
-            "lazyfreed_objects:0",
+            "lazyfree_pending_objects:\(LazyFreer.shared.statistics.pending)",
+            "lazyfreed_objects:\(LazyFreer.shared.statistics.freed)",
         ]
     }
 
@@ -255,7 +255,7 @@ enum Info {
             "keyspace_misses:\(engine.keyspaceMisses)",
             "pubsub_channels:\(server.pubsub.channels.count)",
             "pubsub_patterns:\(server.pubsub.patternCount)",
-            "pubsubshard_channels:0",
+            "pubsubshard_channels:\(server.pubsub.shardChannels.count)",
             "latest_fork_usec:0",
             "total_forks:0",
             "migrate_cached_sockets:0",
@@ -286,7 +286,7 @@ enum Info {
             "role:master",
             "connected_slaves:0",
             "master_failover_state:no-failover",
-            "master_replid:\(server.runID)",
+            "master_replid:\(server.replicationID)",
             "master_replid2:0000000000000000000000000000000000000000",
             "master_repl_offset:0",
             "second_repl_offset:-1",

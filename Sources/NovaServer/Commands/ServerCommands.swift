@@ -129,6 +129,8 @@ enum ServerCommands {
         server.keyspace.stats = KeyspaceStats()
         server.commandStats = Array(repeating: CommandStatistics(), count: server.commandStats.count)
         server.errorStats = [:]
+        server.latencyHistograms = Array(repeating: LatencyHistogram(), count: server.latencyHistograms.count)
+        LazyFreer.shared.resetStatistics()
         ctx.reply.ok()
     }
 
@@ -288,6 +290,46 @@ extension ServerCommands {
         ctx.reply.bulk("master")
         ctx.reply.integer(0)
         ctx.reply.array(0)
+    }
+
+    /// WAIT numreplicas timeout: with no replicas none acknowledges, so it answers 0 at once when
+    /// `numreplicas` is 0 or less (or inside MULTI), and otherwise blocks until the timeout (forever for
+    /// 0) as Redis does, then answers 0. CLIENT UNBLOCK ends it early the same way.
+    static func wait(_ ctx: inout CommandContext) throws(CommandError) {
+        let wanted = try ctx.args.integer(1)
+        let timeoutError = CommandError("ERR timeout is not an integer or out of range")
+        let timeout = try ctx.args.integer(2, or: timeoutError)
+        guard timeout >= 0 else { throw CommandError("ERR timeout is negative") }
+        let acknowledged = 0
+        if acknowledged >= wanted || ctx.client.inTransaction || ctx.isRetryingBlocked {
+            ctx.reply.integer(acknowledged)
+            return
+        }
+        ctx.server.block(ctx, keys: [], timeout: timeout, timeoutReply: .integer(acknowledged))
+    }
+
+    /// LOLWUT [VERSION v] [arguments]: version 5 draws Georg Nees's "Schotter" (Features/Lolwut.swift)
+    /// with Redis's optional columns, squares per row and squares per column; every other version prints
+    /// the Redis version this server follows, as Redis 7.0 does for its own.
+    static func lolwut(_ ctx: inout CommandContext) throws(CommandError) {
+        var version = 7
+        var first = 1
+        if ctx.args.count >= 3 && ctx.args.string(1).lowercased() == "version" {
+            version = Int(clamping: try ctx.args.integer(2))
+            first = 3
+        }
+        guard version == 5 else {
+            ctx.reply.verbatim("Redis ver. \(NovaCacheVersion.redisCompatible)\n")
+            return
+        }
+        var numbers = [66, 8, 12]
+        for index in first..<min(ctx.args.count, first + 3) {
+            numbers[index - first] = Int(clamping: try ctx.args.integer(index))
+        }
+        let art = Lolwut.schotter(
+            columns: min(1000, max(1, numbers[0])), squaresPerRow: min(200, max(1, numbers[1])),
+            squaresPerColumn: min(200, max(1, numbers[2])))
+        ctx.reply.verbatim(bytes: art + Array("\nGeorg Nees - schotter, plotter on paper, 1968. Redis ver. \(NovaCacheVersion.redisCompatible)\n".utf8))
     }
 }
 

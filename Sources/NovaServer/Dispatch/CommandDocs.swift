@@ -48,7 +48,7 @@ enum CommandDocs {
     /// COMMAND DOCS entry (the value of the map, after the name), fields in Redis's order.
     static func writeDocs(_ spec: CommandSpec, _ reply: inout RESPWriter) {
         let arguments = spec.arguments
-        let count = 3 + (spec.complexity.isEmpty ? 0 : 1) + (spec.deprecation == nil ? 0 : 3) + (spec.history.isEmpty ? 0 : 1)
+        let count = 3 + (spec.complexity.isEmpty ? 0 : 1) + (spec.deprecation == nil ? 0 : 3) + (spec.isSystemCommand ? 1 : 0) + (spec.history.isEmpty ? 0 : 1)
             + (arguments.isEmpty ? 0 : 1) + (spec.subcommands.isEmpty ? 0 : 1)
         reply.map(count)
         reply.bulk("summary")
@@ -60,6 +60,11 @@ enum CommandDocs {
         if !spec.complexity.isEmpty {
             reply.bulk("complexity")
             reply.bulk(spec.complexity)
+        }
+        if spec.isSystemCommand {
+            reply.bulk("doc_flags")
+            reply.set(1)
+            reply.simpleString("syscmd")
         }
         if let deprecation = spec.deprecation {
             reply.bulk("doc_flags")

@@ -132,6 +132,8 @@ package final class CommandSpec: @unchecked Sendable {
     package let history: [(version: String, change: String)]
     /// Deprecated in favour of another command (COMMAND DOCS `doc_flags`, `deprecated_since`, `replaced_by`).
     package let deprecation: Deprecation?
+    /// A command for operators and tests rather than applications (COMMAND DOCS `doc_flags` `syscmd`).
+    package let isSystemCommand: Bool
     /// Nil for a container whose subcommands do the work.
     package let handler: CommandHandler?
     /// Subcommands of a container (CLIENT, CONFIG …).
@@ -146,7 +148,7 @@ package final class CommandSpec: @unchecked Sendable {
         variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)? = nil,
         group: CommandGroup, since: String, summary: String, complexity: String = "O(1)", syntax: String = "",
         history: [(version: String, change: String)] = [], deprecated: Deprecation? = nil, tips: [String] = [], categories: [String]? = nil, channels: ChannelArguments? = nil, container: String? = nil,
-        subcommands: [CommandSpec] = [], handler: CommandHandler?
+        systemCommand: Bool = false, subcommands: [CommandSpec] = [], handler: CommandHandler?
     ) {
         self.name = name
         self.fullName = container.map { "\($0)|\(name)" } ?? name
@@ -168,6 +170,7 @@ package final class CommandSpec: @unchecked Sendable {
         self.arguments = CommandArgument.parse(syntax) ?? []
         self.history = history
         self.deprecation = deprecated
+        self.isSystemCommand = systemCommand
         self.handler = handler
         self.subcommands = subcommands
     }

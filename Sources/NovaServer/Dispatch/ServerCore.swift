@@ -4,6 +4,36 @@ package import Logging
 package import NovaEngine
 package import NovaRESP
 
+/// What a session reports of its buffers with each batch, for CLIENT LIST (see `ClientBuffers`).
+package struct BufferReport {
+    /// Input received and not decoded yet.
+    package var unparsed: Int
+    /// The encoded size of the whole batch being run.
+    package var batchBytes: Int
+    package var free: Int
+    package var capacity: Int
+    package var peak: Int
+    package var pendingOutput: Int
+
+    package init(unparsed: Int, batchBytes: Int, free: Int, capacity: Int, peak: Int, pendingOutput: Int) {
+        (self.unparsed, self.batchBytes, self.free, self.capacity, self.peak, self.pendingOutput) =
+            (unparsed, batchBytes, free, capacity, peak, pendingOutput)
+    }
+
+    /// The figures with commands from `start` on still to run (the batch's bytes shared evenly among
+    /// its commands: a decoded command's own size is not kept).
+    func figures(_ batch: CommandBatch, from start: Int) -> ClientBuffers {
+        var result = ClientBuffers()
+        let remaining = batch.count == 0 ? 0 : batchBytes * (batch.count - min(start, batch.count)) / batch.count
+        result.queryBuffer = unparsed + remaining
+        result.queryBufferFree = free
+        result.readBufferSize = capacity
+        result.readBufferPeak = peak
+        result.pendingOutput = pendingOutput
+        return result
+    }
+}
+
 /// Counters for INFO stats.
 package struct ServerStats: Sendable {
     package var totalConnectionsReceived = 0
@@ -103,6 +133,12 @@ package final class ServerCore: @unchecked Sendable {
     /// SLOWLOG, and its thresholds from the configuration.
     var slowLog = SlowLog()
     var slowLogLimits = (slowerThan: 10_000, maxLength: 128)
+    /// Per-command latency histograms (`latency-tracking`), by command id; each allocates its buckets on
+    /// its command's first call.
+    var latencyHistograms: [LatencyHistogram]
+    /// LATENCY's spikes, and the settings both read on every command.
+    var latencyMonitor = LatencyMonitor()
+    var latencySettings = (tracking: true, monitorThreshold: 0)
     /// INFO's instantaneous rates, sampled by the cron.
     var rates = InstantaneousRates()
     /// Snapshot and loading state (INFO persistence, LASTSAVE, save rules).
@@ -112,8 +148,19 @@ package final class ServerCore: @unchecked Sendable {
     var aofState = AOFState()
     /// Highest used_memory seen.
     var peakMemory = 0
+    /// Allocated bytes once the server was set up, before any data (MEMORY STATS `startup.allocated`).
+    var startupMemory = 0
     /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
     var memorySample = (allocated: 0, footprint: 0)
+    /// CLIENT PAUSE state, and whether a pause is set (the one test dispatch makes per command).
+    var clientPause = ClientPause()
+    var isPaused = false
+    /// DEBUG SET-ACTIVE-EXPIRE: whether the cron deletes expired keys.
+    var activeExpireEnabled = true
+    /// INFO `master_replid`: the run ID until DEBUG CHANGE-REPL-ID draws a new one.
+    lazy var replicationID = runID
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD (accepted and kept; lists here have no packed/plain nodes).
+    var quicklistPackedThreshold = 1 << 30
     /// Shutting down after the final save (or the decision not to save): no command runs any more, and
     /// clients that send one are disconnected without a reply.
     var halted = false
@@ -133,6 +180,7 @@ package final class ServerCore: @unchecked Sendable {
         let table = commands ?? CommandTable(CommandRegistry.all, renames: config.renamedCommands)
         self.commands = table
         self.commandStats = Array(repeating: CommandStatistics(), count: table.all.count)
+        self.latencyHistograms = Array(repeating: LatencyHistogram(), count: table.all.count)
         let now = SystemClock.nowMilliseconds()
         self.startTime = now
         self.snapshots.lastSaveTime = now / 1000
@@ -142,7 +190,9 @@ package final class ServerCore: @unchecked Sendable {
         self.runID = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &generator), radix: 16) }.joined()
         applySettings()
         sampleMemory()
+        startupMemory = memorySample.allocated
         keyspace.removalObserver = { [unowned self] database, key, reason in keyRemoved(database, key, reason) }
+        keyspace.deferredRelease = { LazyFreer.shared.release($0) }
     }
 
     /// Runs a whole batch (tests and embedders that do not stream).
@@ -179,6 +229,12 @@ package final class ServerCore: @unchecked Sendable {
         keyspace.lfuLogFactor = settings.lfuLogFactor
         keyspace.lfuDecayTime = settings.lfuDecayTime
         slowLogLimits = (settings.slowlogSlowerThan, settings.slowlogMaxLength)
+        var lazy: LazyFreeing = []
+        for (name, event) in [("lazyfree-lazy-expire", LazyFreeing.expire), ("lazyfree-lazy-eviction", .eviction),
+                              ("lazyfree-lazy-user-del", .userDelete), ("lazyfree-lazy-user-flush", .userFlush)]
+        where config.value(name) == "yes" { lazy.insert(event) }
+        keyspace.lazyFreeing = lazy
+        latencySettings = (config.value("latency-tracking") == "yes", int("latency-monitor-threshold", 0))
         acl.channelsAllowedByDefault = config.value("acl-pubsub-default") == "allchannels"
         // Like Redis, `requirepass` sets the default user's only password when it is set (not on every
         // CONFIG SET of another parameter, which would undo ACL SETUSER default).
@@ -226,6 +282,7 @@ package final class ServerCore: @unchecked Sendable {
     package func unregister(_ client: ClientState) {
         lock.withLock {
             blocking.remove(client)
+            clientPause.remove(client)
             watches.unwatchAll(client)
             pubsub.unsubscribeAll(client)
             tracking.disable(client)
@@ -244,7 +301,7 @@ package final class ServerCore: @unchecked Sendable {
     /// `bytesRead` and `bytesWritten` are the connection's traffic since its last batch, for INFO.
     package func execute(
         _ batch: CommandBatch, from start: inout Int, client: ClientState, reply: inout RESPWriter,
-        outputLimit: Int = .max, bytesRead: Int = 0, bytesWritten: Int = 0
+        outputLimit: Int = .max, bytesRead: Int = 0, bytesWritten: Int = 0, buffers: BufferReport? = nil
     ) -> [PostAction] {
         var appendOnly: AppendOnlyFile? = nil
         defer {
@@ -263,6 +320,8 @@ package final class ServerCore: @unchecked Sendable {
             let now = SystemClock.nowMilliseconds()
             keyspace.now = now
             client.lastInteraction = now
+            if let buffers { client.buffers = buffers.figures(batch, from: start) }
+            defer { if let buffers { client.buffers = buffers.figures(batch, from: start) } }
             var context = CommandContext(server: self, client: client, reply: reply)
             currentClient = client
             defer { currentClient = nil }
@@ -279,6 +338,8 @@ package final class ServerCore: @unchecked Sendable {
                 } else {
                     dispatchWithoutReply(&context)
                 }
+                // Postponed by CLIENT PAUSE: the command runs again when the client resumes.
+                if client.isPostponed { break }
                 start += 1
             }
             reply = context.reply
@@ -374,6 +435,7 @@ package final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .arity(spec.fullName))
             return
         }
+        if isPaused && postponeIfPaused(context, spec.flags.union(queuedFlags)) { return }
         if let transaction = context.client.transaction, !spec.flags.contains(.transactionControl) {
             transaction.commands.append(Transaction.Command(
                 spec: spec, arguments: (0..<context.args.count).map { ByteBuffer(bytes: context.args[$0].readableBytesView) }))
@@ -427,6 +489,7 @@ package final class ServerCore: @unchecked Sendable {
         commandStats[spec.id].calls += 1
         commandStats[spec.id].microseconds += Double(end &- context.clock) / 1000
         recordIfSlow(context, spec, nanoseconds: end &- context.clock)
+        if !context.client.isBlocked { recordLatency(spec, nanoseconds: end &- context.clock) }
         context.clock = end
         context.client.lastCommandSpec = spec
     }
@@ -487,7 +550,13 @@ package final class ServerCore: @unchecked Sendable {
     /// false when it stays above.
     func enforceMaxMemory(_ limit: Int, incoming: Int = 0) -> Bool {
         if usedMemory + incoming <= limit { return true }
+        // Nothing is evicted during CLIENT PAUSE (no write runs then either).
+        if isPaused { return true }
         let overhead = memorySample.allocated - memorySample.footprint + incoming
+        let start = SystemClock.monotonicNanoseconds()
+        defer {
+            addLatencySampleIfNeeded("eviction-cycle", milliseconds: Int((SystemClock.monotonicNanoseconds() &- start) / 1_000_000))
+        }
         return keyspace.evict(toFit: limit, overhead: overhead)
     }
 }

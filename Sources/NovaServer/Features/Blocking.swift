@@ -15,8 +15,17 @@ struct BlockedCommand {
     let keys: [DatabaseKey]
     let arguments: [ByteBuffer]
     let spec: CommandSpec
-    /// Unix ms after which the client gets a null reply; nil waits forever.
+    /// Unix ms after which the client gets `timeoutReply`; nil waits forever.
     let deadline: Int64?
+    /// What a timeout (or CLIENT UNBLOCK … TIMEOUT) answers.
+    var timeoutReply: TimeoutReply = .nullArray
+
+    enum TimeoutReply {
+        /// The blocking list and sorted-set commands.
+        case nullArray
+        /// WAIT: how many replicas acknowledged (none here).
+        case integer(Int)
+    }
 }
 
 /// Clients blocked on keys, served in the order they blocked when data arrives (Redis's fairness),
@@ -55,6 +64,11 @@ struct BlockingQueues {
         }
         client.isBlocked = false
         return command
+    }
+
+    /// The bytes of the arguments a blocked client's command holds (CLIENT LIST `argv-mem`); 0 if none.
+    func argumentBytes(of client: ClientState) -> Int {
+        commands[client.id]?.arguments.reduce(0) { $0 + $1.readableBytes } ?? 0
     }
 
     /// Whether `client` is parked here.
@@ -113,14 +127,15 @@ extension ServerCore {
 
     /// Parks the running command until one of `keys` gets data or `timeout` (milliseconds, 0 = forever)
     /// passes. A deadline beyond the clock's range saturates: it never comes.
-    func block(_ context: CommandContext, keys: [ByteBuffer], timeout: Int64) {
+    func block(_ context: CommandContext, keys: [ByteBuffer], timeout: Int64, timeoutReply: BlockedCommand.TimeoutReply = .nullArray) {
         let client = context.client
         let arguments = (0..<context.args.count).map { ByteBuffer(bytes: context.args[$0].readableBytesView) }
         let (end, overflow) = keyspace.now.addingReportingOverflow(timeout)
         blocking.add(BlockedCommand(
             client: client, database: client.database,
             keys: keys.map { DatabaseKey(database: client.database, key: Bytes($0)) },
-            arguments: arguments, spec: context.spec, deadline: timeout == 0 || overflow ? nil : end))
+            arguments: arguments, spec: context.spec, deadline: timeout == 0 || overflow ? nil : end,
+            timeoutReply: timeoutReply))
     }
 
     /// Serves clients blocked on keys that received data, in blocking order, until nothing is ready
@@ -172,9 +187,16 @@ extension ServerCore {
     /// client is not blocked. Lock held.
     @discardableResult
     func abortBlocked(_ client: ClientState, error: String?) -> Bool {
-        guard blocking.remove(client) != nil else { return false }
+        guard let command = blocking.remove(client) else { return false }
         var writer = RESPWriter(buffer: ByteBuffer(), version: client.protocolVersion)
-        if let error { writer.error(error) } else { writer.nullArray() }
+        if let error {
+            writer.error(error)
+        } else {
+            switch command.timeoutReply {
+            case .nullArray: writer.nullArray()
+            case .integer(let value): writer.integer(value)
+            }
+        }
         pendingActions.append(.resume(client, writer.buffer))
         return true
     }

@@ -10,10 +10,12 @@ extension ServerCore {
     package func runCron() {
         // After the final save nothing may change the data or start another save.
         if withLock({ halted }) { return }
-        expireActively(budgetNanoseconds: withLock { UInt64(1_000_000 * config.settings.activeExpireEffort) })
+        let (activeExpiry, budget) = withLock { (activeExpireEnabled, UInt64(1_000_000 * config.settings.activeExpireEffort)) }
+        if activeExpiry { expireActively(budgetNanoseconds: budget) }
         var idle: [any ConnectionControl] = []
         let actions = withLock { () -> [PostAction] in
             let now = SystemClock.nowMilliseconds()
+            if clientPause.isOver(now: now) { unpauseClients() }
             sampleMemory()
             rates.record(stats, at: now)
             let maxMemory = config.settings.maxMemory
@@ -55,6 +57,8 @@ extension ServerCore {
                 break
             }
         }
+        let milliseconds = Int((SystemClock.monotonicNanoseconds() &- start) / 1_000_000)
+        if milliseconds > 0 { withLock { addLatencySampleIfNeeded("expire-cycle", milliseconds: milliseconds) } }
     }
 }
 

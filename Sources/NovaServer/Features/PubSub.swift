@@ -12,6 +12,9 @@ struct PubSubRegistry {
     private var patterns: [Bytes: [ClientState]] = [:]
     /// Patterns in the order first subscribed (the order `pmessage`s are sent in).
     private var patternOrder: [Bytes] = []
+    /// Subscribers of each shard channel (SSUBSCRIBE), in subscription order. A single node owns every
+    /// slot, so sharded messages reach every subscriber of the channel, never a pattern.
+    private(set) var shardChannels: [Bytes: [ClientState]] = [:]
 
     /// Distinct patterns with at least one subscriber (PUBSUB NUMPAT, INFO `pubsub_patterns`).
     var patternCount: Int { patterns.count }
@@ -59,10 +62,32 @@ struct PubSubRegistry {
         return true
     }
 
+    /// Subscribes the client to shard channel `channel`; false when it already was.
+    @discardableResult
+    mutating func subscribe(_ client: ClientState, shardChannel channel: Bytes) -> Bool {
+        guard client.shardChannels.append(channel).inserted else { return false }
+        shardChannels[channel, default: []].append(client)
+        return true
+    }
+
+    /// Unsubscribes the client from shard channel `channel`; false when it was not subscribed.
+    @discardableResult
+    mutating func unsubscribe(_ client: ClientState, shardChannel channel: Bytes) -> Bool {
+        guard let position = client.shardChannels.firstIndex(of: channel) else { return false }
+        client.shardChannels.remove(at: position)
+        shardChannels[channel]?.removeAll { $0 === client }
+        if shardChannels[channel]?.isEmpty == true { shardChannels[channel] = nil }
+        return true
+    }
+
+    /// How many clients subscribe to shard channel `channel` (PUBSUB SHARDNUMSUB).
+    func shardSubscriberCount(_ channel: Bytes) -> Int { shardChannels[channel]?.count ?? 0 }
+
     /// Drops every subscription of a client (RESET, disconnection).
     mutating func unsubscribeAll(_ client: ClientState) {
         for channel in client.channels { unsubscribe(client, channel: channel) }
         for pattern in client.patterns { unsubscribe(client, pattern: pattern) }
+        for channel in client.shardChannels { unsubscribe(client, shardChannel: channel) }
     }
 
     /// Calls `deliver` for each receiver of a message on `channel`, in Redis's order: the channel's
@@ -105,6 +130,22 @@ extension ServerCore {
                 message.withBytes { writer.bulk($0) }
             }
         }
+    }
+
+    /// SPUBLISH: sends `message` to the subscribers of shard channel `channel` as `smessage` frames;
+    /// returns how many received it.
+    @discardableResult
+    func publish(shardChannel channel: Bytes, _ message: Bytes) -> Int {
+        let subscribers = pubsub.shardChannels[channel] ?? []
+        for client in subscribers {
+            deliver(to: client) { writer in
+                writer.push(3)
+                writer.bulk("smessage")
+                channel.withBytes { writer.bulk($0) }
+                message.withBytes { writer.bulk($0) }
+            }
+        }
+        return subscribers.count
     }
 
     /// Writes an out-of-band frame (a message, an invalidation) to `client`'s connection.

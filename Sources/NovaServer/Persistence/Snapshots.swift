@@ -243,20 +243,16 @@ extension ServerCore {
 
     /// Loads `dir/dbfilename` into the keyspace. Runs without the lock (clients get -LOADING meanwhile).
     func loadSnapshot(path: String) throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw PersistenceError.errno("Can't open the RDB file", path) }
-        defer { close(descriptor) }
         let size = FileIO.size(path) ?? 0
         let (databaseCount, clock, sharesIntegers) = withLock { () -> (Int, AccessClockKind, Bool) in
             snapshots.loadingTotalBytes = size
             return (keyspace.databases.count, snapshotClock, keyspace.sharesIntegers)
         }
-        let fresh = (0..<databaseCount).map { _ in Database() }
-        var reader = RDBReader(RDBInput(descriptor: descriptor, size: size))
-        reader.sharesIntegers = sharesIntegers
         let start = SystemClock.monotonicNanoseconds()
         var lastLog = start
-        reader.progress = { [self] offset, keys in
+        let (fresh, reader) = try Self.readSnapshot(
+            path: path, databaseCount: databaseCount, clock: clock, sharesIntegers: sharesIntegers
+        ) { [self] offset, keys in
             withLock { snapshots.loadingLoadedBytes = offset }
             let now = SystemClock.monotonicNanoseconds()
             if now - lastLog > 1_000_000_000 {
@@ -265,7 +261,6 @@ extension ServerCore {
                 logger.notice("Loading RDB", metadata: ["percent": "\(String(format2: percent))", "keys": "\(keys)", "bytes": "\(offset)"])
             }
         }
-        try reader.load(into: fresh, now: SystemClock.nowMilliseconds(), clock: clock)
         let seconds = Double(SystemClock.monotonicNanoseconds() - start) / 1e9
         withLock {
             keyspace.replaceDatabases(fresh)
@@ -278,5 +273,62 @@ extension ServerCore {
             "seconds": "\(String(format2: seconds))", "keys": "\(reader.keysLoaded)", "expired": "\(reader.keysExpired)",
             "redis-ver": "\(reader.aux["redis-ver"] ?? "?")",
         ])
+    }
+
+    /// Reads an RDB file into new databases (no lock taken: the caller holds it or loads before serving).
+    static func readSnapshot(
+        path: String, databaseCount: Int, clock: AccessClockKind, sharesIntegers: Bool,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> ([Database], RDBReader) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw PersistenceError.errno("Can't open the RDB file", path) }
+        defer { close(descriptor) }
+        let fresh = (0..<databaseCount).map { _ in Database() }
+        var reader = RDBReader(RDBInput(descriptor: descriptor, size: FileIO.size(path) ?? 0))
+        reader.sharesIntegers = sharesIntegers
+        if let progress { reader.progress = progress }
+        try reader.load(into: fresh, now: SystemClock.nowMilliseconds(), clock: clock)
+        return (fresh, reader)
+    }
+
+    /// DEBUG RELOAD (lock held): saves the snapshot (unless `save` is false), then loads it back,
+    /// replacing the data, or adding to it with `flush` false (`merge` lets loaded keys replace existing
+    /// ones; without it a key present on both sides is an error).
+    func reloadSnapshot(save: Bool, flush: Bool, merge: Bool) throws(CommandError) {
+        if save { try saveSynchronously() }
+        let settings = config.settings
+        let path = settings.dir + "/" + settings.dbFilename
+        let loaded: [Database]
+        do {
+            loaded = try Self.readSnapshot(
+                path: path, databaseCount: keyspace.databases.count, clock: snapshotClock,
+                sharesIntegers: keyspace.sharesIntegers).0
+        } catch {
+            logger.warning("DEBUG RELOAD could not load the snapshot: \(error)")
+            throw CommandError("ERR Error trying to load the RDB dump, check server logs.")
+        }
+        if flush {
+            keyspace.replaceDatabases(loaded)
+            return
+        }
+        if !merge {
+            // Refused before anything is added: Redis panics on such a duplicate; here the data stays.
+            var duplicate = false
+            for (index, database) in loaded.enumerated() where !duplicate {
+                database.forEach { entry in
+                    if !duplicate && keyspace.lookupWrite(index, entry.key, [.noTouch]) != nil { duplicate = true }
+                }
+            }
+            if duplicate {
+                logger.warning("DEBUG RELOAD NOFLUSH found keys present both in memory and in the snapshot")
+                throw CommandError("ERR Error trying to load the RDB dump, check server logs.")
+            }
+        }
+        for (index, database) in loaded.enumerated() {
+            database.forEach { entry in
+                if let ref = keyspace.lookupWrite(index, entry.key, [.noTouch]) { _ = keyspace.remove(index, ref) }
+                keyspace.insert(index, entry: entry)
+            }
+        }
     }
 }

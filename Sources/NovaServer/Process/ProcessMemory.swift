@@ -24,6 +24,19 @@ enum ProcessMemory {
         _ = nova_release_free_memory()
     }
 
+    /// The allocator's own report (glibc's `malloc_info` XML), or nil when the allocator has none.
+    static func allocatorReport() -> String? {
+        var length = 0
+        guard let text = nova_malloc_info(&length) else { return nil }
+        defer { free(text) }
+        return String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self)
+    }
+
+    /// The usable size of the heap block at `pointer` (glibc `malloc_usable_size`).
+    static func allocationSize(_ pointer: UnsafeMutableRawPointer) -> Int {
+        Int(nova_allocation_size(pointer))
+    }
+
     /// Resident set size in bytes, from /proc/self/statm.
     static func residentBytes() -> Int {
         guard let text = ConfigStore.readFile("/proc/self/statm") else { return 0 }

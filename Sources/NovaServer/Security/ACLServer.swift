@@ -45,6 +45,8 @@ extension ServerCore {
                 channel.withBytes { acl.allowsChannel(user, Array($0), isPattern: false) }
             } && client.patterns.allSatisfy { pattern in
                 pattern.withBytes { acl.allowsChannel(user, Array($0), isPattern: true) }
+            } && client.shardChannels.allSatisfy { channel in
+                channel.withBytes { acl.allowsChannel(user, Array($0), isPattern: false) }
             }
             if allowed { continue }
             if client === caller { client.closeAfterReply = true } else { pendingActions.append(.close(client)) }

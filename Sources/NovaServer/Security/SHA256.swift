@@ -17,14 +17,7 @@ enum SHA256 {
 
     /// The 32-byte digest of `message`.
     static func digest(_ message: some Collection<UInt8>) -> [UInt8] {
-        // Padding: 0x80, zeros to 56 mod 64, then the length in bits, big-endian.
-        var data = [UInt8]()
-        data.reserveCapacity((message.count + 72) & ~63)
-        data.append(contentsOf: message)
-        let bitLength = UInt64(data.count) &* 8
-        data.append(0x80)
-        while data.count % 64 != 56 { data.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        let data = hashBlocks(message)
 
         // Working storage on the stack: 8 words of state, then the 64-word schedule.
         return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 72) { words in
@@ -86,4 +79,17 @@ enum SHA256 {
     private static func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 {
         (value >> count) | (value << (32 - count))
     }
+}
+
+/// The message padding SHA-1 and SHA-256 share: 0x80, zeros to 56 mod 64, then the length in bits,
+/// big-endian, so that the result is whole 64-byte blocks.
+func hashBlocks(_ message: some Collection<UInt8>) -> [UInt8] {
+    var data = [UInt8]()
+    data.reserveCapacity((message.count + 72) & ~63)
+    data.append(contentsOf: message)
+    let bitLength = UInt64(data.count) &* 8
+    data.append(0x80)
+    while data.count % 64 != 56 { data.append(0) }
+    for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+    return data
 }

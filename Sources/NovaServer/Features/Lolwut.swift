@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// LOLWUT version 5: Georg Nees's "Schotter" (1968) as Redis draws it — rows of squares, more rotated
+/// and displaced the lower they are — on a pixel canvas rendered with Braille characters (2×4 pixels
+/// per character).
+enum Lolwut {
+    /// One bit per pixel: the largest canvas Redis allows (1,000 columns, one square per row, 200 rows)
+    /// is 2,000 × 399,204 pixels.
+    struct Canvas {
+        let width: Int, height: Int
+        private var bits: [UInt64]
+
+        init(width: Int, height: Int) {
+            self.width = width
+            self.height = height
+            bits = Array(repeating: 0, count: (max(0, width * height) + 63) / 64)
+        }
+
+        func pixel(_ x: Int, _ y: Int) -> Bool {
+            guard x >= 0 && y >= 0 && x < width && y < height else { return false }
+            let index = x + y * width
+            return bits[index >> 6] & (1 << UInt64(index & 63)) != 0
+        }
+
+        mutating func set(_ x: Int, _ y: Int) {
+            guard x >= 0 && y >= 0 && x < width && y < height else { return }
+            let index = x + y * width
+            bits[index >> 6] |= 1 << UInt64(index & 63)
+        }
+
+        /// Bresenham's line.
+        mutating func line(_ x1: Int, _ y1: Int, _ x2: Int, _ y2: Int) {
+            var (x, y) = (x1, y1)
+            let dx = abs(x2 - x1), dy = abs(y2 - y1)
+            let sx = x1 < x2 ? 1 : -1, sy = y1 < y2 ? 1 : -1
+            var error = dx - dy
+            while true {
+                set(x, y)
+                if x == x2 && y == y2 { break }
+                let doubled = error * 2
+                if doubled > -dy { error -= dy; x += sx }
+                if doubled < dx { error += dx; y += sy }
+            }
+        }
+
+        /// A square centred on (x, y) with sides `size` long, rotated by `angle` radians.
+        mutating func square(_ x: Int, _ y: Int, size: Double, angle: Double) {
+            let half = (size / 1.4142135623).rounded()
+            var k = Double.pi / 4 + angle
+            var points: [(Int, Int)] = []
+            for _ in 0..<4 {
+                points.append((Int((sin(k) * half + Double(x)).rounded()), Int((cos(k) * half + Double(y)).rounded())))
+                k += Double.pi / 2
+            }
+            for index in 0..<4 {
+                let next = points[(index + 1) % 4]
+                line(points[index].0, points[index].1, next.0, next.1)
+            }
+        }
+
+        /// Each 2×4 block of pixels as one Braille character (U+2800 + the dots, three UTF-8 bytes), rows
+        /// separated by newlines.
+        func rendered() -> [UInt8] {
+            var text: [UInt8] = []
+            text.reserveCapacity(((width + 1) / 2 * 3 + 1) * ((height + 3) / 4))
+            let layout = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (0, 3), (1, 3)]
+            for y in stride(from: 0, to: height, by: 4) {
+                for x in stride(from: 0, to: width, by: 2) {
+                    var dots = 0
+                    for (bit, (dx, dy)) in layout.enumerated() where pixel(x + dx, y + dy) { dots |= 1 << bit }
+                    let scalar = 0x2800 + dots
+                    text += [UInt8(0xE0 | scalar >> 12), UInt8(0x80 | (scalar >> 6) & 0x3F), UInt8(0x80 | scalar & 0x3F)]
+                }
+                if y != height - 1 { text.append(10) }
+            }
+            return text
+        }
+    }
+
+    static func schotter(columns: Int, squaresPerRow: Int, squaresPerColumn: Int) -> [UInt8] {
+        let width = columns * 2
+        let padding = width > 4 ? 2 : 0
+        let side = Double(width - padding * 2) / Double(squaresPerRow)
+        let height = Int(side * Double(squaresPerColumn)) + padding * 2
+        var canvas = Canvas(width: width, height: height)
+        for row in 0..<squaresPerColumn {
+            for column in 0..<squaresPerRow {
+                var x = Int(Double(column) * side + side / 2) + padding
+                var y = Int(Double(row) * side + side / 2) + padding
+                var angle = 0.0
+                if row > 1 {
+                    func jitter() -> Double {
+                        let value = Double.random(in: 0...1) / Double(squaresPerColumn) * Double(row)
+                        return Bool.random() ? -value : value
+                    }
+                    angle = jitter()
+                    x = Int(Double(x) + jitter() * side / 3)
+                    y = Int(Double(y) + jitter() * side / 3)
+                }
+                canvas.square(x, y, size: side, angle: angle)
+            }
+        }
+        return canvas.rendered()
+    }
+}
