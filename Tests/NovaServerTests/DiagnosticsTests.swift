@@ -92,6 +92,11 @@ struct DiagnosticsTests {
         #expect(lines.first!.unicodeScalars.count == 66)
         #expect(art.unicodeScalars.allSatisfy { $0 == "\n" || (0x2800...0x28FF).contains($0.value) })
         #expect(art.unicodeScalars.contains { $0.value != 0x2800 && $0 != "\n" })
+        // Version 6: rows of ANSI cells, the sky (top row) white.
+        let skyline = String(decoding: Lolwut.skyline(columns: 30, rows: 12), as: UTF8.self).split(separator: "\n")
+        #expect(skyline.count == 12)
+        #expect(skyline[0] == String(repeating: "\u{1B}[0;97;107m \u{1B}[0m", count: 30))
+        #expect(skyline.allSatisfy { $0.split(separator: "\u{1B}[0m", omittingEmptySubsequences: false).count == 31 })
         var canvas = Lolwut.Canvas(width: 4, height: 4)
         canvas.line(0, 0, 3, 3)
         #expect((0..<4).allSatisfy { canvas.pixel($0, $0) } && !canvas.pixel(1, 0))

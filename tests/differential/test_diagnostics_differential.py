@@ -311,6 +311,16 @@ def test_lolwut_matches_redis(debug_pair):
         assert all(0x2800 <= ord(ch) <= 0x28FF for line in lines[:-3] for ch in line)
     assert [len(t.split("\n")) for t in art][0] == [len(t.split("\n")) for t in art][1]
     assert [len(t.split("\n")[0]) for t in art][0] == [len(t.split("\n")[0]) for t in art][1]
+    # Version 6: a skyline of ANSI-coloured cells (random, so compared in shape), then Redis's caption.
+    skylines = [calls(server.port, [["LOLWUT", "VERSION", "6", "30", "12"]])[0].decode() for server in debug_pair]
+    cell = re.compile(r"(\x1b\[0;(?:30;40|90;100|37;47|97;107)m \x1b\[0m){30}")
+    for text in skylines:
+        lines = text.split("\n")
+        assert len(lines) == 12 + 3 and lines[-1] == ""
+        assert lines[-3] == "Dedicated to the 8 bit game developers of past and present."
+        assert lines[-2] == "Original 8 bit image from Plaguemon by hikikomori. Redis ver. 7.0.15"
+        assert all(cell.fullmatch(line) for line in lines[:12]), lines[:12]
+        assert set(lines[0].split("\x1b[0m")) <= {"\x1b[0;97;107m ", "\x1b[0;37;47m ", ""}  # sky, or a tall grey building
 
 
 def test_shard_subscriptions_in_client_list_and_info(debug_pair):

@@ -308,9 +308,9 @@ extension ServerCommands {
         ctx.server.block(ctx, keys: [], timeout: timeout, timeoutReply: .integer(acknowledged))
     }
 
-    /// LOLWUT [VERSION v] [arguments]: version 5 draws Georg Nees's "Schotter" (Features/Lolwut.swift)
-    /// with Redis's optional columns, squares per row and squares per column; every other version prints
-    /// the Redis version this server follows, as Redis 7.0 does for its own.
+    /// LOLWUT [VERSION v] [arguments]: version 5 draws Georg Nees's "Schotter" (columns, squares per row,
+    /// squares per column), version 6 a skyline (columns, rows), both as Redis 7.0 draws them
+    /// (Features/Lolwut.swift); every other version prints the Redis version this server follows.
     static func lolwut(_ ctx: inout CommandContext) throws(CommandError) {
         var version = 7
         var first = 1
@@ -318,18 +318,25 @@ extension ServerCommands {
             version = Int(clamping: try ctx.args.integer(2))
             first = 3
         }
-        guard version == 5 else {
-            ctx.reply.verbatim("Redis ver. \(NovaCacheVersion.redisCompatible)\n")
+        let versionLine = "Redis ver. \(NovaCacheVersion.redisCompatible)\n"
+        var numbers = version == 5 ? [66, 8, 12] : [80, 20]
+        guard version == 5 || version == 6 else {
+            ctx.reply.verbatim(versionLine)
             return
         }
-        var numbers = [66, 8, 12]
-        for index in first..<min(ctx.args.count, first + 3) {
+        for index in first..<min(ctx.args.count, first + numbers.count) {
             numbers[index - first] = Int(clamping: try ctx.args.integer(index))
         }
-        let art = Lolwut.schotter(
-            columns: min(1000, max(1, numbers[0])), squaresPerRow: min(200, max(1, numbers[1])),
-            squaresPerColumn: min(200, max(1, numbers[2])))
-        ctx.reply.verbatim(bytes: art + Array("\nGeorg Nees - schotter, plotter on paper, 1968. Redis ver. \(NovaCacheVersion.redisCompatible)\n".utf8))
+        if version == 5 {
+            let art = Lolwut.schotter(
+                columns: min(1000, max(1, numbers[0])), squaresPerRow: min(200, max(1, numbers[1])),
+                squaresPerColumn: min(200, max(1, numbers[2])))
+            ctx.reply.verbatim(bytes: art + Array(("\nGeorg Nees - schotter, plotter on paper, 1968. " + versionLine).utf8))
+        } else {
+            let art = Lolwut.skyline(columns: min(1000, max(1, numbers[0])), rows: min(1000, max(1, numbers[1])))
+            ctx.reply.verbatim(bytes: art + Array(("\nDedicated to the 8 bit game developers of past and present.\n"
+                + "Original 8 bit image from Plaguemon by hikikomori. " + versionLine).utf8))
+        }
     }
 }
 

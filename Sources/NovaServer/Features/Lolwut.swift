@@ -107,3 +107,69 @@ enum Lolwut {
         return canvas.rendered()
     }
 }
+
+extension Lolwut {
+    /// LOLWUT version 6: a skyline as Redis draws it ("Plaguemon" by hikikomori) — two rows of grey
+    /// buildings in the background, black ones with lit windows in front — in four ANSI colours on a
+    /// white sky, one terminal character per pixel.
+    static func skyline(columns: Int, rows: Int) -> [UInt8] {
+        var pixels = [UInt8](repeating: 3, count: columns * rows)  // 0 black, 1 dark grey, 2 grey, 3 white
+        func pixel(_ x: Int, _ y: Int) -> UInt8 {
+            x >= 0 && y >= 0 && x < columns && y < rows ? pixels[x + y * columns] : 0
+        }
+
+        func building(x offset: Int, width: Int, height: Int, color: UInt8, windows: Bool) {
+            let bottom = rows - 1, top = bottom - height + 1
+            guard bottom >= top else { return }
+            for y in stride(from: bottom, through: top, by: -1) {
+                for x in offset..<(offset + width) {
+                    // The roof is four pixels narrower.
+                    if y == top && (x <= offset + 1 || x >= offset + width - 2) { continue }
+                    var shade = color
+                    if windows && x > offset + 1 && x < offset + width - 2 && y > top + 1 && y < bottom - 1 {
+                        let column = x - (offset + 1), row = y - (top + 1)
+                        // Windows two pixels wide and one tall (terminal characters are not square).
+                        if (column / 2) % 2 == 1 && row % 2 == 1 {
+                            repeat { shade = UInt8(1 + Int.random(in: 0..<2)) } while shade == color
+                            if column % 2 == 1 { shade = pixel(x - 1, y) }
+                        }
+                    }
+                    if x >= 0 && y >= 0 && x < columns && y < rows { pixels[x + y * columns] = shade }
+                }
+            }
+        }
+
+        // Background buildings without windows, the lighter ones behind.
+        for color: UInt8 in [2, 1] {
+            var offset = -10
+            while offset < columns {
+                offset += Int.random(in: 0..<8)
+                let width = 10 + Int.random(in: 0..<9)
+                let height = color == 2 ? rows / 2 + Int.random(in: 0..<rows) / 2 : rows / 2 + Int.random(in: 0..<rows) / 3
+                building(x: offset, width: width, height: height, color: color, windows: false)
+                offset += color == 2 ? width / 2 : width + 1
+            }
+        }
+        // Black buildings in front, with windows.
+        var offset = -10
+        while offset < columns {
+            offset += Int.random(in: 0..<8)
+            var width = 5 + Int.random(in: 0..<14)
+            if width % 4 != 0 { width += width % 3 }
+            let height = rows / 3 + Int.random(in: 0..<rows) / 2
+            building(x: offset, width: width, height: height, color: 0, windows: true)
+            offset += width + 5
+        }
+
+        let escapes: [[UInt8]] = ["0;30;40m", "0;90;100m", "0;37;47m", "0;97;107m"].map { Array($0.utf8) }
+        var text: [UInt8] = []
+        text.reserveCapacity(rows * (columns * 17 + 1))
+        for y in 0..<rows {
+            for x in 0..<columns {
+                text += [27, UInt8(ascii: "[")] + escapes[Int(pixels[x + y * columns])] + [32, 27] + Array("[0m".utf8)
+            }
+            if y != rows - 1 { text.append(10) }
+        }
+        return text
+    }
+}
