@@ -44,6 +44,10 @@ public final class CacheManager: Sendable {
         public var memoryTTL: Duration? = nil
         /// How long past its TTL a value may still be served by `getOrLoad` when the loader fails.
         public var maxStaleness: Duration = .seconds(3600)
+        /// After a failing loader, how long the stale value is served as if fresh without calling the
+        /// loader again (and without another warning); `.zero` retries the loader on every call. The value
+        /// is never kept beyond its TTL plus `maxStaleness`.
+        public var failSafeThrottle: Duration = .seconds(30)
         /// Each remote command's timeout; also the connect timeout.
         public var remoteTimeout: Duration = .milliseconds(500)
         /// The first wait between recovery probes; doubles (with jitter) up to `maxRecoveryInterval`.
@@ -252,9 +256,11 @@ public final class CacheManager: Sendable {
 
     /// The value under `key`; when absent, the result of `loader`, stored with `policy`.
     ///
-    /// Concurrent callers for one missing key share one loader run (single flight). When the loader throws
-    /// and a value that expired less than `maxStaleness` ago is still in memory, that value is returned
-    /// (fail-safe) and a warning logged; otherwise the loader's error is thrown.
+    /// Concurrent callers for one missing key share one loader run (single flight); a caller that arrives
+    /// just after a run stored the value takes it rather than loading again. When the loader throws and a
+    /// value that expired less than `maxStaleness` ago is still in memory, that value is returned
+    /// (fail-safe) and a warning logged; for `failSafeThrottle` after that the stale value is served
+    /// without calling the loader. Otherwise the loader's error is thrown.
     public func getOrLoad<T: Codable & Sendable>(
         _ key: String, policy: CachePolicy? = nil, as type: T.Type = T.self,
         loader: @escaping @Sendable () async throws -> T
@@ -264,6 +270,9 @@ public final class CacheManager: Sendable {
             return value
         }
         let payload = try await flights.run(full) { [self] in
+            // A caller that missed just before the previous flight for this key stored its value and
+            // ended starts a flight of its own: it takes that value instead of loading again.
+            if let record = memory.lookup(full), record.isFresh(at: now) { return record.payload }
             stats.record(.loaderCall)
             do {
                 let value = try await loader()
@@ -273,9 +282,15 @@ public final class CacheManager: Sendable {
             } catch {
                 stats.record(.loaderFailure)
                 if let stale = memory.lookup(full) {
-                    let age = now - stale.freshUntil
+                    let current = now
+                    let age = current - stale.freshUntil
+                    // Fail-safe throttle: the stale value stands in as fresh for a while, so that the
+                    // failing loader (and this warning) runs once per key per period, not per call.
+                    let throttle = configuration.failSafeThrottle.wholeMilliseconds
+                    if throttle > 0 { memory.extendFreshness(full, until: current + throttle) }
                     logger.warning("loader failed; serving a stale value", metadata: [
                         "key": "\(full)", "staleForMs": "\(max(0, age))", "error": "\(error)",
+                        "retryInMs": "\(throttle)",
                     ])
                     stats.record(.staleServed)
                     return stale.payload

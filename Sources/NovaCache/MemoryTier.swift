@@ -189,6 +189,19 @@ public final class MemoryTier: Sendable {
         }
     }
 
+    /// Marks an entry fresh until `freshUntil` without moving the moment it is dropped (its TTL plus the
+    /// staleness limit): the fail-safe throttle.
+    public func extendFreshness(_ key: String, until freshUntil: Int64) {
+        guard var record = lookup(key) else { return }
+        record.freshUntil = freshUntil
+        let value = Value.string(CachedValue(record).storage)
+        let now = clock.nowMilliseconds()
+        lock.withLock { _ in
+            keyspace.now = now
+            keyspace.set(0, key, value, keepTTL: true)
+        }
+    }
+
     /// Restarts a sliding entry's freshness.
     public func refresh(_ key: String, freshUntil: Int64) {
         guard var record = lookup(key) else { return }

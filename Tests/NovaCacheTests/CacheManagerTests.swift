@@ -125,12 +125,44 @@ func makeManager(
         #expect(stale == "v1")
         #expect(cache.statistics.staleServed == 1)
         #expect(log.contains("serving a stale value"))
+        clock.advance(by: .seconds(31))  // past the fail-safe throttle
         // A working loader replaces the stale value.
         #expect(try await cache.getOrLoad("k", policy: policy) { "v2" } == "v2")
         clock.advance(by: .seconds(60 + 601))  // past TTL + staleness: nothing to fall back on
         await #expect(throws: UpstreamDown.self) {
             _ = try await cache.getOrLoad("k", policy: policy, as: String.self) { throw UpstreamDown() }
         }
+    }
+
+    /// Issue 20, bug 5: a failing loader is called once per throttle period, with one warning, while the
+    /// stale value is served; never past TTL + maxStaleness.
+    @Test func failSafeThrottleCallsAFailingLoaderOncePerPeriod() async throws {
+        let clock = ManualCacheClock()
+        let log = LogCapture()
+        let cache = try makeManager(unreachable, clock: clock, log: log) {
+            $0.maxStaleness = .seconds(100)
+            $0.failSafeThrottle = .seconds(10)
+        }
+        defer { cache.shutdown() }
+        let policy = CachePolicy(name: "short", ttl: .seconds(60))
+        _ = try await cache.getOrLoad("k", policy: policy) { "v1" }
+        clock.advance(by: .seconds(61))
+        let calls = Counter()
+        func failing() async throws -> String {
+            try await cache.getOrLoad("k", policy: policy, as: String.self) {
+                await calls.increment()
+                throw UpstreamDown()
+            }
+        }
+        for _ in 0..<50 { #expect(try await failing() == "v1") }
+        #expect(await calls.value == 1)
+        #expect(log.count("serving a stale value") == 1)
+        clock.advance(by: .seconds(11))  // the next period: one more try, one more warning
+        for _ in 0..<50 { #expect(try await failing() == "v1") }
+        #expect(await calls.value == 2)
+        #expect(log.count("serving a stale value") == 2)
+        clock.advance(by: .seconds(90))  // past TTL + maxStaleness: the throttle did not extend it
+        await #expect(throws: UpstreamDown.self) { _ = try await failing() }
     }
 
     @Test func slidingExpiryRestartsOnRead() async throws {
@@ -189,6 +221,41 @@ func makeManager(
         try await Task.sleep(for: .milliseconds(50))
         #expect(a.memory.lookup(a.storedKey("own")) != nil)
         #expect(a.statistics.invalidations == 0)
+    }
+
+    /// Issue 20, bug 4: callers of one key arriving 0.7 ms apart, each after the previous flight may have
+    /// ended. A late caller whose miss (a server round trip) came before the value was stored must not load
+    /// it again.
+    @Test(arguments: TestServer.Kind.allCases)
+    func lateJoinersTakeTheValueTheFlightJustStored(kind: TestServer.Kind) async throws {
+        let server = try TestServer(kind)
+        let cache = try makeManager("\(server.url)/1")
+        defer { cache.shutdown() }
+        await cache.waitUntilReady()
+        let calls = Counter()
+        let keys = 300
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<4 {
+                group.addTask {
+                    try await Task.sleep(for: .microseconds(700 * caller))
+                    try await withThrowingTaskGroup(of: Void.self) { perKey in
+                        for key in 0..<keys {
+                            perKey.addTask {
+                                _ = try await cache.getOrLoad("late:\(key)", policy: .customerSearch) {
+                                    await calls.increment()
+                                    try await Task.sleep(for: .microseconds(500))
+                                    return Customer(id: key, name: "n\(key)")
+                                }
+                            }
+                        }
+                        try await perKey.waitForAll()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await calls.value == keys)
+        #expect(cache.statistics.loaderCalls == keys)
     }
 
     @Test(arguments: TestServer.Kind.allCases)
