@@ -152,6 +152,8 @@ package final class ServerCore: @unchecked Sendable {
     var startupMemory = 0
     /// Allocator-reported bytes in use at the last sample, and the engine footprint at that moment.
     var memorySample = (allocated: 0, footprint: 0)
+    /// When `memorySample` was taken (monotonic ns).
+    var memorySampleTime: UInt64 = 0
     /// CLIENT PAUSE state, and whether a pause is set (the one test dispatch makes per command).
     var clientPause = ClientPause()
     var isPaused = false
@@ -532,6 +534,7 @@ package final class ServerCore: @unchecked Sendable {
     /// Takes a fresh allocator sample (cron and INFO).
     func sampleMemory() {
         memorySample = (ProcessMemory.allocatedBytes(), keyspace.footprint)
+        memorySampleTime = SystemClock.monotonicNanoseconds()
         peakMemory = max(peakMemory, memorySample.allocated)
     }
 
@@ -550,6 +553,12 @@ package final class ServerCore: @unchecked Sendable {
     /// false when it stays above.
     func enforceMaxMemory(_ limit: Int, incoming: Int = 0) -> Bool {
         if usedMemory + incoming <= limit { return true }
+        // The cron's sample may predate memory given back since (a large request's buffer, taken while it
+        // was being read): over the limit, decide on a sample at most a millisecond old.
+        if SystemClock.monotonicNanoseconds() &- memorySampleTime > 1_000_000 {
+            sampleMemory()
+            if usedMemory + incoming <= limit { return true }
+        }
         // Nothing is evicted during CLIENT PAUSE (no write runs then either).
         if isPaused { return true }
         let overhead = memorySample.allocated - memorySample.footprint + incoming
