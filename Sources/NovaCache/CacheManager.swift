@@ -9,10 +9,17 @@ import Synchronization
 /// - Reads look in memory, then in the remote tier (filling memory). Writes go to both.
 /// - When the remote cannot be reached, one warning is logged (URL without password), a circuit opens so
 ///   that calls skip the remote at once, and writes and deletes are kept for replay. A background task
-///   probes the remote; when it answers, the outage writes are replayed (latest per key, expired ones
-///   skipped, never over a newer remote value), the memory tier is reconciled and normal service resumes.
+///   probes the remote every `recoveryInterval` (backing off to `maxRecoveryInterval`); when it answers, the
+///   outage writes are replayed (latest per key, expired ones skipped, never over a newer remote value),
+///   the memory tier is reconciled and normal service resumes.
+/// - A server that answers but refuses the configuration (wrong or missing password, no permission for
+///   the keys, a database out of range) is reported as an error once and in `remoteStatus`, and handled
+///   like an outage until it accepts.
 /// - Coherence: memory-tier entries are dropped when another process changes the key, through CLIENT
-///   TRACKING (BCAST, prefixed by the namespace) on RESP3 servers, else through a pub/sub channel.
+///   TRACKING (BCAST, prefixed by the namespace) on RESP3 servers, else through a pub/sub channel. The
+///   server's invalidation on expiry keeps the (now stale) copy for fail-safe reads.
+/// - Values are stored as the codec's bytes exactly (plain JSON by default), readable and writable by
+///   other languages; see `StoredFormat`.
 /// - No method throws because the remote is down; only encoding/decoding and loader errors are thrown.
 ///
 /// ```swift
@@ -52,8 +59,12 @@ public final class CacheManager: Sendable {
         public var remoteTimeout: Duration = .milliseconds(500)
         /// The first wait between recovery probes; doubles (with jitter) up to `maxRecoveryInterval`.
         public var recoveryInterval: Duration = .milliseconds(200)
+        /// The longest wait between recovery probes: a returning server is noticed within this interval
+        /// plus one `remoteTimeout`. Also caps the connection pool's reconnect backoff.
         public var maxRecoveryInterval: Duration = .seconds(2)
         public var coherence = Coherence.automatic
+        /// How values are laid out on the remote (default: the codec's bytes exactly).
+        public var storedFormat = StoredFormat.plain
         public var pool = RedisConnectionPool.Configuration(minimumConnections: 1, maximumConnections: 4)
         public var codec: any CacheCodec = JSONCacheCodec()
         public var clock: any CacheClock = SystemCacheClock()
@@ -66,6 +77,12 @@ public final class CacheManager: Sendable {
             self.url = url
             self.namespace = namespace
         }
+
+        /// A configuration for a URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://`,
+        /// `unix://`); throws when the URL cannot be parsed.
+        public init(url: String, namespace: String = "") throws {
+            self.init(url: try RedisURL(url), namespace: namespace)
+        }
     }
 
     public let configuration: Configuration
@@ -76,58 +93,17 @@ public final class CacheManager: Sendable {
     private let logger: Logger
     private let stats: StatsRecorder
     private let flights = SingleFlight<[UInt8]>()
-    private let state = Mutex(ManagerState())
+    private let listener: CoherenceListener?
     private let keyPrefix: String
-    private let instanceID = UInt64.random(in: 1...UInt64.max)
-    static let invalidationChannel = "__novacache__:invalidate"
-
-    private enum PendingWrite: Sendable {
-        case set(envelope: [UInt8], expireAt: Int64, writtenAt: Int64)
-        case delete(at: Int64)
-
-        var time: Int64 {
-            switch self {
-            case .set(_, _, let writtenAt): return writtenAt
-            case .delete(let at): return at
-            }
-        }
-    }
-
-    private enum ActiveCoherence: Sendable { case none, tracking, pubSub }
+    /// The circuit and the journal under one lock: "the journal is empty" and "the circuit closes" are
+    /// one step, so no write is journalled after the last replay.
+    private let state: Mutex<ManagerState>
 
     private struct ManagerState: Sendable {
-        var outage = false
-        var outbox: [String: PendingWrite] = [:]
-        var clears: [(prefix: String, at: Int64)] = []
-        var droppedWarningLogged = false
-        /// Own remote writes whose tracking invalidation has not arrived yet (key → count, last time).
-        var ownWrites: [String: (count: Int, at: Int64)] = [:]
-        /// Counts invalidations; `invalidatedAt` remembers the count at each key's last one and `flushedAt`
-        /// at the last whole-namespace one, so that a remote read racing an invalidation of its key does not
-        /// put the old value back into memory.
-        var invalidationSequence: UInt64 = 0
-        var invalidatedAt: [String: UInt64] = [:]
-        var flushedAt: UInt64 = 0
-
-        mutating func noteInvalidation(of key: String?) {
-            invalidationSequence &+= 1
-            if let key, invalidatedAt.count < 10_000 {
-                invalidatedAt[key] = invalidationSequence
-            } else {
-                invalidatedAt = [:]
-                flushedAt = invalidationSequence
-            }
-        }
-
-        func invalidated(_ key: String, since sequence: UInt64) -> Bool {
-            flushedAt > sequence || (invalidatedAt[key] ?? 0) > sequence
-        }
-        var coherence = ActiveCoherence.none
-        var listenerConnection: RedisConnection?
+        var circuit: RemoteCircuit
+        var journal: OutageJournal
         var tasks: [Task<Void, Never>] = []
         var recovery: Task<Void, Never>?
-        var listenerReady = false
-        var shutDown = false
     }
 
     /// A manager for `configuration`; connects in the background and never fails because the remote is
@@ -136,6 +112,9 @@ public final class CacheManager: Sendable {
         var configuration = configuration
         configuration.url.commandTimeout = configuration.remoteTimeout
         configuration.url.connectTimeout = configuration.remoteTimeout
+        if configuration.maxRecoveryInterval < configuration.pool.backoff.maximum {
+            configuration.pool.backoff.maximum = configuration.maxRecoveryInterval
+        }
         self.configuration = configuration
         self.logger = logger
         let namespace = configuration.namespace
@@ -143,6 +122,12 @@ public final class CacheManager: Sendable {
         memory = MemoryTier(configuration: configuration.memory, clock: configuration.clock, maxStaleness: configuration.maxStaleness)
         client = RedisClient(url: configuration.url, pool: configuration.pool, logger: logger)
         stats = StatsRecorder(label: configuration.metricsLabel)
+        state = Mutex(ManagerState(
+            circuit: RemoteCircuit(firstProbeAfter: configuration.recoveryInterval, maximumProbeInterval: configuration.maxRecoveryInterval),
+            journal: OutageJournal(capacity: configuration.maxPendingWrites)))
+        listener = configuration.coherence == .disabled ? nil : CoherenceListener(
+            url: configuration.url, coherence: configuration.coherence, keyPrefix: keyPrefix, clock: configuration.clock,
+            backoff: Backoff(base: configuration.recoveryInterval, maximum: configuration.maxRecoveryInterval), logger: logger)
         var tasks: [Task<Void, Never>] = [Task { [weak self] in await self?.probeAtStart() }]
         let recorder = stats
         tasks.append(Task {
@@ -151,15 +136,23 @@ public final class CacheManager: Sendable {
                 recorder.publishMetrics()
             }
         })
-        if configuration.coherence != .disabled {
-            tasks.append(Task { [weak self] in await self?.runListener() })
+        if let listener {
+            let events = CoherenceListener.Events(
+                keyInvalidated: { [weak self] key in self?.invalidated(key) },
+                prefixInvalidated: { [weak self] prefix in
+                    self?.memory.removeAll(prefix: prefix)
+                    self?.stats.record(.invalidation)
+                },
+                connectionLost: { [weak self] in self?.circuitFailed(.unreachable("invalidation connection lost")) },
+                connectFailed: { [weak self] failure in if let failure { self?.circuitFailed(failure) } })
+            tasks.append(Task { await listener.run(events) })
         }
         state.withLock { $0.tasks = tasks }
     }
 
     /// A manager for a URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://`, `unix://`).
     public convenience init(url: String, namespace: String = "", logger: Logger = Logger(label: "nova.cache")) throws {
-        self.init(configuration: Configuration(url: try RedisURL(url), namespace: namespace), logger: logger)
+        self.init(configuration: try Configuration(url: url, namespace: namespace), logger: logger)
     }
 
     /// A manager for `REDIS_URL`, else `redis://127.0.0.1:6379/0`.
@@ -169,29 +162,41 @@ public final class CacheManager: Sendable {
 
     /// Stops the background tasks and closes the connections.
     public func shutdown() {
-        let (tasks, listener) = state.withLock { state in
-            state.shutDown = true
+        let tasks = state.withLock { state in
+            state.circuit.shutDown()
             defer { state.tasks = []; state.recovery = nil }
-            return (state.tasks + (state.recovery.map { [$0] } ?? []), state.listenerConnection)
+            return state.tasks + (state.recovery.map { [$0] } ?? [])
         }
         for task in tasks { task.cancel() }
         stats.publishMetrics()
-        listener?.close()
+        listener?.stop()
         client.shutdown()
     }
 
     /// Waits (up to `timeout`) until the remote has been tried once and, when it is up, the invalidation
-    /// listener is in place. Optional: the manager works without it.
-    public func waitUntilReady(timeout: Duration = .seconds(2)) async {
+    /// listener is in place; returns what was found. Optional: the manager works without it, but an
+    /// application that cannot live with `.misconfigured` should check.
+    @discardableResult
+    public func waitUntilReady(timeout: Duration = .seconds(2)) async -> RemoteStatus {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let ready = state.withLock { state in
-                state.outage || state.listenerReady || configuration.coherence == .disabled
+        while true {
+            let status = remoteStatus
+            switch status {
+            case .available where listener?.isReady ?? true: return status
+            case .unavailable, .misconfigured, .shutDown: return status
+            default: break
             }
-            if ready { return }
+            if ContinuousClock.now >= deadline { return status }
             try? await Task.sleep(for: .milliseconds(5))
         }
     }
+
+    /// The remote's health now: available, unavailable (an outage: memory answers), misconfigured (the
+    /// server refuses the password, database or permissions; logged as an error once) …
+    public var remoteStatus: RemoteStatus { state.withLock { $0.circuit.status } }
+
+    /// Whether the remote is in use (false during an outage, while misconfigured and until first reached).
+    public var isRemoteAvailable: Bool { state.withLock { $0.circuit.allowsRemoteCalls } }
 
     /// Counters since start.
     public var statistics: CacheStats {
@@ -201,9 +206,6 @@ public final class CacheManager: Sendable {
         snapshot.memoryEvictions = memory.evictions
         return snapshot
     }
-
-    /// Whether the remote is considered reachable (false during an outage).
-    public var isRemoteAvailable: Bool { !state.withLock { $0.outage } }
 
     /// The key as stored: the namespace prefix, then `key`.
     public func storedKey(_ key: String) -> String { keyPrefix + key }
@@ -239,7 +241,7 @@ public final class CacheManager: Sendable {
     public func exists(_ key: String) async -> Bool {
         let full = storedKey(key)
         if let record = memory.lookup(full), record.isFresh(at: now) { return true }
-        if case .ok(let count) = await remote({ try await $0.send(RedisCommand("EXISTS", .string(full))).integer() }) {
+        if case .ok(let count) = await remote({ try await $0.exists(.string(full)) }) {
             return count > 0
         }
         return false
@@ -309,6 +311,11 @@ public final class CacheManager: Sendable {
         await store(storedKey(key), payload, policy: policy ?? configuration.defaultPolicy)
     }
 
+    /// Stores `value` under `key` in both tiers for `ttl` (nil: no expiry), without naming a policy.
+    public func set<T: Encodable>(_ key: String, _ value: T, ttl: Duration?) async throws {
+        try await set(key, value, policy: CachePolicy(name: "ttl", ttl: ttl))
+    }
+
     /// Stores raw bytes.
     public func setBytes(_ key: String, _ bytes: [UInt8], policy: CachePolicy? = nil) async {
         await store(storedKey(key), bytes, policy: policy ?? configuration.defaultPolicy)
@@ -328,31 +335,30 @@ public final class CacheManager: Sendable {
         if let namespace, !namespace.isEmpty { prefix += namespace.hasSuffix(":") ? namespace : namespace + ":" }
         memory.removeAll(prefix: prefix)
         let at = now
-        let recorded = state.withLock { state -> Bool in
-            guard state.outage else { return false }
-            state.clears.append((prefix, at))
-            state.outbox = state.outbox.filter { !$0.key.hasPrefix(prefix) }
+        let journalled = state.withLock { state -> Bool in
+            guard state.circuit.journalsWrites else { return false }
+            state.journal.recordClear(prefix: prefix, at: at)
             return true
         }
-        if recorded { stats.setPending(pendingCount); return }
+        if journalled { stats.setPending(pendingCount); return }
         let removed = await remote { client -> Int in
-            let keys = try await client.scanKeys(matching: Self.globEscaped(prefix) + "*")
             var removed = 0
-            for start in stride(from: 0, to: keys.count, by: 500) {
-                removed += try await client.unlink(keys[start..<min(start + 500, keys.count)].map { .buffer($0) })
+            for pattern in [prefix, RemoteEntry.metaKey(prefix)] {
+                let keys = try await client.scanKeys(matching: Self.globEscaped(pattern) + "*")
+                for start in stride(from: 0, to: keys.count, by: 500) {
+                    removed += try await client.unlink(keys[start..<min(start + 500, keys.count)].map { .buffer($0) })
+                }
             }
             return removed
         }
-        if case .ok = removed, currentCoherence == .pubSub { await publishInvalidation(prefix: prefix) }
+        if case .ok = removed { await listener?.announce(prefix: prefix, using: client) }
     }
 
     // MARK: Internals: tiers
 
     private var now: Int64 { configuration.clock.nowMilliseconds() }
 
-    private var pendingCount: Int { state.withLock { $0.outbox.count + $0.clears.count } }
-
-    private var currentCoherence: ActiveCoherence { state.withLock { $0.coherence } }
+    private var pendingCount: Int { state.withLock { $0.journal.count } }
 
     private func freshRecord(_ full: String) async -> MemoryTier.Record? {
         let current = now
@@ -362,23 +368,23 @@ public final class CacheManager: Sendable {
             return record
         }
         stats.record(.memoryMiss)
-        let sequence = state.withLock { $0.invalidationSequence }
-        let replies = await remote { try await $0.pipeline([RedisCommand("GET", .string(full)), RedisCommand("PTTL", .string(full))]) }
-        guard case .ok(let values) = replies, values.count == 2, case .bulkString(let bytes) = values[0] else {
+        let sequence = listener?.sequence ?? 0
+        let replies = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.readCommands(full))) }
+        guard case .ok(let values) = replies, let entry = RemoteEntry(value: values[0], meta: values[2]) else {
             if case .ok = replies { stats.record(.remoteMiss) }
             return nil
         }
         stats.record(.remoteHit)
-        let envelope = CacheEnvelope(decoding: bytes.readableBytesView)
         let remaining = (try? values[1].integer()) ?? -1
         var record = MemoryTier.Record(
-            payload: envelope.payload, freshUntil: remaining > 0 ? current + remaining : 0, writtenAt: envelope.writtenAt,
-            slidingMilliseconds: envelope.slidingMilliseconds)
-        if envelope.slidingMilliseconds > 0 {
-            record.freshUntil = current + envelope.slidingMilliseconds
-            await touchRemote(full, milliseconds: envelope.slidingMilliseconds)
+            payload: entry.payload, freshUntil: remaining > 0 ? current + remaining : 0, writtenAt: entry.writtenAt,
+            slidingMilliseconds: entry.slidingMilliseconds)
+        if entry.slidingMilliseconds > 0 {
+            record.freshUntil = current + entry.slidingMilliseconds
+            record.expiresAt = record.freshUntil
+            await touchRemote(full, milliseconds: entry.slidingMilliseconds)
         }
-        let stillValid = state.withLock { !$0.invalidated(full, since: sequence) }
+        let stillValid = !(listener?.invalidated(full, since: sequence) ?? false)
         if stillValid { memory.store(full, capped(record, now: current)) }
         return record
     }
@@ -393,10 +399,10 @@ public final class CacheManager: Sendable {
     }
 
     private func touchRemote(_ full: String, milliseconds: Int64) async {
-        noteOwnWrite(full)
-        let result = await remote { try await $0.expire(.string(full), in: .milliseconds(milliseconds)) }
-        if case .ok(true) = result { return }
-        undoOwnWrite(full)
+        listener?.noteOwnWrite(full)
+        let result = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.expireCommands(full, milliseconds: milliseconds))) }
+        if case .ok(let replies) = result, (try? replies[0].integer()) == 1 { return }
+        listener?.undoOwnWrite(full)
     }
 
     private func capped(_ record: MemoryTier.Record, now current: Int64) -> MemoryTier.Record {
@@ -413,336 +419,229 @@ public final class CacheManager: Sendable {
         let expireAt = ttl.map { current + $0 } ?? 0
         let sliding = policy.sliding ? (ttl ?? 0) : 0
         memory.store(full, capped(MemoryTier.Record(payload: payload, freshUntil: expireAt, writtenAt: current, slidingMilliseconds: sliding), now: current))
-        let envelope = CacheEnvelope(writtenAt: current, slidingMilliseconds: sliding, payload: payload).encoded
-        await writeRemote(full, .set(envelope: envelope, expireAt: expireAt, writtenAt: current))
+        await writeRemote(full, .set(payload: payload, slidingMilliseconds: sliding, expireAt: expireAt, writtenAt: current))
     }
 
-    private func writeRemote(_ full: String, _ write: PendingWrite) async {
-        if recordForReplay(full, write) { return }
-        noteOwnWrite(full)
+    private func writeRemote(_ full: String, _ write: OutageJournal.Write) async {
+        if journal(full, write) { return }
+        listener?.noteOwnWrite(full)
+        let format = configuration.storedFormat
         let result = await remote { client -> Bool in
             switch write {
-            case .set(let envelope, let expireAt, _):
-                var arguments: [RedisArgument] = [.string(full), .bytes(envelope)]
-                if expireAt != 0 { arguments += ["PX", .integer(max(1, expireAt - self.now))] }
-                try await client.send(RedisCommand("SET", arguments: arguments))
+            case .set(let payload, let sliding, let expireAt, let writtenAt):
+                let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
+                let ttl = expireAt == 0 ? nil : expireAt - self.now
+                _ = try Self.checked(try await client.pipeline(entry.writeCommands(full, format: format, ttlMilliseconds: ttl)))
                 return true
             case .delete:
-                return try await client.delete(.string(full)) > 0
+                return try Self.checked(try await client.pipeline(RemoteEntry.deleteCommands(full)))[0].integer() > 0
             }
         }
         switch result {
         case .ok(let changed):
-            if !changed { undoOwnWrite(full) }  // nothing was deleted: no invalidation will come
-            if changed, currentCoherence == .pubSub { await publishInvalidation(key: full) }
+            if !changed { listener?.undoOwnWrite(full) }  // nothing was deleted: no invalidation will come
+            if changed { await listener?.announce(key: full, using: client) }
         case .unavailable:
-            undoOwnWrite(full)
-            _ = recordForReplay(full, write, force: true)
+            listener?.undoOwnWrite(full)
+            _ = journal(full, write, force: true)
         case .failed:
-            undoOwnWrite(full)
+            listener?.undoOwnWrite(full)
         }
     }
 
-    /// During an outage, keeps `write` as the latest for `full`; false when the remote is up.
-    private func recordForReplay(_ full: String, _ write: PendingWrite, force: Bool = false) -> Bool {
-        let (recorded, dropped) = state.withLock { state -> (Bool, Bool) in
-            guard state.outage || force else { return (false, false) }
-            if state.outbox[full] == nil && state.outbox.count >= configuration.maxPendingWrites { return (true, true) }
-            state.outbox[full] = write
-            return (true, false)
+    /// While the circuit is open (or `force`: the write just failed to reach the remote), keeps `write` for
+    /// replay; false when the remote is in use.
+    private func journal(_ full: String, _ write: OutageJournal.Write, force: Bool = false) -> Bool {
+        let outcome = state.withLock { state -> OutageJournal.Outcome? in
+            guard state.circuit.journalsWrites || force else { return nil }
+            return state.journal.record(full, write)
         }
-        if dropped {
+        switch outcome {
+        case nil:
+            return false
+        case .kept:
+            stats.setPending(pendingCount)
+        case .dropped(let firstTime):
             stats.record(.skippedReplay)
-            let first = state.withLock { state -> Bool in
-                defer { state.droppedWarningLogged = true }
-                return !state.droppedWarningLogged
+            if firstTime {
+                logger.warning("outage write buffer full; further writes are kept in memory only", metadata: ["limit": "\(configuration.maxPendingWrites)"])
             }
-            if first { logger.warning("outage write buffer full; further writes are kept in memory only", metadata: ["limit": "\(configuration.maxPendingWrites)"]) }
         }
-        if recorded { stats.setPending(pendingCount) }
-        return recorded
+        return true
     }
+
+    /// An invalidation from the listener: another writer changed `full`, or the server expired it. An
+    /// expiry (the remote's copy was due to expire) leaves the memory copy as a stale value for fail-safe;
+    /// any other change drops it.
+    private func invalidated(_ full: String) {
+        let current = now
+        if let record = memory.lookup(full, now: current), record.expiresAt != 0,
+            current + Self.expiryTolerance >= record.expiresAt {
+            memory.markStale(full, at: current)
+            return
+        }
+        if memory.remove(full) { stats.record(.invalidation) }
+    }
+
+    /// How early before its expiry time an invalidation still counts as the expiry (clock skew between
+    /// this host and the server).
+    static let expiryTolerance: Int64 = 250
 
     // MARK: Internals: the remote and its outages
 
     private enum RemoteResult<R: Sendable>: Sendable {
         case ok(R)
-        /// The remote could not be reached (or the circuit is open).
+        /// The remote could not be reached, refused the configuration, or the circuit is open.
         case unavailable
-        /// The server answered with an error.
+        /// The server answered with an error about the command (WRONGTYPE, OOM …).
         case failed(RedisError)
     }
 
     private func remote<R: Sendable>(_ body: (RedisClient) async throws -> R) async -> RemoteResult<R> {
-        if state.withLock({ $0.outage || $0.shutDown }) {
+        guard state.withLock({ $0.circuit.allowsRemoteCalls }) else {
             stats.record(.remoteSkipped)
             return .unavailable
         }
         do {
-            return .ok(try await body(client))
+            let result = try await body(client)
+            state.withLock { $0.circuit.succeeded() }
+            return .ok(result)
         } catch let error as RedisError {
+            stats.record(.remoteError)
+            if let failure = RemoteFailure(reply: error) {
+                circuitFailed(failure)
+                return .unavailable
+            }
             logger.debug("remote error reply", metadata: ["error": "\(error)"])
             return .failed(error)
         } catch {
             stats.record(.remoteError)
-            enterOutage(because: "\(error)")
+            circuitFailed(.unreachable("\(error)"))
             return .unavailable
         }
     }
 
+    /// `replies`, or the first error reply among them thrown as `RedisError`.
+    private static func checked(_ replies: [RESPValue]) throws -> [RESPValue] {
+        for reply in replies { if case .error(let text) = reply { throw RedisError(text) } }
+        return replies
+    }
+
     private func probeAtStart() async {
-        if case .ok = await remote({ try await $0.ping() }) {
+        if case .ok = await remote({ try await $0.send(RedisCommand("DBSIZE")) }) {
             logger.debug("remote cache reachable", metadata: ["url": "\(configuration.url)"])
         }
     }
 
-    private func enterOutage(because reason: String) {
-        let started = state.withLock { state -> Bool in
-            guard !state.outage, !state.shutDown else { return false }
-            state.outage = true
-            state.recovery = Task { [weak self] in await self?.recover() } as Task<Void, Never>
-            return true
-        }
-        guard started else { return }
-        stats.setFallback(true)
-        logger.warning("remote cache unreachable; serving from the memory tier until it returns", metadata: [
-            "url": "\(configuration.url)", "reason": "\(reason)",
-        ])
+    private func circuitFailed(_ failure: RemoteFailure) {
+        var generator = SystemRandomNumberGenerator()
+        let current = now
+        let actions = state.withLock { $0.circuit.failed(failure, at: current, using: &generator) }
+        perform(actions)
     }
 
-    private func recover() async {
-        var attempts = 0
-        let backoff = Backoff(base: configuration.recoveryInterval, maximum: configuration.maxRecoveryInterval)
-        while !Task.isCancelled {
-            attempts += 1
-            try? await Task.sleep(for: backoff.delay(afterFailures: attempts))
-            if Task.isCancelled { return }
-            do {
-                _ = try await client.pool.send(RedisCommand("PING"))
-            } catch {
-                continue
-            }
-            let pending = pendingCount
-            logger.notice("remote cache reachable again; replaying outage writes", metadata: [
-                "url": "\(configuration.url)", "writes": "\(pending)",
-            ])
-            guard let replayed = await replayOutbox() else { continue }
-            let keep = state.withLock { Set($0.outbox.keys) }.union(replayed)
-            memory.removeAll(except: keep)
-            let resumed = state.withLock { state -> Bool in
-                guard state.outbox.isEmpty, state.clears.isEmpty else { return false }
-                state.outage = false
-                state.recovery = nil
-                return true
-            }
-            if resumed {
+    private func perform(_ actions: [RemoteCircuit.Action]) {
+        for action in actions {
+            switch action {
+            case .startRecovery:
+                let task = Task { [weak self] in await self?.recover() } as Task<Void, Never>
+                let kept = state.withLock { state -> Bool in
+                    guard state.circuit.phase != .shutDown else { return false }
+                    state.recovery = task
+                    return true
+                }
+                if !kept { task.cancel() }
+                stats.setFallback(true)
+            case .warnUnreachable(let reason):
+                logger.warning("remote cache unreachable; serving from the memory tier until it returns", metadata: [
+                    "url": "\(configuration.url)", "reason": "\(reason)",
+                ])
+            case .reportMisconfigured(let reason):
+                stats.setMisconfigured(true)
+                logger.error("remote cache refuses this configuration; serving from the memory tier until it is fixed", metadata: [
+                    "url": "\(configuration.url)", "reason": "\(reason)",
+                ])
+            case .announceRecovery(let outage):
                 stats.setFallback(false)
+                stats.setMisconfigured(false)
                 stats.setPending(0)
                 let snapshot = stats.snapshot
                 logger.notice("remote cache recovered; normal service resumed", metadata: [
-                    "url": "\(configuration.url)", "replayed": "\(snapshot.replayedWrites)", "skipped": "\(snapshot.skippedReplays)",
+                    "url": "\(configuration.url)", "outageMs": "\(outage)",
+                    "replayed": "\(snapshot.replayedWrites)", "skipped": "\(snapshot.skippedReplays)",
                 ])
-                return
             }
-            attempts = 0
         }
     }
 
-    /// Replays the outage writes; the keys whose memory entries are now the remote's value, or nil when
-    /// the remote failed again (what was not replayed is back in the outbox).
-    private func replayOutbox() async -> Set<String>? {
-        let (writes, clears) = state.withLock { state in
-            defer { state.outbox = [:]; state.clears = [] }
-            return (state.outbox, state.clears)
+    /// Probes the remote on the circuit's schedule with a connection of its own (the pool's reconnect
+    /// backoff does not delay it); when it answers, replays the journal until it is empty and closes the
+    /// circuit.
+    private func recover() async {
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            let wait = state.withLock { $0.circuit.nextProbeAt } - now
+            if wait > 0 { try? await Task.sleep(for: .milliseconds(wait)) }
+            if Task.isCancelled { return }
+            if let failure = await probe() {
+                let current = now
+                perform(state.withLock { $0.circuit.probeFailed(failure, at: current, using: &generator) })
+                continue
+            }
+            guard state.withLock({ $0.circuit.probeSucceeded() }) else { return }
+            client.pool.resetBackoff()
+            logger.notice("remote cache reachable again; replaying outage writes", metadata: [
+                "url": "\(configuration.url)", "writes": "\(pendingCount)",
+            ])
+            if await replayUntilEmpty(using: &generator) { return }
         }
-        var replayed = Set<String>()
-        var remaining = writes
-        do {
-            for clear in clears {
-                let keys = try await client.scanKeys(matching: Self.globEscaped(clear.prefix) + "*")
-                for key in keys {
-                    _ = try await compareAndWrite(String(buffer: key), notNewerThan: clear.at, [RedisCommand("DEL", .buffer(key))])
-                }
+    }
+
+    /// Replays until the journal stays empty (true: the circuit closed) or the remote fails again.
+    private func replayUntilEmpty(using generator: inout SystemRandomNumberGenerator) async -> Bool {
+        let replay = JournalReplay(client: client, format: configuration.storedFormat)
+        while !Task.isCancelled {
+            let batch = state.withLock { $0.journal.take() }
+            let report = await replay.run(batch, now: now)
+            stats.record(.replayed, count: report.replayed)
+            stats.record(.skippedReplay, count: report.skipped)
+            // Other processes may have changed anything meanwhile: keep only what the remote now holds from
+            // this process and what is still to be replayed.
+            let pending = state.withLock { state in
+                if report.error != nil { state.journal.restore(report.remaining) }
+                return Set(state.journal.writes.keys)
+            }
+            memory.removeAll(except: pending.union(report.stored))
+            if let error = report.error {
+                let failure = (error as? RedisError).flatMap { RemoteFailure(reply: $0) } ?? .unreachable("\(error)")
+                if case .unreachable = failure { logger.warning("replay interrupted; will retry", metadata: ["error": "\(error)"]) }
+                let current = now
+                perform(state.withLock { $0.circuit.probeFailed(failure, at: current, using: &generator) })
+                stats.setPending(pendingCount)
+                return false
             }
             let current = now
-            for (key, write) in writes {
-                switch write {
-                case .set(let envelope, let expireAt, let writtenAt):
-                    if expireAt != 0 && expireAt <= current {
-                        stats.record(.skippedReplay)
-                    } else {
-                        var arguments: [RedisArgument] = [.string(key), .bytes(envelope)]
-                        if expireAt != 0 { arguments += ["PX", .integer(expireAt - current)] }
-                        let done = try await compareAndWrite(key, notNewerThan: writtenAt, [RedisCommand("SET", arguments: arguments)])
-                        stats.record(done ? .replayed : .skippedReplay)
-                        if done { replayed.insert(key) }
-                    }
-                case .delete(let at):
-                    let done = try await compareAndWrite(key, notNewerThan: at, [RedisCommand("DEL", .string(key))])
-                    stats.record(done ? .replayed : .skippedReplay)
-                }
-                remaining[key] = nil
-            }
-            return replayed
-        } catch {
-            state.withLock { state in
-                for (key, write) in remaining where state.outbox[key] == nil { state.outbox[key] = write }
-                state.clears = clears + state.clears
-            }
-            logger.warning("replay interrupted; will retry", metadata: ["error": "\(error)"])
-            return nil
-        }
-    }
-
-    /// Runs `commands` in MULTI/EXEC unless the remote holds a value newer than `time` (or one not written by
-    /// a CacheManager); WATCH makes the check and the write atomic. Returns whether the commands ran.
-    private func compareAndWrite(_ key: String, notNewerThan time: Int64, _ commands: [RedisCommand]) async throws -> Bool {
-        try await client.pool.withConnection { connection -> Bool in
-            for _ in 0..<5 {
-                try await connection.send(RedisCommand("WATCH", .string(key)))
-                let current = try await connection.sendRaw(RedisCommand("GET", .string(key)))
-                switch current {
-                case .bulkString(let bytes):
-                    let envelope = CacheEnvelope(decoding: bytes.readableBytesView)
-                    if !envelope.isOurs || envelope.writtenAt > time {
-                        try await connection.send(RedisCommand("UNWATCH"))
-                        return false
-                    }
-                case .null:
-                    if commands.allSatisfy({ $0.name == "DEL" }) {
-                        try await connection.send(RedisCommand("UNWATCH"))
-                        return true  // already gone
-                    }
-                default:
-                    try await connection.send(RedisCommand("UNWATCH"))
-                    return false  // another type: not ours
-                }
-                let replies = try await connection.pipeline([RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")])
-                if replies.last != .null { return true }
-            }
-            return false
-        }
-    }
-
-    // MARK: Internals: coherence
-
-    private func noteOwnWrite(_ full: String) {
-        let current = now
-        state.withLock { state in
-            guard state.coherence == .tracking else { return }
-            if state.ownWrites.count > 10_000 { state.ownWrites = state.ownWrites.filter { current - $0.value.at < 10_000 } }
-            state.ownWrites[full, default: (0, current)].count += 1
-            state.ownWrites[full]!.at = current
-        }
-    }
-
-    private func undoOwnWrite(_ full: String) {
-        state.withLock { state in
-            guard let entry = state.ownWrites[full] else { return }
-            if entry.count <= 1 { state.ownWrites[full] = nil } else { state.ownWrites[full]!.count -= 1 }
-        }
-    }
-
-    /// Drops `full` from memory unless the invalidation is the echo of this process's own write.
-    private func invalidate(_ full: String) {
-        let current = now
-        let own = state.withLock { state -> Bool in
-            if let entry = state.ownWrites[full], entry.count > 0, current - entry.at < 10_000 {
-                if entry.count == 1 { state.ownWrites[full] = nil } else { state.ownWrites[full]!.count -= 1 }
+            let actions = state.withLock { state in state.circuit.replayFinished(journalEmpty: state.journal.isEmpty, at: current) }
+            if !actions.isEmpty {
+                perform(actions)
                 return true
             }
-            state.ownWrites[full] = nil
-            state.noteInvalidation(of: full)
-            return false
         }
-        guard !own else { return }
-        if memory.remove(full) { stats.record(.invalidation) }
+        return false
     }
 
-    private func invalidateAll(prefix: String) {
-        state.withLock { $0.noteInvalidation(of: nil); $0.ownWrites = [:] }
-        memory.removeAll(prefix: prefix)
-        stats.record(.invalidation)
-    }
-
-    private func handlePush(_ frame: RESPValue) {
-        guard let items = frame.elements, let kind = items.first?.string else { return }
-        switch kind {
-        case "invalidate" where items.count == 2:
-            if let keys = items[1].elements {
-                for key in keys { if let text = key.string { invalidate(text) } }
-            } else {
-                invalidateAll(prefix: keyPrefix)  // FLUSHDB/FLUSHALL: a null key list
-            }
-        case "message" where items.count == 3:
-            guard let payload = try? items[2].bulk() else { return }
-            let text = String(buffer: payload)
-            let parts = text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3, UInt64(parts[0]) != instanceID else { return }
-            if parts[1] == "k" { invalidate(String(parts[2])) } else if parts[1] == "p" { invalidateAll(prefix: String(parts[2])) }
-        default:
-            break
-        }
-    }
-
-    private func publishInvalidation(key: String) async {
-        _ = await remote { try await $0.publish(.string("\(self.instanceID)\nk\n\(key)"), to: Self.invalidationChannel) }
-    }
-
-    private func publishInvalidation(prefix: String) async {
-        _ = await remote { try await $0.publish(.string("\(self.instanceID)\np\n\(prefix)"), to: Self.invalidationChannel) }
-    }
-
-    /// Keeps one connection that receives invalidations; re-established after every loss. A loss counts as
-    /// an outage (invalidations may have been missed), so recovery reconciles the memory tier.
-    private func runListener() async {
-        var failures = 0
-        let backoff = Backoff(base: configuration.recoveryInterval, maximum: configuration.maxRecoveryInterval)
-        while !Task.isCancelled {
-            do {
-                let connection = try await RedisConnection.connect(to: configuration.url) { [weak self] frame in
-                    self?.handlePush(frame)
-                }
-                var mode = ActiveCoherence.none
-                if configuration.coherence != .pubSub, connection.protocolVersion == 3 {
-                    var arguments: [RedisArgument] = ["TRACKING", "ON", "BCAST"]
-                    if !keyPrefix.isEmpty { arguments += ["PREFIX", .string(keyPrefix)] }
-                    if case .simpleString = try await connection.sendRaw(RedisCommand("CLIENT", arguments: arguments)) {
-                        mode = .tracking
-                    }
-                }
-                if mode == .none && configuration.coherence != .tracking {
-                    if connection.protocolVersion == 2 { try await connection.enterSubscriberMode() }
-                    connection.sendWithoutReply(RedisCommand("SUBSCRIBE", .string(Self.invalidationChannel)))
-                    mode = .pubSub
-                }
-                if mode == .none {
-                    logger.warning("server does not support CLIENT TRACKING; memory tier is not kept coherent")
-                    connection.close()
-                    state.withLock { $0.listenerReady = true }
-                    return
-                }
-                let cancelled = state.withLock { state -> Bool in
-                    state.coherence = mode
-                    state.listenerConnection = connection
-                    state.listenerReady = true
-                    return state.shutDown
-                }
-                if cancelled { connection.close(); return }
-                failures = 0
-                logger.debug("invalidation listener connected", metadata: ["mode": "\(mode)"])
-                try? await connection.closeFuture.get()
-                state.withLock { state in
-                    state.coherence = .none
-                    state.listenerConnection = nil
-                    state.ownWrites = [:]
-                }
-                if Task.isCancelled || state.withLock({ $0.shutDown }) { return }
-                enterOutage(because: "invalidation connection lost")
-            } catch {
-                failures += 1
-            }
-            try? await Task.sleep(for: backoff.delay(afterFailures: max(1, failures)))
+    /// Nil when the remote answers a keyspace command on a fresh connection (handshake included: AUTH,
+    /// SELECT), else why not. DBSIZE, unlike PING, is refused while the server loads its data.
+    private func probe() async -> RemoteFailure? {
+        do {
+            let connection = try await RedisConnection.connect(to: configuration.url)
+            defer { connection.close() }
+            _ = try await connection.send(RedisCommand("DBSIZE"))
+            return nil
+        } catch let error as RedisError {
+            return RemoteFailure(reply: error)
+        } catch {
+            return .unreachable("\(error)")
         }
     }
 

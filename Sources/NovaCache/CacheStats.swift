@@ -12,12 +12,15 @@ public struct CacheStats: Sendable, Hashable, CustomStringConvertible {
     public var loaderFailures = 0
     /// Stale values returned because the loader failed.
     public var staleServed = 0
-    /// Remote calls that failed to get an answer (connection refused, timeout, closed).
+    /// Remote calls that failed: no answer (connection refused, timeout, closed) or an error reply.
     public var remoteErrors = 0
     /// Remote calls skipped because the remote was known to be down (circuit open).
     public var remoteSkipped = 0
     /// Whether the manager is serving from memory only now.
     public var fallbackActive = false
+    /// Whether the remote refuses this configuration (wrong or missing password, no permission, bad
+    /// database): `CacheManager.remoteStatus` says why.
+    public var misconfigured = false
     /// Outages seen (transitions into fallback).
     public var outages = 0
     /// Writes and deletes made during outages and replayed after recovery.
@@ -43,7 +46,7 @@ public struct CacheStats: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         "memory \(memoryHits) hits/\(memoryMisses) misses, remote \(remoteHits) hits/\(remoteMisses) misses, "
             + "loader \(loaderCalls) calls (\(loaderFailures) failed, \(staleServed) stale served), "
-            + "remote errors \(remoteErrors), skipped \(remoteSkipped), fallback \(fallbackActive), outages \(outages), "
+            + "remote errors \(remoteErrors), skipped \(remoteSkipped), fallback \(fallbackActive)\(misconfigured ? " (misconfigured)" : ""), outages \(outages), "
             + "replayed \(replayedWrites) (\(skippedReplays) skipped, \(pendingReplays) pending), invalidations \(invalidations), "
             + "memory \(memoryEntries) entries / \(memoryBytes) bytes / \(memoryEvictions) evicted"
     }
@@ -62,11 +65,13 @@ final class StatsRecorder: Sendable {
     /// `Event.allCases.count`, checked in `init`.
     private let events = InlineArray<12, Atomic<Int>> { _ in Atomic(0) }
     private let fallback = Atomic<Bool>(false)
+    private let misconfigured = Atomic<Bool>(false)
     private let outages = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let published = Mutex<[Int]>([])
     private let counters: [Counter]
     private let fallbackGauge: Gauge
+    private let misconfiguredGauge: Gauge
     private let pendingGauge: Gauge
     private let outageCounter: Counter
 
@@ -92,6 +97,7 @@ final class StatsRecorder: Sendable {
             }
         }
         fallbackGauge = Gauge(label: "novacache_fallback_active", dimensions: dimensions)
+        misconfiguredGauge = Gauge(label: "novacache_remote_misconfigured", dimensions: dimensions)
         pendingGauge = Gauge(label: "novacache_pending_replays", dimensions: dimensions)
         outageCounter = counter("outages_total")
         published.withLock { $0 = Array(repeating: 0, count: Event.allCases.count) }
@@ -111,6 +117,11 @@ final class StatsRecorder: Sendable {
             outageCounter.increment()
         }
         fallbackGauge.record(active ? 1 : 0)
+    }
+
+    func setMisconfigured(_ active: Bool) {
+        misconfigured.store(active, ordering: .relaxed)
+        misconfiguredGauge.record(active ? 1 : 0)
     }
 
     func setPending(_ count: Int) {
@@ -144,6 +155,7 @@ final class StatsRecorder: Sendable {
         stats.skippedReplays = count(.skippedReplay)
         stats.invalidations = count(.invalidation)
         stats.fallbackActive = fallback.load(ordering: .relaxed)
+        stats.misconfigured = misconfigured.load(ordering: .relaxed)
         stats.outages = outages.load(ordering: .relaxed)
         stats.pendingReplays = pending.load(ordering: .relaxed)
         return stats

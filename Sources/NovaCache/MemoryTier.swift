@@ -49,19 +49,24 @@ public final class MemoryTier: Sendable {
         public var writtenAt: Int64
         /// The sliding TTL restarted by reads (0: not sliding).
         public var slidingMilliseconds: Int64
+        /// When the remote's copy expires (ms since the epoch; 0: never). Equal to `freshUntil` unless the
+        /// manager's `memoryTTL` ends freshness earlier; it tells the server's invalidation on expiry from
+        /// another writer's change.
+        public var expiresAt: Int64
 
-        public init(payload: [UInt8], freshUntil: Int64, writtenAt: Int64, slidingMilliseconds: Int64 = 0) {
+        public init(payload: [UInt8], freshUntil: Int64, writtenAt: Int64, slidingMilliseconds: Int64 = 0, expiresAt: Int64? = nil) {
             self.payload = payload
             self.freshUntil = freshUntil
             self.writtenAt = writtenAt
             self.slidingMilliseconds = slidingMilliseconds
+            self.expiresAt = expiresAt ?? freshUntil
         }
 
         public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
     }
 
-    /// A cached value handed out without copying: it shares the memory tier's stored bytes (a 24-byte
-    /// header — fresh-until, write time, sliding TTL — then the payload).
+    /// A cached value handed out without copying: it shares the memory tier's stored bytes (a 32-byte
+    /// header — fresh-until, write time, sliding TTL, remote expiry — then the payload).
     public struct CachedValue: Sendable {
         let storage: Bytes
         /// End of freshness in ms since the epoch; 0 for no expiry.
@@ -69,14 +74,16 @@ public final class MemoryTier: Sendable {
         /// When the value was written (ms since the epoch; 0 when unknown).
         public let writtenAt: Int64
         public let slidingMilliseconds: Int64
+        /// When the remote's copy expires (ms since the epoch; 0: never).
+        public let expiresAt: Int64
 
         /// Reads the header of stored bytes; nil when they are too short to be an entry of this tier.
         init?(storage: Bytes) {
             guard storage.count >= MemoryTier.headerSize else { return nil }
             self.storage = storage
-            (freshUntil, writtenAt, slidingMilliseconds) = storage.withBytes {
+            (freshUntil, writtenAt, slidingMilliseconds, expiresAt) = storage.withBytes {
                 ($0.loadUnaligned(fromByteOffset: 0, as: Int64.self), $0.loadUnaligned(fromByteOffset: 8, as: Int64.self),
-                 $0.loadUnaligned(fromByteOffset: 16, as: Int64.self))
+                 $0.loadUnaligned(fromByteOffset: 16, as: Int64.self), $0.loadUnaligned(fromByteOffset: 24, as: Int64.self))
             }
         }
 
@@ -87,6 +94,7 @@ public final class MemoryTier: Sendable {
                 raw.storeBytes(of: record.freshUntil, toByteOffset: 0, as: Int64.self)
                 raw.storeBytes(of: record.writtenAt, toByteOffset: 8, as: Int64.self)
                 raw.storeBytes(of: record.slidingMilliseconds, toByteOffset: 16, as: Int64.self)
+                raw.storeBytes(of: record.expiresAt, toByteOffset: 24, as: Int64.self)
                 if !record.payload.isEmpty {
                     record.payload.withUnsafeBytes {
                         raw.baseAddress!.advanced(by: MemoryTier.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
@@ -109,7 +117,7 @@ public final class MemoryTier: Sendable {
 
         /// The value as a `Record` (its bytes copied).
         public var record: Record {
-            Record(payload: bytes, freshUntil: freshUntil, writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds)
+            Record(payload: bytes, freshUntil: freshUntil, writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, expiresAt: expiresAt)
         }
 
         public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
@@ -123,7 +131,7 @@ public final class MemoryTier: Sendable {
     /// and released around every lookup (counted with uprobes, docs/performance.md).
     nonisolated(unsafe) private let keyspace: Keyspace
     private let lock = Mutex(())
-    static let headerSize = 24
+    static let headerSize = 32
 
     /// - Parameter maxStaleness: how long entries are kept after their TTL for fail-safe reads.
     public init(configuration: Configuration = Configuration(), clock: any CacheClock = SystemCacheClock(), maxStaleness: Duration = .zero) {
@@ -179,7 +187,8 @@ public final class MemoryTier: Sendable {
     /// Stores `record` under `key`, then evicts until both bounds hold.
     public func store(_ key: String, _ record: Record) {
         let value = Value.string(CachedValue(record).storage)
-        let hardExpiry = record.freshUntil == 0 ? 0 : record.freshUntil + maxStaleness
+        // Kept for fail-safe reads until `maxStaleness` after the later of its freshness and the remote's expiry.
+        let hardExpiry = record.freshUntil == 0 ? 0 : max(record.freshUntil, record.expiresAt) + maxStaleness
         let now = clock.nowMilliseconds()
         lock.withLock { _ in
             keyspace.now = now
@@ -202,11 +211,19 @@ public final class MemoryTier: Sendable {
         }
     }
 
-    /// Restarts a sliding entry's freshness.
+    /// Restarts a sliding entry's freshness (and its remote expiry, which the same read restarted).
     public func refresh(_ key: String, freshUntil: Int64) {
         guard var record = lookup(key) else { return }
         record.freshUntil = freshUntil
+        record.expiresAt = freshUntil
         store(key, record)
+    }
+
+    /// Ends an entry's freshness now but keeps it for fail-safe reads until its staleness limit: the
+    /// remote's copy expired.
+    public func markStale(_ key: String, at now: Int64) {
+        guard let record = lookup(key, now: now), record.isFresh(at: now) else { return }
+        extendFreshness(key, until: now - 1)
     }
 
     /// Removes `key`; false when it was not there.

@@ -105,6 +105,15 @@ public final class RedisConnectionPool: Sendable {
     /// Whether the last connect attempt failed (the pool is backing off).
     public var isBackingOff: Bool { state.withLock { $0.failures > 0 } }
 
+    /// Forgets the failed connects, so that the next command connects at once instead of waiting out the
+    /// backoff: for a caller that learned by other means (a probe of its own) that the server is back.
+    public func resetBackoff() {
+        state.withLock { state in
+            state.failures = 0
+            state.retryAt = nil
+        }
+    }
+
     /// Sends `command` on a shared connection; an error reply is thrown as `RedisError`.
     @discardableResult
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {

@@ -1,0 +1,227 @@
+import Logging
+import NovaClient
+import NovaRESP
+import Synchronization
+
+/// Keeps the memory tiers of several processes coherent: one connection that receives invalidations —
+/// CLIENT TRACKING in BCAST mode (prefixed by the namespace) on RESP3 servers, else a pub/sub channel on
+/// which every manager announces its writes — re-established after every loss.
+///
+/// It also tells this process's own writes from other writers' (tracking echoes our own writes back) and
+/// keeps a sequence of invalidations so that a remote read racing one does not put the old value back.
+final class CoherenceListener: Sendable {
+    enum Mode: Sendable { case none, tracking, pubSub }
+
+    /// What the listener reports to its manager.
+    struct Events: Sendable {
+        /// Another writer changed (or the server expired) the key.
+        var keyInvalidated: @Sendable (String) -> Void
+        /// Every key under the prefix changed (FLUSHDB, a clear by another manager).
+        var prefixInvalidated: @Sendable (String) -> Void
+        /// The connection was lost: invalidations may have been missed.
+        var connectionLost: @Sendable () -> Void
+        /// The connection could not be made; `RemoteFailure` when the server refused the configuration.
+        var connectFailed: @Sendable (RemoteFailure?) -> Void
+    }
+
+    static let channel = "__novacache__:invalidate"
+
+    private struct State: Sendable {
+        var mode = Mode.none
+        var connection: RedisConnection?
+        var ready = false
+        var stopped = false
+        /// Own remote writes whose tracking invalidation has not arrived yet (key → count, last time).
+        var ownWrites: [String: (count: Int, at: Int64)] = [:]
+        /// Counts invalidations; `invalidatedAt` remembers the count at each key's last one and `flushedAt`
+        /// at the last whole-namespace one.
+        var sequence: UInt64 = 0
+        var invalidatedAt: [String: UInt64] = [:]
+        var flushedAt: UInt64 = 0
+
+        mutating func noteInvalidation(of key: String?) {
+            sequence &+= 1
+            if let key, invalidatedAt.count < 10_000 {
+                invalidatedAt[key] = sequence
+            } else {
+                invalidatedAt = [:]
+                flushedAt = sequence
+            }
+        }
+    }
+
+    private let state = Mutex(State())
+    private let url: RedisURL
+    private let requested: CacheManager.Coherence
+    private let keyPrefix: String
+    private let instanceID: UInt64
+    private let clock: any CacheClock
+    private let backoff: Backoff
+    private let logger: Logger
+
+    init(url: RedisURL, coherence: CacheManager.Coherence, keyPrefix: String, clock: any CacheClock, backoff: Backoff, logger: Logger) {
+        self.url = url
+        requested = coherence
+        self.keyPrefix = keyPrefix
+        self.clock = clock
+        self.backoff = backoff
+        self.logger = logger
+        instanceID = UInt64.random(in: 1...UInt64.max)
+    }
+
+    /// The mechanism in use now (`none` while disconnected).
+    var mode: Mode { state.withLock { $0.mode } }
+
+    /// Whether the listener connected once (or found the server cannot do it).
+    var isReady: Bool { state.withLock { $0.ready } }
+
+    /// Closes the connection; `run` returns.
+    func stop() {
+        let connection = state.withLock { state in
+            state.stopped = true
+            return state.connection
+        }
+        connection?.close()
+    }
+
+    // MARK: Own writes and the invalidation sequence
+
+    /// The invalidation count now: pass it to `invalidated(_:since:)` after a remote read.
+    var sequence: UInt64 { state.withLock { $0.sequence } }
+
+    /// Whether `key` was invalidated after `sequence` was read.
+    func invalidated(_ key: String, since sequence: UInt64) -> Bool {
+        state.withLock { $0.flushedAt > sequence || ($0.invalidatedAt[key] ?? 0) > sequence }
+    }
+
+    /// Notes a remote write of this process: the tracking invalidation it causes is not another writer's.
+    func noteOwnWrite(_ key: String) {
+        let current = clock.nowMilliseconds()
+        state.withLock { state in
+            guard state.mode == .tracking else { return }
+            if state.ownWrites.count > 10_000 { state.ownWrites = state.ownWrites.filter { current - $0.value.at < 10_000 } }
+            state.ownWrites[key, default: (0, current)].count += 1
+            state.ownWrites[key]!.at = current
+        }
+    }
+
+    /// Takes back `noteOwnWrite` for a write that changed nothing (no invalidation will come).
+    func undoOwnWrite(_ key: String) {
+        state.withLock { state in
+            guard let entry = state.ownWrites[key] else { return }
+            if entry.count <= 1 { state.ownWrites[key] = nil } else { state.ownWrites[key]!.count -= 1 }
+        }
+    }
+
+    /// Tells the others (pub/sub mode) that `key` changed.
+    func announce(key: String, using client: RedisClient) async {
+        guard mode == .pubSub else { return }
+        _ = try? await client.publish(.string("\(instanceID)\nk\n\(key)"), to: Self.channel)
+    }
+
+    /// Tells the others (pub/sub mode) that every key under `prefix` changed.
+    func announce(prefix: String, using client: RedisClient) async {
+        guard mode == .pubSub else { return }
+        _ = try? await client.publish(.string("\(instanceID)\np\n\(prefix)"), to: Self.channel)
+    }
+
+    // MARK: The connection
+
+    /// Keeps the connection until `stop()`, reporting through `events`.
+    func run(_ events: Events) async {
+        var failures = 0
+        while !Task.isCancelled, !state.withLock({ $0.stopped }) {
+            do {
+                let connection = try await RedisConnection.connect(to: url) { [weak self] frame in
+                    self?.handlePush(frame, events)
+                }
+                var mode = Mode.none
+                if requested != .pubSub, connection.protocolVersion == 3 {
+                    var arguments: [RedisArgument] = ["TRACKING", "ON", "BCAST"]
+                    if !keyPrefix.isEmpty { arguments += ["PREFIX", .string(keyPrefix)] }
+                    if case .simpleString = try await connection.sendRaw(RedisCommand("CLIENT", arguments: arguments)) {
+                        mode = .tracking
+                    }
+                }
+                if mode == .none && requested != .tracking {
+                    if connection.protocolVersion == 2 { try await connection.enterSubscriberMode() }
+                    connection.sendWithoutReply(RedisCommand("SUBSCRIBE", .string(Self.channel)))
+                    mode = .pubSub
+                }
+                if mode == .none {
+                    logger.warning("server does not support CLIENT TRACKING; memory tier is not kept coherent")
+                    connection.close()
+                    state.withLock { $0.ready = true }
+                    return
+                }
+                let stopped = state.withLock { state -> Bool in
+                    state.mode = mode
+                    state.connection = connection
+                    state.ready = true
+                    return state.stopped
+                }
+                if stopped { connection.close(); return }
+                failures = 0
+                logger.debug("invalidation listener connected", metadata: ["mode": "\(mode)"])
+                try? await connection.closeFuture.get()
+                state.withLock { state in
+                    state.mode = .none
+                    state.connection = nil
+                    state.ownWrites = [:]
+                }
+                if Task.isCancelled || state.withLock({ $0.stopped }) { return }
+                events.connectionLost()
+            } catch let error as RedisError {
+                failures += 1
+                events.connectFailed(RemoteFailure(reply: error))
+            } catch {
+                failures += 1
+                events.connectFailed(nil)
+            }
+            try? await Task.sleep(for: backoff.delay(afterFailures: max(1, failures)))
+        }
+    }
+
+    private func handlePush(_ frame: RESPValue, _ events: Events) {
+        guard let items = frame.elements, let kind = items.first?.string else { return }
+        switch kind {
+        case "invalidate" where items.count == 2:
+            if let keys = items[1].elements {
+                for key in keys {
+                    // Metadata keys (plain format) change with their values: the value's invalidation is enough.
+                    if let text = key.string, !text.hasPrefix(RemoteEntry.metaPrefix) { invalidate(text, events) }
+                }
+            } else {
+                invalidateAll(prefix: keyPrefix, events)  // FLUSHDB/FLUSHALL: a null key list
+            }
+        case "message" where items.count == 3:
+            guard let payload = try? items[2].bulk() else { return }
+            let text = String(buffer: payload)
+            let parts = text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, UInt64(parts[0]) != instanceID else { return }
+            if parts[1] == "k" { invalidate(String(parts[2]), events) } else if parts[1] == "p" { invalidateAll(prefix: String(parts[2]), events) }
+        default:
+            break
+        }
+    }
+
+    /// Passes on an invalidation unless it is the echo of this process's own write.
+    private func invalidate(_ key: String, _ events: Events) {
+        let current = clock.nowMilliseconds()
+        let own = state.withLock { state -> Bool in
+            if let entry = state.ownWrites[key], entry.count > 0, current - entry.at < 10_000 {
+                if entry.count == 1 { state.ownWrites[key] = nil } else { state.ownWrites[key]!.count -= 1 }
+                return true
+            }
+            state.ownWrites[key] = nil
+            state.noteInvalidation(of: key)
+            return false
+        }
+        if !own { events.keyInvalidated(key) }
+    }
+
+    private func invalidateAll(prefix: String, _ events: Events) {
+        state.withLock { $0.noteInvalidation(of: nil); $0.ownWrites = [:] }
+        events.prefixInvalidated(prefix)
+    }
+}

@@ -1,0 +1,178 @@
+import NovaClient
+import NovaRESP
+
+/// The writes, deletes and clears made while the remote was unavailable, kept for replay: the latest per
+/// key, bounded by `capacity` keys. Pure data (the manager keeps it under the same lock as its circuit, so
+/// that "the journal is empty" and "the circuit closes" happen together); `JournalReplay` sends it.
+struct OutageJournal: Sendable {
+    enum Write: Sendable, Hashable {
+        /// A value to store: `expireAt` (ms since the epoch, 0: never) and the time it was written.
+        case set(payload: [UInt8], slidingMilliseconds: Int64, expireAt: Int64, writtenAt: Int64)
+        case delete(at: Int64)
+
+        var time: Int64 {
+            switch self {
+            case .set(_, _, _, let writtenAt): return writtenAt
+            case .delete(let at): return at
+            }
+        }
+    }
+
+    struct Clear: Sendable, Hashable {
+        var prefix: String
+        var at: Int64
+    }
+
+    /// What was taken for one replay.
+    struct Batch: Sendable {
+        var writes: [String: Write] = [:]
+        var clears: [Clear] = []
+        var isEmpty: Bool { writes.isEmpty && clears.isEmpty }
+    }
+
+    enum Outcome: Sendable, Hashable {
+        case kept
+        /// Over capacity: the write stays in memory only. `firstTime` is true once per journal.
+        case dropped(firstTime: Bool)
+    }
+
+    let capacity: Int
+    private(set) var writes: [String: Write] = [:]
+    private(set) var clears: [Clear] = []
+    private var warnedFull = false
+
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+    }
+
+    /// Entries waiting (writes plus clears).
+    var count: Int { writes.count + clears.count }
+    var isEmpty: Bool { writes.isEmpty && clears.isEmpty }
+
+    /// Keeps `write` as the latest for `key`.
+    mutating func record(_ key: String, _ write: Write) -> Outcome {
+        if writes[key] == nil && writes.count >= capacity {
+            defer { warnedFull = true }
+            return .dropped(firstTime: !warnedFull)
+        }
+        writes[key] = write
+        return .kept
+    }
+
+    /// Keeps a clear of every key under `prefix`; the writes it covers are dropped.
+    mutating func recordClear(prefix: String, at time: Int64) {
+        clears.append(Clear(prefix: prefix, at: time))
+        writes = writes.filter { !$0.key.hasPrefix(prefix) }
+    }
+
+    /// Takes everything for a replay.
+    mutating func take() -> Batch {
+        defer { writes = [:]; clears = [] }
+        return Batch(writes: writes, clears: clears)
+    }
+
+    /// Puts back what a failed replay did not send; writes journalled meanwhile are newer and win.
+    mutating func restore(_ batch: Batch) {
+        for (key, write) in batch.writes where writes[key] == nil { writes[key] = write }
+        clears = batch.clears + clears
+    }
+}
+
+/// Sends a journal batch to the remote, never over a newer value: each write runs in WATCH/MULTI/EXEC
+/// only if the remote's value is absent or was written by a CacheManager no later than the journalled
+/// write (a value of unknown origin is left alone).
+struct JournalReplay {
+    let client: RedisClient
+    let format: StoredFormat
+
+    struct Report: Sendable {
+        /// Keys whose remote value is now the replayed one.
+        var stored: Set<String> = []
+        var replayed = 0
+        var skipped = 0
+        /// What was not sent because the remote failed (nil error: all sent).
+        var remaining = OutageJournal.Batch()
+        var error: (any Error)?
+    }
+
+    func run(_ batch: OutageJournal.Batch, now current: Int64) async -> Report {
+        var report = Report()
+        report.remaining = batch
+        do {
+            for clear in batch.clears {
+                for pattern in [clear.prefix, RemoteEntry.metaKey(clear.prefix)] {
+                    for key in try await client.scanKeys(matching: CacheManager.globEscaped(pattern) + "*") {
+                        let name = String(buffer: key)
+                        let target = name.hasPrefix(RemoteEntry.metaPrefix) ? String(name.dropFirst(RemoteEntry.metaPrefix.count)) : name
+                        if name == target {
+                            _ = try await compareAndWrite(name, notNewerThan: clear.at, RemoteEntry.deleteCommands(name))
+                        } else if try await client.exists(.string(target)) == 0 {
+                            _ = try await client.delete(.string(name))  // metadata whose value is gone
+                        }
+                    }
+                }
+                report.remaining.clears.removeFirst()
+            }
+            for (key, write) in batch.writes {
+                switch write {
+                case .set(let payload, let sliding, let expireAt, let writtenAt):
+                    if expireAt != 0 && expireAt <= current {
+                        report.skipped += 1
+                    } else {
+                        let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
+                        let commands = entry.writeCommands(key, format: format, ttlMilliseconds: expireAt == 0 ? nil : expireAt - current)
+                        if try await compareAndWrite(key, notNewerThan: writtenAt, commands) {
+                            report.replayed += 1
+                            report.stored.insert(key)
+                        } else {
+                            report.skipped += 1
+                        }
+                    }
+                case .delete(let at):
+                    if try await compareAndWrite(key, notNewerThan: at, RemoteEntry.deleteCommands(key)) {
+                        report.replayed += 1
+                    } else {
+                        report.skipped += 1
+                    }
+                }
+                report.remaining.writes[key] = nil
+            }
+        } catch {
+            report.error = error
+        }
+        return report
+    }
+
+    /// Runs `commands` in MULTI/EXEC unless the remote holds a value newer than `time` or of unknown
+    /// origin; WATCH on the value and its metadata makes the check and the write atomic.
+    private func compareAndWrite(_ key: String, notNewerThan time: Int64, _ commands: [RedisCommand]) async throws -> Bool {
+        try await client.pool.withConnection { connection -> Bool in
+            for _ in 0..<5 {
+                try await connection.send(RedisCommand("WATCH", .string(key), .string(RemoteEntry.metaKey(key))))
+                let replies = try await connection.pipeline([RedisCommand("GET", .string(key)), RedisCommand("GET", .string(RemoteEntry.metaKey(key)))])
+                switch replies[0] {
+                case .bulkString:
+                    guard let entry = RemoteEntry(value: replies[0], meta: replies[1]), entry.isOurs, entry.writtenAt <= time else {
+                        try await connection.send(RedisCommand("UNWATCH"))
+                        return false
+                    }
+                case .null:
+                    if commands.allSatisfy({ $0.name == "DEL" }) {
+                        try await connection.send(RedisCommand("UNWATCH"))
+                        return true  // already gone
+                    }
+                case .error(let text) where !text.hasPrefix("WRONGTYPE"):
+                    throw RedisError(text)
+                default:
+                    try await connection.send(RedisCommand("UNWATCH"))
+                    return false  // another type: not ours
+                }
+                let outcome = try await connection.pipeline([RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")])
+                // A refused command (NOPERM, OOM) is refused when queued and aborts the transaction.
+                for reply in outcome.dropFirst() { if case .error(let text) = reply { throw RedisError(text) } }
+                if outcome.last != .null { return true }
+            }
+            return false
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import NovaClient
+import NovaRESP
+
+/// How a `CacheManager` lays out a value on the remote.
+public enum StoredFormat: Sendable, Hashable, CaseIterable {
+    /// The codec's bytes exactly (plain JSON with the default codec), so that services in other languages
+    /// read and write the same keys (`json.loads(r.get("crm:customer:42"))`). What the outage replay and
+    /// sliding expiry need (write time, sliding TTL) lives in a companion key
+    /// `__novacache__:meta:<key>` with the same TTL, holding `1 <written ms> <sliding ms> <fingerprint>`;
+    /// the fingerprint (FNV-1a of the value) tells whether the value is still the one that metadata
+    /// describes, so a value another program wrote is never mistaken for ours.
+    case plain
+    /// A 19-byte header (`NC` 0x01, write time, sliding TTL) before the codec's bytes, in the value itself:
+    /// one key per entry, but only CacheManagers can read the values. Either format reads both.
+    case envelope
+}
+
+/// A value as read from or written to the remote, with the metadata the manager keeps beside it.
+struct RemoteEntry: Sendable, Hashable {
+    var payload: [UInt8]
+    /// ms since the epoch; 0 when unknown (another program wrote the value).
+    var writtenAt: Int64
+    /// The sliding TTL (0: not sliding).
+    var slidingMilliseconds: Int64
+    /// Whether a CacheManager wrote it (its metadata matches the value).
+    var isOurs: Bool
+
+    static let metaPrefix = "__novacache__:meta:"
+
+    /// The companion key holding `full`'s metadata in the plain format.
+    static func metaKey(_ full: String) -> String { metaPrefix + full }
+
+    /// Reads a value and its companion metadata (either may be absent; nil when the value is).
+    init?(value: RESPValue, meta: RESPValue?) {
+        guard case .bulkString(let buffer) = value else { return nil }
+        let bytes = Array(buffer.readableBytesView)
+        let envelope = CacheEnvelope(decoding: bytes)
+        if envelope.isOurs {
+            self.init(payload: envelope.payload, writtenAt: envelope.writtenAt, slidingMilliseconds: envelope.slidingMilliseconds, isOurs: true)
+            return
+        }
+        self.init(payload: bytes, writtenAt: 0, slidingMilliseconds: 0, isOurs: false)
+        if case .bulkString(let text)? = meta, let metadata = Metadata(String(buffer: text)),
+            metadata.fingerprint == Self.fingerprint(bytes) {
+            writtenAt = metadata.writtenAt
+            slidingMilliseconds = metadata.slidingMilliseconds
+            isOurs = true
+        }
+    }
+
+    init(payload: [UInt8], writtenAt: Int64, slidingMilliseconds: Int64, isOurs: Bool = true) {
+        self.payload = payload
+        self.writtenAt = writtenAt
+        self.slidingMilliseconds = slidingMilliseconds
+        self.isOurs = isOurs
+    }
+
+    /// The commands that store this entry under `full` in `format`, expiring in `ttl` ms (nil: never).
+    func writeCommands(_ full: String, format: StoredFormat, ttlMilliseconds ttl: Int64?) -> [RedisCommand] {
+        let expiry: [RedisArgument] = ttl.map { ["PX", .integer(max(1, $0))] } ?? []
+        switch format {
+        case .envelope:
+            let bytes = CacheEnvelope(writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, payload: payload).encoded
+            return [RedisCommand("SET", arguments: [.string(full), .bytes(bytes)] + expiry)]
+        case .plain:
+            let metadata = Metadata(writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, fingerprint: Self.fingerprint(payload))
+            return [
+                RedisCommand("SET", arguments: [.string(full), .bytes(payload)] + expiry),
+                RedisCommand("SET", arguments: [.string(Self.metaKey(full)), .string(metadata.text)] + expiry),
+            ]
+        }
+    }
+
+    /// The commands that read `full` (value, remaining TTL, metadata): replies go to `init(replies:)`.
+    static func readCommands(_ full: String) -> [RedisCommand] {
+        [RedisCommand("GET", .string(full)), RedisCommand("PTTL", .string(full)), RedisCommand("GET", .string(metaKey(full)))]
+    }
+
+    /// The commands that delete `full` (the first reply counts the value).
+    static func deleteCommands(_ full: String) -> [RedisCommand] {
+        [RedisCommand("DEL", .string(full)), RedisCommand("DEL", .string(metaKey(full)))]
+    }
+
+    /// The commands that restart `full`'s TTL (the first reply says whether the value exists).
+    static func expireCommands(_ full: String, milliseconds: Int64) -> [RedisCommand] {
+        [RedisCommand("PEXPIRE", .string(full), .integer(milliseconds)), RedisCommand("PEXPIRE", .string(metaKey(full)), .integer(milliseconds))]
+    }
+
+    /// FNV-1a (64 bits) of `bytes`: cheap, and enough to tell the value the metadata was written with from
+    /// one another program wrote later.
+    static func fingerprint(_ bytes: [UInt8]) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+
+    /// The companion key's content: `1 <written ms> <sliding ms> <fingerprint hex>`.
+    struct Metadata: Sendable, Hashable {
+        var writtenAt: Int64
+        var slidingMilliseconds: Int64
+        var fingerprint: UInt64
+
+        init(writtenAt: Int64, slidingMilliseconds: Int64, fingerprint: UInt64) {
+            self.writtenAt = writtenAt
+            self.slidingMilliseconds = slidingMilliseconds
+            self.fingerprint = fingerprint
+        }
+
+        init?(_ text: String) {
+            let fields = text.split(separator: " ")
+            guard fields.count == 4, fields[0] == "1", let written = Int64(fields[1]), let sliding = Int64(fields[2]),
+                let fingerprint = UInt64(fields[3], radix: 16)
+            else { return nil }
+            self.init(writtenAt: written, slidingMilliseconds: sliding, fingerprint: fingerprint)
+        }
+
+        var text: String { "1 \(writtenAt) \(slidingMilliseconds) \(String(fingerprint, radix: 16))" }
+    }
+}
