@@ -95,6 +95,7 @@ public final class CacheManager: Sendable {
     private let flights = SingleFlight<[UInt8]>()
     private let listener: CoherenceListener?
     private let keyPrefix: String
+    private let layout: KeyLayout
     /// The circuit and the journal under one lock: "the journal is empty" and "the circuit closes" are
     /// one step, so no write is journalled after the last replay.
     private let state: Mutex<ManagerState>
@@ -119,6 +120,7 @@ public final class CacheManager: Sendable {
         self.logger = logger
         let namespace = configuration.namespace
         keyPrefix = namespace.isEmpty || namespace.hasSuffix(":") ? namespace : namespace + ":"
+        layout = KeyLayout(prefix: keyPrefix)
         memory = MemoryTier(configuration: configuration.memory, clock: configuration.clock, maxStaleness: configuration.maxStaleness)
         client = RedisClient(url: configuration.url, pool: configuration.pool, logger: logger)
         stats = StatsRecorder(label: configuration.metricsLabel)
@@ -343,7 +345,7 @@ public final class CacheManager: Sendable {
         if journalled { stats.setPending(pendingCount); return }
         let removed = await remote { client -> Int in
             var removed = 0
-            for pattern in [prefix, RemoteEntry.metaKey(prefix)] {
+            for pattern in self.layout.patterns(clearing: prefix) {
                 let keys = try await client.scanKeys(matching: Self.globEscaped(pattern) + "*")
                 for start in stride(from: 0, to: keys.count, by: 500) {
                     removed += try await client.unlink(keys[start..<min(start + 500, keys.count)].map { .buffer($0) })
@@ -369,7 +371,7 @@ public final class CacheManager: Sendable {
         }
         stats.record(.memoryMiss)
         let sequence = listener?.sequence ?? 0
-        let replies = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.readCommands(full))) }
+        let replies = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.readCommands(full, layout))) }
         guard case .ok(let values) = replies, let entry = RemoteEntry(value: values[0], meta: values[2]) else {
             if case .ok = replies { stats.record(.remoteMiss) }
             return nil
@@ -400,7 +402,7 @@ public final class CacheManager: Sendable {
 
     private func touchRemote(_ full: String, milliseconds: Int64) async {
         listener?.noteOwnWrite(full)
-        let result = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.expireCommands(full, milliseconds: milliseconds))) }
+        let result = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.expireCommands(full, layout, milliseconds: milliseconds))) }
         if case .ok(let replies) = result, (try? replies[0].integer()) == 1 { return }
         listener?.undoOwnWrite(full)
     }
@@ -431,10 +433,10 @@ public final class CacheManager: Sendable {
             case .set(let payload, let sliding, let expireAt, let writtenAt):
                 let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
                 let ttl = expireAt == 0 ? nil : expireAt - self.now
-                _ = try Self.checked(try await client.pipeline(entry.writeCommands(full, format: format, ttlMilliseconds: ttl)))
+                _ = try Self.checked(try await client.pipeline(entry.writeCommands(full, self.layout, format: format, ttlMilliseconds: ttl)))
                 return true
             case .delete:
-                return try Self.checked(try await client.pipeline(RemoteEntry.deleteCommands(full)))[0].integer() > 0
+                return try Self.checked(try await client.pipeline(RemoteEntry.deleteCommands(full, self.layout)))[0].integer() > 0
             }
         }
         switch result {
@@ -599,7 +601,7 @@ public final class CacheManager: Sendable {
 
     /// Replays until the journal stays empty (true: the circuit closed) or the remote fails again.
     private func replayUntilEmpty(using generator: inout SystemRandomNumberGenerator) async -> Bool {
-        let replay = JournalReplay(client: client, format: configuration.storedFormat)
+        let replay = JournalReplay(client: client, format: configuration.storedFormat, layout: layout)
         while !Task.isCancelled {
             let batch = state.withLock { $0.journal.take() }
             let report = await replay.run(batch, now: now)

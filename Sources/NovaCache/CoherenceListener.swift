@@ -54,6 +54,7 @@ final class CoherenceListener: Sendable {
     private let url: RedisURL
     private let requested: CacheManager.Coherence
     private let keyPrefix: String
+    private let layout: KeyLayout
     private let instanceID: UInt64
     private let clock: any CacheClock
     private let backoff: Backoff
@@ -63,6 +64,7 @@ final class CoherenceListener: Sendable {
         self.url = url
         requested = coherence
         self.keyPrefix = keyPrefix
+        layout = KeyLayout(prefix: keyPrefix)
         self.clock = clock
         self.backoff = backoff
         self.logger = logger
@@ -189,7 +191,7 @@ final class CoherenceListener: Sendable {
             if let keys = items[1].elements {
                 for key in keys {
                     // Metadata keys (plain format) change with their values: the value's invalidation is enough.
-                    if let text = key.string, !text.hasPrefix(RemoteEntry.metaPrefix) { invalidate(text, events) }
+                    if let text = key.string, !layout.isMetaKey(text) { invalidate(text, events) }
                 }
             } else {
                 invalidateAll(prefix: keyPrefix, events)  // FLUSHDB/FLUSHALL: a null key list

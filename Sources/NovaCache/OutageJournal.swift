@@ -84,6 +84,7 @@ struct OutageJournal: Sendable {
 struct JournalReplay {
     let client: RedisClient
     let format: StoredFormat
+    let layout: KeyLayout
 
     struct Report: Sendable {
         /// Keys whose remote value is now the replayed one.
@@ -100,14 +101,14 @@ struct JournalReplay {
         report.remaining = batch
         do {
             for clear in batch.clears {
-                for pattern in [clear.prefix, RemoteEntry.metaKey(clear.prefix)] {
+                // Values first (each with its metadata), then metadata left without a value.
+                for pattern in layout.patterns(clearing: clear.prefix) {
                     for key in try await client.scanKeys(matching: CacheManager.globEscaped(pattern) + "*") {
                         let name = String(buffer: key)
-                        let target = name.hasPrefix(RemoteEntry.metaPrefix) ? String(name.dropFirst(RemoteEntry.metaPrefix.count)) : name
-                        if name == target {
-                            _ = try await compareAndWrite(name, notNewerThan: clear.at, RemoteEntry.deleteCommands(name))
-                        } else if try await client.exists(.string(target)) == 0 {
-                            _ = try await client.delete(.string(name))  // metadata whose value is gone
+                        if !layout.isMetaKey(name) {
+                            _ = try await compareAndWrite(name, notNewerThan: clear.at, RemoteEntry.deleteCommands(name, layout))
+                        } else if try await client.exists(.string(layout.valueKey(ofMeta: name))) == 0 {
+                            _ = try await client.delete(.string(name))
                         }
                     }
                 }
@@ -120,7 +121,7 @@ struct JournalReplay {
                         report.skipped += 1
                     } else {
                         let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
-                        let commands = entry.writeCommands(key, format: format, ttlMilliseconds: expireAt == 0 ? nil : expireAt - current)
+                        let commands = entry.writeCommands(key, layout, format: format, ttlMilliseconds: expireAt == 0 ? nil : expireAt - current)
                         if try await compareAndWrite(key, notNewerThan: writtenAt, commands) {
                             report.replayed += 1
                             report.stored.insert(key)
@@ -129,7 +130,7 @@ struct JournalReplay {
                         }
                     }
                 case .delete(let at):
-                    if try await compareAndWrite(key, notNewerThan: at, RemoteEntry.deleteCommands(key)) {
+                    if try await compareAndWrite(key, notNewerThan: at, RemoteEntry.deleteCommands(key, layout)) {
                         report.replayed += 1
                     } else {
                         report.skipped += 1
@@ -148,8 +149,8 @@ struct JournalReplay {
     private func compareAndWrite(_ key: String, notNewerThan time: Int64, _ commands: [RedisCommand]) async throws -> Bool {
         try await client.pool.withConnection { connection -> Bool in
             for _ in 0..<5 {
-                try await connection.send(RedisCommand("WATCH", .string(key), .string(RemoteEntry.metaKey(key))))
-                let replies = try await connection.pipeline([RedisCommand("GET", .string(key)), RedisCommand("GET", .string(RemoteEntry.metaKey(key)))])
+                try await connection.send(RedisCommand("WATCH", .string(key), .string(layout.metaKey(key))))
+                let replies = try await connection.pipeline([RedisCommand("GET", .string(key)), RedisCommand("GET", .string(layout.metaKey(key)))])
                 switch replies[0] {
                 case .bulkString:
                     guard let entry = RemoteEntry(value: replies[0], meta: replies[1]), entry.isOurs, entry.writtenAt <= time else {

@@ -5,10 +5,11 @@ import NovaRESP
 public enum StoredFormat: Sendable, Hashable, CaseIterable {
     /// The codec's bytes exactly (plain JSON with the default codec), so that services in other languages
     /// read and write the same keys (`json.loads(r.get("crm:customer:42"))`). What the outage replay and
-    /// sliding expiry need (write time, sliding TTL) lives in a companion key
-    /// `__novacache__:meta:<key>` with the same TTL, holding `1 <written ms> <sliding ms> <fingerprint>`;
-    /// the fingerprint (FNV-1a of the value) tells whether the value is still the one that metadata
-    /// describes, so a value another program wrote is never mistaken for ours.
+    /// sliding expiry need (write time, sliding TTL) lives in a companion key inside the namespace,
+    /// `crm:__novacache__:customer:42`, with the same TTL, holding `1 <written ms> <sliding ms>
+    /// <fingerprint>`; the fingerprint (FNV-1a of the value) tells whether the value is still the one the
+    /// metadata describes, so a value another program wrote is never mistaken for ours. Keys under
+    /// `<namespace>:__novacache__:` are reserved; an ACL that grants `~crm:*` covers both.
     case plain
     /// A 19-byte header (`NC` 0x01, write time, sliding TTL) before the codec's bytes, in the value itself:
     /// one key per entry, but only CacheManagers can read the values. Either format reads both.
@@ -25,10 +26,6 @@ struct RemoteEntry: Sendable, Hashable {
     /// Whether a CacheManager wrote it (its metadata matches the value).
     var isOurs: Bool
 
-    static let metaPrefix = "__novacache__:meta:"
-
-    /// The companion key holding `full`'s metadata in the plain format.
-    static func metaKey(_ full: String) -> String { metaPrefix + full }
 
     /// Reads a value and its companion metadata (either may be absent; nil when the value is).
     init?(value: RESPValue, meta: RESPValue?) {
@@ -56,7 +53,7 @@ struct RemoteEntry: Sendable, Hashable {
     }
 
     /// The commands that store this entry under `full` in `format`, expiring in `ttl` ms (nil: never).
-    func writeCommands(_ full: String, format: StoredFormat, ttlMilliseconds ttl: Int64?) -> [RedisCommand] {
+    func writeCommands(_ full: String, _ layout: KeyLayout, format: StoredFormat, ttlMilliseconds ttl: Int64?) -> [RedisCommand] {
         let expiry: [RedisArgument] = ttl.map { ["PX", .integer(max(1, $0))] } ?? []
         switch format {
         case .envelope:
@@ -66,24 +63,24 @@ struct RemoteEntry: Sendable, Hashable {
             let metadata = Metadata(writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, fingerprint: Self.fingerprint(payload))
             return [
                 RedisCommand("SET", arguments: [.string(full), .bytes(payload)] + expiry),
-                RedisCommand("SET", arguments: [.string(Self.metaKey(full)), .string(metadata.text)] + expiry),
+                RedisCommand("SET", arguments: [.string(layout.metaKey(full)), .string(metadata.text)] + expiry),
             ]
         }
     }
 
     /// The commands that read `full` (value, remaining TTL, metadata): replies go to `init(replies:)`.
-    static func readCommands(_ full: String) -> [RedisCommand] {
-        [RedisCommand("GET", .string(full)), RedisCommand("PTTL", .string(full)), RedisCommand("GET", .string(metaKey(full)))]
+    static func readCommands(_ full: String, _ layout: KeyLayout) -> [RedisCommand] {
+        [RedisCommand("GET", .string(full)), RedisCommand("PTTL", .string(full)), RedisCommand("GET", .string(layout.metaKey(full)))]
     }
 
     /// The commands that delete `full` (the first reply counts the value).
-    static func deleteCommands(_ full: String) -> [RedisCommand] {
-        [RedisCommand("DEL", .string(full)), RedisCommand("DEL", .string(metaKey(full)))]
+    static func deleteCommands(_ full: String, _ layout: KeyLayout) -> [RedisCommand] {
+        [RedisCommand("DEL", .string(full)), RedisCommand("DEL", .string(layout.metaKey(full)))]
     }
 
     /// The commands that restart `full`'s TTL (the first reply says whether the value exists).
-    static func expireCommands(_ full: String, milliseconds: Int64) -> [RedisCommand] {
-        [RedisCommand("PEXPIRE", .string(full), .integer(milliseconds)), RedisCommand("PEXPIRE", .string(metaKey(full)), .integer(milliseconds))]
+    static func expireCommands(_ full: String, _ layout: KeyLayout, milliseconds: Int64) -> [RedisCommand] {
+        [RedisCommand("PEXPIRE", .string(full), .integer(milliseconds)), RedisCommand("PEXPIRE", .string(layout.metaKey(full)), .integer(milliseconds))]
     }
 
     /// FNV-1a (64 bits) of `bytes`: cheap, and enough to tell the value the metadata was written with from
@@ -119,4 +116,31 @@ struct RemoteEntry: Sendable, Hashable {
 
         var text: String { "1 \(writtenAt) \(slidingMilliseconds) \(String(fingerprint, radix: 16))" }
     }
+}
+
+/// Where a manager's keys live: values under the namespace prefix, the plain format's metadata under
+/// `<prefix>__novacache__:` beside them.
+struct KeyLayout: Sendable, Hashable {
+    /// The namespace with its colon (`crm:`), or empty.
+    let prefix: String
+    static let marker = "__novacache__:"
+
+    /// The companion key of the value `full` (`crm:customer:42` → `crm:__novacache__:customer:42`).
+    func metaKey(_ full: String) -> String {
+        guard full.hasPrefix(prefix) else { return Self.marker + full }
+        return prefix + Self.marker + full.dropFirst(prefix.count)
+    }
+
+    /// The key prefixes to scan to remove everything under `prefix`: a namespace's metadata keys match its
+    /// own prefix, a sub-namespace's (`crm:eu:` → `crm:__novacache__:eu:`) do not.
+    func patterns(clearing prefix: String) -> [String] {
+        let meta = metaKey(prefix)
+        return meta.hasPrefix(prefix) ? [prefix] : [prefix, meta]
+    }
+
+    /// Whether `name` is a companion key.
+    func isMetaKey(_ name: String) -> Bool { name.hasPrefix(prefix + Self.marker) }
+
+    /// The value a companion key describes.
+    func valueKey(ofMeta name: String) -> String { prefix + name.dropFirst(prefix.count + Self.marker.count) }
 }

@@ -190,7 +190,7 @@ public final class RefusingPort: @unchecked Sendable {
 
 public struct TestServerError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.

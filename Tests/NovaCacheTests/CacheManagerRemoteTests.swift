@@ -1,0 +1,189 @@
+import Foundation
+@testable import NovaCache
+import NovaClient
+import NovaRESP
+import NovaTestSupport
+import Testing
+
+/// The project's Python with redis-py (`scripts/install-test-deps` creates `.venv`).
+func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let venv = root.appendingPathComponent(".venv/bin/python").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3")
+    process.arguments = ["-c", script] + arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let problems = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw TestServerError("python failed (redis-py missing? run scripts/install-test-deps): \(String(decoding: problems, as: UTF8.self))")
+    }
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Issue 20: what happens when the remote refuses, expires or comes back, and what other languages see.
+@Suite(.serialized) struct CacheManagerRemoteTests {
+    /// Bug 1: a configuration the server refuses is loud (one error line, `waitUntilReady`, status,
+    /// statistics), and the manager recovers by itself once the operator fixes the server.
+    @Test(arguments: TestServer.Kind.allCases)
+    func aRefusedConfigurationIsReportedAndRecoversWhenFixed(kind: TestServer.Kind) async throws {
+        let server = try TestServer(kind, arguments: ["--requirepass", "s3cret"])
+        let host = "127.0.0.1:\(server.port)"
+        for (url, expected) in [
+            ("redis://\(host)/1", "NOAUTH"), ("redis://:wrong@\(host)/1", "WRONGPASS"), ("redis://:s3cret@\(host)/99", "DB index is out of range"),
+        ] {
+            let log = LogCapture()
+            let cache = try makeManager(url, log: log)
+            defer { cache.shutdown() }
+            let status = await cache.waitUntilReady()
+            guard case .misconfigured(let reason) = status, reason.contains(expected) else {
+                Issue.record("\(url): \(status), expected misconfigured with \(expected)")
+                continue
+            }
+            for index in 0..<5 { try await cache.set("k\(index)", index) }
+            #expect(try await cache.get("k1", as: Int.self) == 1)  // memory still answers
+            try await Task.sleep(for: .milliseconds(300))  // several probes fail meanwhile
+            let stats = cache.statistics
+            #expect(!cache.isRemoteAvailable && stats.misconfigured && stats.fallbackActive && stats.remoteErrors >= 1, "\(stats)")
+            #expect(stats.pendingReplays == 5)
+            #expect(log.count("refuses this configuration") == 1, "\(log.lines.withLock { $0 })")
+            #expect(log.lines.withLock { $0.contains { $0.hasPrefix("error ") && $0.contains(expected) } })
+            #expect(!log.contains("s3cret") && !log.contains(":wrong@"))
+        }
+        // The operator drops the password: the manager notices, replays and serves from the remote.
+        let log = LogCapture()
+        let cache = try makeManager("redis://\(host)/1", log: log)
+        defer { cache.shutdown() }
+        guard case .misconfigured = await cache.waitUntilReady() else { Issue.record("not misconfigured"); return }
+        try await cache.set("during", "kept for replay")
+        let admin = try RedisClient(url: "redis://:s3cret@\(host)/1")
+        defer { admin.shutdown() }
+        try await admin.send("CONFIG", "SET", "requirepass", "")
+        #expect(await eventually(timeout: .seconds(3)) { cache.remoteStatus == .available })
+        #expect(log.contains("normal service resumed"))
+        #expect(try await admin.get("test:during").map { String(buffer: $0) } == "\"kept for replay\"")
+        #expect(!cache.statistics.misconfigured)
+    }
+
+    /// Bug 1, NOPERM: an ACL user without access to the namespace's keys.
+    @Test(arguments: TestServer.Kind.allCases)
+    func keysOutsideTheUsersPermissionsAreAMisconfiguration(kind: TestServer.Kind) async throws {
+        let server = try TestServer(kind)
+        let admin = try RedisClient(url: "\(server.url)/0")
+        defer { admin.shutdown() }
+        try await admin.send("ACL", "SETUSER", "app", "on", ">apppw", "~other:*", "&*", "+@all")
+        let log = LogCapture()
+        let cache = try makeManager("redis://app:apppw@127.0.0.1:\(server.port)/0", log: log)
+        defer { cache.shutdown() }
+        await cache.waitUntilReady()
+        try await cache.set("k", "v")
+        guard case .misconfigured(let reason) = cache.remoteStatus, reason.hasPrefix("NOPERM") else {
+            Issue.record("status \(cache.remoteStatus)")
+            return
+        }
+        #expect(log.count("refuses this configuration") == 1)
+        try await admin.send("ACL", "SETUSER", "app", "~test:*")
+        #expect(await eventually(timeout: .seconds(3)) { cache.isRemoteAvailable })
+        #expect(try await admin.get("test:k").map { String(buffer: $0) } == "\"v\"")
+    }
+
+    /// Bug 2: the server's tracking invalidation on expiry must not take away the copy fail-safe needs;
+    /// another writer's change must.
+    @Test(arguments: TestServer.Kind.allCases)
+    func expiryKeepsTheFailSafeCopyAnotherWriterDropsIt(kind: TestServer.Kind) async throws {
+        let server = try TestServer(kind)
+        let a = try makeManager("\(server.url)/1") { $0.coherence = .tracking; $0.failSafeThrottle = .zero }
+        let b = try makeManager("\(server.url)/1") { $0.coherence = .tracking }
+        let raw = try RedisClient(url: "\(server.url)/1")
+        defer { a.shutdown(); b.shutdown(); raw.shutdown() }
+        #expect(await a.waitUntilReady() == .available)
+        #expect(await b.waitUntilReady() == .available)
+        let short = CachePolicy(name: "short", ttl: .milliseconds(300))
+        #expect(try await a.getOrLoad("quote", policy: short) { "v1" } == "v1")
+        #expect(try await a.getOrLoad("price", policy: short) { "p1" } == "p1")
+        try await b.set("price", "p2", policy: short)
+        #expect(await eventually(timeout: .milliseconds(500)) { a.memory.lookup(a.storedKey("price")) == nil })
+        // Both expire on the server; a read there makes sure it deleted them (and sent the invalidations).
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await raw.exists(.string(a.storedKey("quote")), .string(a.storedKey("price"))) == 0)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(a.statistics.invalidations == 1)  // the price change; the expiry is not counted
+        #expect(try await a.getOrLoad("quote", policy: short) { () async throws -> String in throw UpstreamDown() } == "v1")
+        #expect(a.statistics.staleServed == 1)
+        await #expect(throws: UpstreamDown.self) {
+            _ = try await a.getOrLoad("price", policy: short) { () async throws -> String in throw UpstreamDown() }
+        }
+    }
+
+    /// Bug 3: a server back after a long outage is noticed within `maxRecoveryInterval` (plus a probe's
+    /// timeout), not after the connection pool's backoff of up to 10 s.
+    @Test func recoveryIsNoticedWithinTheMaximumProbeInterval() async throws {
+        let server = try TestServer(.nova)
+        let cache = try makeManager("\(server.url)/1") {
+            $0.recoveryInterval = .milliseconds(200)
+            $0.maxRecoveryInterval = .seconds(1)
+        }
+        defer { cache.shutdown() }
+        await cache.waitUntilReady()
+        server.stop()
+        // The application keeps using the cache through a 4 s outage.
+        let end = ContinuousClock.now + .seconds(4)
+        var index = 0
+        while ContinuousClock.now < end {
+            try await cache.set("k\(index % 10)", index)
+            _ = try await cache.get("k\(index % 10)", as: Int.self)
+            index += 1
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!cache.isRemoteAvailable)
+        try server.start()
+        let restarted = ContinuousClock.now
+        #expect(await eventually(timeout: .seconds(10)) { cache.isRemoteAvailable })
+        let noticed = ContinuousClock.now - restarted
+        #expect(noticed < .milliseconds(1000 + 300 + 400), "noticed after \(noticed)")
+        // Writes reach the server at once: the pool is not left waiting out its backoff.
+        try await cache.set("after", 1)
+        let raw = try RedisClient(url: "\(server.url)/1")
+        defer { raw.shutdown() }
+        #expect(try await raw.get(.string(cache.storedKey("after"))).map { String(buffer: $0) } == "1")
+    }
+
+    /// Interoperability: by default a value is exactly its JSON, read and written by redis-py.
+    @Test(arguments: TestServer.Kind.allCases)
+    func redisPyReadsAndWritesTheSameKeys(kind: TestServer.Kind) async throws {
+        let server = try TestServer(kind)
+        let cache = try makeManager("\(server.url)/1") { $0.namespace = "crm" }
+        defer { cache.shutdown() }
+        #expect(await cache.waitUntilReady() == .available)
+        try await cache.set("customer:42", Customer(id: 42, name: "Ada Lovelace"), policy: .customerSearch)
+        let read = try runPython("""
+            import json, sys, redis
+            r = redis.Redis(port=int(sys.argv[1]), db=1)
+            value = json.loads(r.get("crm:customer:42"))
+            print(value["id"], value["name"], 3400 < r.ttl("crm:customer:42") <= 3780)
+            r.set("crm:customer:7", json.dumps({"id": 7, "name": "Grace Hopper"}), ex=600)
+            r.set("crm:customer:42", json.dumps({"id": 42, "name": "Ada King"}))
+            """, ["\(server.port)"])
+        #expect(read == "42 Ada Lovelace True")
+        #expect(try await cache.get("customer:7", as: Customer.self) == Customer(id: 7, name: "Grace Hopper"))
+        let loaded = try await cache.getOrLoad("customer:7", as: Customer.self) { Customer(id: 0, name: "loader called") }
+        #expect(loaded.name == "Grace Hopper")
+        // Python's overwrite reached this process through coherence.
+        #expect(await eventually(timeout: .milliseconds(500)) {
+            (try? await cache.get("customer:42", as: Customer.self))?.name == "Ada King"
+        })
+        // The envelope format stays available (and readable by every manager).
+        let enveloped = try makeManager("\(server.url)/1") { $0.namespace = "crm"; $0.storedFormat = .envelope }
+        defer { enveloped.shutdown() }
+        try await enveloped.set("legacy", "x")
+        let raw = try RedisClient(url: "\(server.url)/1")
+        defer { raw.shutdown() }
+        #expect(try await raw.get("crm:legacy").map { Array($0.readableBytesView.prefix(3)) } == [0x4E, 0x43, 0x01])
+        #expect(try await cache.get("legacy", as: String.self) == "x")
+    }
+}
