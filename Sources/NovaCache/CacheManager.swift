@@ -72,6 +72,15 @@ public final class CacheManager: Sendable {
         public var maxPendingWrites = 100_000
         /// The label of this cache in metrics.
         public var metricsLabel = "default"
+        /// With a stale value at hand, how long `getOrLoad` waits for its loader before serving the stale
+        /// value (the loader finishes in the background and stores its value). Nil: as long as it takes.
+        public var loaderSoftTimeout: Duration? = nil
+        /// The longest `getOrLoad` waits for its loader: then it serves the stale value if there is one,
+        /// else throws `CacheError.loaderTimedOut` (the loader still finishes in the background). Nil: no limit.
+        public var loaderHardTimeout: Duration? = nil
+        /// How long `run()` (the service's graceful shutdown) waits for writes in flight and the outage
+        /// journal's replay before it closes the connections.
+        public var shutdownFlushTimeout: Duration = .seconds(5)
 
         public init(url: RedisURL, namespace: String = "") {
             self.url = url
@@ -90,7 +99,7 @@ public final class CacheManager: Sendable {
     public let memory: MemoryTier
     /// The remote tier's client.
     public let client: RedisClient
-    private let logger: Logger
+    let logger: Logger
     private let stats: StatsRecorder
     private let flights = SingleFlight<[UInt8]>()
     private let listener: CoherenceListener?
@@ -99,6 +108,8 @@ public final class CacheManager: Sendable {
     /// The circuit and the journal under one lock: "the journal is empty" and "the circuit closes" are
     /// one step, so no write is journalled after the last replay.
     private let state: Mutex<ManagerState>
+    /// Remote writes sent and not yet answered (`flush` waits for them).
+    private let writesInFlight = Atomic<Int>(0)
 
     private struct ManagerState: Sendable {
         var circuit: RemoteCircuit
@@ -215,10 +226,14 @@ public final class CacheManager: Sendable {
     // MARK: Reading
 
     /// The value under `key`, decoded; nil when absent in both tiers (or the remote is down and memory has
-    /// no fresh copy).
-    public func get<T: Decodable>(_ key: String, as type: T.Type = T.self) async throws -> T? {
-        guard let value = await getValue(key) else { return nil }
-        return try configuration.codec.decode(type, from: value.bytes)
+    /// no fresh copy). `options` can bypass a tier.
+    public func get<T: Decodable>(_ key: String, as type: T.Type = T.self, options: CacheCallOptions = []) async throws -> T? {
+        if options.isEmpty {
+            guard let value = await getValue(key) else { return nil }
+            return try configuration.codec.decode(type, from: value.bytes)
+        }
+        guard let record = await freshRecord(storedKey(key), options: options) else { return nil }
+        return try configuration.codec.decode(type, from: record.payload)
     }
 
     /// The bytes under `key` without a copy when the memory tier has them (the fastest read); a remote hit
@@ -260,62 +275,117 @@ public final class CacheManager: Sendable {
 
     /// The value under `key`; when absent, the result of `loader`, stored with `policy`.
     ///
-    /// Concurrent callers for one missing key share one loader run (single flight); a caller that arrives
-    /// just after a run stored the value takes it rather than loading again. When the loader throws and a
-    /// value that expired less than `maxStaleness` ago is still in memory, that value is returned
-    /// (fail-safe) and a warning logged; for `failSafeThrottle` after that the stale value is served
-    /// without calling the loader. Otherwise the loader's error is thrown.
+    /// - Single flight: concurrent callers for one missing key share one loader run; a caller that arrives
+    ///   just after a run stored the value takes it rather than loading again.
+    /// - Fail-safe: when the loader throws and a value that expired less than `maxStaleness` ago is still
+    ///   in memory, that value is returned and a warning logged; for `failSafeThrottle` after that the stale
+    ///   value is served without calling the loader. Otherwise the loader's error is thrown.
+    /// - Timeouts: with a stale value at hand, a loader slower than `loaderSoftTimeout` is left to finish in
+    ///   the background (it stores its value when it ends) and the stale value is returned; after
+    ///   `loaderHardTimeout` the call returns the stale value or throws `CacheError.loaderTimedOut`.
+    /// - Eager refresh: with `policy.eagerRefresh`, a hit late in the value's TTL starts a background reload.
     public func getOrLoad<T: Codable & Sendable>(
-        _ key: String, policy: CachePolicy? = nil, as type: T.Type = T.self,
+        _ key: String, policy: CachePolicy? = nil, as type: T.Type = T.self, options: CacheCallOptions = [],
         loader: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let full = storedKey(key)
-        if let record = await freshRecord(full), let value = try? configuration.codec.decode(type, from: record.payload) {
+        let policy = policy ?? configuration.defaultPolicy
+        if let record = await freshRecord(full, options: options), let value = try? configuration.codec.decode(type, from: record.payload) {
+            if let threshold = policy.eagerRefresh { refreshEagerly(full, record, threshold: threshold, policy: policy, options: options, loader: loader) }
             return value
         }
         let payload = try await flights.run(full) { [self] in
             // A caller that missed just before the previous flight for this key stored its value and
             // ended starts a flight of its own: it takes that value instead of loading again.
-            if let record = memory.lookup(full), record.isFresh(at: now) { return record.payload }
-            stats.record(.loaderCall)
-            do {
-                let value = try await loader()
-                let payload = try configuration.codec.encode(value)
-                await store(full, payload, policy: policy ?? configuration.defaultPolicy)
-                return payload
-            } catch {
-                stats.record(.loaderFailure)
-                if let stale = memory.lookup(full) {
-                    let current = now
-                    let age = current - stale.freshUntil
-                    // Fail-safe throttle: the stale value stands in as fresh for a while, so that the
-                    // failing loader (and this warning) runs once per key per period, not per call.
-                    let throttle = configuration.failSafeThrottle.wholeMilliseconds
-                    if throttle > 0 { memory.extendFreshness(full, until: current + throttle) }
-                    logger.warning("loader failed; serving a stale value", metadata: [
-                        "key": "\(full)", "staleForMs": "\(max(0, age))", "error": "\(error)",
-                        "retryInMs": "\(throttle)",
-                    ])
-                    stats.record(.staleServed)
-                    return stale.payload
-                }
-                throw error
-            }
+            if !options.contains(.skipMemory), let record = memory.lookup(full), record.isFresh(at: now) { return record.payload }
+            return try await load(full, policy: policy, options: options, loader: loader)
         }
         return try configuration.codec.decode(type, from: payload)
+    }
+
+    /// Runs `loader` for `full` within the configured timeouts, storing its value; serves the stale memory
+    /// copy when the loader fails or is too slow.
+    private func load<T: Codable & Sendable>(
+        _ full: String, policy: CachePolicy, options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
+    ) async throws -> [UInt8] {
+        stats.record(.loaderCall)
+        let stale = options.contains(.skipMemory) ? nil : memory.lookup(full)
+        let loading = Task { [self] () async throws -> [UInt8] in
+            let payload = try configuration.codec.encode(try await loader())
+            await store(full, payload, policy: policy, options: options)
+            return payload
+        }
+        let soft = stale == nil ? nil : configuration.loaderSoftTimeout
+        let hard = configuration.loaderHardTimeout
+        do {
+            guard let limit = [soft, hard].compactMap({ $0 }).min() else { return try await loading.value }
+            if let payload = try await result(of: loading, within: limit) { return payload }
+            if let remaining = hard.map({ $0 - limit }), remaining > .zero, stale == nil || soft == nil,
+                let payload = try await result(of: loading, within: remaining) {
+                return payload
+            }
+            // Too slow: the loader finishes in the background and stores its value then.
+            Task { [logger] in
+                if case .failure(let error) = await loading.result {
+                    logger.warning("timed-out loader failed", metadata: ["key": "\(full)", "error": "\(error)"])
+                }
+            }
+            guard let stale else { throw CacheError.loaderTimedOut(key: full, after: hard ?? limit) }
+            logger.debug("loader slow; serving the stale value while it finishes", metadata: ["key": "\(full)"])
+            stats.record(.staleServed)
+            return stale.payload
+        } catch let error as CacheError {
+            throw error
+        } catch {
+            stats.record(.loaderFailure)
+            if let stale = options.contains(.skipMemory) ? nil : memory.lookup(full) {
+                let current = now
+                let age = current - stale.freshUntil
+                // Fail-safe throttle: the stale value stands in as fresh for a while, so that the
+                // failing loader (and this warning) runs once per key per period, not per call.
+                let throttle = configuration.failSafeThrottle.wholeMilliseconds
+                if throttle > 0 { memory.extendFreshness(full, until: current + throttle) }
+                logger.warning("loader failed; serving a stale value", metadata: [
+                    "key": "\(full)", "staleForMs": "\(max(0, age))", "error": "\(error)",
+                    "retryInMs": "\(throttle)",
+                ])
+                stats.record(.staleServed)
+                return stale.payload
+            }
+            throw error
+        }
+    }
+
+    /// Starts a background reload of `full` when `record` is past `threshold` of its TTL (one at a time:
+    /// it runs as the key's single flight).
+    private func refreshEagerly<T: Codable & Sendable>(
+        _ full: String, _ record: MemoryTier.Record, threshold: Double, policy: CachePolicy, options: CacheCallOptions,
+        loader: @escaping @Sendable () async throws -> T
+    ) {
+        guard record.writtenAt > 0, record.expiresAt > record.writtenAt, record.slidingMilliseconds == 0 else { return }
+        let due = record.writtenAt + Int64(Double(record.expiresAt - record.writtenAt) * threshold)
+        guard now >= due, !flights.isRunning(full) else { return }
+        stats.record(.eagerRefresh)
+        Task { [self] in
+            _ = try? await flights.run(full) { [self] in
+                // Another refresh may have stored a newer value meanwhile.
+                if let current = memory.lookup(full), current.writtenAt > record.writtenAt { return current.payload }
+                return try await load(full, policy: policy, options: options, loader: loader)
+            }
+        }
     }
 
     // MARK: Writing
 
     /// Stores `value` under `key` in both tiers with `policy` (the default policy when nil).
-    public func set<T: Encodable>(_ key: String, _ value: T, policy: CachePolicy? = nil) async throws {
+    public func set<T: Encodable>(_ key: String, _ value: T, policy: CachePolicy? = nil, options: CacheCallOptions = []) async throws {
         let payload = try configuration.codec.encode(value)
-        await store(storedKey(key), payload, policy: policy ?? configuration.defaultPolicy)
+        await store(storedKey(key), payload, policy: policy ?? configuration.defaultPolicy, options: options)
     }
 
     /// Stores `value` under `key` in both tiers for `ttl` (nil: no expiry), without naming a policy.
-    public func set<T: Encodable>(_ key: String, _ value: T, ttl: Duration?) async throws {
-        try await set(key, value, policy: CachePolicy(name: "ttl", ttl: ttl))
+    public func set<T: Encodable>(_ key: String, _ value: T, ttl: Duration?, options: CacheCallOptions = []) async throws {
+        try await set(key, value, policy: CachePolicy(name: "ttl", ttl: ttl), options: options)
     }
 
     /// Stores raw bytes.
@@ -323,11 +393,11 @@ public final class CacheManager: Sendable {
         await store(storedKey(key), bytes, policy: policy ?? configuration.defaultPolicy)
     }
 
-    /// Removes `key` from both tiers.
-    public func delete(_ key: String) async {
+    /// Removes `key` from both tiers (or the one `options` leaves).
+    public func delete(_ key: String, options: CacheCallOptions = []) async {
         let full = storedKey(key)
-        memory.remove(full)
-        await writeRemote(full, .delete(at: now))
+        if !options.contains(.skipMemory) { memory.remove(full) }
+        if !options.contains(.skipRemote) { await writeRemote(full, .delete(at: now)) }
     }
 
     /// Removes every key of `namespace` (a sub-namespace of this manager's), or all of this manager's keys
@@ -362,14 +432,17 @@ public final class CacheManager: Sendable {
 
     private var pendingCount: Int { state.withLock { $0.journal.count } }
 
-    private func freshRecord(_ full: String) async -> MemoryTier.Record? {
+    private func freshRecord(_ full: String, options: CacheCallOptions = []) async -> MemoryTier.Record? {
         let current = now
-        if let record = memory.lookup(full, now: current), record.isFresh(at: current) {
-            stats.record(.memoryHit)
-            if record.slidingMilliseconds > 0 { await slide(full, record, now: current) }
-            return record
+        if !options.contains(.skipMemory) {
+            if let record = memory.lookup(full, now: current), record.isFresh(at: current) {
+                stats.record(.memoryHit)
+                if record.slidingMilliseconds > 0 { await slide(full, record, now: current) }
+                return record
+            }
+            stats.record(.memoryMiss)
         }
-        stats.record(.memoryMiss)
+        if options.contains(.skipRemote) { return nil }
         let sequence = listener?.sequence ?? 0
         let replies = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.readCommands(full, layout))) }
         guard case .ok(let values) = replies, let entry = RemoteEntry(value: values[0], meta: values[2]) else {
@@ -387,7 +460,7 @@ public final class CacheManager: Sendable {
             await touchRemote(full, milliseconds: entry.slidingMilliseconds)
         }
         let stillValid = !(listener?.invalidated(full, since: sequence) ?? false)
-        if stillValid { memory.store(full, capped(record, now: current)) }
+        if stillValid, !options.contains(.skipMemory) { memory.store(full, capped(record, now: current)) }
         return record
     }
 
@@ -414,18 +487,23 @@ public final class CacheManager: Sendable {
         return record
     }
 
-    private func store(_ full: String, _ payload: [UInt8], policy: CachePolicy) async {
+    private func store(_ full: String, _ payload: [UInt8], policy: CachePolicy, options: CacheCallOptions = []) async {
         let current = now
         var generator = SystemRandomNumberGenerator()
         let ttl = policy.effectiveMilliseconds(using: &generator)
         let expireAt = ttl.map { current + $0 } ?? 0
         let sliding = policy.sliding ? (ttl ?? 0) : 0
-        memory.store(full, capped(MemoryTier.Record(payload: payload, freshUntil: expireAt, writtenAt: current, slidingMilliseconds: sliding), now: current))
+        if !options.contains(.skipMemory) {
+            memory.store(full, capped(MemoryTier.Record(payload: payload, freshUntil: expireAt, writtenAt: current, slidingMilliseconds: sliding), now: current))
+        }
+        if options.contains(.skipRemote) { return }
         await writeRemote(full, .set(payload: payload, slidingMilliseconds: sliding, expireAt: expireAt, writtenAt: current))
     }
 
     private func writeRemote(_ full: String, _ write: OutageJournal.Write) async {
         if journal(full, write) { return }
+        writesInFlight.add(1, ordering: .relaxed)
+        defer { writesInFlight.subtract(1, ordering: .relaxed) }
         listener?.noteOwnWrite(full)
         let format = configuration.storedFormat
         let result = await remote { client -> Bool in
@@ -582,9 +660,12 @@ public final class CacheManager: Sendable {
     private func recover() async {
         var generator = SystemRandomNumberGenerator()
         while !Task.isCancelled {
+            // Sleeps in short steps: `flush` may move the next probe forward.
             let wait = state.withLock { $0.circuit.nextProbeAt } - now
-            if wait > 0 { try? await Task.sleep(for: .milliseconds(wait)) }
-            if Task.isCancelled { return }
+            if wait > 0 {
+                try? await Task.sleep(for: .milliseconds(min(wait, 50)))
+                continue
+            }
             if let failure = await probe() {
                 let current = now
                 perform(state.withLock { $0.circuit.probeFailed(failure, at: current, using: &generator) })
@@ -644,6 +725,20 @@ public final class CacheManager: Sendable {
             return RemoteFailure(reply: error)
         } catch {
             return .unreachable("\(error)")
+        }
+    }
+
+    /// Waits (up to `timeout`) until the writes in flight are answered and the outage journal is replayed
+    /// (probing at once if the remote was down); returns the writes the remote still lacks (0: all there).
+    @discardableResult
+    public func flush(timeout: Duration = .seconds(5)) async -> Int {
+        let deadline = ContinuousClock.now + timeout
+        let current = now
+        state.withLock { $0.circuit.probeSoon(at: current) }
+        while true {
+            let left = pendingCount + writesInFlight.load(ordering: .relaxed)
+            if left == 0 || ContinuousClock.now >= deadline || Task.isCancelled || remoteStatus == .shutDown { return left }
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

@@ -10,12 +10,16 @@ public struct CachePolicy: Sendable, Hashable, CustomStringConvertible {
     public var jitter: Double
     /// Whether every read restarts the TTL.
     public var sliding: Bool
+    /// Eager refresh for `getOrLoad`: a hit after this fraction of the TTL has passed (0.9: the last 10%)
+    /// returns the cached value and reloads it in the background, so that hot keys never miss. Nil: off.
+    public var eagerRefresh: Double?
 
-    public init(name: String, ttl: Duration?, jitter: Double = 0, sliding: Bool = false) {
+    public init(name: String, ttl: Duration?, jitter: Double = 0, sliding: Bool = false, eagerRefresh: Double? = nil) {
         self.name = name
         self.ttl = ttl
         self.jitter = min(max(jitter, 0), 1)
         self.sliding = sliding
+        self.eagerRefresh = eagerRefresh.map { min(max($0, 0), 1) }
     }
 
     /// Customer search results from the CRM: 1 hour.
@@ -38,6 +42,6 @@ public struct CachePolicy: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(name) (ttl \(ttl.map { "\($0)" } ?? "none")\(jitter > 0 ? ", jitter ±\(Int(jitter * 100))%" : "")\(sliding ? ", sliding" : ""))"
+        "\(name) (ttl \(ttl.map { "\($0)" } ?? "none")\(jitter > 0 ? ", jitter ±\(Int(jitter * 100))%" : "")\(sliding ? ", sliding" : "")\(eagerRefresh.map { ", eager refresh at \(Int($0 * 100))%" } ?? ""))"
     }
 }

@@ -31,6 +31,8 @@ public struct CacheStats: Sendable, Hashable, CustomStringConvertible {
     public var pendingReplays = 0
     /// Memory-tier entries dropped because another process changed the key.
     public var invalidations = 0
+    /// Background reloads started by `CachePolicy.eagerRefresh`.
+    public var eagerRefreshes = 0
     public var memoryEntries = 0
     public var memoryBytes = 0
     public var memoryEvictions = 0
@@ -57,13 +59,13 @@ public struct CacheStats: Sendable, Hashable, CustomStringConvertible {
 final class StatsRecorder: Sendable {
     enum Event: Int, CaseIterable, Sendable {
         case memoryHit, memoryMiss, remoteHit, remoteMiss, loaderCall, loaderFailure, staleServed, remoteError
-        case remoteSkipped, replayed, skippedReplay, invalidation
+        case remoteSkipped, replayed, skippedReplay, invalidation, eagerRefresh
     }
 
     /// One atomic per event, inline in this object (stable addresses, and counting a hit does not retain
     /// anything; an array of boxed atomics cost a retain and a release per event). The count is
     /// `Event.allCases.count`, checked in `init`.
-    private let events = InlineArray<12, Atomic<Int>> { _ in Atomic(0) }
+    private let events = InlineArray<13, Atomic<Int>> { _ in Atomic(0) }
     private let fallback = Atomic<Bool>(false)
     private let misconfigured = Atomic<Bool>(false)
     private let outages = Atomic<Int>(0)
@@ -94,6 +96,7 @@ final class StatsRecorder: Sendable {
             case .replayed: return counter("replayed_writes_total")
             case .skippedReplay: return counter("skipped_replays_total")
             case .invalidation: return counter("invalidations_total")
+            case .eagerRefresh: return counter("eager_refreshes_total")
             }
         }
         fallbackGauge = Gauge(label: "novacache_fallback_active", dimensions: dimensions)
@@ -154,6 +157,7 @@ final class StatsRecorder: Sendable {
         stats.replayedWrites = count(.replayed)
         stats.skippedReplays = count(.skippedReplay)
         stats.invalidations = count(.invalidation)
+        stats.eagerRefreshes = count(.eagerRefresh)
         stats.fallbackActive = fallback.load(ordering: .relaxed)
         stats.misconfigured = misconfigured.load(ordering: .relaxed)
         stats.outages = outages.load(ordering: .relaxed)

@@ -175,6 +175,11 @@ struct RemoteCircuit: Sendable {
         return [.announceRecovery(outageMilliseconds: max(0, now - openedAt))]
     }
 
+    /// Moves the next probe to `now` (a flush before shutdown does not wait out the backoff).
+    mutating func probeSoon(at now: Int64) {
+        if phase == .open { nextProbeAt = min(nextProbeAt, now) }
+    }
+
     mutating func shutDown() {
         phase = .shutDown
     }

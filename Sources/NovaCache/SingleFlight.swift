@@ -26,6 +26,9 @@ final class SingleFlight<Result: Sendable>: Sendable {
         return try outcome.get()
     }
 
+    /// Whether a load for `key` runs now.
+    func isRunning(_ key: String) -> Bool { flights.withLock { $0.byKey[key] != nil } }
+
     /// Loads running now.
     var running: Int { flights.withLock { $0.byKey.count } }
 }

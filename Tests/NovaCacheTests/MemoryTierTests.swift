@@ -154,5 +154,9 @@ import Testing
 
 actor Counter {
     private(set) var value = 0
-    func increment() { value += 1 }
+    @discardableResult
+    func increment() -> Int {
+        value += 1
+        return value
+    }
 }
