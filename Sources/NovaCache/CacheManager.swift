@@ -108,6 +108,8 @@ public final class CacheManager: Sendable {
     /// The circuit and the journal under one lock: "the journal is empty" and "the circuit closes" are
     /// one step, so no write is journalled after the last replay.
     private let state: Mutex<ManagerState>
+    /// This process's memory entries by tag, for `invalidate(tag:)` while the remote is away.
+    private let localTags: LocalTagIndex
     /// Remote writes sent and not yet answered (`flush` waits for them).
     private let writesInFlight = Atomic<Int>(0)
 
@@ -116,6 +118,8 @@ public final class CacheManager: Sendable {
         var journal: OutageJournal
         var tasks: [Task<Void, Never>] = []
         var recovery: Task<Void, Never>?
+        /// Journal entries taken by the replay running now.
+        var replaying = 0
     }
 
     /// A manager for `configuration`; connects in the background and never fails because the remote is
@@ -132,6 +136,7 @@ public final class CacheManager: Sendable {
         let namespace = configuration.namespace
         keyPrefix = namespace.isEmpty || namespace.hasSuffix(":") ? namespace : namespace + ":"
         layout = KeyLayout(prefix: keyPrefix)
+        localTags = LocalTagIndex(limit: configuration.memory.maxEntries)
         memory = MemoryTier(configuration: configuration.memory, clock: configuration.clock, maxStaleness: configuration.maxStaleness)
         client = RedisClient(url: configuration.url, pool: configuration.pool, logger: logger)
         stats = StatsRecorder(label: configuration.metricsLabel)
@@ -285,20 +290,22 @@ public final class CacheManager: Sendable {
     ///   `loaderHardTimeout` the call returns the stale value or throws `CacheError.loaderTimedOut`.
     /// - Eager refresh: with `policy.eagerRefresh`, a hit late in the value's TTL starts a background reload.
     public func getOrLoad<T: Codable & Sendable>(
-        _ key: String, policy: CachePolicy? = nil, as type: T.Type = T.self, options: CacheCallOptions = [],
+        _ key: String, policy: CachePolicy? = nil, as type: T.Type = T.self, tags: Set<String> = [], options: CacheCallOptions = [],
         loader: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let full = storedKey(key)
         let policy = policy ?? configuration.defaultPolicy
         if let record = await freshRecord(full, options: options), let value = try? configuration.codec.decode(type, from: record.payload) {
-            if let threshold = policy.eagerRefresh { refreshEagerly(full, record, threshold: threshold, policy: policy, options: options, loader: loader) }
+            if let threshold = policy.eagerRefresh {
+                refreshEagerly(full, record, threshold: threshold, policy: policy, tags: tags, options: options, loader: loader)
+            }
             return value
         }
         let payload = try await flights.run(full) { [self] in
             // A caller that missed just before the previous flight for this key stored its value and
             // ended starts a flight of its own: it takes that value instead of loading again.
             if !options.contains(.skipMemory), let record = memory.lookup(full), record.isFresh(at: now) { return record.payload }
-            return try await load(full, policy: policy, options: options, loader: loader)
+            return try await load(full, policy: policy, tags: tags, options: options, loader: loader)
         }
         return try configuration.codec.decode(type, from: payload)
     }
@@ -306,13 +313,13 @@ public final class CacheManager: Sendable {
     /// Runs `loader` for `full` within the configured timeouts, storing its value; serves the stale memory
     /// copy when the loader fails or is too slow.
     private func load<T: Codable & Sendable>(
-        _ full: String, policy: CachePolicy, options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
+        _ full: String, policy: CachePolicy, tags: Set<String>, options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
     ) async throws -> [UInt8] {
         stats.record(.loaderCall)
         let stale = options.contains(.skipMemory) ? nil : memory.lookup(full)
         let loading = Task { [self] () async throws -> [UInt8] in
             let payload = try configuration.codec.encode(try await loader())
-            await store(full, payload, policy: policy, options: options)
+            await store(full, payload, policy: policy, options: options, tags: tags)
             return payload
         }
         let soft = stale == nil ? nil : configuration.loaderSoftTimeout
@@ -359,8 +366,8 @@ public final class CacheManager: Sendable {
     /// Starts a background reload of `full` when `record` is past `threshold` of its TTL (one at a time:
     /// it runs as the key's single flight).
     private func refreshEagerly<T: Codable & Sendable>(
-        _ full: String, _ record: MemoryTier.Record, threshold: Double, policy: CachePolicy, options: CacheCallOptions,
-        loader: @escaping @Sendable () async throws -> T
+        _ full: String, _ record: MemoryTier.Record, threshold: Double, policy: CachePolicy, tags: Set<String>,
+        options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
     ) {
         guard record.writtenAt > 0, record.expiresAt > record.writtenAt, record.slidingMilliseconds == 0 else { return }
         let due = record.writtenAt + Int64(Double(record.expiresAt - record.writtenAt) * threshold)
@@ -370,7 +377,7 @@ public final class CacheManager: Sendable {
             _ = try? await flights.run(full) { [self] in
                 // Another refresh may have stored a newer value meanwhile.
                 if let current = memory.lookup(full), current.writtenAt > record.writtenAt { return current.payload }
-                return try await load(full, policy: policy, options: options, loader: loader)
+                return try await load(full, policy: policy, tags: tags, options: options, loader: loader)
             }
         }
     }
@@ -378,14 +385,55 @@ public final class CacheManager: Sendable {
     // MARK: Writing
 
     /// Stores `value` under `key` in both tiers with `policy` (the default policy when nil).
-    public func set<T: Encodable>(_ key: String, _ value: T, policy: CachePolicy? = nil, options: CacheCallOptions = []) async throws {
+    /// `tags` name groups the entry belongs to, for `invalidate(tag:)`.
+    public func set<T: Encodable>(
+        _ key: String, _ value: T, policy: CachePolicy? = nil, tags: Set<String> = [], options: CacheCallOptions = []
+    ) async throws {
         let payload = try configuration.codec.encode(value)
-        await store(storedKey(key), payload, policy: policy ?? configuration.defaultPolicy, options: options)
+        await store(storedKey(key), payload, policy: policy ?? configuration.defaultPolicy, options: options, tags: tags)
     }
 
     /// Stores `value` under `key` in both tiers for `ttl` (nil: no expiry), without naming a policy.
-    public func set<T: Encodable>(_ key: String, _ value: T, ttl: Duration?, options: CacheCallOptions = []) async throws {
-        try await set(key, value, policy: CachePolicy(name: "ttl", ttl: ttl), options: options)
+    public func set<T: Encodable>(
+        _ key: String, _ value: T, ttl: Duration?, tags: Set<String> = [], options: CacheCallOptions = []
+    ) async throws {
+        try await set(key, value, policy: CachePolicy(name: "ttl", ttl: ttl), tags: tags, options: options)
+    }
+
+    /// Removes every entry tagged `tag` (by `set` or `getOrLoad` in any process) from the remote and from
+    /// this memory tier; other processes drop their copies through coherence. During an outage the
+    /// invalidation is journalled and replayed like a delete (never over a value written later).
+    public func invalidate(tag: String) async {
+        for key in localTags.remove(tag) { memory.remove(key) }
+        let at = now
+        if journalTagInvalidation(tag, at: at) { return }
+        let index = layout.tagKey(tag)
+        let layout = layout
+        let removed = await remote { client -> [String] in
+            try await client.pool.withConnection { connection -> [String] in
+                for _ in 0..<5 {
+                    try await connection.send(RedisCommand("WATCH", .string(index)))
+                    let members = (try await connection.send(RedisCommand("ZRANGE", .string(index), 0, -1)).elements ?? []).compactMap(\.string)
+                    var commands = [RedisCommand("MULTI")]
+                    for start in stride(from: 0, to: members.count, by: 250) {
+                        let chunk = members[start..<min(start + 250, members.count)]
+                        commands.append(RedisCommand("UNLINK", arguments: chunk.flatMap { [RedisArgument.string($0), .string(layout.metaKey($0))] }))
+                    }
+                    commands += [RedisCommand("DEL", .string(index)), RedisCommand("EXEC")]
+                    let replies = try Self.checked(try await connection.pipeline(commands))
+                    if replies.last != .null { return members }
+                }
+                return []
+            }
+        }
+        guard case .ok(let members) = removed else {
+            if case .unavailable = removed { _ = journalTagInvalidation(tag, at: at, force: true) }
+            return
+        }
+        for key in members {
+            memory.remove(key)
+            await listener?.announce(key: key, using: client)
+        }
     }
 
     /// Stores raw bytes.
@@ -407,12 +455,7 @@ public final class CacheManager: Sendable {
         if let namespace, !namespace.isEmpty { prefix += namespace.hasSuffix(":") ? namespace : namespace + ":" }
         memory.removeAll(prefix: prefix)
         let at = now
-        let journalled = state.withLock { state -> Bool in
-            guard state.circuit.journalsWrites else { return false }
-            state.journal.recordClear(prefix: prefix, at: at)
-            return true
-        }
-        if journalled { stats.setPending(pendingCount); return }
+        if journalClear(prefix: prefix, at: at) { return }
         let removed = await remote { client -> Int in
             var removed = 0
             for pattern in self.layout.patterns(clearing: prefix) {
@@ -423,14 +466,39 @@ public final class CacheManager: Sendable {
             }
             return removed
         }
-        if case .ok = removed { await listener?.announce(prefix: prefix, using: client) }
+        switch removed {
+        case .ok: await listener?.announce(prefix: prefix, using: client)
+        case .unavailable: _ = journalClear(prefix: prefix, at: at, force: true)
+        case .failed: break
+        }
+    }
+
+    private func journalClear(prefix: String, at: Int64, force: Bool = false) -> Bool {
+        let journalled = state.withLock { state -> Bool in
+            guard state.circuit.journalsWrites || force else { return false }
+            state.journal.recordClear(prefix: prefix, at: at)
+            return true
+        }
+        if journalled { stats.setPending(pendingCount) }
+        return journalled
+    }
+
+    private func journalTagInvalidation(_ tag: String, at: Int64, force: Bool = false) -> Bool {
+        let journalled = state.withLock { state -> Bool in
+            guard state.circuit.journalsWrites || force else { return false }
+            state.journal.recordTagInvalidation(tag, at: at)
+            return true
+        }
+        if journalled { stats.setPending(pendingCount) }
+        return journalled
     }
 
     // MARK: Internals: tiers
 
     private var now: Int64 { configuration.clock.nowMilliseconds() }
 
-    private var pendingCount: Int { state.withLock { $0.journal.count } }
+    /// Journalled entries not yet on the remote (those a running replay took included).
+    private var pendingCount: Int { state.withLock { $0.journal.count + $0.replaying } }
 
     private func freshRecord(_ full: String, options: CacheCallOptions = []) async -> MemoryTier.Record? {
         let current = now
@@ -487,7 +555,7 @@ public final class CacheManager: Sendable {
         return record
     }
 
-    private func store(_ full: String, _ payload: [UInt8], policy: CachePolicy, options: CacheCallOptions = []) async {
+    private func store(_ full: String, _ payload: [UInt8], policy: CachePolicy, options: CacheCallOptions = [], tags: Set<String> = []) async {
         let current = now
         var generator = SystemRandomNumberGenerator()
         let ttl = policy.effectiveMilliseconds(using: &generator)
@@ -495,9 +563,10 @@ public final class CacheManager: Sendable {
         let sliding = policy.sliding ? (ttl ?? 0) : 0
         if !options.contains(.skipMemory) {
             memory.store(full, capped(MemoryTier.Record(payload: payload, freshUntil: expireAt, writtenAt: current, slidingMilliseconds: sliding), now: current))
+            if !tags.isEmpty { localTags.add(full, to: tags) }
         }
         if options.contains(.skipRemote) { return }
-        await writeRemote(full, .set(payload: payload, slidingMilliseconds: sliding, expireAt: expireAt, writtenAt: current))
+        await writeRemote(full, .set(payload: payload, slidingMilliseconds: sliding, expireAt: expireAt, writtenAt: current, tags: tags.sorted()))
     }
 
     private func writeRemote(_ full: String, _ write: OutageJournal.Write) async {
@@ -508,10 +577,12 @@ public final class CacheManager: Sendable {
         let format = configuration.storedFormat
         let result = await remote { client -> Bool in
             switch write {
-            case .set(let payload, let sliding, let expireAt, let writtenAt):
+            case .set(let payload, let sliding, let expireAt, let writtenAt, let tags):
                 let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
-                let ttl = expireAt == 0 ? nil : expireAt - self.now
-                _ = try Self.checked(try await client.pipeline(entry.writeCommands(full, self.layout, format: format, ttlMilliseconds: ttl)))
+                let current = self.now
+                let ttl = expireAt == 0 ? nil : expireAt - current
+                _ = try Self.checked(try await client.pipeline(
+                    entry.writeCommands(full, self.layout, format: format, ttlMilliseconds: ttl, tags: tags, now: current)))
                 return true
             case .delete:
                 return try Self.checked(try await client.pipeline(RemoteEntry.deleteCommands(full, self.layout)))[0].integer() > 0
@@ -684,7 +755,11 @@ public final class CacheManager: Sendable {
     private func replayUntilEmpty(using generator: inout SystemRandomNumberGenerator) async -> Bool {
         let replay = JournalReplay(client: client, format: configuration.storedFormat, layout: layout)
         while !Task.isCancelled {
-            let batch = state.withLock { $0.journal.take() }
+            let batch = state.withLock { state in
+                let batch = state.journal.take()
+                state.replaying = batch.writes.count + batch.clears.count + batch.tagInvalidations.count
+                return batch
+            }
             let report = await replay.run(batch, now: now)
             stats.record(.replayed, count: report.replayed)
             stats.record(.skippedReplay, count: report.skipped)
@@ -692,6 +767,7 @@ public final class CacheManager: Sendable {
             // this process and what is still to be replayed.
             let pending = state.withLock { state in
                 if report.error != nil { state.journal.restore(report.remaining) }
+                state.replaying = 0
                 return Set(state.journal.writes.keys)
             }
             memory.removeAll(except: pending.union(report.stored))

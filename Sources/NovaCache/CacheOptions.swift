@@ -51,3 +51,33 @@ private final class OneShot<Value: Sendable>: Sendable {
         continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }
+
+/// This process's tagged memory entries (tag → keys), so that `invalidate(tag:)` empties the memory tier
+/// even while the remote, which holds the shared index, is away. Bounded: past `limit` keys in all, the
+/// largest tag's list is dropped (its entries then leave memory only through the remote's invalidations
+/// or their TTL).
+final class LocalTagIndex: Sendable {
+    private let keys = Mutex<(byTag: [String: Set<String>], count: Int)>(([:], 0))
+    private let limit: Int
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    func add(_ key: String, to tags: Set<String>) {
+        keys.withLock { state in
+            for tag in tags where state.byTag[tag, default: []].insert(key).inserted { state.count += 1 }
+            while state.count > limit, let largest = state.byTag.max(by: { $0.value.count < $1.value.count }) {
+                state.count -= largest.value.count
+                state.byTag[largest.key] = nil
+            }
+        }
+    }
+
+    /// The keys tagged `tag`, forgotten.
+    func remove(_ tag: String) -> Set<String> {
+        keys.withLock { state in
+            let removed = state.byTag.removeValue(forKey: tag) ?? []
+            state.count -= removed.count
+            return removed
+        }
+    }
+}

@@ -190,8 +190,8 @@ final class CoherenceListener: Sendable {
         case "invalidate" where items.count == 2:
             if let keys = items[1].elements {
                 for key in keys {
-                    // Metadata keys (plain format) change with their values: the value's invalidation is enough.
-                    if let text = key.string, !layout.isMetaKey(text) { invalidate(text, events) }
+                    // Metadata and tag indexes change with their values: the value's invalidation is enough.
+                    if let text = key.string, !layout.isReserved(text) { invalidate(text, events) }
                 }
             } else {
                 invalidateAll(prefix: keyPrefix, events)  // FLUSHDB/FLUSHALL: a null key list

@@ -6,13 +6,13 @@ import NovaRESP
 /// that "the journal is empty" and "the circuit closes" happen together); `JournalReplay` sends it.
 struct OutageJournal: Sendable {
     enum Write: Sendable, Hashable {
-        /// A value to store: `expireAt` (ms since the epoch, 0: never) and the time it was written.
-        case set(payload: [UInt8], slidingMilliseconds: Int64, expireAt: Int64, writtenAt: Int64)
+        /// A value to store: `expireAt` (ms since the epoch, 0: never), the time it was written, its tags.
+        case set(payload: [UInt8], slidingMilliseconds: Int64, expireAt: Int64, writtenAt: Int64, tags: [String])
         case delete(at: Int64)
 
         var time: Int64 {
             switch self {
-            case .set(_, _, _, let writtenAt): return writtenAt
+            case .set(_, _, _, let writtenAt, _): return writtenAt
             case .delete(let at): return at
             }
         }
@@ -23,11 +23,17 @@ struct OutageJournal: Sendable {
         var at: Int64
     }
 
+    struct TagInvalidation: Sendable, Hashable {
+        var tag: String
+        var at: Int64
+    }
+
     /// What was taken for one replay.
     struct Batch: Sendable {
         var writes: [String: Write] = [:]
         var clears: [Clear] = []
-        var isEmpty: Bool { writes.isEmpty && clears.isEmpty }
+        var tagInvalidations: [TagInvalidation] = []
+        var isEmpty: Bool { writes.isEmpty && clears.isEmpty && tagInvalidations.isEmpty }
     }
 
     enum Outcome: Sendable, Hashable {
@@ -39,6 +45,7 @@ struct OutageJournal: Sendable {
     let capacity: Int
     private(set) var writes: [String: Write] = [:]
     private(set) var clears: [Clear] = []
+    private(set) var tagInvalidations: [TagInvalidation] = []
     private var warnedFull = false
 
     init(capacity: Int) {
@@ -46,8 +53,8 @@ struct OutageJournal: Sendable {
     }
 
     /// Entries waiting (writes plus clears).
-    var count: Int { writes.count + clears.count }
-    var isEmpty: Bool { writes.isEmpty && clears.isEmpty }
+    var count: Int { writes.count + clears.count + tagInvalidations.count }
+    var isEmpty: Bool { writes.isEmpty && clears.isEmpty && tagInvalidations.isEmpty }
 
     /// Keeps `write` as the latest for `key`.
     mutating func record(_ key: String, _ write: Write) -> Outcome {
@@ -65,16 +72,26 @@ struct OutageJournal: Sendable {
         writes = writes.filter { !$0.key.hasPrefix(prefix) }
     }
 
+    /// Keeps an invalidation of every key tagged `tag`; the journalled writes with that tag are dropped.
+    mutating func recordTagInvalidation(_ tag: String, at time: Int64) {
+        tagInvalidations.append(TagInvalidation(tag: tag, at: time))
+        writes = writes.filter { _, write in
+            if case .set(_, _, _, _, let tags) = write { return !tags.contains(tag) }
+            return true
+        }
+    }
+
     /// Takes everything for a replay.
     mutating func take() -> Batch {
-        defer { writes = [:]; clears = [] }
-        return Batch(writes: writes, clears: clears)
+        defer { writes = [:]; clears = []; tagInvalidations = [] }
+        return Batch(writes: writes, clears: clears, tagInvalidations: tagInvalidations)
     }
 
     /// Puts back what a failed replay did not send; writes journalled meanwhile are newer and win.
     mutating func restore(_ batch: Batch) {
         for (key, write) in batch.writes where writes[key] == nil { writes[key] = write }
         clears = batch.clears + clears
+        tagInvalidations = batch.tagInvalidations + tagInvalidations
     }
 }
 
@@ -105,8 +122,10 @@ struct JournalReplay {
                 for pattern in layout.patterns(clearing: clear.prefix) {
                     for key in try await client.scanKeys(matching: CacheManager.globEscaped(pattern) + "*") {
                         let name = String(buffer: key)
-                        if !layout.isMetaKey(name) {
+                        if !layout.isReserved(name) {
                             _ = try await compareAndWrite(name, notNewerThan: clear.at, RemoteEntry.deleteCommands(name, layout))
+                        } else if !layout.isMetaKey(name) {
+                            _ = try await client.delete(.string(name))  // a tag index of a cleared namespace
                         } else if try await client.exists(.string(layout.valueKey(ofMeta: name))) == 0 {
                             _ = try await client.delete(.string(name))
                         }
@@ -114,14 +133,26 @@ struct JournalReplay {
                 }
                 report.remaining.clears.removeFirst()
             }
+            for invalidation in batch.tagInvalidations {
+                let index = RedisArgument.string(layout.tagKey(invalidation.tag))
+                let members = try await client.send(RedisCommand("ZRANGE", index, 0, -1)).elements ?? []
+                for member in members {
+                    guard let name = member.string else { continue }
+                    _ = try await compareAndWrite(name, notNewerThan: invalidation.at, RemoteEntry.deleteCommands(name, layout))
+                }
+                if !members.isEmpty { _ = try await client.send(RedisCommand("ZREM", arguments: [index] + members.compactMap { $0.string.map { .string($0) } })) }
+                report.replayed += 1
+                report.remaining.tagInvalidations.removeFirst()
+            }
             for (key, write) in batch.writes {
                 switch write {
-                case .set(let payload, let sliding, let expireAt, let writtenAt):
+                case .set(let payload, let sliding, let expireAt, let writtenAt, let tags):
                     if expireAt != 0 && expireAt <= current {
                         report.skipped += 1
                     } else {
                         let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
-                        let commands = entry.writeCommands(key, layout, format: format, ttlMilliseconds: expireAt == 0 ? nil : expireAt - current)
+                        let commands = entry.writeCommands(
+                            key, layout, format: format, ttlMilliseconds: expireAt == 0 ? nil : expireAt - current, tags: tags, now: current)
                         if try await compareAndWrite(key, notNewerThan: writtenAt, commands) {
                             report.replayed += 1
                             report.stored.insert(key)

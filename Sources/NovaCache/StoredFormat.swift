@@ -6,7 +6,7 @@ public enum StoredFormat: Sendable, Hashable, CaseIterable {
     /// The codec's bytes exactly (plain JSON with the default codec), so that services in other languages
     /// read and write the same keys (`json.loads(r.get("crm:customer:42"))`). What the outage replay and
     /// sliding expiry need (write time, sliding TTL) lives in a companion key inside the namespace,
-    /// `crm:__novacache__:customer:42`, with the same TTL, holding `1 <written ms> <sliding ms>
+    /// `crm:__novacache__:m:customer:42`, with the same TTL, holding `1 <written ms> <sliding ms>
     /// <fingerprint>`; the fingerprint (FNV-1a of the value) tells whether the value is still the one the
     /// metadata describes, so a value another program wrote is never mistaken for ours. Keys under
     /// `<namespace>:__novacache__:` are reserved; an ACL that grants `~crm:*` covers both.
@@ -52,20 +52,33 @@ struct RemoteEntry: Sendable, Hashable {
         self.isOurs = isOurs
     }
 
-    /// The commands that store this entry under `full` in `format`, expiring in `ttl` ms (nil: never).
-    func writeCommands(_ full: String, _ layout: KeyLayout, format: StoredFormat, ttlMilliseconds ttl: Int64?) -> [RedisCommand] {
+    /// The commands that store this entry under `full` in `format`, expiring in `ttl` ms (nil: never),
+    /// and add it to the indexes of `tags`.
+    func writeCommands(
+        _ full: String, _ layout: KeyLayout, format: StoredFormat, ttlMilliseconds ttl: Int64?, tags: [String] = [], now: Int64 = 0
+    ) -> [RedisCommand] {
         let expiry: [RedisArgument] = ttl.map { ["PX", .integer(max(1, $0))] } ?? []
+        var commands: [RedisCommand]
         switch format {
         case .envelope:
             let bytes = CacheEnvelope(writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, payload: payload).encoded
-            return [RedisCommand("SET", arguments: [.string(full), .bytes(bytes)] + expiry)]
+            commands = [RedisCommand("SET", arguments: [.string(full), .bytes(bytes)] + expiry)]
         case .plain:
             let metadata = Metadata(writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, fingerprint: Self.fingerprint(payload))
-            return [
+            commands = [
                 RedisCommand("SET", arguments: [.string(full), .bytes(payload)] + expiry),
                 RedisCommand("SET", arguments: [.string(layout.metaKey(full)), .string(metadata.text)] + expiry),
             ]
         }
+        // Each tag index is a sorted set scored by expiry (+inf: never); every tagged write prunes the
+        // members that expired, so an index holds about the tag's live keys.
+        let score: RedisArgument = ttl.map { .integer(now + max(1, $0)) } ?? "+inf"
+        for tag in tags {
+            let index = RedisArgument.string(layout.tagKey(tag))
+            commands.append(RedisCommand("ZADD", index, score, .string(full)))
+            commands.append(RedisCommand("ZREMRANGEBYSCORE", index, "-inf", .string("(\(now)")))
+        }
+        return commands
     }
 
     /// The commands that read `full` (value, remaining TTL, metadata): replies go to `init(replies:)`.
@@ -118,29 +131,43 @@ struct RemoteEntry: Sendable, Hashable {
     }
 }
 
-/// Where a manager's keys live: values under the namespace prefix, the plain format's metadata under
-/// `<prefix>__novacache__:` beside them.
+/// Where a manager's keys live: values under the namespace prefix; beside them, under
+/// `<prefix>__novacache__:`, the plain format's metadata (`m:<key>`) and the tag indexes (`t:<tag>`).
 struct KeyLayout: Sendable, Hashable {
     /// The namespace with its colon (`crm:`), or empty.
     let prefix: String
-    static let marker = "__novacache__:"
+    /// `<prefix>__novacache__:`: keys the manager keeps for itself.
+    let reserved: String
+    private let metaPrefix: String
 
-    /// The companion key of the value `full` (`crm:customer:42` → `crm:__novacache__:customer:42`).
-    func metaKey(_ full: String) -> String {
-        guard full.hasPrefix(prefix) else { return Self.marker + full }
-        return prefix + Self.marker + full.dropFirst(prefix.count)
+    init(prefix: String) {
+        self.prefix = prefix
+        reserved = prefix + "__novacache__:"
+        metaPrefix = reserved + "m:"
     }
 
-    /// The key prefixes to scan to remove everything under `prefix`: a namespace's metadata keys match its
-    /// own prefix, a sub-namespace's (`crm:eu:` → `crm:__novacache__:eu:`) do not.
+    /// The companion key of the value `full` (`crm:customer:42` → `crm:__novacache__:m:customer:42`).
+    func metaKey(_ full: String) -> String {
+        guard full.hasPrefix(prefix) else { return metaPrefix + full }
+        return metaPrefix + full.dropFirst(prefix.count)
+    }
+
+    /// The sorted set of the keys tagged `tag` (scored by their expiry time).
+    func tagKey(_ tag: String) -> String { reserved + "t:" + tag }
+
+    /// The key prefixes to scan to remove everything under `prefix`: a namespace's own keys match its
+    /// prefix, a sub-namespace's metadata (`crm:eu:` → `crm:__novacache__:m:eu:`) does not.
     func patterns(clearing prefix: String) -> [String] {
         let meta = metaKey(prefix)
         return meta.hasPrefix(prefix) ? [prefix] : [prefix, meta]
     }
 
+    /// Whether `name` is one of the manager's own keys (metadata or tag index), not a value.
+    func isReserved(_ name: String) -> Bool { name.hasPrefix(reserved) }
+
     /// Whether `name` is a companion key.
-    func isMetaKey(_ name: String) -> Bool { name.hasPrefix(prefix + Self.marker) }
+    func isMetaKey(_ name: String) -> Bool { name.hasPrefix(metaPrefix) }
 
     /// The value a companion key describes.
-    func valueKey(ofMeta name: String) -> String { prefix + name.dropFirst(prefix.count + Self.marker.count) }
+    func valueKey(ofMeta name: String) -> String { prefix + name.dropFirst(metaPrefix.count) }
 }

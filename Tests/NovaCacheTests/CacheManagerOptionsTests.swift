@@ -137,3 +137,62 @@ import Testing
         #expect(try await raw.get(.string(cache.storedKey("order:19"))).map { String(buffer: $0) } == "19")
     }
 }
+
+/// Tags: `invalidate(tag:)` removes every tagged entry on the remote and in every process's memory.
+@Suite(.serialized) struct CacheManagerTagTests {
+    @Test(arguments: TestServer.Kind.allCases, [CacheManager.Coherence.tracking, .pubSub])
+    func invalidatingATagReachesEveryProcess(kind: TestServer.Kind, coherence: CacheManager.Coherence) async throws {
+        let server = try TestServer(kind)
+        let a = try makeManager("\(server.url)/1") { $0.coherence = coherence }
+        let b = try makeManager("\(server.url)/1") { $0.coherence = coherence }
+        let raw = try RedisClient(url: "\(server.url)/1")
+        defer { a.shutdown(); b.shutdown(); raw.shutdown() }
+        #expect(await a.waitUntilReady() == .available)
+        #expect(await b.waitUntilReady() == .available)
+        try await a.set("p:1", "one", tags: ["catalogue"])
+        try await a.set("p:2", "two", ttl: .seconds(60), tags: ["catalogue", "eu"])
+        try await a.set("p:3", "three")
+        let loaded = try await a.getOrLoad("p:4", policy: .productCatalogue, tags: ["catalogue"]) { "four" }
+        #expect(loaded == "four")
+        try await Task.sleep(for: .milliseconds(50))
+        for key in ["p:1", "p:2", "p:3", "p:4"] { #expect(try await b.get(key, as: String.self) != nil) }  // now in b's memory
+        await a.invalidate(tag: "catalogue")
+        for key in ["p:1", "p:2", "p:4"] {
+            #expect(try await raw.exists(.string(a.storedKey(key)), .string("test:__novacache__:m:\(key)")) == 0)
+            #expect(a.memory.lookup(a.storedKey(key)) == nil)
+            #expect(await eventually(timeout: .milliseconds(500)) { b.memory.lookup(b.storedKey(key)) == nil }, "\(key) still in b")
+            #expect(try await b.get(key, as: String.self) == nil)
+        }
+        #expect(try await b.get("p:3", as: String.self) == "three")
+        #expect(try await raw.exists("test:__novacache__:t:catalogue") == 0)
+        // The other tag's index lost nothing it did not have to: p:2 is gone, the index remains harmless.
+        await a.invalidate(tag: "eu")
+        #expect(try await raw.exists("test:__novacache__:t:eu") == 0)
+    }
+
+    @Test func aTagInvalidatedDuringAnOutageIsReplayed() async throws {
+        let server = try TestServer(.nova)
+        let a = try makeManager("\(server.url)/1") {
+            $0.recoveryInterval = .seconds(1)
+            $0.maxRecoveryInterval = .seconds(1)
+        }
+        let raw = try RedisClient(url: "\(server.url)/1")
+        defer { a.shutdown(); raw.shutdown() }
+        await a.waitUntilReady()
+        for key in ["o:1", "o:2"] { try await a.set(key, key, tags: ["orders"]) }
+        server.pause()  // stopped, data kept
+        await a.invalidate(tag: "orders")  // times out, then is journalled
+        #expect(try await a.get("o:1", as: String.self) == nil)  // gone from memory at once
+        #expect(!a.isRemoteAvailable && a.statistics.pendingReplays == 1)
+        server.resume()
+        let b = try makeManager("\(server.url)/1")
+        defer { b.shutdown() }
+        try await b.set("o:1", "rewritten before the replay")  // newer than the invalidation: kept
+        try await b.set("o:3", "three", tags: ["orders"])  // tagged after the invalidation: kept
+        #expect(await eventually(timeout: .seconds(10)) { a.isRemoteAvailable })
+        #expect(try await raw.get(.string(a.storedKey("o:2"))) == nil)
+        #expect(try await a.get("o:1", as: String.self) == "rewritten before the replay")
+        #expect(try await a.get("o:3", as: String.self) == "three")
+        #expect(a.statistics.replayedWrites == 1 && a.statistics.skippedReplays == 0)
+    }
+}

@@ -141,7 +141,7 @@ struct SeededGenerator: RandomNumberGenerator {
         var journal = OutageJournal(capacity: 2)
         let outcome16 = journal.record("a", .delete(at: 1))
         #expect(outcome16 == .kept)
-        let outcome17 = journal.record("a", .set(payload: [1], slidingMilliseconds: 0, expireAt: 0, writtenAt: 2))
+        let outcome17 = journal.record("a", .set(payload: [1], slidingMilliseconds: 0, expireAt: 0, writtenAt: 2, tags: []))
         #expect(outcome17 == .kept)
         let outcome18 = journal.record("b", .delete(at: 3))
         #expect(outcome18 == .kept)
@@ -177,7 +177,7 @@ struct SeededGenerator: RandomNumberGenerator {
         let commands = entry.writeCommands("crm:c", KeyLayout(prefix: "crm:"), format: .plain, ttlMilliseconds: 5000)
         #expect(commands.map(\.name) == ["SET", "SET"])
         #expect(commands[0].arguments.count == 5)  // SET, key, the JSON itself, PX, 5000
-        #expect(commands[1].arguments[1] == .string("crm:__novacache__:c"))
+        #expect(commands[1].arguments[1] == .string("crm:__novacache__:m:c"))
         guard case .bytes(let stored) = commands[0].arguments[2], case .string(let meta) = commands[1].arguments[2] else {
             Issue.record("unexpected arguments \(commands)")
             return
@@ -193,13 +193,15 @@ struct SeededGenerator: RandomNumberGenerator {
 
     @Test func metadataKeysSitInsideTheNamespace() {
         let layout = KeyLayout(prefix: "crm:")
-        #expect(layout.metaKey("crm:customer:42") == "crm:__novacache__:customer:42")
-        #expect(layout.isMetaKey("crm:__novacache__:customer:42") && !layout.isMetaKey("crm:customer:42"))
-        #expect(layout.valueKey(ofMeta: "crm:__novacache__:customer:42") == "crm:customer:42")
+        #expect(layout.metaKey("crm:customer:42") == "crm:__novacache__:m:customer:42")
+        #expect(layout.isMetaKey("crm:__novacache__:m:customer:42") && !layout.isMetaKey("crm:customer:42"))
+        #expect(layout.valueKey(ofMeta: "crm:__novacache__:m:customer:42") == "crm:customer:42")
+        #expect(layout.tagKey("eu") == "crm:__novacache__:t:eu" && layout.isReserved("crm:__novacache__:t:eu"))
+        #expect(!layout.isMetaKey(layout.tagKey("m")) && layout.metaKey("crm:t:x") != layout.tagKey("x"))
         #expect(layout.patterns(clearing: "crm:") == ["crm:"])
-        #expect(layout.patterns(clearing: "crm:eu:") == ["crm:eu:", "crm:__novacache__:eu:"])
+        #expect(layout.patterns(clearing: "crm:eu:") == ["crm:eu:", "crm:__novacache__:m:eu:"])
         let bare = KeyLayout(prefix: "")
-        #expect(bare.metaKey("k") == "__novacache__:k" && bare.valueKey(ofMeta: "__novacache__:k") == "k")
+        #expect(bare.metaKey("k") == "__novacache__:m:k" && bare.valueKey(ofMeta: "__novacache__:m:k") == "k")
     }
 
     @Test func envelopeValuesAreReadByEitherFormat() {
@@ -209,5 +211,28 @@ struct SeededGenerator: RandomNumberGenerator {
         guard case .bytes(let stored) = commands[0].arguments[2] else { Issue.record("no bytes"); return }
         #expect(stored.count == CacheEnvelope.headerSize + 5)
         #expect(RemoteEntry(value: .bulkString(ByteBuffer(bytes: stored)), meta: .null) == entry)
+    }
+}
+
+@Suite struct TagJournalTests {
+    @Test func aTagInvalidationDropsTheJournalledWritesWithThatTag() {
+        var journal = OutageJournal(capacity: 10)
+        _ = journal.record("a", .set(payload: [1], slidingMilliseconds: 0, expireAt: 0, writtenAt: 1, tags: ["x"]))
+        _ = journal.record("b", .set(payload: [2], slidingMilliseconds: 0, expireAt: 0, writtenAt: 1, tags: ["y"]))
+        journal.recordTagInvalidation("x", at: 2)
+        #expect(Set(journal.writes.keys) == ["b"] && journal.count == 2)
+        let batch = journal.take()
+        #expect(batch.tagInvalidations == [OutageJournal.TagInvalidation(tag: "x", at: 2)])
+        journal.restore(batch)
+        #expect(journal.tagInvalidations.count == 1)
+    }
+
+    @Test func theLocalIndexIsBounded() {
+        let index = LocalTagIndex(limit: 3)
+        index.add("k1", to: ["big"])
+        index.add("k2", to: ["big"])
+        index.add("k3", to: ["small"])
+        index.add("k4", to: ["big"])  // 4 > 3: the largest list goes
+        #expect(index.remove("big").isEmpty && index.remove("small") == ["k3"])
     }
 }
