@@ -100,20 +100,20 @@ public final class CacheManager: Sendable {
     /// The remote tier's client.
     public let client: RedisClient
     let logger: Logger
-    private let stats: StatsRecorder
-    private let flights = SingleFlight<[UInt8]>()
-    private let listener: CoherenceListener?
-    private let keyPrefix: String
-    private let layout: KeyLayout
+    let stats: StatsRecorder
+    let flights = SingleFlight<[UInt8]>()
+    let listener: CoherenceListener?
+    let keyPrefix: String
+    let layout: KeyLayout
     /// The circuit and the journal under one lock: "the journal is empty" and "the circuit closes" are
     /// one step, so no write is journalled after the last replay.
-    private let state: Mutex<ManagerState>
+    let state: Mutex<ManagerState>
     /// This process's memory entries by tag, for `invalidate(tag:)` while the remote is away.
-    private let localTags: LocalTagIndex
+    let localTags: LocalTagIndex
     /// Remote writes sent and not yet answered (`flush` waits for them).
-    private let writesInFlight = Atomic<Int>(0)
+    let writesInFlight = Atomic<Int>(0)
 
-    private struct ManagerState: Sendable {
+    struct ManagerState: Sendable {
         var circuit: RemoteCircuit
         var journal: OutageJournal
         var tasks: [Task<Void, Never>] = []
@@ -310,78 +310,6 @@ public final class CacheManager: Sendable {
         return try configuration.codec.decode(type, from: payload)
     }
 
-    /// Runs `loader` for `full` within the configured timeouts, storing its value; serves the stale memory
-    /// copy when the loader fails or is too slow.
-    private func load<T: Codable & Sendable>(
-        _ full: String, policy: CachePolicy, tags: Set<String>, options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
-    ) async throws -> [UInt8] {
-        stats.record(.loaderCall)
-        let stale = options.contains(.skipMemory) ? nil : memory.lookup(full)
-        let loading = Task { [self] () async throws -> [UInt8] in
-            let payload = try configuration.codec.encode(try await loader())
-            await store(full, payload, policy: policy, options: options, tags: tags)
-            return payload
-        }
-        let soft = stale == nil ? nil : configuration.loaderSoftTimeout
-        let hard = configuration.loaderHardTimeout
-        do {
-            guard let limit = [soft, hard].compactMap({ $0 }).min() else { return try await loading.value }
-            if let payload = try await result(of: loading, within: limit) { return payload }
-            if let remaining = hard.map({ $0 - limit }), remaining > .zero, stale == nil || soft == nil,
-                let payload = try await result(of: loading, within: remaining) {
-                return payload
-            }
-            // Too slow: the loader finishes in the background and stores its value then.
-            Task { [logger] in
-                if case .failure(let error) = await loading.result {
-                    logger.warning("timed-out loader failed", metadata: ["key": "\(full)", "error": "\(error)"])
-                }
-            }
-            guard let stale else { throw CacheError.loaderTimedOut(key: full, after: hard ?? limit) }
-            logger.debug("loader slow; serving the stale value while it finishes", metadata: ["key": "\(full)"])
-            stats.record(.staleServed)
-            return stale.payload
-        } catch let error as CacheError {
-            throw error
-        } catch {
-            stats.record(.loaderFailure)
-            if let stale = options.contains(.skipMemory) ? nil : memory.lookup(full) {
-                let current = now
-                let age = current - stale.freshUntil
-                // Fail-safe throttle: the stale value stands in as fresh for a while, so that the
-                // failing loader (and this warning) runs once per key per period, not per call.
-                let throttle = configuration.failSafeThrottle.wholeMilliseconds
-                if throttle > 0 { memory.extendFreshness(full, until: current + throttle) }
-                logger.warning("loader failed; serving a stale value", metadata: [
-                    "key": "\(full)", "staleForMs": "\(max(0, age))", "error": "\(error)",
-                    "retryInMs": "\(throttle)",
-                ])
-                stats.record(.staleServed)
-                return stale.payload
-            }
-            throw error
-        }
-    }
-
-    /// Starts a background reload of `full` when `record` is past `threshold` of its TTL (one at a time:
-    /// it runs as the key's single flight).
-    private func refreshEagerly<T: Codable & Sendable>(
-        _ full: String, _ record: MemoryTier.Record, threshold: Double, policy: CachePolicy, tags: Set<String>,
-        options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
-    ) {
-        guard record.writtenAt > 0, record.expiresAt > record.writtenAt, record.slidingMilliseconds == 0 else { return }
-        let due = record.writtenAt + Int64(Double(record.expiresAt - record.writtenAt) * threshold)
-        guard now >= due, !flights.isRunning(full) else { return }
-        stats.record(.eagerRefresh)
-        Task { [self] in
-            _ = try? await flights.run(full) { [self] in
-                // Another refresh may have stored a newer value meanwhile.
-                if let current = memory.lookup(full), current.writtenAt > record.writtenAt { return current.payload }
-                return try await load(full, policy: policy, tags: tags, options: options, loader: loader)
-            }
-        }
-    }
-
     // MARK: Writing
 
     /// Stores `value` under `key` in both tiers with `policy` (the default policy when nil).
@@ -398,42 +326,6 @@ public final class CacheManager: Sendable {
         _ key: String, _ value: T, ttl: Duration?, tags: Set<String> = [], options: CacheCallOptions = []
     ) async throws {
         try await set(key, value, policy: CachePolicy(name: "ttl", ttl: ttl), tags: tags, options: options)
-    }
-
-    /// Removes every entry tagged `tag` (by `set` or `getOrLoad` in any process) from the remote and from
-    /// this memory tier; other processes drop their copies through coherence. During an outage the
-    /// invalidation is journalled and replayed like a delete (never over a value written later).
-    public func invalidate(tag: String) async {
-        for key in localTags.remove(tag) { memory.remove(key) }
-        let at = now
-        if journalTagInvalidation(tag, at: at) { return }
-        let index = layout.tagKey(tag)
-        let layout = layout
-        let removed = await remote { client -> [String] in
-            try await client.pool.withConnection { connection -> [String] in
-                for _ in 0..<5 {
-                    try await connection.send(RedisCommand("WATCH", .string(index)))
-                    let members = (try await connection.send(RedisCommand("ZRANGE", .string(index), 0, -1)).elements ?? []).compactMap(\.string)
-                    var commands = [RedisCommand("MULTI")]
-                    for start in stride(from: 0, to: members.count, by: 250) {
-                        let chunk = members[start..<min(start + 250, members.count)]
-                        commands.append(RedisCommand("UNLINK", arguments: chunk.flatMap { [RedisArgument.string($0), .string(layout.metaKey($0))] }))
-                    }
-                    commands += [RedisCommand("DEL", .string(index)), RedisCommand("EXEC")]
-                    let replies = try Self.checked(try await connection.pipeline(commands))
-                    if replies.last != .null { return members }
-                }
-                return []
-            }
-        }
-        guard case .ok(let members) = removed else {
-            if case .unavailable = removed { _ = journalTagInvalidation(tag, at: at, force: true) }
-            return
-        }
-        for key in members {
-            memory.remove(key)
-            await listener?.announce(key: key, using: client)
-        }
     }
 
     /// Stores raw bytes.
@@ -473,7 +365,7 @@ public final class CacheManager: Sendable {
         }
     }
 
-    private func journalClear(prefix: String, at: Int64, force: Bool = false) -> Bool {
+    func journalClear(prefix: String, at: Int64, force: Bool = false) -> Bool {
         let journalled = state.withLock { state -> Bool in
             guard state.circuit.journalsWrites || force else { return false }
             state.journal.recordClear(prefix: prefix, at: at)
@@ -481,327 +373,6 @@ public final class CacheManager: Sendable {
         }
         if journalled { stats.setPending(pendingCount) }
         return journalled
-    }
-
-    private func journalTagInvalidation(_ tag: String, at: Int64, force: Bool = false) -> Bool {
-        let journalled = state.withLock { state -> Bool in
-            guard state.circuit.journalsWrites || force else { return false }
-            state.journal.recordTagInvalidation(tag, at: at)
-            return true
-        }
-        if journalled { stats.setPending(pendingCount) }
-        return journalled
-    }
-
-    // MARK: Internals: tiers
-
-    private var now: Int64 { configuration.clock.nowMilliseconds() }
-
-    /// Journalled entries not yet on the remote (those a running replay took included).
-    private var pendingCount: Int { state.withLock { $0.journal.count + $0.replaying } }
-
-    private func freshRecord(_ full: String, options: CacheCallOptions = []) async -> MemoryTier.Record? {
-        let current = now
-        if !options.contains(.skipMemory) {
-            if let record = memory.lookup(full, now: current), record.isFresh(at: current) {
-                stats.record(.memoryHit)
-                if record.slidingMilliseconds > 0 { await slide(full, record, now: current) }
-                return record
-            }
-            stats.record(.memoryMiss)
-        }
-        if options.contains(.skipRemote) { return nil }
-        let sequence = listener?.sequence ?? 0
-        let replies = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.readCommands(full, layout))) }
-        guard case .ok(let values) = replies, let entry = RemoteEntry(value: values[0], meta: values[2]) else {
-            if case .ok = replies { stats.record(.remoteMiss) }
-            return nil
-        }
-        stats.record(.remoteHit)
-        let remaining = (try? values[1].integer()) ?? -1
-        var record = MemoryTier.Record(
-            payload: entry.payload, freshUntil: remaining > 0 ? current + remaining : 0, writtenAt: entry.writtenAt,
-            slidingMilliseconds: entry.slidingMilliseconds)
-        if entry.slidingMilliseconds > 0 {
-            record.freshUntil = current + entry.slidingMilliseconds
-            record.expiresAt = record.freshUntil
-            await touchRemote(full, milliseconds: entry.slidingMilliseconds)
-        }
-        let stillValid = !(listener?.invalidated(full, since: sequence) ?? false)
-        if stillValid, !options.contains(.skipMemory) { memory.store(full, capped(record, now: current)) }
-        return record
-    }
-
-    /// Restarts a sliding entry's TTL, at most once per 1% of its window (so that hot sessions do not turn
-    /// every read into a remote write).
-    private func slide(_ full: String, _ record: MemoryTier.Record, now current: Int64) async {
-        let target = current + record.slidingMilliseconds
-        guard target - record.freshUntil > max(1, record.slidingMilliseconds / 100) else { return }
-        memory.refresh(full, freshUntil: target)
-        await touchRemote(full, milliseconds: record.slidingMilliseconds)
-    }
-
-    private func touchRemote(_ full: String, milliseconds: Int64) async {
-        listener?.noteOwnWrite(full)
-        let result = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.expireCommands(full, layout, milliseconds: milliseconds))) }
-        if case .ok(let replies) = result, (try? replies[0].integer()) == 1 { return }
-        listener?.undoOwnWrite(full)
-    }
-
-    private func capped(_ record: MemoryTier.Record, now current: Int64) -> MemoryTier.Record {
-        guard let cap = configuration.memoryTTL?.wholeMilliseconds else { return record }
-        var record = record
-        if record.freshUntil == 0 || record.freshUntil > current + cap { record.freshUntil = current + cap }
-        return record
-    }
-
-    private func store(_ full: String, _ payload: [UInt8], policy: CachePolicy, options: CacheCallOptions = [], tags: Set<String> = []) async {
-        let current = now
-        var generator = SystemRandomNumberGenerator()
-        let ttl = policy.effectiveMilliseconds(using: &generator)
-        let expireAt = ttl.map { current + $0 } ?? 0
-        let sliding = policy.sliding ? (ttl ?? 0) : 0
-        if !options.contains(.skipMemory) {
-            memory.store(full, capped(MemoryTier.Record(payload: payload, freshUntil: expireAt, writtenAt: current, slidingMilliseconds: sliding), now: current))
-            if !tags.isEmpty { localTags.add(full, to: tags) }
-        }
-        if options.contains(.skipRemote) { return }
-        await writeRemote(full, .set(payload: payload, slidingMilliseconds: sliding, expireAt: expireAt, writtenAt: current, tags: tags.sorted()))
-    }
-
-    private func writeRemote(_ full: String, _ write: OutageJournal.Write) async {
-        if journal(full, write) { return }
-        writesInFlight.add(1, ordering: .relaxed)
-        defer { writesInFlight.subtract(1, ordering: .relaxed) }
-        listener?.noteOwnWrite(full)
-        let format = configuration.storedFormat
-        let result = await remote { client -> Bool in
-            switch write {
-            case .set(let payload, let sliding, let expireAt, let writtenAt, let tags):
-                let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
-                let current = self.now
-                let ttl = expireAt == 0 ? nil : expireAt - current
-                _ = try Self.checked(try await client.pipeline(
-                    entry.writeCommands(full, self.layout, format: format, ttlMilliseconds: ttl, tags: tags, now: current)))
-                return true
-            case .delete:
-                return try Self.checked(try await client.pipeline(RemoteEntry.deleteCommands(full, self.layout)))[0].integer() > 0
-            }
-        }
-        switch result {
-        case .ok(let changed):
-            if !changed { listener?.undoOwnWrite(full) }  // nothing was deleted: no invalidation will come
-            if changed { await listener?.announce(key: full, using: client) }
-        case .unavailable:
-            listener?.undoOwnWrite(full)
-            _ = journal(full, write, force: true)
-        case .failed:
-            listener?.undoOwnWrite(full)
-        }
-    }
-
-    /// While the circuit is open (or `force`: the write just failed to reach the remote), keeps `write` for
-    /// replay; false when the remote is in use.
-    private func journal(_ full: String, _ write: OutageJournal.Write, force: Bool = false) -> Bool {
-        let outcome = state.withLock { state -> OutageJournal.Outcome? in
-            guard state.circuit.journalsWrites || force else { return nil }
-            return state.journal.record(full, write)
-        }
-        switch outcome {
-        case nil:
-            return false
-        case .kept:
-            stats.setPending(pendingCount)
-        case .dropped(let firstTime):
-            stats.record(.skippedReplay)
-            if firstTime {
-                logger.warning("outage write buffer full; further writes are kept in memory only", metadata: ["limit": "\(configuration.maxPendingWrites)"])
-            }
-        }
-        return true
-    }
-
-    /// An invalidation from the listener: another writer changed `full`, or the server expired it. An
-    /// expiry (the remote's copy was due to expire) leaves the memory copy as a stale value for fail-safe;
-    /// any other change drops it.
-    private func invalidated(_ full: String) {
-        let current = now
-        if let record = memory.lookup(full, now: current), record.expiresAt != 0,
-            current + Self.expiryTolerance >= record.expiresAt {
-            memory.markStale(full, at: current)
-            return
-        }
-        if memory.remove(full) { stats.record(.invalidation) }
-    }
-
-    /// How early before its expiry time an invalidation still counts as the expiry (clock skew between
-    /// this host and the server).
-    static let expiryTolerance: Int64 = 250
-
-    // MARK: Internals: the remote and its outages
-
-    private enum RemoteResult<R: Sendable>: Sendable {
-        case ok(R)
-        /// The remote could not be reached, refused the configuration, or the circuit is open.
-        case unavailable
-        /// The server answered with an error about the command (WRONGTYPE, OOM …).
-        case failed(RedisError)
-    }
-
-    private func remote<R: Sendable>(_ body: (RedisClient) async throws -> R) async -> RemoteResult<R> {
-        guard state.withLock({ $0.circuit.allowsRemoteCalls }) else {
-            stats.record(.remoteSkipped)
-            return .unavailable
-        }
-        do {
-            let result = try await body(client)
-            state.withLock { $0.circuit.succeeded() }
-            return .ok(result)
-        } catch let error as RedisError {
-            stats.record(.remoteError)
-            if let failure = RemoteFailure(reply: error) {
-                circuitFailed(failure)
-                return .unavailable
-            }
-            logger.debug("remote error reply", metadata: ["error": "\(error)"])
-            return .failed(error)
-        } catch {
-            stats.record(.remoteError)
-            circuitFailed(.unreachable("\(error)"))
-            return .unavailable
-        }
-    }
-
-    /// `replies`, or the first error reply among them thrown as `RedisError`.
-    private static func checked(_ replies: [RESPValue]) throws -> [RESPValue] {
-        for reply in replies { if case .error(let text) = reply { throw RedisError(text) } }
-        return replies
-    }
-
-    private func probeAtStart() async {
-        if case .ok = await remote({ try await $0.send(RedisCommand("DBSIZE")) }) {
-            logger.debug("remote cache reachable", metadata: ["url": "\(configuration.url)"])
-        }
-    }
-
-    private func circuitFailed(_ failure: RemoteFailure) {
-        var generator = SystemRandomNumberGenerator()
-        let current = now
-        let actions = state.withLock { $0.circuit.failed(failure, at: current, using: &generator) }
-        perform(actions)
-    }
-
-    private func perform(_ actions: [RemoteCircuit.Action]) {
-        for action in actions {
-            switch action {
-            case .startRecovery:
-                let task = Task { [weak self] in await self?.recover() } as Task<Void, Never>
-                let kept = state.withLock { state -> Bool in
-                    guard state.circuit.phase != .shutDown else { return false }
-                    state.recovery = task
-                    return true
-                }
-                if !kept { task.cancel() }
-                stats.setFallback(true)
-            case .warnUnreachable(let reason):
-                logger.warning("remote cache unreachable; serving from the memory tier until it returns", metadata: [
-                    "url": "\(configuration.url)", "reason": "\(reason)",
-                ])
-            case .reportMisconfigured(let reason):
-                stats.setMisconfigured(true)
-                logger.error("remote cache refuses this configuration; serving from the memory tier until it is fixed", metadata: [
-                    "url": "\(configuration.url)", "reason": "\(reason)",
-                ])
-            case .announceRecovery(let outage):
-                stats.setFallback(false)
-                stats.setMisconfigured(false)
-                stats.setPending(0)
-                let snapshot = stats.snapshot
-                logger.notice("remote cache recovered; normal service resumed", metadata: [
-                    "url": "\(configuration.url)", "outageMs": "\(outage)",
-                    "replayed": "\(snapshot.replayedWrites)", "skipped": "\(snapshot.skippedReplays)",
-                ])
-            }
-        }
-    }
-
-    /// Probes the remote on the circuit's schedule with a connection of its own (the pool's reconnect
-    /// backoff does not delay it); when it answers, replays the journal until it is empty and closes the
-    /// circuit.
-    private func recover() async {
-        var generator = SystemRandomNumberGenerator()
-        while !Task.isCancelled {
-            // Sleeps in short steps: `flush` may move the next probe forward.
-            let wait = state.withLock { $0.circuit.nextProbeAt } - now
-            if wait > 0 {
-                try? await Task.sleep(for: .milliseconds(min(wait, 50)))
-                continue
-            }
-            if let failure = await probe() {
-                let current = now
-                perform(state.withLock { $0.circuit.probeFailed(failure, at: current, using: &generator) })
-                continue
-            }
-            guard state.withLock({ $0.circuit.probeSucceeded() }) else { return }
-            client.pool.resetBackoff()
-            logger.notice("remote cache reachable again; replaying outage writes", metadata: [
-                "url": "\(configuration.url)", "writes": "\(pendingCount)",
-            ])
-            if await replayUntilEmpty(using: &generator) { return }
-        }
-    }
-
-    /// Replays until the journal stays empty (true: the circuit closed) or the remote fails again.
-    private func replayUntilEmpty(using generator: inout SystemRandomNumberGenerator) async -> Bool {
-        let replay = JournalReplay(client: client, format: configuration.storedFormat, layout: layout)
-        while !Task.isCancelled {
-            let batch = state.withLock { state in
-                let batch = state.journal.take()
-                state.replaying = batch.writes.count + batch.clears.count + batch.tagInvalidations.count
-                return batch
-            }
-            let report = await replay.run(batch, now: now)
-            stats.record(.replayed, count: report.replayed)
-            stats.record(.skippedReplay, count: report.skipped)
-            // Other processes may have changed anything meanwhile: keep only what the remote now holds from
-            // this process and what is still to be replayed.
-            let pending = state.withLock { state in
-                if report.error != nil { state.journal.restore(report.remaining) }
-                state.replaying = 0
-                return Set(state.journal.writes.keys)
-            }
-            memory.removeAll(except: pending.union(report.stored))
-            if let error = report.error {
-                let failure = (error as? RedisError).flatMap { RemoteFailure(reply: $0) } ?? .unreachable("\(error)")
-                if case .unreachable = failure { logger.warning("replay interrupted; will retry", metadata: ["error": "\(error)"]) }
-                let current = now
-                perform(state.withLock { $0.circuit.probeFailed(failure, at: current, using: &generator) })
-                stats.setPending(pendingCount)
-                return false
-            }
-            let current = now
-            let actions = state.withLock { state in state.circuit.replayFinished(journalEmpty: state.journal.isEmpty, at: current) }
-            if !actions.isEmpty {
-                perform(actions)
-                return true
-            }
-        }
-        return false
-    }
-
-    /// Nil when the remote answers a keyspace command on a fresh connection (handshake included: AUTH,
-    /// SELECT), else why not. DBSIZE, unlike PING, is refused while the server loads its data.
-    private func probe() async -> RemoteFailure? {
-        do {
-            let connection = try await RedisConnection.connect(to: configuration.url)
-            defer { connection.close() }
-            _ = try await connection.send(RedisCommand("DBSIZE"))
-            return nil
-        } catch let error as RedisError {
-            return RemoteFailure(reply: error)
-        } catch {
-            return .unreachable("\(error)")
-        }
     }
 
     /// Waits (up to `timeout`) until the writes in flight are answered and the outage journal is replayed

@@ -1,0 +1,106 @@
+import Logging
+import NovaClient
+import NovaRESP
+import Synchronization
+
+/// `getOrLoad`'s machinery: the loader under its timeouts, fail-safe, eager refresh.
+extension CacheManager {
+    /// Runs `loader` for `full` within the configured timeouts, storing its value; serves the stale memory
+    /// copy when the loader fails or is too slow.
+    func load<T: Codable & Sendable>(
+        _ full: String, policy: CachePolicy, tags: Set<String>, options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
+    ) async throws -> [UInt8] {
+        stats.record(.loaderCall)
+        let stale = options.contains(.skipMemory) ? nil : memory.lookup(full)
+        let loading = Task { [self] () async throws -> [UInt8] in
+            let payload = try configuration.codec.encode(try await loader())
+            await store(full, payload, policy: policy, options: options, tags: tags)
+            return payload
+        }
+        let soft = stale == nil ? nil : configuration.loaderSoftTimeout
+        let hard = configuration.loaderHardTimeout
+        do {
+            guard let limit = [soft, hard].compactMap({ $0 }).min() else { return try await loading.value }
+            if let payload = try await result(of: loading, within: limit) { return payload }
+            if let remaining = hard.map({ $0 - limit }), remaining > .zero, stale == nil || soft == nil,
+                let payload = try await result(of: loading, within: remaining) {
+                return payload
+            }
+            // Too slow: the loader finishes in the background and stores its value then.
+            Task { [logger] in
+                if case .failure(let error) = await loading.result {
+                    logger.warning("timed-out loader failed", metadata: ["key": "\(full)", "error": "\(error)"])
+                }
+            }
+            guard let stale else { throw CacheError.loaderTimedOut(key: full, after: hard ?? limit) }
+            logger.debug("loader slow; serving the stale value while it finishes", metadata: ["key": "\(full)"])
+            stats.record(.staleServed)
+            return stale.payload
+        } catch let error as CacheError {
+            throw error
+        } catch {
+            stats.record(.loaderFailure)
+            if let stale = options.contains(.skipMemory) ? nil : memory.lookup(full) {
+                let current = now
+                let age = current - stale.freshUntil
+                // Fail-safe throttle: the stale value stands in as fresh for a while, so that the
+                // failing loader (and this warning) runs once per key per period, not per call.
+                let throttle = configuration.failSafeThrottle.wholeMilliseconds
+                if throttle > 0 { memory.extendFreshness(full, until: current + throttle) }
+                logger.warning("loader failed; serving a stale value", metadata: [
+                    "key": "\(full)", "staleForMs": "\(max(0, age))", "error": "\(error)",
+                    "retryInMs": "\(throttle)",
+                ])
+                stats.record(.staleServed)
+                return stale.payload
+            }
+            throw error
+        }
+    }
+
+    /// Starts a background reload of `full` when `record` is past `threshold` of its TTL (one at a time:
+    /// it runs as the key's single flight).
+    func refreshEagerly<T: Codable & Sendable>(
+        _ full: String, _ record: MemoryTier.Record, threshold: Double, policy: CachePolicy, tags: Set<String>,
+        options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
+    ) {
+        guard record.writtenAt > 0, record.expiresAt > record.writtenAt, record.slidingMilliseconds == 0 else { return }
+        let due = record.writtenAt + Int64(Double(record.expiresAt - record.writtenAt) * threshold)
+        guard now >= due, !flights.isRunning(full) else { return }
+        stats.record(.eagerRefresh)
+        Task { [self] in
+            _ = try? await flights.run(full) { [self] in
+                // Another refresh may have stored a newer value meanwhile.
+                if let current = memory.lookup(full), current.writtenAt > record.writtenAt { return current.payload }
+                return try await load(full, policy: policy, tags: tags, options: options, loader: loader)
+            }
+        }
+    }
+}
+
+/// The result of `task` if it ends within `timeout`, else nil (the task keeps running).
+func result<R: Sendable>(of task: Task<R, any Error>, within timeout: Duration) async throws -> R? {
+    let waiter = OneShot<Result<R, any Error>?>()
+    let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<R, any Error>?, Never>) in
+        waiter.arm(continuation)
+        Task { waiter.resume(returning: await task.result) }
+        Task {
+            try? await Task.sleep(for: timeout)
+            waiter.resume(returning: nil)
+        }
+    }
+    return try outcome?.get()
+}
+
+/// A continuation resumed by whichever of several racers comes first.
+private final class OneShot<Value: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Value, Never>?>(nil)
+
+    func arm(_ continuation: CheckedContinuation<Value, Never>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func resume(returning value: Value) {
+        continuation.withLock { $0.take() }?.resume(returning: value)
+    }
+}
