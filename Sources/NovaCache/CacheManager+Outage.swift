@@ -46,7 +46,7 @@ extension CacheManager {
     }
 
     func probeAtStart() async {
-        if case .ok = await remote({ try await $0.send(RedisCommand("DBSIZE")) }) {
+        if case .ok = await remote({ try await $0.send(self.probeCommand) }) {
             logger.debug("remote cache reachable", metadata: ["url": "\(configuration.url)"])
         }
     }
@@ -156,13 +156,18 @@ extension CacheManager {
         return false
     }
 
-    /// Nil when the remote answers a keyspace command on a fresh connection (handshake included: AUTH,
-    /// SELECT), else why not. DBSIZE, unlike PING, is refused while the server loads its data.
+    /// What a probe asks: PTTL of a reserved key of the namespace. Unlike PING it is refused while the
+    /// server loads its data, and it needs what every read needs (a key pattern the ACL user may read, a
+    /// command it may run), so a probe succeeds only when the cache can really work.
+    var probeCommand: RedisCommand { RedisCommand("PTTL", .string(layout.reserved + "probe")) }
+
+    /// Nil when the remote answers `probeCommand` on a fresh connection (handshake included: AUTH,
+    /// SELECT), else why not.
     func probe() async -> RemoteFailure? {
         do {
             let connection = try await RedisConnection.connect(to: configuration.url)
             defer { connection.close() }
-            _ = try await connection.send(RedisCommand("DBSIZE"))
+            _ = try await connection.send(probeCommand)
             return nil
         } catch let error as RedisError {
             return RemoteFailure(reply: error)
