@@ -133,7 +133,10 @@ public final class MemoryTier: Sendable {
     private let lock = Mutex(())
     static let headerSize = 32
 
-    /// - Parameter maxStaleness: how long entries are kept after their TTL for fail-safe reads.
+    /// - Parameters:
+    ///   - configuration: the bounds and the eviction policy.
+    ///   - clock: the time that decides freshness and expiry.
+    ///   - maxStaleness: how long entries are kept after their TTL for fail-safe reads.
     public init(configuration: Configuration = Configuration(), clock: any CacheClock = SystemCacheClock(), maxStaleness: Duration = .zero) {
         self.configuration = configuration
         self.clock = clock

@@ -40,8 +40,12 @@ public final class RedisConnection: Sendable {
     }
 
     /// Connects and runs the handshake for `url`.
-    /// - Parameter onPush: receives RESP3 push frames (and, after `enterSubscriberMode`, every frame) on the
-    ///   connection's event loop.
+    /// - Parameters:
+    ///   - url: where to connect, with the credentials, database and timeouts of the handshake.
+    ///   - group: the event loops the connection runs on.
+    ///   - logger: receives the connection's debug lines.
+    ///   - onPush: receives RESP3 push frames (and, after `enterSubscriberMode`, every frame) on the
+    ///     connection's event loop.
     public static func connect(
         to url: RedisURL,
         on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
