@@ -122,11 +122,14 @@ extension CacheManager {
     func replayUntilEmpty(using generator: inout SystemRandomNumberGenerator) async -> Bool {
         let replay = JournalReplay(client: client, format: configuration.storedFormat, layout: layout)
         while !Task.isCancelled {
-            let batch = state.withLock { state in
+            // The circuit may have opened again meanwhile (the invalidation connection dropped): probe first.
+            let taken = state.withLock { state -> OutageJournal.Batch? in
+                guard state.circuit.phase == .replaying else { return nil }
                 let batch = state.journal.take()
                 state.replaying = batch.writes.count + batch.clears.count + batch.tagInvalidations.count
                 return batch
             }
+            guard let batch = taken else { return false }
             let report = await replay.run(batch, now: now)
             stats.record(.replayed, count: report.replayed)
             stats.record(.skippedReplay, count: report.skipped)

@@ -187,3 +187,47 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
         #expect(try await cache.get("legacy", as: String.self) == "x")
     }
 }
+
+/// Churn: the server goes away and comes back again and again while writers keep writing; every final
+/// value reaches it and the manager ends in normal service.
+@Suite(.serialized) struct CacheManagerChurnTests {
+    @Test func repeatedOutagesUnderWriteLoadLoseNothing() async throws {
+        let server = try TestServer(.nova)
+        let cache = try makeManager("\(server.url)/1")
+        defer { cache.shutdown() }
+        await cache.waitUntilReady()
+        let ended = Flag()
+        let churn = Task {
+            defer { Task { await ended.raise() } }
+            for cycle in 0..<8 {
+                try await Task.sleep(for: .milliseconds(400))  // long enough to recover in between
+                if cycle % 2 == 0 { server.stop() } else { server.pause() }
+                try await Task.sleep(for: .milliseconds(250))
+                if cycle % 2 == 0 { try server.start() } else { server.resume() }
+            }
+        }
+        // Writers keep writing through the churn (a killed server forgets what it had: the last round
+        // after the churn is what must arrive).
+        var round = 0
+        while await !ended.raised, round < 100_000 {
+            for key in 0..<20 { try await cache.set("churn:\(key)", round) }
+            try await Task.sleep(for: .milliseconds(5))
+            round += 1
+        }
+        try await churn.value
+        for key in 0..<20 { try await cache.set("churn:\(key)", "final") }
+        #expect(await eventually(timeout: .seconds(10)) { cache.isRemoteAvailable && cache.statistics.pendingReplays == 0 })
+        let raw = try RedisClient(url: "\(server.url)/1")
+        defer { raw.shutdown() }
+        for key in 0..<20 {
+            #expect(try await raw.get(.string(cache.storedKey("churn:\(key)"))).map { String(buffer: $0) } == "\"final\"", "churn:\(key)")
+        }
+        #expect(cache.statistics.outages >= 3, "\(cache.statistics)")
+    }
+}
+
+/// A one-way signal between tasks.
+actor Flag {
+    private(set) var raised = false
+    func raise() { raised = true }
+}
