@@ -56,7 +56,8 @@ def main():
         ("memory_hit_zero_copy_ns_median", "zero-copy CacheManager.getValue", "target <= 200; "),
         ("memory_hit_ns_median", "CacheManager.getBytes, a copy of 100 bytes", ""),
         ("memory_tier_lookup_ns_median", "MemoryTier.lookup, a copied Record", ""),
-        ("memory_hit_typed_ns_median", "typed CacheManager.get, JSON-decoded record", ""),
+        ("memory_hit_typed_ns_median", "typed CacheManager.get, the kept decoded record", "target <= 200; "),
+        ("memory_hit_typed_first_read_ns_median", "typed CacheManager.get, first read: JSON decoding + keeping", ""),
     ):
         values = sorted(float(run[name]) for run in runs)
         rows.append((f"memory-tier hit, {label} (median ns)", f"{statistics.median(values):.0f}",

@@ -13,8 +13,9 @@ extension CacheManager {
         stats.record(.loaderCall)
         let stale = options.contains(.skipMemory) ? nil : memory.lookup(full)
         let loading = Task { [self] () async throws -> [UInt8] in
-            let payload = try configuration.codec.encode(try await loader())
-            await store(full, payload, policy: policy, options: options, tags: tags)
+            let value = try await loader()
+            let payload = try configuration.codec.encode(value)
+            await store(full, payload, policy: policy, options: options, tags: tags, decoded: DecodedBox(value))
             return payload
         }
         let soft = stale == nil ? nil : configuration.loaderSoftTimeout
@@ -58,20 +59,21 @@ extension CacheManager {
         }
     }
 
-    /// Starts a background reload of `full` when `record` is past `threshold` of its TTL (one at a time:
+    /// Starts a background reload of `full`, written at `writtenAt` and expiring at `expiresAt`, once it is
+    /// past `threshold` of that life (one at a time:
     /// it runs as the key's single flight).
     func refreshEagerly<T: Codable & Sendable>(
-        _ full: String, _ record: MemoryTier.Record, threshold: Double, policy: CachePolicy, tags: Set<String>,
+        _ full: String, writtenAt: Int64, expiresAt: Int64, sliding: Int64, threshold: Double, policy: CachePolicy, tags: Set<String>,
         options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
     ) {
-        guard record.writtenAt > 0, record.expiresAt > record.writtenAt, record.slidingMilliseconds == 0 else { return }
-        let due = record.writtenAt + Int64(Double(record.expiresAt - record.writtenAt) * threshold)
+        guard writtenAt > 0, expiresAt > writtenAt, sliding == 0 else { return }
+        let due = writtenAt + Int64(Double(expiresAt - writtenAt) * threshold)
         guard now >= due, !flights.isRunning(full) else { return }
         stats.record(.eagerRefresh)
         Task { [self] in
             _ = try? await flights.run(full) { [self] in
                 // Another refresh may have stored a newer value meanwhile.
-                if let current = memory.lookup(full), current.writtenAt > record.writtenAt { return current.payload }
+                if let current = memory.lookup(full), current.writtenAt > writtenAt { return current.payload }
                 return try await load(full, policy: policy, tags: tags, options: options, loader: loader)
             }
         }

@@ -67,14 +67,20 @@ extension CacheManager {
         return record
     }
 
-    func store(_ full: String, _ payload: [UInt8], policy: CachePolicy, options: CacheCallOptions = [], tags: Set<String> = []) async {
+    /// Stores `payload` in both tiers; `decoded` (a `DecodedBox` of the value the payload encodes) serves
+    /// later typed reads without decoding.
+    func store(
+        _ full: String, _ payload: [UInt8], policy: CachePolicy, options: CacheCallOptions = [], tags: Set<String> = [],
+        decoded: (any DecodedBoxing)? = nil
+    ) async {
         let current = now
         var generator = SystemRandomNumberGenerator()
         let ttl = policy.effectiveMilliseconds(using: &generator)
         let expireAt = ttl.map { current + $0 } ?? 0
         let sliding = policy.sliding ? (ttl ?? 0) : 0
         if !options.contains(.skipMemory) {
-            memory.store(full, capped(MemoryTier.Record(payload: payload, freshUntil: expireAt, writtenAt: current, slidingMilliseconds: sliding), now: current))
+            let record = MemoryTier.Record(payload: payload, freshUntil: expireAt, writtenAt: current, slidingMilliseconds: sliding)
+            memory.store(full, capped(record, now: current), decodedValue: decoded)
             if !tags.isEmpty { localTags.add(full, to: tags) }
         }
         if options.contains(.skipRemote) { return }

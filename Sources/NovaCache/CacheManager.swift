@@ -241,6 +241,40 @@ public final class CacheManager: Sendable {
         return try configuration.codec.decode(type, from: record.payload)
     }
 
+    /// The value under `key`, decoded; nil when absent in both tiers. For `Sendable` types the memory tier
+    /// keeps the decoded value beside the bytes: a later read as the same type returns it without decoding
+    /// (a memory hit in about the time of a byte hit). A value type is copied out as usual; a class
+    /// instance is shared by every reader of the key, so it should be immutable.
+    @inlinable
+    nonisolated(nonsending) public func get<T: Decodable & Sendable>(_ key: String, as type: T.Type = T.self, options: CacheCallOptions = []) async throws -> T? {
+        // Inlinable so that the caller's specialisation makes the typed hit cost no type-metadata lookups.
+        if options.isEmpty, let hit = typedMemoryHit(key, type: ObjectIdentifier(type)) {
+            return unsafeDowncast(hit.box, to: DecodedBox<T>.self).value
+        }
+        return try await getDecoding(key, as: type, options: options)
+    }
+
+    /// A typed memory hit for `key` (counted), or nil.
+    @usableFromInline
+    func typedMemoryHit(_ key: String, type: ObjectIdentifier) -> MemoryTier.DecodedHit? {
+        guard let hit = memory.decodedHit(prefix: keyPrefix, key: key, now: now, type: type) else { return nil }
+        stats.record(.memoryHit)
+        return hit
+    }
+
+    /// The typed read without a kept decoded value: the bytes, decoded, and the decoding kept.
+    @usableFromInline
+    func getDecoding<T: Decodable & Sendable>(_ key: String, as type: T.Type, options: CacheCallOptions) async throws -> T? {
+        guard options.isEmpty else {
+            guard let record = await freshRecord(storedKey(key), options: options) else { return nil }
+            return try configuration.codec.decode(type, from: record.payload)
+        }
+        guard let value = await getValue(key) else { return nil }
+        let decoded = try configuration.codec.decode(type, from: value.bytes)
+        if value.slidingMilliseconds == 0 { memory.keep(decoded: decoded, for: storedKey(key), decodedFrom: value) }
+        return decoded
+    }
+
     /// The bytes under `key` without a copy when the memory tier has them (the fastest read); a remote hit
     /// is copied in.
     nonisolated(nonsending) public func getValue(_ key: String) async -> MemoryTier.CachedValue? {
@@ -295,9 +329,27 @@ public final class CacheManager: Sendable {
     ) async throws -> T {
         let full = storedKey(key)
         let policy = policy ?? configuration.defaultPolicy
-        if let record = await freshRecord(full, options: options), let value = try? configuration.codec.decode(type, from: record.payload) {
+        if options.isEmpty {
+            // The typed memory hit, then a byte hit (memory or remote) decoded and kept for the next one.
+            if let hit = typedMemoryHit(key, type: ObjectIdentifier(type)) {
+                if let threshold = policy.eagerRefresh {
+                    refreshEagerly(full, writtenAt: hit.writtenAt, expiresAt: hit.expiresAt, sliding: 0,
+                                   threshold: threshold, policy: policy, tags: tags, options: options, loader: loader)
+                }
+                return unsafeDowncast(hit.box, to: DecodedBox<T>.self).value
+            }
+            if let cached = await getValue(key), let value = try? configuration.codec.decode(type, from: cached.bytes) {
+                if cached.slidingMilliseconds == 0 { memory.keep(decoded: value, for: full, decodedFrom: cached) }
+                if let threshold = policy.eagerRefresh {
+                    refreshEagerly(full, writtenAt: cached.writtenAt, expiresAt: cached.expiresAt, sliding: cached.slidingMilliseconds,
+                                   threshold: threshold, policy: policy, tags: tags, options: options, loader: loader)
+                }
+                return value
+            }
+        } else if let record = await freshRecord(full, options: options), let value = try? configuration.codec.decode(type, from: record.payload) {
             if let threshold = policy.eagerRefresh {
-                refreshEagerly(full, record, threshold: threshold, policy: policy, tags: tags, options: options, loader: loader)
+                refreshEagerly(full, writtenAt: record.writtenAt, expiresAt: record.expiresAt, sliding: record.slidingMilliseconds,
+                               threshold: threshold, policy: policy, tags: tags, options: options, loader: loader)
             }
             return value
         }
@@ -319,6 +371,24 @@ public final class CacheManager: Sendable {
     ) async throws {
         let payload = try configuration.codec.encode(value)
         await store(storedKey(key), payload, policy: policy ?? configuration.defaultPolicy, options: options, tags: tags)
+    }
+
+    /// Stores `value` under `key` in both tiers with `policy`; the memory tier also keeps `value` itself, so
+    /// typed reads of the key return it without decoding (as written: a codec that loses precision, such
+    /// as ISO 8601 dates, gives other processes the rounded value).
+    public func set<T: Encodable & Sendable>(
+        _ key: String, _ value: T, policy: CachePolicy? = nil, tags: Set<String> = [], options: CacheCallOptions = []
+    ) async throws {
+        let payload = try configuration.codec.encode(value)
+        await store(storedKey(key), payload, policy: policy ?? configuration.defaultPolicy, options: options, tags: tags, decoded: DecodedBox(value))
+    }
+
+    /// Stores `value` under `key` in both tiers for `ttl` (nil: no expiry), without naming a policy; the
+    /// memory tier keeps `value` itself for typed reads.
+    public func set<T: Encodable & Sendable>(
+        _ key: String, _ value: T, ttl: Duration?, tags: Set<String> = [], options: CacheCallOptions = []
+    ) async throws {
+        try await set(key, value, policy: CachePolicy(name: "ttl", ttl: ttl), tags: tags, options: options)
     }
 
     /// Stores `value` under `key` in both tiers for `ttl` (nil: no expiry), without naming a policy.

@@ -32,11 +32,18 @@ public final class MemoryTier: Sendable {
         public var maxBytes: Int
         /// Which entry makes room (default: the least frequently used).
         public var eviction: Eviction
+        /// How many decoded values (kept beside the bytes for typed reads) the tier holds at most: the most
+        /// recently decoded or written ones. They are bounded by count, not counted in `maxBytes`; 0 turns
+        /// them off (every typed read decodes). Default: `maxEntries`.
+        public var maxDecodedValues: Int
 
-        public init(maxEntries: Int = 100_000, maxBytes: Int = 64 << 20, eviction: Eviction = .leastFrequentlyUsed) {
+        public init(
+            maxEntries: Int = 100_000, maxBytes: Int = 64 << 20, eviction: Eviction = .leastFrequentlyUsed, maxDecodedValues: Int? = nil
+        ) {
             self.maxEntries = max(1, maxEntries)
             self.maxBytes = max(1024, maxBytes)
             self.eviction = eviction
+            self.maxDecodedValues = max(0, maxDecodedValues ?? maxEntries)
         }
     }
 
@@ -65,8 +72,8 @@ public final class MemoryTier: Sendable {
         public func isFresh(at now: Int64) -> Bool { freshUntil == 0 || now <= freshUntil }
     }
 
-    /// A cached value handed out without copying: it shares the memory tier's stored bytes (a 32-byte
-    /// header — fresh-until, write time, sliding TTL, remote expiry — then the payload).
+    /// A cached value handed out without copying: it shares the memory tier's stored bytes (a 40-byte
+    /// header — fresh-until, write time, sliding TTL, remote expiry, decoded-value stamp — then the payload).
     public struct CachedValue: Sendable {
         let storage: Bytes
         /// End of freshness in ms since the epoch; 0 for no expiry.
@@ -76,25 +83,29 @@ public final class MemoryTier: Sendable {
         public let slidingMilliseconds: Int64
         /// When the remote's copy expires (ms since the epoch; 0: never).
         public let expiresAt: Int64
+        /// Which decoded value belongs to these bytes (0: none yet).
+        let decodedStamp: Int64
 
         /// Reads the header of stored bytes; nil when they are too short to be an entry of this tier.
         init?(storage: Bytes) {
             guard storage.count >= MemoryTier.headerSize else { return nil }
             self.storage = storage
-            (freshUntil, writtenAt, slidingMilliseconds, expiresAt) = storage.withBytes {
+            (freshUntil, writtenAt, slidingMilliseconds, expiresAt, decodedStamp) = storage.withBytes {
                 ($0.loadUnaligned(fromByteOffset: 0, as: Int64.self), $0.loadUnaligned(fromByteOffset: 8, as: Int64.self),
-                 $0.loadUnaligned(fromByteOffset: 16, as: Int64.self), $0.loadUnaligned(fromByteOffset: 24, as: Int64.self))
+                 $0.loadUnaligned(fromByteOffset: 16, as: Int64.self), $0.loadUnaligned(fromByteOffset: 24, as: Int64.self),
+                 $0.loadUnaligned(fromByteOffset: 32, as: Int64.self))
             }
         }
 
-        /// The stored form of `record`.
-        init(_ record: Record) {
+        /// The stored form of `record`, its decoded value (if any) identified by `decodedStamp`.
+        init(_ record: Record, decodedStamp: Int64 = 0) {
             var bytes = [UInt8](repeating: 0, count: MemoryTier.headerSize + record.payload.count)
             bytes.withUnsafeMutableBytes { raw in
                 raw.storeBytes(of: record.freshUntil, toByteOffset: 0, as: Int64.self)
                 raw.storeBytes(of: record.writtenAt, toByteOffset: 8, as: Int64.self)
                 raw.storeBytes(of: record.slidingMilliseconds, toByteOffset: 16, as: Int64.self)
                 raw.storeBytes(of: record.expiresAt, toByteOffset: 24, as: Int64.self)
+                raw.storeBytes(of: decodedStamp, toByteOffset: 32, as: Int64.self)
                 if !record.payload.isEmpty {
                     record.payload.withUnsafeBytes {
                         raw.baseAddress!.advanced(by: MemoryTier.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
@@ -106,6 +117,13 @@ public final class MemoryTier: Sendable {
 
         /// The value's length in bytes.
         public var count: Int { storage.count - MemoryTier.headerSize }
+
+        /// A copy of the stored bytes with another decoded-value stamp.
+        func restamped(_ stamp: Int64) -> Bytes {
+            var bytes = storage.withBytes { [UInt8]($0) }
+            bytes.withUnsafeMutableBytes { $0.storeBytes(of: stamp, toByteOffset: 32, as: Int64.self) }
+            return Bytes(bytes)
+        }
 
         /// Calls `body` with the value's bytes.
         public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
@@ -131,7 +149,9 @@ public final class MemoryTier: Sendable {
     /// and released around every lookup (counted with uprobes, docs/performance.md).
     nonisolated(unsafe) private let keyspace: Keyspace
     private let lock = Mutex(())
-    static let headerSize = 32
+    /// Decoded values for typed reads, touched only while `lock` is held (like `keyspace`).
+    private let decoded: DecodedValues
+    static let headerSize = 40
 
     /// - Parameters:
     ///   - configuration: the bounds and the eviction policy.
@@ -144,6 +164,7 @@ public final class MemoryTier: Sendable {
         let keyspace = Keyspace(databaseCount: 1, now: clock.nowMilliseconds())
         keyspace.evictionPolicy = configuration.eviction.enginePolicy
         self.keyspace = keyspace
+        decoded = DecodedValues(capacity: configuration.maxDecodedValues)
     }
 
     /// The entry under `key`, fresh or stale (check `isFresh`); nil when absent or past its staleness.
@@ -169,6 +190,82 @@ public final class MemoryTier: Sendable {
         return prefix.withUTF8 { head in key.withUTF8 { tail in value(head, tail, now: now) } }
     }
 
+    /// A kept decoded value and the timing of its entry.
+    public struct DecodedHit: Sendable {
+        @usableFromInline let box: any AnyObject & Sendable
+        public let writtenAt: Int64
+        public let expiresAt: Int64
+    }
+
+    /// The decoded value kept for the fresh, non-sliding entry under `prefix + key` when it was decoded
+    /// (or written) as `T`; nil otherwise (absent, stale, sliding, never decoded, decoded as another type,
+    /// or its decoded value was pushed out by newer ones). The hot path of a typed hit.
+    @inlinable
+    public func decodedValue<T: Sendable>(prefix: String, key: String, now: Int64, as type: T.Type) -> T? {
+        guard let hit = decodedHit(prefix: prefix, key: key, now: now, type: ObjectIdentifier(type)) else { return nil }
+        return unsafeDowncast(hit.box, to: DecodedBox<T>.self).value
+    }
+
+    /// `decodedValue` without generics (so that it costs no type-metadata lookups when called from code
+    /// that is not specialized): the box of the decoded value kept as the type `type` identifies.
+    public func decodedHit(prefix: String, key: String, now: Int64, type: ObjectIdentifier) -> DecodedHit? {
+        let lent = prefix.utf8.withContiguousStorageIfAvailable { head in
+            key.utf8.withContiguousStorageIfAvailable { tail in decodedHit(head, tail, now: now, type: type) }
+        }
+        if case .some(.some(let found)) = lent { return found }
+        var prefix = prefix, key = key
+        return prefix.withUTF8 { head in key.withUTF8 { tail in decodedHit(head, tail, now: now, type: type) } }
+    }
+
+    @inline(__always)
+    private func decodedHit(_ head: UnsafeBufferPointer<UInt8>, _ tail: UnsafeBufferPointer<UInt8>, now: Int64, type: ObjectIdentifier) -> DecodedHit? {
+        withKey(head, tail) { raw in
+            lock.withLock { _ -> DecodedHit? in
+                keyspace.now = now
+                return keyspace.withReadValue(0, raw: raw) { value -> DecodedHit? in
+                    guard case .string(let stored) = value, let entry = CachedValue(storage: stored), entry.decodedStamp != 0,
+                        entry.slidingMilliseconds == 0, entry.isFresh(at: now),
+                        let box = decoded.box(stamp: entry.decodedStamp, type: type)
+                    else { return nil }
+                    return DecodedHit(box: box, writtenAt: entry.writtenAt, expiresAt: entry.expiresAt)
+                } ?? nil
+            }
+        }
+    }
+
+    /// Keeps `value`, decoded from `entry`'s bytes, for typed reads of `key` — unless the entry changed
+    /// meanwhile (another write, a delete, an eviction): then the decoding belongs to nothing and is dropped.
+    public func keep<T: Sendable>(decoded value: T, for key: String, decodedFrom entry: CachedValue) {
+        guard decoded.capacity > 0 else { return }
+        let stamp = decoded.nextStamp()
+        let restamped = entry.restamped(stamp)
+        let now = clock.nowMilliseconds()
+        lock.withLock { _ in
+            keyspace.now = now
+            var name = key
+            let unchanged = name.withUTF8 { utf8 in
+                keyspace.withReadValue(0, raw: UnsafeRawBufferPointer(utf8)) { current -> Bool in
+                    guard case .string(let stored) = current else { return false }
+                    return stored.withBytes { a in entry.storage.withBytes { b in a.elementsEqual(b) } }
+                } ?? false
+            }
+            guard unchanged else { return }
+            decoded.put(DecodedBox(value), stamp: stamp)
+            keyspace.set(0, key, .string(restamped), keepTTL: true)
+        }
+    }
+
+    /// Calls `body` with `head + tail` assembled on the stack.
+    @inline(__always)
+    private func withKey<R>(_ head: UnsafeBufferPointer<UInt8>, _ tail: UnsafeBufferPointer<UInt8>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let length = head.count + tail.count
+        return withUnsafeTemporaryAllocation(byteCount: max(1, length), alignment: 1) { buffer in
+            if !head.isEmpty { buffer.baseAddress!.copyMemory(from: head.baseAddress!, byteCount: head.count) }
+            if !tail.isEmpty { (buffer.baseAddress! + head.count).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
+            return body(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+        }
+    }
+
     /// The entry under `head + tail`, the key assembled on the stack.
     @inline(__always)
     private func value(_ head: UnsafeBufferPointer<UInt8>, _ tail: UnsafeBufferPointer<UInt8>, now: Int64) -> CachedValue? {
@@ -189,11 +286,23 @@ public final class MemoryTier: Sendable {
 
     /// Stores `record` under `key`, then evicts until both bounds hold.
     public func store(_ key: String, _ record: Record) {
-        let value = Value.string(CachedValue(record).storage)
+        store(key, record, decodedValue: nil)
+    }
+
+    /// Stores `record` with `decodedValue` (the value its payload encodes) for typed reads.
+    public func store<T: Sendable>(_ key: String, _ record: Record, decoded value: T) {
+        store(key, record, decodedValue: DecodedBox(value))
+    }
+
+    /// `store` with a decoded value already boxed (`DecodedBox`), or none.
+    func store(_ key: String, _ record: Record, decodedValue box: (any DecodedBoxing)?) {
         // Kept for fail-safe reads until `maxStaleness` after the later of its freshness and the remote's expiry.
         let hardExpiry = record.freshUntil == 0 ? 0 : max(record.freshUntil, record.expiresAt) + maxStaleness
         let now = clock.nowMilliseconds()
+        let stamp = box == nil ? 0 : decoded.nextStamp()
+        let value = Value.string(CachedValue(record, decodedStamp: stamp).storage)
         lock.withLock { _ in
+            if let box { decoded.put(box, stamp: stamp) }
             keyspace.now = now
             keyspace.set(0, key, value, expireAt: hardExpiry)
             while keyspace.databases[0].count > configuration.maxEntries, keyspace.evictOne() {}
@@ -264,4 +373,57 @@ public final class MemoryTier: Sendable {
 
     /// Entries evicted to respect the bounds since creation.
     public var evictions: Int { lock.withLock { _ in keyspace.stats.evictedKeys } }
+}
+
+/// What the tier keeps of a decoded value: the box and the identity of the value's type.
+protocol DecodedBoxing: AnyObject, Sendable {
+    var valueType: ObjectIdentifier { get }
+}
+
+/// A decoded value in a class box, so that the tier holds values of any type and checks the type by
+/// comparing identities.
+@usableFromInline
+final class DecodedBox<T: Sendable>: DecodedBoxing {
+    @usableFromInline let value: T
+    init(_ value: T) { self.value = value }
+    var valueType: ObjectIdentifier { ObjectIdentifier(T.self) }
+}
+
+/// The decoded values of a memory tier: a ring of `capacity` slots, each holding a box and the stamp its
+/// entry's header carries. A new decoding takes the next slot, so the most recent `capacity` decodings are
+/// kept; an entry whose slot was reused (or whose bytes were replaced: new bytes carry another stamp, or
+/// none) simply decodes again. Touched only under the tier's lock, except `nextStamp`.
+final class DecodedValues: @unchecked Sendable {
+    let capacity: Int
+    private let counter = Atomic<Int64>(0)
+    private var stamps: [Int64] = []
+    private var types: [ObjectIdentifier?] = []
+    private var boxes: [(any DecodedBoxing)?] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// A new stamp (never 0).
+    func nextStamp() -> Int64 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
+
+    func put(_ box: any DecodedBoxing, stamp: Int64) {
+        guard capacity > 0 else { return }
+        if stamps.isEmpty {
+            stamps = Array(repeating: 0, count: capacity)
+            types = Array(repeating: nil, count: capacity)
+            boxes = Array(repeating: nil, count: capacity)
+        }
+        let slot = Int(stamp % Int64(capacity))
+        stamps[slot] = stamp
+        types[slot] = box.valueType
+        boxes[slot] = box
+    }
+
+    /// The box for `stamp` when it holds a value of the type `type` identifies.
+    @inline(__always)
+    func box(stamp: Int64, type: ObjectIdentifier) -> (any AnyObject & Sendable)? {
+        guard !stamps.isEmpty else { return nil }
+        let slot = Int(stamp % Int64(capacity))
+        guard stamps[slot] == stamp, types[slot] == type else { return nil }
+        return boxes[slot]
+    }
 }
