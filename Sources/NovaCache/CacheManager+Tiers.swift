@@ -71,7 +71,7 @@ extension CacheManager {
     /// later typed reads without decoding.
     func store(
         _ full: String, _ payload: [UInt8], policy: CachePolicy, options: CacheCallOptions = [], tags: Set<String> = [],
-        decoded: (any DecodedBoxing)? = nil
+        decoded: DecodedBoxBase? = nil
     ) async {
         let current = now
         var generator = SystemRandomNumberGenerator()

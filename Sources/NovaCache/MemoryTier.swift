@@ -192,7 +192,7 @@ public final class MemoryTier: Sendable {
 
     /// A kept decoded value and the timing of its entry.
     public struct DecodedHit: Sendable {
-        @usableFromInline let box: any AnyObject & Sendable
+        @usableFromInline let box: DecodedBoxBase
         public let writtenAt: Int64
         public let expiresAt: Int64
     }
@@ -223,11 +223,20 @@ public final class MemoryTier: Sendable {
             lock.withLock { _ -> DecodedHit? in
                 keyspace.now = now
                 return keyspace.withReadValue(0, raw: raw) { value -> DecodedHit? in
-                    guard case .string(let stored) = value, let entry = CachedValue(storage: stored), entry.decodedStamp != 0,
-                        entry.slidingMilliseconds == 0, entry.isFresh(at: now),
-                        let box = decoded.box(stamp: entry.decodedStamp, type: type)
-                    else { return nil }
-                    return DecodedHit(box: box, writtenAt: entry.writtenAt, expiresAt: entry.expiresAt)
+                    guard case .string(let stored) = value else { return nil }
+                    // The header read in place: a CachedValue would retain the bytes (counted: 8 retains per
+                    // typed hit with it, 5 without, 4 of them the caller's copy of the value's strings).
+                    return stored.withBytes { bytes -> DecodedHit? in
+                        guard bytes.count >= MemoryTier.headerSize else { return nil }
+                        let freshUntil = bytes.loadUnaligned(fromByteOffset: 0, as: Int64.self)
+                        let sliding = bytes.loadUnaligned(fromByteOffset: 16, as: Int64.self)
+                        let stamp = bytes.loadUnaligned(fromByteOffset: 32, as: Int64.self)
+                        guard stamp != 0, sliding == 0, freshUntil == 0 || now <= freshUntil,
+                            let box = decoded.box(stamp: stamp, type: type)
+                        else { return nil }
+                        return DecodedHit(box: box, writtenAt: bytes.loadUnaligned(fromByteOffset: 8, as: Int64.self),
+                                          expiresAt: bytes.loadUnaligned(fromByteOffset: 24, as: Int64.self))
+                    }
                 } ?? nil
             }
         }
@@ -295,7 +304,7 @@ public final class MemoryTier: Sendable {
     }
 
     /// `store` with a decoded value already boxed (`DecodedBox`), or none.
-    func store(_ key: String, _ record: Record, decodedValue box: (any DecodedBoxing)?) {
+    func store(_ key: String, _ record: Record, decodedValue box: DecodedBoxBase?) {
         // Kept for fail-safe reads until `maxStaleness` after the later of its freshness and the remote's expiry.
         let hardExpiry = record.freshUntil == 0 ? 0 : max(record.freshUntil, record.expiresAt) + maxStaleness
         let now = clock.nowMilliseconds()
@@ -375,55 +384,58 @@ public final class MemoryTier: Sendable {
     public var evictions: Int { lock.withLock { _ in keyspace.stats.evictedKeys } }
 }
 
-/// What the tier keeps of a decoded value: the box and the identity of the value's type.
-protocol DecodedBoxing: AnyObject, Sendable {
-    var valueType: ObjectIdentifier { get }
+/// A kept decoded value without its type: the identity of the value's type and the stamp of the entry
+/// bytes it belongs to, so that a hit checks both in the object it reads the value from.
+@usableFromInline
+class DecodedBoxBase: @unchecked Sendable {
+    let valueType: ObjectIdentifier
+    /// Set once, under the tier's lock, when the box enters the ring (before any reader can reach it).
+    var stamp: Int64 = 0
+
+    init(valueType: ObjectIdentifier) { self.valueType = valueType }
 }
 
 /// A decoded value in a class box, so that the tier holds values of any type and checks the type by
 /// comparing identities.
 @usableFromInline
-final class DecodedBox<T: Sendable>: DecodedBoxing {
+final class DecodedBox<T: Sendable>: DecodedBoxBase, @unchecked Sendable {
     @usableFromInline let value: T
-    init(_ value: T) { self.value = value }
-    var valueType: ObjectIdentifier { ObjectIdentifier(T.self) }
+
+    init(_ value: T) {
+        self.value = value
+        super.init(valueType: ObjectIdentifier(T.self))
+    }
 }
 
-/// The decoded values of a memory tier: a ring of `capacity` slots, each holding a box and the stamp its
+/// The decoded values of a memory tier: a ring of `capacity` boxes, each stamped with the stamp its
 /// entry's header carries. A new decoding takes the next slot, so the most recent `capacity` decodings are
 /// kept; an entry whose slot was reused (or whose bytes were replaced: new bytes carry another stamp, or
 /// none) simply decodes again. Touched only under the tier's lock, except `nextStamp`.
+///
+/// The ring holds only references (8 bytes a slot); the stamp and the type are checked in the box, which a
+/// hit reads anyway for the value. Slots holding stamp and type beside the box (24 bytes) cost one more
+/// cache miss per hit on a 10,000-key working set.
 final class DecodedValues: @unchecked Sendable {
     let capacity: Int
     private let counter = Atomic<Int64>(0)
-    private var stamps: [Int64] = []
-    private var types: [ObjectIdentifier?] = []
-    private var boxes: [(any DecodedBoxing)?] = []
+    private var ring: [DecodedBoxBase?] = []
 
     init(capacity: Int) { self.capacity = capacity }
 
     /// A new stamp (never 0).
     func nextStamp() -> Int64 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
 
-    func put(_ box: any DecodedBoxing, stamp: Int64) {
+    func put(_ box: DecodedBoxBase, stamp: Int64) {
         guard capacity > 0 else { return }
-        if stamps.isEmpty {
-            stamps = Array(repeating: 0, count: capacity)
-            types = Array(repeating: nil, count: capacity)
-            boxes = Array(repeating: nil, count: capacity)
-        }
-        let slot = Int(stamp % Int64(capacity))
-        stamps[slot] = stamp
-        types[slot] = box.valueType
-        boxes[slot] = box
+        if ring.isEmpty { ring = Array(repeating: nil, count: capacity) }
+        box.stamp = stamp
+        ring[Int(stamp % Int64(capacity))] = box
     }
 
     /// The box for `stamp` when it holds a value of the type `type` identifies.
     @inline(__always)
-    func box(stamp: Int64, type: ObjectIdentifier) -> (any AnyObject & Sendable)? {
-        guard !stamps.isEmpty else { return nil }
-        let slot = Int(stamp % Int64(capacity))
-        guard stamps[slot] == stamp, types[slot] == type else { return nil }
-        return boxes[slot]
+    func box(stamp: Int64, type: ObjectIdentifier) -> DecodedBoxBase? {
+        guard !ring.isEmpty, let box = ring[Int(stamp % Int64(capacity))], box.stamp == stamp, box.valueType == type else { return nil }
+        return box
     }
 }

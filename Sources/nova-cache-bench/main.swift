@@ -1,9 +1,10 @@
 // Measures the NovaCache library (scripts/bench-cache runs it beside redis-py and prints the table):
 //   memory   — a memory-tier hit: median ns per call of 1,000-call batches (CacheManager.getValue, zero-copy;
 //              CacheManager.getBytes; MemoryTier.lookup); `--profile N` then runs N more getValue calls in
-//              one loop, for `perf record` (docs/performance.md)
+//              one loop, for `perf record` (docs/performance.md); `--profile-typed N` the same for typed hits
 //   remote   — GET through the pool with N concurrent tasks: requests/s
 //   zipf     — getOrLoad over a Zipf-distributed replay of customer searches: % of loader calls avoided
+//   footprint — resident bytes per memory-tier entry with and without kept decoded values (--decoded 0|1)
 //
 //   nova-cache-bench memory|remote|zipf [--url URL] [--tasks N] [--requests N] [--keys N] [--searches N] [--profile N]
 import Foundation
@@ -78,34 +79,53 @@ case "memory":
         for index in 0..<calls { sink &+= await cache.getValue(names[index % keys])?.count ?? 0 }
         print(String(format: "memory_hit_zero_copy_profiled_ns=%.0f", nanoseconds(ContinuousClock.now - start) / Double(calls)))
     }
-    // A typed hit: the memory tier returns the decoded value it keeps beside the bytes (1,000 keys of a
-    // 4-field record written with set, so the written value is kept).
+    // A typed hit: the memory tier returns the decoded value it keeps beside the bytes (a 4-field record
+    // written with set, so the written value is kept). Over 1,000 hot keys (the working set fits the L2
+    // cache), and over the same 10,000 keys as the byte hits (it does not: every hit also misses on the
+    // value's box and its out-of-line strings).
     struct Customer: Codable, Sendable { var id: Int; var name: String; var email: String; var city: String }
     func customer(_ index: Int) -> Customer {
         Customer(id: index, name: "Customer \(index)", email: "c\(index)@example.com", city: "Berlin")
     }
-    let typedNames = (0..<batch).map { "typed:\($0)" }
-    /// ns per typed read of every key, over 30 batches, each batch after `prepare`.
-    func typedReads(prepare: () async throws -> Void) async throws -> [Double] {
+    let typedNames = (0..<keys).map { "typed:\($0)" }
+    /// ns per typed read over `rounds` batches of 1,000 of the first `keyCount` keys in turn, each batch
+    /// after `prepare`.
+    func typedReads(rounds: Int, keyCount: Int, prepare: (Range<Int>) async throws -> Void = { _ in }) async throws -> [Double] {
         var samples: [Double] = []
-        for _ in 0..<30 {
-            try await prepare()
+        for round in 0..<rounds {
+            let first = (round * batch) % keyCount
+            let range = first..<min(first + batch, keyCount)
+            try await prepare(range)
             let start = ContinuousClock.now
-            for name in typedNames {
-                guard let found = try await cache.get(name, as: Customer.self) else { preconditionFailure("typed miss") }
+            for index in range {
+                guard let found = try await cache.get(typedNames[index], as: Customer.self) else { preconditionFailure("typed miss") }
                 sink &+= found.id
             }
-            samples.append(nanoseconds(ContinuousClock.now - start) / Double(batch))
+            samples.append(nanoseconds(ContinuousClock.now - start) / Double(range.count))
         }
         return samples
     }
-    for index in 0..<batch { try await cache.set("typed:\(index)", customer(index), policy: .customerSearch) }
-    print(String(format: "memory_hit_typed_ns_median=%.0f", median(try await typedReads {})))
+    for index in 0..<keys { try await cache.set(typedNames[index], customer(index), policy: .customerSearch) }
+    print(String(format: "memory_hit_typed_ns_median=%.0f", median(try await typedReads(rounds: 300, keyCount: min(batch, keys)))))
+    print(String(format: "memory_hit_typed_all_keys_ns_median=%.0f", median(try await typedReads(rounds: 300, keyCount: keys))))
+    // The zero-copy byte hit over 1,000 keys, beside the typed one.
+    var hotSamples: [Double] = []
+    for _ in 0..<300 {
+        let start = ContinuousClock.now
+        for index in 0..<min(batch, keys) { sink &+= await cache.getValue(names[index])?.count ?? 0 }
+        hotSamples.append(nanoseconds(ContinuousClock.now - start) / Double(min(batch, keys)))
+    }
+    print(String(format: "memory_hit_zero_copy_hot_ns_median=%.0f", median(hotSamples)))
+    if let calls = options["--profile-typed"].flatMap({ Int($0) }) {
+        let start = ContinuousClock.now
+        for index in 0..<calls { sink &+= try await cache.get(typedNames[index % keys], as: Customer.self)?.id ?? 0 }
+        print(String(format: "memory_hit_typed_profiled_ns=%.0f", nanoseconds(ContinuousClock.now - start) / Double(calls)))
+    }
     // The first typed read of bytes nobody decoded yet (written as bytes, as a remote hit or another
     // language would leave them): JSON decoding plus keeping the result.
     let encoder = JSONCacheCodec()
-    let firstReads = try await typedReads {
-        for index in 0..<batch { await cache.setBytes("typed:\(index)", try encoder.encode(customer(index)), policy: .customerSearch) }
+    let firstReads = try await typedReads(rounds: 30, keyCount: keys) { range in
+        for index in range { await cache.setBytes(typedNames[index], try encoder.encode(customer(index)), policy: .customerSearch) }
     }
     print(String(format: "memory_hit_typed_first_read_ns_median=%.0f", median(firstReads)))
     print(String(format: "memory_hit_ns_median=%.0f", median(managerSamples)))
@@ -166,6 +186,30 @@ case "zipf":
     print(String(format: "zipf_loader_calls_avoided_pct=%.1f", 100 * (1 - Double(calls) / Double(searches))))
     print(String(format: "zipf_memory_hit_pct=%.1f", 100 * Double(stats.memoryHits) / Double(searches)))
     await cache.clear()
+    cache.shutdown()
+
+case "footprint":
+    // Resident memory per memory-tier entry for `--keys` typed writes of a 4-field record, with the
+    // written values kept decoded (`--decoded 1`, the default) or not (`--decoded 0`): what a kept decoded
+    // value costs beside its bytes. Offline manager; run each setting in its own process.
+    struct Customer: Codable, Sendable { var id: Int; var name: String; var email: String; var city: String }
+    let keys = option("--keys", 100_000)
+    var configuration = CacheManager.Configuration(url: try RedisURL(url), namespace: "bench")
+    configuration.memory = MemoryTier.Configuration(maxEntries: keys, maxBytes: 1 << 32, maxDecodedValues: option("--decoded", 1) == 0 ? 0 : keys)
+    let cache = CacheManager(configuration: configuration)
+    func residentBytes() -> Int {
+        let fields = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ") ?? []
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+    let before = residentBytes()
+    for index in 0..<keys {
+        let value = Customer(id: index, name: "Customer \(index)", email: "c\(index)@example.com", city: "Berlin")
+        try await cache.set("typed:\(index)", value, policy: .customerSearch)
+    }
+    let after = residentBytes()
+    print("footprint_entries=\(cache.memory.count)")
+    print(String(format: "footprint_resident_bytes_per_entry=%.0f", Double(after - before) / Double(keys)))
+    print(String(format: "footprint_accounted_bytes_per_entry=%.0f", Double(cache.memory.bytes) / Double(keys)))
     cache.shutdown()
 
 default:
