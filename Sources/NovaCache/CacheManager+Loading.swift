@@ -11,7 +11,7 @@ extension CacheManager {
         _ full: String, policy: CachePolicy, tags: Set<String>, options: CacheCallOptions, loader: @escaping @Sendable () async throws -> T
     ) async throws -> [UInt8] {
         stats.record(.loaderCall)
-        let stale = options.contains(.skipMemory) ? nil : memory.lookup(full)
+        let stale = staleValue(full, policy: policy, options: options)
         let loading = Task { [self] () async throws -> [UInt8] in
             let value = try await loader()
             let payload = try configuration.codec.encode(value)
@@ -41,7 +41,7 @@ extension CacheManager {
             throw error
         } catch {
             stats.record(.loaderFailure)
-            if let stale = options.contains(.skipMemory) ? nil : memory.lookup(full) {
+            if let stale = staleValue(full, policy: policy, options: options) {
                 let current = now
                 let age = current - stale.freshUntil
                 // Fail-safe throttle: the stale value stands in as fresh for a while, so that the
@@ -57,6 +57,15 @@ extension CacheManager {
             }
             throw error
         }
+    }
+
+    /// The memory copy of `full` that may stand in for a failed or slow load: fresh, or stale for no longer
+    /// than the policy's window (the manager's `maxStaleness` unless the policy sets one).
+    func staleValue(_ full: String, policy: CachePolicy, options: CacheCallOptions) -> MemoryTier.Record? {
+        guard !options.contains(.skipMemory), let record = memory.lookup(full) else { return nil }
+        // Measured from the value's own expiry: the fail-safe throttle moves `freshUntil`, not `expiresAt`.
+        guard let window = policy.maxStaleness, record.expiresAt != 0 else { return record }
+        return now - record.expiresAt <= window.wholeMilliseconds ? record : nil
     }
 
     /// Starts a background reload of `full`, written at `writtenAt` and expiring at `expiresAt`, once it is

@@ -13,13 +13,20 @@ public struct CachePolicy: Sendable, Hashable, CustomStringConvertible {
     /// Eager refresh for `getOrLoad`: a hit after this fraction of the TTL has passed (0.9: the last 10%)
     /// returns the cached value and reloads it in the background, so that hot keys never miss. Nil: off.
     public var eagerRefresh: Double?
+    /// How long after its TTL a value may still stand in when `getOrLoad`'s loader fails or is too slow
+    /// (fail-safe). Nil: the manager's `maxStaleness`; `.zero`: never serve this policy's values stale.
+    /// The memory tier keeps values for the manager's `maxStaleness` only, so a longer window is cut to it.
+    public var maxStaleness: Duration?
 
-    public init(name: String, ttl: Duration?, jitter: Double = 0, sliding: Bool = false, eagerRefresh: Double? = nil) {
+    public init(
+        name: String, ttl: Duration?, jitter: Double = 0, sliding: Bool = false, eagerRefresh: Double? = nil, maxStaleness: Duration? = nil
+    ) {
         self.name = name
         self.ttl = ttl
         self.jitter = min(max(jitter, 0), 1)
         self.sliding = sliding
         self.eagerRefresh = eagerRefresh.map { min(max($0, 0), 1) }
+        self.maxStaleness = maxStaleness.map { max($0, .zero) }
     }
 
     /// Customer search results from the CRM: 1 hour.
@@ -42,6 +49,6 @@ public struct CachePolicy: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(name) (ttl \(ttl.map { "\($0)" } ?? "none")\(jitter > 0 ? ", jitter ±\(Int(jitter * 100))%" : "")\(sliding ? ", sliding" : "")\(eagerRefresh.map { ", eager refresh at \(Int($0 * 100))%" } ?? ""))"
+        "\(name) (ttl \(ttl.map { "\($0)" } ?? "none")\(jitter > 0 ? ", jitter ±\(Int(jitter * 100))%" : "")\(sliding ? ", sliding" : "")\(eagerRefresh.map { ", eager refresh at \(Int($0 * 100))%" } ?? "")\(maxStaleness.map { ", stale for \($0) at most" } ?? ""))"
     }
 }

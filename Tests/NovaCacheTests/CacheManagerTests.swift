@@ -134,6 +134,33 @@ func makeManager(
         }
     }
 
+    /// A policy's own stale window (issue 23: per-tool stale-on-error) ends fail-safe before the manager's
+    /// limit, throttle periods included; `.zero` turns it off.
+    @Test func policyStalenessWindowLimitsFailSafe() async throws {
+        let clock = ManualCacheClock()
+        let cache = try makeManager(unreachable, clock: clock) {
+            $0.maxStaleness = .seconds(3600)
+            $0.failSafeThrottle = .seconds(10)
+        }
+        defer { cache.shutdown() }
+        let windowed = CachePolicy(name: "windowed", ttl: .seconds(60), maxStaleness: .seconds(30))
+        let never = CachePolicy(name: "never-stale", ttl: .seconds(60), maxStaleness: .zero)
+        _ = try await cache.getOrLoad("w", policy: windowed) { "w1" }
+        _ = try await cache.getOrLoad("n", policy: never) { "n1" }
+        clock.advance(by: .seconds(61))
+        #expect(try await cache.getOrLoad("w", policy: windowed, as: String.self) { throw UpstreamDown() } == "w1")
+        await #expect(throws: UpstreamDown.self) {
+            _ = try await cache.getOrLoad("n", policy: never, as: String.self) { throw UpstreamDown() }
+        }
+        clock.advance(by: .seconds(11))  // a throttle period later, still inside the window
+        #expect(try await cache.getOrLoad("w", policy: windowed, as: String.self) { throw UpstreamDown() } == "w1")
+        clock.advance(by: .seconds(20))  // 32 s past expiry: the window is over though the throttle moved freshness
+        await #expect(throws: UpstreamDown.self) {
+            _ = try await cache.getOrLoad("w", policy: windowed, as: String.self) { throw UpstreamDown() }
+        }
+        #expect(CachePolicy(name: "p", ttl: nil, maxStaleness: .seconds(5)).description.contains("stale for"))
+    }
+
     /// Issue 20, bug 5: a failing loader is called once per throttle period, with one warning, while the
     /// stale value is served; never past TTL + maxStaleness.
     @Test func failSafeThrottleCallsAFailingLoaderOncePerPeriod() async throws {
