@@ -1,6 +1,7 @@
 import Testing
 
 import NIOCore
+import NovaEngine
 import NovaRESP
 @testable import NovaServer
 

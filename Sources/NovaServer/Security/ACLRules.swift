@@ -1,4 +1,5 @@
 import NIOCore
+import NovaEngine
 import NovaRESP
 
 /// ACL SETUSER's rules (and the ACL file's and `user` directives'): parsing and applying them to a user.

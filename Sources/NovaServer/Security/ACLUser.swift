@@ -1,4 +1,5 @@
 import NIOCore
+import NovaEngine
 import NovaRESP
 
 /// Which operations a key pattern grants: `~p` both, `%R~p` reads, `%W~p` writes.

@@ -1,8 +1,8 @@
 /// SHA-1 (FIPS 180-4), for what Redis identifies by SHA-1: DEBUG DIGEST's dataset digests (and script
 /// bodies, later). Not used for anything secret.
-enum SHA1 {
+public enum SHA1 {
     /// The 20-byte digest of `message`.
-    static func digest(_ message: some Collection<UInt8>) -> [UInt8] {
+    public static func digest(_ message: some Collection<UInt8>) -> [UInt8] {
         let data = hashBlocks(message)
 
         var state: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
@@ -36,11 +36,11 @@ enum SHA1 {
     }
 
     /// Lowercase hex of the digest.
-    static func hex(_ message: some Collection<UInt8>) -> String {
+    public static func hex(_ message: some Collection<UInt8>) -> String {
         hexString(digest(message))
     }
 
-    static func hexString(_ bytes: [UInt8]) -> String {
+    public static func hexString(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }

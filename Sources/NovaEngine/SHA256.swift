@@ -1,9 +1,10 @@
-/// SHA-256 (FIPS 180-4), for ACL password hashes: Redis stores and prints passwords as the lowercase hex
-/// SHA-256 of the password, and `#<hash>` rules and ACL files carry that form.
+/// SHA-256 (FIPS 180-4), for ACL password hashes (Redis stores and prints passwords as the lowercase hex
+/// SHA-256 of the password, and `#<hash>` rules and ACL files carry that form) and for the connector
+/// cache's keys (arguments and caller identities too long or too private to appear in a key).
 ///
-/// Passwords are short, so a straightforward implementation is enough; it is checked against the
+/// The inputs are short, so a straightforward implementation is enough; it is checked against the
 /// FIPS test vectors and against `sha256sum` in the tests.
-enum SHA256 {
+public enum SHA256 {
     private static let roundConstants: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -16,7 +17,7 @@ enum SHA256 {
     ]
 
     /// The 32-byte digest of `message`.
-    static func digest(_ message: some Collection<UInt8>) -> [UInt8] {
+    public static func digest(_ message: some Collection<UInt8>) -> [UInt8] {
         let data = hashBlocks(message)
 
         // Working storage on the stack: 8 words of state, then the 64-word schedule.
@@ -65,7 +66,7 @@ enum SHA256 {
     }
 
     /// The digest as 64 lowercase hex characters (Redis's form).
-    static func hex(_ message: some Collection<UInt8>) -> String {
+    public static func hex(_ message: some Collection<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(64)
