@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "NovaRESP", targets: ["NovaRESP"]),
         .library(name: "NovaClient", targets: ["NovaClient"]),
         .library(name: "NovaCache", targets: ["NovaCache"]),
+        .library(name: "NovaConnector", targets: ["NovaConnector"]),
         .executable(name: "nova-cache-demo", targets: ["nova-cache-demo"]),
         .executable(name: "nova-cache-bench", targets: ["nova-cache-bench"]),
         .executable(name: "nova-server-bench", targets: ["nova-server-bench"]),
@@ -92,6 +93,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "NovaConnector",
+            dependencies: ["NovaCache", "NovaEngine", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nova-cache-demo",
             dependencies: ["NovaCache", "NovaClient", .product(name: "Logging", package: "swift-log")],
@@ -143,6 +149,11 @@ let package = Package(
                 "NovaClient", "NovaRESP", "NovaTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NovaConnectorTests",
+            dependencies: ["NovaConnector", "NovaCache", "NovaTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(
