@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "NovaClient", targets: ["NovaClient"]),
         .library(name: "NovaCache", targets: ["NovaCache"]),
         .library(name: "NovaConnector", targets: ["NovaConnector"]),
+        .library(name: "NovaCacheMCP", targets: ["NovaCacheMCP"]),
+        .executable(name: "nova-cache-mcp", targets: ["nova-cache-mcp"]),
         .executable(name: "nova-cache-demo", targets: ["nova-cache-demo"]),
         .executable(name: "nova-cache-bench", targets: ["nova-cache-bench"]),
         .executable(name: "nova-server-bench", targets: ["nova-server-bench"]),
@@ -30,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         .target(
@@ -98,6 +102,29 @@ let package = Package(
             dependencies: ["NovaCache", "NovaEngine", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        .target(
+            name: "NovaCacheMCP",
+            dependencies: [
+                "NovaConnector", "NovaCache", "NovaClient",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nova-cache-mcp",
+            dependencies: [
+                "NovaCacheMCP",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nova-cache-demo",
             dependencies: ["NovaCache", "NovaClient", .product(name: "Logging", package: "swift-log")],
@@ -154,6 +181,16 @@ let package = Package(
         .testTarget(
             name: "NovaConnectorTests",
             dependencies: ["NovaConnector", "NovaCache", "NovaTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NovaCacheMCPTests",
+            dependencies: [
+                "NovaCacheMCP", "NovaConnector", "NovaTestSupport",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -89,8 +89,10 @@ extension CacheManager {
     }
 }
 
-/// The result of `task` if it ends within `timeout`, else nil (the task keeps running).
-func result<R: Sendable>(of task: Task<R, any Error>, within timeout: Duration) async throws -> R? {
+/// The result of `task` if it ends within `timeout`, else nil (the task keeps running). Unlike a task
+/// group racing a timer, it returns at the deadline even when the task ignores cancellation. Shared with
+/// the package's other modules (the MCP gateway's upstream deadlines).
+package func result<R: Sendable>(of task: Task<R, any Error>, within timeout: Duration) async throws -> R? {
     let waiter = OneShot<Result<R, any Error>?>()
     let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<R, any Error>?, Never>) in
         waiter.arm(continuation)

@@ -1,0 +1,347 @@
+"""Issue 23: nova-cache-mcp, the connector cache, with the official Python MCP client downstream and a fake
+business system (the official `mcp` package's server) upstream."""
+import asyncio
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import redis
+
+from support import servers
+
+from support import mcp_gateway as gw
+
+
+@pytest.fixture
+def state(tmp_path):
+    return tmp_path
+
+
+@pytest.fixture
+def cache_server(nova_server):
+    redis.Redis(port=nova_server.port).flushall()
+    return nova_server
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_repeated_calls_hit_the_cache_and_writes_pass_through(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            names = {tool.name for tool in (await session.list_tools()).tools}
+            assert {"crm_search_customers", "erp_get_product", "nova_cache_stats", "nova_cache_invalidate"} <= names
+            first = await session.call_tool("crm_search_customers", {"query": "smith"})
+            for _ in range(9):
+                again = await session.call_tool("crm_search_customers", {"query": "smith"})
+                assert gw.text(again) == gw.text(first)
+            # Key fields: limit is part of the key, so another limit is another entry.
+            await session.call_tool("crm_search_customers", {"query": "smith", "limit": 2})
+            for _ in range(3):
+                await session.call_tool("crm_update_customer", {"id": 1, "name": "Ada"})
+            assert gw.calls(state) == {"search_customers": 2, "update_customer": 3}
+            stats = json.loads(gw.text(await session.call_tool("nova_cache_stats", {})))
+            search = stats["tools"]["crm_search_customers"]
+            assert search["calls"] == 11 and search["upstreamCalls"] == 2 and search["upstreamCallsAvoided"] == 9
+            assert stats["tools"]["crm_update_customer"]["upstreamCalls"] == 3
+
+    run(scenario())
+    # The result is in the shared server, under the configured namespace, as plain JSON.
+    keys = [k.decode() for k in redis.Redis(port=cache_server.port).keys("mcp:crm:search_customers:*")]
+    assert 'mcp:crm:search_customers:shared:{"query":"smith"}' in keys
+
+
+def test_ttl_expiry_and_errors_are_never_cached(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            await session.call_tool("crm_list_countries", {})
+            await session.call_tool("crm_list_countries", {})
+            assert gw.calls(state)["list_countries"] == 1
+            await asyncio.sleep(1.3)  # ttl 1s
+            await session.call_tool("crm_list_countries", {})
+            assert gw.calls(state)["list_countries"] == 2
+            # An isError result goes back to the caller and is not stored.
+            gw.control(state, fail=True)
+            failed = await session.call_tool("crm_get_product", {"sku": "A1"})
+            assert failed.is_error and "get_product" in gw.text(failed)
+            gw.control(state)
+            ok = await session.call_tool("crm_get_product", {"sku": "A1"})
+            assert not ok.is_error and "Product A1" in gw.text(ok)
+            assert gw.calls(state)["get_product"] == 2
+
+    run(scenario())
+
+
+def test_stale_on_error_serves_the_last_good_result(cache_server, state):
+    upstreams = [{
+        "name": "crm", "command": [gw.sys.executable, gw.FAKE_UPSTREAM, "--name", "crm"], "timeout": "5s",
+        "tools": {"search_customers": {"ttl": "1s", "staleOnError": "1m"}},
+    }]
+    config = gw.write_config(state, cache_server.port, upstreams=upstreams)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            good = gw.text(await session.call_tool("crm_search_customers", {"query": "ada"}))
+            gw.control(state, fail=True)
+            await asyncio.sleep(1.2)
+            stale = await session.call_tool("crm_search_customers", {"query": "ada"})
+            assert not stale.is_error and gw.text(stale) == good
+            assert gw.calls(state)["search_customers"] == 2  # it did ask the upstream
+
+    run(scenario())
+
+
+def test_fifty_concurrent_identical_calls_reach_the_upstream_once(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+    gw.control(state, delay=0.5)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            results = await asyncio.gather(*[session.call_tool("crm_search_customers", {"query": "zipf"}) for _ in range(50)])
+            assert len({gw.text(r) for r in results}) == 1 and not any(r.is_error for r in results)
+            assert gw.calls(state)["search_customers"] == 1
+
+    run(scenario())
+
+
+def test_invalidation_tools(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            async def warm():
+                await session.call_tool("crm_search_customers", {"query": "a"})
+                await session.call_tool("crm_get_product", {"sku": "1"})
+                await session.call_tool("erp_get_product", {"sku": "1"})
+
+            await warm()
+            await warm()
+            assert gw.calls(state, "crm") == {"search_customers": 1, "get_product": 1}
+            assert gw.calls(state, "erp") == {"get_product": 1}
+            done = await session.call_tool("nova_cache_invalidate", {"tool": "crm_get_product"})
+            assert not done.is_error
+            await warm()
+            assert gw.calls(state, "crm") == {"search_customers": 1, "get_product": 2} and gw.calls(state, "erp") == {"get_product": 1}
+            await session.call_tool("nova_cache_invalidate", {"upstream": "crm"})
+            await warm()
+            assert gw.calls(state, "crm") == {"search_customers": 2, "get_product": 3} and gw.calls(state, "erp") == {"get_product": 1}
+            await session.call_tool("nova_cache_invalidate", {"key": "erp:get_product:shared:{\"sku\":\"1\"}"})
+            await warm()
+            assert gw.calls(state, "erp") == {"get_product": 2}
+            wrong = await session.call_tool("nova_cache_invalidate", {"tool": "a", "upstream": "b"})
+            assert wrong.is_error and "exactly one" in gw.text(wrong)
+            unknown = await session.call_tool("nova_cache_invalidate", {"tool": "nope"})
+            assert unknown.is_error
+
+    run(scenario())
+
+
+def test_two_gateways_share_results_and_invalidations(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as first, gw.stdio_session(config, state) as second:
+            await first.call_tool("crm_search_customers", {"query": "shared"})
+            await second.call_tool("crm_search_customers", {"query": "shared"})
+            await second.call_tool("crm_search_customers", {"query": "shared"})
+            assert gw.calls(state)["search_customers"] == 1
+            await first.call_tool("nova_cache_invalidate", {"tool": "crm_search_customers"})
+            # The second gateway's memory copy goes too (coherence), so it asks the upstream again.
+            deadline = time.time() + 5
+            while gw.calls(state)["search_customers"] < 2 and time.time() < deadline:
+                await second.call_tool("crm_search_customers", {"query": "shared"})
+                await asyncio.sleep(0.05)
+            assert gw.calls(state)["search_customers"] == 2
+
+    run(scenario())
+
+
+def test_private_scope_keeps_callers_apart_over_http(cache_server, state):
+    port = servers.free_port()
+    config = gw.write_config(state, cache_server.port, http_port=port)
+    gateway = gw.HTTPGateway(config, state, port)
+    try:
+        async def scenario():
+            async with gw.http_session(gateway.url, token="alice") as alice, gw.http_session(gateway.url, token="bob") as bob:
+                a1 = gw.text(await alice.call_tool("crm_my_accounts", {"user": ""}))
+                b1 = gw.text(await bob.call_tool("crm_my_accounts", {"user": ""}))
+                a2 = gw.text(await alice.call_tool("crm_my_accounts", {"user": ""}))
+                assert a1 == a2 and gw.calls(state)["my_accounts"] == 2  # one upstream call per caller
+                # Shared tools are shared across callers.
+                await alice.call_tool("crm_search_customers", {"query": "q"})
+                await bob.call_tool("crm_search_customers", {"query": "q"})
+                assert gw.calls(state)["search_customers"] == 1
+                async with gw.http_session(gateway.url) as anonymous:
+                    await anonymous.call_tool("crm_my_accounts", {"user": ""})
+                    await anonymous.call_tool("crm_my_accounts", {"user": ""})
+                assert gw.calls(state)["my_accounts"] == 4  # no identity: passed through, never cached
+                del b1
+
+        run(scenario())
+        keys = [k.decode() for k in redis.Redis(port=cache_server.port).keys("mcp:crm:my_accounts:*")]
+        assert len(keys) == 2 and all(":caller-" in k for k in keys) and not any("alice" in k or "bob" in k for k in keys)
+    finally:
+        gateway.stop()
+
+
+def test_progress_passes_through(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        seen = []
+
+        async def progress(value, total, message):
+            seen.append((value, total, message))
+
+        async with gw.stdio_session(config, state) as session:
+            result = await session.call_tool("crm_slow_report", {"steps": 3}, progress_callback=progress)
+            assert gw.text(result) == "report of 3 steps"
+        assert seen == [(1, 3, "step 1 of 3"), (2, 3, "step 2 of 3"), (3, 3, "step 3 of 3")]
+
+    run(scenario())
+
+
+def test_resources_pass_through(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            uris = sorted(str(r.uri) for r in (await session.list_resources()).resources)
+            assert uris == ["fake://crm/status", "fake://erp/status"]
+            content = await session.read_resource("fake://erp/status")
+            assert json.loads(content.contents[0].text) == {"upstream": "erp", "ok": True}
+
+    run(scenario())
+
+
+def test_http_upstream(cache_server, state):
+    upstream_port = servers.free_port()
+    upstream = subprocess.Popen(
+        [gw.sys.executable, gw.FAKE_UPSTREAM, "--name", "erp", "--http", "--port", str(upstream_port)],
+        env=gw.upstream_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                gw.socket.create_connection(("127.0.0.1", upstream_port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        upstreams = [{"name": "erp", "url": f"http://127.0.0.1:{upstream_port}/mcp", "timeout": "5s"}]
+        config = gw.write_config(state, cache_server.port, upstreams=upstreams)
+
+        async def scenario():
+            async with gw.stdio_session(config, state) as session:
+                for _ in range(3):
+                    result = await session.call_tool("erp_get_product", {"sku": "B2"})
+                    assert "Product B2" in gw.text(result)
+                assert gw.calls(state, "erp") == {"get_product": 1}
+
+        run(scenario())
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
+
+
+def test_crashed_and_garbling_upstreams_give_errors_not_a_crashed_gateway(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            assert not (await session.call_tool("crm_get_product", {"sku": "1"})).is_error
+            gw.control(state, crash=True)
+            with pytest.raises(Exception) as crashed:
+                await session.call_tool("crm_get_product", {"sku": "2"})
+            assert "crm" in str(crashed.value)
+            gw.control(state)
+            # The gateway starts the upstream again on the next call.
+            again = await session.call_tool("crm_get_product", {"sku": "3"})
+            assert not again.is_error and "Product 3" in gw.text(again)
+            gw.control(state, garbage=True)
+            started = time.time()
+            with pytest.raises(Exception) as garbled:
+                await session.call_tool("crm_get_product", {"sku": "4"})
+            assert "did not answer" in str(garbled.value) and time.time() - started < 15
+            gw.control(state)
+            # Other upstreams were never affected; the gateway is still there.
+            assert not (await session.call_tool("erp_get_product", {"sku": "5"})).is_error
+
+    run(scenario())
+
+
+def test_cache_server_killed_mid_run(state):
+    server = servers.start_nova()
+    config = gw.write_config(state, server.port)
+    errlog_path = os.path.join(state, "gateway-kill.stderr")
+    try:
+        async def scenario():
+            with open(errlog_path, "w") as errlog:
+                async with gw.stdio_session(config, state, errlog=errlog) as session:
+                    await session.call_tool("crm_search_customers", {"query": "k"})
+                    server.kill()
+                    for _ in range(20):
+                        result = await session.call_tool("crm_search_customers", {"query": "k"})
+                        assert not result.is_error
+                    assert gw.calls(state)["search_customers"] == 1  # from memory
+                    # A new query while the server is down still works (upstream, then memory).
+                    await session.call_tool("crm_search_customers", {"query": "new"})
+                    await session.call_tool("crm_search_customers", {"query": "new"})
+                    assert gw.calls(state)["search_customers"] == 2
+                    server.start()
+                    deadline = time.time() + 10
+                    while time.time() < deadline:
+                        stats = json.loads(gw.text(await session.call_tool("nova_cache_stats", {})))
+                        if stats["cache"]["remote"] == "available":
+                            break
+                        await asyncio.sleep(0.2)
+                    assert stats["cache"]["remote"] == "available"
+                    # The write made during the outage reached the server once it was back.
+                    deadline = time.time() + 5
+                    while time.time() < deadline and not redis.Redis(port=server.port).keys("mcp:crm:search_customers:*new*"):
+                        await asyncio.sleep(0.1)
+                    assert redis.Redis(port=server.port).keys("mcp:crm:search_customers:*new*")
+
+        run(scenario())
+        with open(errlog_path) as f:
+            log = f.read()
+        assert log.count("remote cache unreachable") == 1, log
+    finally:
+        server.cleanup()
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('{"upstreams": [', "not valid JSON"),
+    ('{"upstreams": []}', ":1: upstreams: expected a non-empty list"),
+    ('{\n  "upstreams": [\n    {"name": "crm", "command": ["x"],\n     "tools": {"s": {"ttl": "1 hour"}}}\n  ]\n}', ':4: upstreams[0].tools.s.ttl: expected a duration'),
+    ('{"upstreams": [{"name": "crm", "command": ["x"], "tools": {"s": {"scope": "secret"}}}]}', 'scope: expected "shared" or "private"'),
+    ('{"upstreams": [{"name": "crm", "command": ["x"], "tools": {"s": {"policy": "forever"}}}]}', 'unknown preset "forever"'),
+    ('{"upstreams": [{"name": "crm", "command": ["x"], "tools": {"s": {"tll": "1h"}}}]}', "upstreams[0].tools.s.tll: unknown field"),
+    ('{"upstreams": [{"name": "crm"}]}', 'give either "command"'),
+    ('{"upstreams": [{"name": "a", "command": ["x"]}, {"name": "a", "command": ["y"]}]}', 'upstreams[1].name: "a" is used twice'),
+    ('{"cache": {"url": "http://x"}, "upstreams": [{"name": "a", "command": ["x"]}]}', "cache.url: expected a redis://"),
+    ('{"upstreams": [{"name": "a", "url": "ftp://x"}]}', "upstreams[0].url: expected an http://"),
+])
+def test_bad_configuration_is_reported_with_line_and_field(tmp_path, text, expected):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    checked = subprocess.run([gw.gateway_binary(), "--check-config", str(path)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 1 and expected in checked.stderr, checked.stderr
+    started = subprocess.run([gw.gateway_binary(), "--config", str(path)], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert started.returncode == 1 and expected in started.stderr
+
+
+def test_example_configuration_checks(tmp_path):
+    checked = subprocess.run(
+        [gw.gateway_binary(), "--check-config", os.path.join(servers.ROOT, "examples", "mcp", "gateway.json")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert checked.returncode == 0 and checked.stdout.rstrip().endswith(": ok"), checked.stderr
+    assert "upstream crm" in checked.stdout and "upstream erp" in checked.stdout
