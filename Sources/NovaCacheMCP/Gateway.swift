@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import Logging
 public import MCP
 public import NovaCache
@@ -102,6 +105,14 @@ public actor Gateway {
 
     private nonisolated func stdioCaller(http: Bool) -> String? {
         http ? nil : configuration.identity.stdioCaller
+    }
+
+    /// The transport for a downstream client on this process's stdin and stdout: event-driven pipes, or
+    /// the SDK's polling transport when stdin is not something SwiftNIO can watch (a regular file).
+    public nonisolated func stdioTransport() -> any Transport {
+        var status = stat()
+        if fstat(STDIN_FILENO, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG { return StdioTransport(logger: logger) }
+        return PipeTransport.standard(logger: logger)
     }
 
     /// Forgets a downstream session.

@@ -3,7 +3,6 @@ import Logging
 import MCP
 import NovaCache
 import NovaConnector
-import SystemPackage
 
 /// One upstream MCP server as the gateway sees it: a connection made on demand (a subprocess started,
 /// or an HTTP session opened) and made again after the upstream died, its tools and resources (listed
@@ -84,7 +83,7 @@ actor Upstream {
     }
 
     /// Starts the upstream's command with pipes for its stdin and stdout (stderr is the gateway's).
-    private func startProcess(_ words: [String], environment: [String: String], directory: String?) throws -> (Process, StdioTransport) {
+    private func startProcess(_ words: [String], environment: [String: String], directory: String?) throws -> (Process, PipeTransport) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = words
@@ -99,11 +98,11 @@ actor Upstream {
             Task { await self?.processEnded(name: name, status: status, process: ended) }
         }
         try process.run()
-        let transport = StdioTransport(
-            input: FileDescriptor(rawValue: output.fileHandleForReading.fileDescriptor),
-            output: FileDescriptor(rawValue: input.fileHandleForWriting.fileDescriptor),
-            logger: logger
-        )
+        let transport = PipeTransport(input: output.fileHandleForReading.fileDescriptor, output: input.fileHandleForWriting.fileDescriptor, logger: logger)
+        // The transport works on duplicates: the pipes' own ends are closed here, so that the upstream's
+        // exit ends the stream and the gateway's exit ends the upstream's stdin.
+        try? output.fileHandleForReading.close()
+        try? input.fileHandleForWriting.close()
         return (process, transport)
     }
 

@@ -69,7 +69,7 @@ struct NovaCacheMCPCommand: AsyncParsableCommand {
         } else {
             let server = await gateway.makeServer()
             await gateway.bind(server)
-            try await server.start(transport: StdioTransport(logger: logger))
+            try await server.start(transport: gateway.stdioTransport())
             // Ends when the client closes stdin, or on SIGTERM / SIGINT (which stops the server, so that
             // waiting for it returns: that wait does not end on cancellation).
             let stopper = Task {
