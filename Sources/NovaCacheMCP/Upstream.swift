@@ -58,11 +58,13 @@ actor Upstream {
         case .url(let address, let headers):
             transport = HTTPUpstreamTransport(endpoint: URL(string: address)!, headers: headers, logger: logger)
         }
+        // The lists are read again in a task of their own: the client's message loop awaits its
+        // notification handlers, so a handler waiting for the client's answer would wait forever.
         await client.onNotification(ToolListChangedNotification.self) { [weak self] _ in
-            await self?.refreshLists(reason: "tools/list_changed")
+            Task { await self?.refreshLists(reason: "tools/list_changed") }
         }
         await client.onNotification(ResourceListChangedNotification.self) { [weak self] _ in
-            await self?.refreshLists(reason: "resources/list_changed")
+            Task { await self?.refreshLists(reason: "resources/list_changed") }
         }
         await client.onNotification(ProgressNotification.self) { [progress] message in
             await progress(message.params)

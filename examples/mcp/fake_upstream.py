@@ -110,6 +110,22 @@ async def slow_report(steps: int, ctx: Context) -> str:
     return f"report of {steps} steps"
 
 
+@server.tool()
+async def add_tool(name: str, ctx: Context) -> str:
+    """Adds a read-only tool called `name` and tells the client the tool list changed."""
+    await counted("add_tool")
+
+    async def added(query: str = "") -> str:
+        await counted(name)
+        return f"{name} answered {query}"
+
+    server.add_tool(added, name=name, description=f"added at run time as {name}", annotations=READ_ONLY)
+    # notifications/tools/list_changed to this client (Context.notify_tools_changed only publishes to
+    # subscriptions/listen subscribers).
+    await ctx.session.send_tool_list_changed()
+    return f"added {name}"
+
+
 @server.resource("fake://{name}/status".replace("{name}", args.name), mime_type="application/json")
 def status() -> str:
     return json.dumps({"upstream": args.name, "ok": True})

@@ -208,6 +208,35 @@ def test_progress_passes_through(cache_server, state):
     run(scenario())
 
 
+def test_list_changed_upstream_reaches_the_gateway_and_its_clients(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+    told = []
+
+    async def on_message(message):
+        told.append(str(message))
+
+    async def scenario():
+        async with gw.stdio_session(config, state, message_handler=on_message) as session:
+            assert "crm_fresh_lookup" not in {t.name for t in (await session.list_tools()).tools}
+            await session.call_tool("crm_add_tool", {"name": "fresh_lookup"})
+            deadline = time.time() + 5
+            names = set()
+            while time.time() < deadline:
+                names = {t.name for t in (await session.list_tools()).tools}
+                if "crm_fresh_lookup" in names:
+                    break
+                await asyncio.sleep(0.1)
+            assert "crm_fresh_lookup" in names
+            assert any("tools/list_changed" in m or "ToolListChanged" in m for m in told), told
+            # The new tool is read-only: cached like the others.
+            for _ in range(3):
+                result = await session.call_tool("crm_fresh_lookup", {"query": "x"})
+                assert gw.text(result) == "fresh_lookup answered x"
+            assert gw.calls(state)["fresh_lookup"] == 1
+
+    run(scenario())
+
+
 def test_resources_pass_through(cache_server, state):
     config = gw.write_config(state, cache_server.port)
 

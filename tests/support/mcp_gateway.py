@@ -68,13 +68,13 @@ def control(state_dir, upstream="crm", **settings):
 
 
 @contextlib.asynccontextmanager
-async def stdio_session(config_path, state_dir, errlog=None):
+async def stdio_session(config_path, state_dir, errlog=None, message_handler=None):
     params = StdioServerParameters(
-        command=gateway_binary(), args=["--config", config_path], env=upstream_env(state_dir), cwd=servers.ROOT
+        command=gateway_binary(), args=["--config", config_path] + (["--log-level", os.environ["GW_LOG"]] if os.environ.get("GW_LOG") else []), env=upstream_env(state_dir), cwd=servers.ROOT
     )
     log = errlog or open(os.path.join(state_dir, "gateway.stderr"), "a")
     async with stdio_client(params, errlog=log) as (read, write):
-        async with ClientSession(read, write) as session:
+        async with ClientSession(read, write, message_handler=message_handler) as session:
             await session.initialize()
             yield session
 
