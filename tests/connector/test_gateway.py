@@ -294,14 +294,38 @@ def test_crashed_and_garbling_upstreams_give_errors_not_a_crashed_gateway(cache_
             # The gateway starts the upstream again on the next call.
             again = await session.call_tool("crm_get_product", {"sku": "3"})
             assert not again.is_error and "Product 3" in gw.text(again)
-            gw.control(state, garbage=True)
+            gw.control(state, delay=30)
             started = time.time()
-            with pytest.raises(Exception) as garbled:
+            with pytest.raises(Exception) as hanging:
                 await session.call_tool("crm_get_product", {"sku": "4"})
-            assert "did not answer" in str(garbled.value) and time.time() - started < 15
+            assert "did not answer" in str(hanging.value) and time.time() - started < 15
             gw.control(state)
             # Other upstreams were never affected; the gateway is still there.
             assert not (await session.call_tool("erp_get_product", {"sku": "5"})).is_error
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("mode", ["garbage", "truncated"])
+def test_malformed_upstream_replies_give_errors(cache_server, state, mode):
+    raw = os.path.join(servers.ROOT, "tests", "support", "raw_upstream.py")
+    upstreams = [
+        {"name": "raw", "command": [gw.sys.executable, raw, mode], "timeout": "3s"},
+        {"name": "crm", "command": [gw.sys.executable, gw.FAKE_UPSTREAM, "--name", "crm"], "timeout": "5s"},
+    ]
+    config = gw.write_config(state, cache_server.port, upstreams=upstreams)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            assert "raw_lookup" in {t.name for t in (await session.list_tools()).tools}
+            for _ in range(2):
+                started = time.time()
+                with pytest.raises(Exception) as failed:
+                    await session.call_tool("raw_lookup", {"q": 1})
+                assert "upstream raw" in str(failed.value) and time.time() - started < 10, str(failed.value)
+            assert not (await session.call_tool("crm_get_product", {"sku": "1"})).is_error
+            stats = json.loads(gw.text(await session.call_tool("nova_cache_stats", {})))
+            assert stats["tools"]["raw_lookup"]["upstreamErrors"] == 2
 
     run(scenario())
 
