@@ -41,17 +41,22 @@ def control():
         return {}
 
 
-async def counted(tool):
-    """Counts a call of `tool`, then behaves as the control file says."""
+def bump(name):
+    """Adds one to the count `name` in the calls file."""
     try:
         with open(CALLS) as f:
             counts = json.load(f)
     except (OSError, ValueError):
         counts = {}
-    counts[tool] = counts.get(tool, 0) + 1
+    counts[name] = counts.get(name, 0) + 1
     with open(CALLS + ".tmp", "w") as f:
         json.dump(counts, f)
     os.replace(CALLS + ".tmp", CALLS)
+
+
+async def counted(tool):
+    """Counts a call of `tool`, then behaves as the control file says."""
+    bump(tool)
     settings = control()
     if settings.get("crash"):
         os._exit(3)
@@ -108,6 +113,18 @@ async def slow_report(steps: int, ctx: Context) -> str:
         await ctx.report_progress(step + 1, steps, f"step {step + 1} of {steps}")
         await asyncio.sleep(0.05)
     return f"report of {steps} steps"
+
+
+@server.tool()
+async def slow_write(seconds: float) -> str:
+    """A write that takes `seconds` (never cached); counts `slow_write_cancelled` when it is cancelled."""
+    await counted("slow_write")
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        bump("slow_write_cancelled")
+        raise
+    return "written"
 
 
 @server.tool()

@@ -237,6 +237,23 @@ def test_list_changed_upstream_reaches_the_gateway_and_its_clients(cache_server,
     run(scenario())
 
 
+def test_cancellation_passes_through_to_the_upstream(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            with pytest.raises((TimeoutError, asyncio.TimeoutError)):
+                await asyncio.wait_for(session.call_tool("crm_slow_write", {"seconds": 20}), timeout=1)
+            deadline = time.time() + 5
+            while time.time() < deadline and not gw.calls(state).get("slow_write_cancelled"):
+                await asyncio.sleep(0.1)
+            assert gw.calls(state).get("slow_write_cancelled") == 1, gw.calls(state)
+            # The session and the upstream are still usable.
+            assert not (await session.call_tool("crm_get_product", {"sku": "after"})).is_error
+
+    run(scenario())
+
+
 def test_resources_pass_through(cache_server, state):
     config = gw.write_config(state, cache_server.port)
 
