@@ -48,7 +48,7 @@ public actor Gateway {
         for settings in configuration.upstreams {
             upstreams[settings.name] = Upstream(
                 settings, logger: logger,
-                listsChanged: { [weak self] _ in await self?.notifyListsChanged() },
+                listsChanged: { [weak self] _, announced in await self?.listsChanged(announced: announced) },
                 progress: { [weak self] progress in await self?.forward(progress) }
             )
         }
@@ -129,8 +129,15 @@ public actor Gateway {
         let policy: ConnectorPolicy
     }
 
+    /// The routing table, built from the upstreams' lists when first needed after they were read (not on
+    /// every call), and the generation of the lists it was built from.
+    private var routeTable: (table: [String: Route], generation: Int)?
+    private var listGeneration = 0
+
     /// The exposed name of each upstream tool and how it is called and cached.
     private func routes() async -> [String: Route] {
+        if let routeTable, routeTable.generation == listGeneration { return routeTable.table }
+        let generation = listGeneration
         var routes: [String: Route] = [:]
         for settings in configuration.upstreams {
             guard let upstream = upstreams[settings.name] else { continue }
@@ -142,6 +149,8 @@ public actor Gateway {
                 routes[settings.prefix + tool.name] = Route(upstream: upstream, tool: tool, policy: policy)
             }
         }
+        // Lists read again while this one was built (the awaits above) make it stale: not kept then.
+        if generation == listGeneration { routeTable = (routes, generation) }
         return routes
     }
 
@@ -212,6 +221,11 @@ public actor Gateway {
         guard case .string(let token) = progress.progressToken, let route = progressRoutes[token] else { return }
         let message = ProgressNotification.message(.init(progressToken: route.token, progress: progress.progress, total: progress.total, message: progress.message))
         try? await route.server.notify(message)
+    }
+
+    private func listsChanged(announced: Bool) async {
+        listGeneration += 1
+        if announced { await notifyListsChanged() }
     }
 
     private func notifyListsChanged() async {

@@ -10,8 +10,9 @@ import NovaConnector
 actor Upstream {
     let configuration: GatewayConfiguration.Upstream
     private let logger: Logger
-    /// Called when the upstream says its tool or resource list changed (after the lists were read again).
-    private let listsChanged: @Sendable (_ upstream: String) async -> Void
+    /// Called after the lists were read: on connecting (`announced` false) and when the upstream said
+    /// they changed (`announced` true).
+    private let listsChanged: @Sendable (_ upstream: String, _ announced: Bool) async -> Void
     /// Called with every progress notification the upstream sends.
     private let progress: @Sendable (ProgressNotification.Parameters) async -> Void
 
@@ -24,7 +25,7 @@ actor Upstream {
 
     init(
         _ configuration: GatewayConfiguration.Upstream, logger: Logger,
-        listsChanged: @escaping @Sendable (String) async -> Void,
+        listsChanged: @escaping @Sendable (String, Bool) async -> Void,
         progress: @escaping @Sendable (ProgressNotification.Parameters) async -> Void
     ) {
         self.configuration = configuration
@@ -73,6 +74,7 @@ actor Upstream {
             let initialized = try await withDeadline(configuration.timeout, "initialize") { try await client.connect(transport: transport) }
             capabilities = initialized.capabilities
             try await readLists(client)
+            await listsChanged(name, false)
             logger.info("upstream connected", metadata: [
                 "upstream": "\(name)", "server": "\(initialized.serverInfo.name)", "tools": "\(tools.count)", "resources": "\(resources.count)",
             ])
@@ -137,28 +139,25 @@ actor Upstream {
 
     /// Reads the tool and resource lists (every page).
     private func readLists(_ client: Client) async throws {
-        var listed: [Tool] = []
-        if capabilities.tools != nil {
-            var cursor: String?
-            repeat {
-                let current = cursor
-                let page = try await withDeadline(configuration.timeout, "tools/list") { try await client.listTools(cursor: current) }
-                listed += page.tools
-                cursor = page.nextCursor
-            } while cursor != nil
-        }
-        var found: [Resource] = []
-        if capabilities.resources != nil {
-            var cursor: String?
-            repeat {
-                let current = cursor
-                let page = try await withDeadline(configuration.timeout, "resources/list") { try await client.listResources(cursor: current) }
-                found += page.resources
-                cursor = page.nextCursor
-            } while cursor != nil
-        }
+        let listed = capabilities.tools == nil ? [] : try await allPages("tools/list") { try await client.listTools(cursor: $0) }
+        let found = capabilities.resources == nil ? [] : try await allPages("resources/list") { try await client.listResources(cursor: $0) }
         tools = listed
         resources = found
+    }
+
+    /// Every page of a paginated list, each page under the deadline.
+    private func allPages<Item: Sendable>(
+        _ what: String, _ page: @escaping @Sendable (String?) async throws -> (some Collection<Item> & Sendable, nextCursor: String?)
+    ) async throws -> [Item] {
+        var items: [Item] = []
+        var cursor: String?
+        repeat {
+            let current = cursor
+            let (found, next) = try await withDeadline(configuration.timeout, what) { try await page(current) }
+            items += found
+            cursor = next
+        } while cursor != nil
+        return items
     }
 
     private func refreshLists(reason: String) async {
@@ -169,7 +168,7 @@ actor Upstream {
         } catch {
             logger.warning("reading the upstream's lists failed", metadata: ["upstream": "\(name)", "error": "\(error)"])
         }
-        await listsChanged(name)
+        await listsChanged(name, true)
     }
 
     /// Calls `tool` upstream; on the upstream's death or a missed deadline the connection is dropped (and

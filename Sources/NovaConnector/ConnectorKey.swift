@@ -46,17 +46,14 @@ public struct ConnectorKey: Sendable, Hashable, CustomStringConvertible {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let encoded = try encoder.encode(value)
-        guard fields != nil || encoded.first == UInt8(ascii: "[") || encoded.first == UInt8(ascii: "{") || encoded == Data("null".utf8) else {
+        if encoded == Data("null".utf8) { return "{}" }
+        // The encoder's sorted output is canonical already; only a choice of fields needs the tree.
+        guard let fields, let object = (try? JSONSerialization.jsonObject(with: encoded, options: .fragmentsAllowed)) as? [String: Any] else {
             return String(decoding: encoded, as: UTF8.self)
         }
-        var tree = try JSONSerialization.jsonObject(with: encoded, options: [.fragmentsAllowed])
-        if tree is NSNull { tree = [String: Any]() }
-        if let fields, let object = tree as? [String: Any] {
-            var selected: [String: Any] = [:]
-            for field in fields { if let value = object[field] { selected[field] = value } }
-            tree = selected
-        }
-        let data = try JSONSerialization.data(withJSONObject: tree, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+        var selected: [String: Any] = [:]
+        for field in fields { if let value = object[field] { selected[field] = value } }
+        let data = try JSONSerialization.data(withJSONObject: selected, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 
