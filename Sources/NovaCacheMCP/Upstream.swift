@@ -57,7 +57,7 @@ actor Upstream {
             process = started
             transport = stdio
         case .url(let address, let headers):
-            transport = HTTPUpstreamTransport(endpoint: URL(string: address)!, headers: headers, logger: logger)
+            transport = try HTTPUpstreamTransport(endpoint: URL(string: address)!, headers: headers, logger: logger)
         }
         // The lists are read again in a task of their own: the client's message loop awaits its
         // notification handlers, so a handler waiting for the client's answer would wait forever.
@@ -172,9 +172,14 @@ actor Upstream {
     }
 
     /// Calls `tool` upstream; on the upstream's death or a missed deadline the connection is dropped (and
-    /// made again by the next call). Cancelling the calling task cancels the upstream request.
+    /// made again by the next call). Cancelling the calling task cancels the upstream request. A call the
+    /// upstream refused because it no longer knew the session (an HTTP upstream restarted) is sent again
+    /// once in a new session: the upstream did not process it.
     func call(tool: String, arguments: [String: Value]?, meta: Metadata?) async throws -> CallTool.Result {
-        let client = try await connected()
+        try await inSession { client in try await self.call(tool: tool, arguments: arguments, meta: meta, on: client) }
+    }
+
+    private func call(tool: String, arguments: [String: Value]?, meta: Metadata?, on client: Client) async throws -> CallTool.Result {
         let request = CallTool.request(.init(name: tool, arguments: arguments, meta: meta))
         let context = try await client.send(request)
         do {
@@ -183,17 +188,44 @@ actor Upstream {
             } onCancel: {
                 Task { try? await client.cancelRequest(context.requestID, reason: "cancelled downstream") }
             }
-        } catch let error as MCPError {
-            throw GatewayError.upstreamFailed(name, error.localizedDescription)
         } catch let error as GatewayError {
             if case .upstreamTimedOut = error { Task { try? await client.cancelRequest(context.requestID, reason: "timed out") } }
             throw error
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            // The connection broke (the process died, the stream ended): start afresh next time.
-            await dropClientIfCurrent(client)
-            throw GatewayError.upstreamUnavailable(name, "\(error)")
+        }
+    }
+
+    /// Reads a resource upstream.
+    func read(uri: String) async throws -> [Resource.Content] {
+        try await inSession { client in
+            try await self.withDeadline(self.configuration.timeout, "resources/read") { try await client.readResource(uri: uri) }
+        }
+    }
+
+    /// Runs `body` with the connected client, translating failures into ``GatewayError``s: an error the
+    /// upstream answered with is `upstreamFailed`; a broken connection (the process died, the stream
+    /// ended) drops the client so that the next call starts afresh; an expired HTTP session is opened
+    /// again and `body` run once more.
+    private func inSession<R: Sendable>(_ body: @escaping @Sendable (Client) async throws -> R) async throws -> R {
+        var attempts = 0
+        while true {
+            attempts += 1
+            let client = try await connected()
+            do {
+                return try await body(client)
+            } catch let error as MCPError {
+                throw GatewayError.upstreamFailed(name, error.localizedDescription)
+            } catch let error as GatewayError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch let expired as HTTPUpstreamTransport.SessionExpired {
+                await dropClientIfCurrent(client)
+                logger.info("upstream session expired; opening a new one", metadata: ["upstream": "\(name)"])
+                if attempts >= 2 { throw GatewayError.upstreamUnavailable(name, "\(expired)") }
+            } catch {
+                await dropClientIfCurrent(client)
+                throw GatewayError.upstreamUnavailable(name, "\(error)")
+            }
         }
     }
 
@@ -201,16 +233,6 @@ actor Upstream {
         guard client === broken else { return }
         await dropClient()
         stopProcess()
-    }
-
-    /// Reads a resource upstream.
-    func read(uri: String) async throws -> [Resource.Content] {
-        let client = try await connected()
-        do {
-            return try await withDeadline(configuration.timeout, "resources/read") { try await client.readResource(uri: uri) }
-        } catch let error as MCPError {
-            throw GatewayError.upstreamFailed(name, error.localizedDescription)
-        }
     }
 
     /// Runs `body`, failing with `upstreamTimedOut` after `limit` (and cancelling it) even when it ignores

@@ -68,9 +68,33 @@ import Testing
         #expect(lines["a[1].c.d"] == 5 && lines["e"] == 8)
     }
 
-    @Test func eventStreamsAreSplitIntoMessages() {
-        let body = Data("event: message\r\ndata: {\"a\":1}\r\n\r\n: comment\ndata: {\"b\":\ndata: 2}\n\n".utf8)
-        let events = HTTPUpstreamTransport.events(in: body).map { String(decoding: $0, as: UTF8.self) }
-        #expect(events == ["{\"a\":1}", "{\"b\":\n2}"])
+    @Test func eventStreamsAreSplitIntoMessages() throws {
+        var parser = EventStreamParser()
+        let text = "event: message\r\ndata: {\"a\":1}\r\n\r\n: comment\ndata: {\"b\":\ndata: 2}\n\nid: 7\rdata:x\r\r"
+        let events = try parser.feed(Array(text.utf8))
+        #expect(events.map(\.data) == ["{\"a\":1}", "{\"b\":\n2}", "x"])
+        #expect(events.map(\.lastEventID) == [nil, nil, "7"] && parser.lastEventID == "7")
+        #expect(parser.finish() == nil)
+    }
+
+    @Test func eventStreamsMayBeSplitAnywhere() throws {
+        let text = Array("retry: 250\r\nevent: ping\r\ndata: 1\r\n\r\ndata: two\r\nid: last\r\n\r\ndata: tail".utf8)
+        // Every split point, including between the CR and the LF of one line ending.
+        for split in 0...text.count {
+            var parser = EventStreamParser()
+            var events = try parser.feed(text[..<split])
+            events += try parser.feed(text[split...])
+            if let tail = parser.finish() { events.append(tail) }
+            #expect(events.map(\.type) == ["ping", "message", "message"], "split at \(split)")
+            #expect(events.map(\.data) == ["1", "two", "tail"], "split at \(split)")
+            #expect(parser.retryMilliseconds == 250 && parser.lastEventID == "last")
+        }
+    }
+
+    @Test func eventStreamsRefuseEndlessEvents() {
+        var parser = EventStreamParser(maxEventBytes: 100)
+        #expect(throws: EventStreamParser.Failure.self) {
+            for _ in 0..<20 { _ = try parser.feed(Array("data: 0123456789\n".utf8)) }
+        }
     }
 }

@@ -108,7 +108,7 @@ import Testing
         var connected = false
         for _ in 0..<100 where !connected {
             do {
-                _ = try await client.connect(transport: HTTPUpstreamTransport(endpoint: endpoint, headers: [:], logger: Logger(label: "test")))
+                _ = try await client.connect(transport: try HTTPUpstreamTransport(endpoint: endpoint, headers: [:], logger: Logger(label: "test")))
                 connected = true
             } catch {
                 try await Task.sleep(for: .milliseconds(100))

@@ -106,12 +106,12 @@ async def my_accounts(user: str = "") -> str:
 
 
 @server.tool(annotations=READ_ONLY)
-async def slow_report(steps: int, ctx: Context) -> str:
-    """A report that takes a while and says how far it is."""
+async def slow_report(steps: int, ctx: Context, pause: float = 0.05) -> str:
+    """A report that takes a while (`pause` seconds a step) and says how far it is."""
     await counted("slow_report")
     for step in range(steps):
         await ctx.report_progress(step + 1, steps, f"step {step + 1} of {steps}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(pause)
     return f"report of {steps} steps"
 
 
@@ -141,6 +141,20 @@ async def add_tool(name: str, ctx: Context) -> str:
     # subscriptions/listen subscribers).
     await ctx.session.send_tool_list_changed()
     return f"added {name}"
+
+
+@server.tool()
+async def add_resource(name: str, ctx: Context) -> str:
+    """Adds the resource fake://<upstream>/<name> and tells the client the resource list changed."""
+    await counted("add_resource")
+    uri = f"fake://{args.name}/{name}"
+
+    def added() -> str:
+        return json.dumps({"resource": name})
+
+    server.resource(uri, name=name, mime_type="application/json")(added)
+    await ctx.session.send_resource_list_changed()
+    return f"added {uri}"
 
 
 @server.resource("fake://{name}/status".replace("{name}", args.name), mime_type="application/json")

@@ -267,34 +267,167 @@ def test_resources_pass_through(cache_server, state):
     run(scenario())
 
 
-def test_http_upstream(cache_server, state):
-    upstream_port = servers.free_port()
-    upstream = subprocess.Popen(
-        [gw.sys.executable, gw.FAKE_UPSTREAM, "--name", "erp", "--http", "--port", str(upstream_port)],
-        env=gw.upstream_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
+class HTTPUpstream:
+    """The erp fake upstream on Streamable HTTP on a fixed port (so it can be restarted in place)."""
+
+    def __init__(self, state):
+        self.state = state
+        self.port = servers.free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [gw.sys.executable, gw.FAKE_UPSTREAM, "--name", "erp", "--http", "--port", str(self.port)],
+            env=gw.upstream_env(self.state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
-                gw.socket.create_connection(("127.0.0.1", upstream_port), timeout=0.2).close()
-                break
+                gw.socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
             except OSError:
                 time.sleep(0.1)
-        upstreams = [{"name": "erp", "url": f"http://127.0.0.1:{upstream_port}/mcp", "timeout": "5s"}]
-        config = gw.write_config(state, cache_server.port, upstreams=upstreams)
+        raise RuntimeError("the HTTP upstream did not start")
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def http_upstream(state):
+    """The erp fake upstream on Streamable HTTP; yields its URL."""
+    upstream = HTTPUpstream(state)
+    upstream.start()
+    try:
+        yield upstream.url
+    finally:
+        upstream.stop()
+
+
+def http_upstream_config(state, cache_server, url):
+    return gw.write_config(state, cache_server.port, upstreams=[{"name": "erp", "url": url, "timeout": "5s"}])
+
+
+def test_http_upstream(cache_server, state, http_upstream):
+    config = http_upstream_config(state, cache_server, http_upstream)
+
+    async def scenario():
+        async with gw.stdio_session(config, state) as session:
+            for _ in range(3):
+                result = await session.call_tool("erp_get_product", {"sku": "B2"})
+                assert "Product B2" in gw.text(result)
+            assert gw.calls(state, "erp") == {"get_product": 1}
+
+    run(scenario())
+
+
+def test_resource_list_changed_reaches_the_gateways_clients(cache_server, state):
+    config = gw.write_config(state, cache_server.port)
+    told = []
+
+    async def on_message(message):
+        told.append(str(message))
+
+    async def scenario():
+        async with gw.stdio_session(config, state, message_handler=on_message) as session:
+            await session.call_tool("crm_add_resource", {"name": "extra"})
+            names, uris = await wait_for_lists(session, "crm_search_customers", "fake://crm/extra")
+            assert "fake://crm/extra" in uris, uris
+            assert any("ResourceListChanged" in m or "resources/list_changed" in m for m in told), told
+            content = await session.read_resource("fake://crm/extra")
+            assert json.loads(content.contents[0].text) == {"resource": "extra"}
+
+    run(scenario())
+
+
+def test_http_upstream_progress_arrives_while_the_call_runs(cache_server, state, http_upstream):
+    """The upstream's event stream is read as it arrives: each progress notification reaches the client
+    while the call is still running, not with its result."""
+    config = http_upstream_config(state, cache_server, http_upstream)
+
+    async def scenario():
+        seen = []
+
+        async def progress(value, total, message):
+            seen.append((value, time.monotonic()))
+
+        async with gw.stdio_session(config, state) as session:
+            result = await session.call_tool("erp_slow_report", {"steps": 3, "pause": 0.4}, progress_callback=progress)
+            finished = time.monotonic()
+            assert gw.text(result) == "report of 3 steps"
+        assert [value for value, _ in seen] == [1, 2, 3]
+        # Step 1 is reported before three pauses, step 2 before two: both well before the result.
+        assert finished - seen[0][1] > 0.8 and finished - seen[1][1] > 0.4, (finished, seen)
+
+    run(scenario())
+
+
+def test_http_upstream_list_changed_arrives_on_the_standalone_stream(cache_server, state, http_upstream):
+    """An HTTP upstream sends list_changed outside any request (on the GET stream the gateway keeps open):
+    new tools and resources reach the gateway's clients."""
+    config = http_upstream_config(state, cache_server, http_upstream)
+    told = []
+
+    async def on_message(message):
+        told.append(str(message))
+
+    async def scenario():
+        async with gw.stdio_session(config, state, message_handler=on_message) as session:
+            assert "erp_fresh_lookup" not in {t.name for t in (await session.list_tools()).tools}
+            await session.call_tool("erp_add_tool", {"name": "fresh_lookup"})
+            await session.call_tool("erp_add_resource", {"name": "fresh"})
+            names, uris = await wait_for_lists(session, "erp_fresh_lookup", "fake://erp/fresh")
+            assert "erp_fresh_lookup" in names and "fake://erp/fresh" in uris, (names, uris)
+            assert any("ToolListChanged" in m or "tools/list_changed" in m for m in told), told
+            assert any("ResourceListChanged" in m or "resources/list_changed" in m for m in told), told
+            for _ in range(2):
+                assert gw.text(await session.call_tool("erp_fresh_lookup", {"query": "y"})) == "fresh_lookup answered y"
+            assert gw.calls(state, "erp")["fresh_lookup"] == 1
+            content = await session.read_resource("fake://erp/fresh")
+            assert json.loads(content.contents[0].text) == {"resource": "fresh"}
+
+    run(scenario())
+
+
+def test_http_upstream_restarted_gets_a_new_session(cache_server, state):
+    """An HTTP upstream that restarted no longer knows the gateway's session (404): the gateway opens a new
+    one and sends the call again, without the downstream client noticing; the new session's notification
+    stream works."""
+    upstream = HTTPUpstream(state)
+    upstream.start()
+    try:
+        config = http_upstream_config(state, cache_server, upstream.url)
 
         async def scenario():
             async with gw.stdio_session(config, state) as session:
-                for _ in range(3):
-                    result = await session.call_tool("erp_get_product", {"sku": "B2"})
-                    assert "Product B2" in gw.text(result)
-                assert gw.calls(state, "erp") == {"get_product": 1}
+                assert not (await session.call_tool("erp_get_product", {"sku": "before"})).is_error
+                upstream.stop()
+                upstream.start()
+                result = await session.call_tool("erp_get_product", {"sku": "after"})
+                assert not result.is_error, gw.text(result)
+                assert "Product after" in gw.text(result)
+                await session.call_tool("erp_add_tool", {"name": "late_lookup"})
+                names, _ = await wait_for_lists(session, "erp_late_lookup", "fake://erp/status")
+                assert "erp_late_lookup" in names
 
         run(scenario())
     finally:
-        upstream.terminate()
-        upstream.wait(timeout=10)
+        upstream.stop()
+
+
+async def wait_for_lists(session, tool, uri, seconds=5):
+    """The tool names and resource URIs the gateway lists, once both `tool` and `uri` are among them."""
+    deadline = time.time() + seconds
+    while True:
+        names = {t.name for t in (await session.list_tools()).tools}
+        uris = {str(r.uri) for r in (await session.list_resources()).resources}
+        if (tool in names and uri in uris) or time.time() > deadline:
+            return names, uris
+        await asyncio.sleep(0.1)
 
 
 def test_crashed_and_garbling_upstreams_give_errors_not_a_crashed_gateway(cache_server, state):
