@@ -190,7 +190,7 @@ public actor Gateway {
         case Self.invalidateTool: return await invalidate(params.arguments ?? [:])
         default: break
         }
-        guard let route = await routes()[params.name] else { throw MCPError.invalidParams("unknown tool \(params.name)") }
+        guard let route = try await route(params.name) else { throw MCPError.invalidParams("unknown tool \(params.name)") }
         // Progress: the upstream gets a token of the gateway's, mapped back to the caller's.
         var meta = params._meta
         var routedToken: String?
@@ -215,6 +215,22 @@ public actor Gateway {
         } catch let error as GatewayError {
             throw MCPError.internalError(error.description)
         }
+    }
+
+    /// The route of an exposed tool name. A name no listed tool has, but with the prefix of an upstream
+    /// that is not connected (it could not be reached when the gateway started), connects that upstream
+    /// first: its tools are known after that, or the caller learns why it is unavailable.
+    private func route(_ name: String) async throws -> Route? {
+        if let route = await routes()[name] { return route }
+        for settings in configuration.upstreams where name.hasPrefix(settings.prefix) {
+            guard let upstream = upstreams[settings.name], await !upstream.isConnected else { continue }
+            do {
+                _ = try await upstream.connected()
+            } catch let error as GatewayError {
+                throw MCPError.internalError(error.description)
+            }
+        }
+        return await routes()[name]
     }
 
     private func forward(_ progress: ProgressNotification.Parameters) async {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 public import NovaConnector
 
 /// What `nova-cache-mcp` runs: the cache it keeps results in, how downstream clients reach it, and the
@@ -44,8 +45,9 @@ public struct GatewayConfiguration: Sendable {
     public enum Transport: Sendable, Hashable {
         /// A subprocess speaking MCP on its stdin and stdout.
         case command([String], environment: [String: String], directory: String?)
-        /// A Streamable HTTP endpoint.
-        case url(String, headers: [String: String])
+        /// A Streamable HTTP endpoint, with headers sent on every request and, for `https`, a PEM file of
+        /// the certificate authorities to trust instead of the system's.
+        case url(String, headers: [String: String], ca: String?)
     }
 
     /// The caching rule for a tool, as written: every field optional, resolved against the upstream's
@@ -210,7 +212,7 @@ struct ConfigurationReader {
 
     private func readUpstream(_ value: Any, _ path: String) throws -> GatewayConfiguration.Upstream {
         let fields = try object(value, path)
-        try allowOnly(fields, ["name", "command", "env", "cwd", "url", "headers", "prefix", "timeout", "defaults", "tools"], path)
+        try allowOnly(fields, ["name", "command", "env", "cwd", "url", "headers", "ca", "prefix", "timeout", "defaults", "tools"], path)
         guard let nameValue = fields["name"] else { throw fail("\(path).name", "missing: every upstream needs a name") }
         let name = try string(nameValue, "\(path).name")
         guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
@@ -226,7 +228,7 @@ struct ConfigurationReader {
                 for (key, value) in try object(env, "\(path).env") { environment[key] = try string(value, "\(path).env.\(key)") }
             }
             let directory = try fields["cwd"].map { try string($0, "\(path).cwd") }
-            if fields["headers"] != nil { throw fail("\(path).headers", "only for upstreams reached by url") }
+            for field in ["headers", "ca"] where fields[field] != nil { throw fail("\(path).\(field)", "only for upstreams reached by url") }
             transport = .command(words, environment: environment, directory: directory)
         case (nil, let url?):
             let address = try string(url, "\(path).url")
@@ -238,7 +240,18 @@ struct ConfigurationReader {
                 for (key, value) in try object(given, "\(path).headers") { headers[key] = try string(value, "\(path).headers.\(key)") }
             }
             for field in ["env", "cwd"] where fields[field] != nil { throw fail("\(path).\(field)", "only for upstreams started as a command") }
-            transport = .url(address, headers: headers)
+            let ca = try fields["ca"].map { try string($0, "\(path).ca") }
+            if let ca {
+                guard parsed.scheme == "https" else { throw fail("\(path).ca", "only for https:// upstreams") }
+                do {
+                    guard !(try NIOSSLCertificate.fromPEMFile(ca)).isEmpty else { throw fail("\(path).ca", "no certificate in \(ca)") }
+                } catch let error as GatewayConfigurationError {
+                    throw error
+                } catch {
+                    throw fail("\(path).ca", "cannot read PEM certificates from \(ca): \(error)")
+                }
+            }
+            transport = .url(address, headers: headers, ca: ca)
         case (nil, nil):
             throw fail(path, "give either \"command\" (a subprocess on stdio) or \"url\" (Streamable HTTP)")
         case (_?, _?):
@@ -425,7 +438,7 @@ extension GatewayConfiguration {
         for upstream in upstreams {
             switch upstream.transport {
             case .command(let words, _, _): lines.append("upstream \(upstream.name): command \(words.joined(separator: " ")), tools as \(upstream.prefix)*")
-            case .url(let address, _): lines.append("upstream \(upstream.name): \(address), tools as \(upstream.prefix)*")
+            case .url(let address, _, _): lines.append("upstream \(upstream.name): \(address), tools as \(upstream.prefix)*")
             }
             for (tool, rule) in upstream.tools.sorted(by: { $0.key < $1.key }) {
                 let undecided = rule.cache == nil && upstream.defaults.cache == nil

@@ -27,11 +27,13 @@ actor HTTPUpstreamTransport: Transport {
     /// The wait before the standalone stream is opened again, when the server did not say (`retry`).
     static let defaultReconnectDelay: Duration = .seconds(1)
 
-    init(endpoint: URL, headers: [String: String], logger: Logger) throws {
+    /// - Parameter trustedCertificates: a PEM file of the authorities an `https` upstream's certificate is
+    ///   checked against (the system's when nil).
+    init(endpoint: URL, headers: [String: String], trustedCertificates: String? = nil, logger: Logger) throws {
         self.endpoint = endpoint
         self.headers = headers
         self.logger = logger
-        http = try StreamingHTTPClient()
+        http = try StreamingHTTPClient(trustedCertificates: trustedCertificates)
         (stream, continuation) = AsyncThrowingStream.makeStream()
     }
 

@@ -36,12 +36,14 @@ struct StreamingHTTPClient: Sendable {
         case badURL(String)
         case closedBeforeResponse
         case bodyTooLarge(Int)
+        case tls(host: String, reason: String)
 
         var description: String {
             switch self {
             case .badURL(let url): return "not an http:// or https:// URL: \(url)"
             case .closedBeforeResponse: return "the connection closed before a response"
             case .bodyTooLarge(let limit): return "a response body longer than \(limit) bytes"
+            case .tls(let host, let reason): return "TLS with \(host) failed: \(reason)"
             }
         }
     }
@@ -50,10 +52,18 @@ struct StreamingHTTPClient: Sendable {
     private let tls: NIOSSLContext?
     private let group: any EventLoopGroup
 
-    init(connectTimeout: TimeAmount = .seconds(10), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    /// - Parameters:
+    ///   - trustedCertificates: a PEM file of the certificate authorities `https` servers are checked
+    ///     against, instead of the system's.
+    init(
+        trustedCertificates: String? = nil, connectTimeout: TimeAmount = .seconds(10),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         self.connectTimeout = connectTimeout
         self.group = group
-        tls = try NIOSSLContext(configuration: .makeClientConfiguration())
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let trustedCertificates { configuration.trustRoots = .file(trustedCertificates) }
+        tls = try NIOSSLContext(configuration: configuration)
     }
 
     /// Sends a request and returns once the response head has arrived.
@@ -72,12 +82,14 @@ struct StreamingHTTPClient: Sendable {
         head.headers.add(name: "Connection", value: "close")
 
         let tls = secure ? self.tls : nil
+        // An address is no server name: without one the certificate is checked against the peer's address.
+        let serverName = (try? SocketAddress(ipAddress: host, port: port)) == nil ? host : nil
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: host.first?.isNumber == true ? nil : host))
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
@@ -109,8 +121,9 @@ struct StreamingHTTPClient: Sendable {
                 headContinuation.finish(throwing: HTTPClientFailure.closedBeforeResponse)
                 chunks.finish()
             } catch {
-                headContinuation.finish(throwing: error)
-                chunks.finish(throwing: error)
+                let failure = Self.explain(error, host: "\(host):\(port)")
+                headContinuation.finish(throwing: failure)
+                chunks.finish(throwing: failure)
             }
         }
         chunks.onTermination = { _ in exchange.cancel() }
@@ -121,5 +134,15 @@ struct StreamingHTTPClient: Sendable {
         } onCancel: {
             exchange.cancel()
         }
+    }
+
+    /// TLS failures in words an operator acts on (BoringSSL's are codes and source locations).
+    private static func explain(_ error: any Error, host: String) -> any Error {
+        guard let tls = error as? NIOSSLError else { return error }
+        let detail = "\(tls)"
+        if detail.contains("CERTIFICATE_VERIFY_FAILED") {
+            return HTTPClientFailure.tls(host: host, reason: "its certificate is not trusted (CERTIFICATE_VERIFY_FAILED): give the authority that signed it as the upstream's \"ca\"")
+        }
+        return HTTPClientFailure.tls(host: host, reason: detail)
     }
 }

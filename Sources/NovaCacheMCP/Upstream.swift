@@ -36,6 +36,9 @@ actor Upstream {
 
     var name: String { configuration.name }
 
+    /// Whether a connection is open (the lists are current).
+    var isConnected: Bool { client != nil }
+
     /// The connected client, connecting first when there is none (one attempt shared by concurrent callers).
     func connected() async throws -> Client {
         if let client { return client }
@@ -56,8 +59,8 @@ actor Upstream {
             let (started, stdio) = try startProcess(words, environment: environment, directory: directory)
             process = started
             transport = stdio
-        case .url(let address, let headers):
-            transport = try HTTPUpstreamTransport(endpoint: URL(string: address)!, headers: headers, logger: logger)
+        case .url(let address, let headers, let ca):
+            transport = try HTTPUpstreamTransport(endpoint: URL(string: address)!, headers: headers, trustedCertificates: ca, logger: logger)
         }
         // The lists are read again in a task of their own: the client's message loop awaits its
         // notification handlers, so a handler waiting for the client's answer would wait forever.

@@ -36,7 +36,7 @@ import Testing
         let write = GatewayConfiguration.policy(name: "write", rule: crm.tools["write"], defaults: crm.defaults, readOnly: true, idempotent: true)
         #expect(!write.cacheable)
         let erp = configuration.upstreams[1]
-        #expect(erp.transport == .url("http://127.0.0.1:9001/mcp", headers: ["Authorization": "Bearer t"]) && erp.prefix == "sap.")
+        #expect(erp.transport == .url("http://127.0.0.1:9001/mcp", headers: ["Authorization": "Bearer t"], ca: nil) && erp.prefix == "sap.")
         let unnamed = GatewayConfiguration.policy(name: "lookup", rule: nil, defaults: erp.defaults, readOnly: false, idempotent: true)
         #expect(unnamed.cacheable && unnamed.ttl == .seconds(300) && unnamed.name == "lookup")
         #expect(!configuration.summary.contains("pw@") && configuration.summary.contains("redis://:***@127.0.0.1:6390/2"))
@@ -49,6 +49,9 @@ import Testing
         ("{\"upstreams\": [{\"name\": \"a b\", \"command\": [\"x\"]}]}", "upstreams[0].name: expected letters, digits"),
         ("{\"upstreams\": [{\"name\": \"a\", \"command\": [\"x\"], \"prefix\": \"p\"}, {\"name\": \"b\", \"command\": [\"y\"], \"prefix\": \"p\"}]}", "upstreams[1].prefix: \"p\" is also the prefix of \"a\""),
         ("{\"upstreams\": [{\"name\": \"a\", \"url\": \"http://h/mcp\", \"env\": {}}]}", "upstreams[0].env: only for upstreams started as a command"),
+        ("{\"upstreams\": [{\"name\": \"a\", \"url\": \"http://h/mcp\", \"ca\": \"/etc/hostname\"}]}", "upstreams[0].ca: only for https:// upstreams"),
+        ("{\"upstreams\": [{\"name\": \"a\", \"url\": \"https://h/mcp\", \"ca\": \"/nonexistent.pem\"}]}", "upstreams[0].ca: cannot read PEM certificates from /nonexistent.pem"),
+        ("{\"upstreams\": [{\"name\": \"a\", \"command\": [\"x\"], \"ca\": \"/x.pem\"}]}", "upstreams[0].ca: only for upstreams reached by url"),
         ("{\"bogus\": 1, \"upstreams\": []}", "<configuration>:1: bogus: unknown field"),
         ("{\n\n  \"upstreams\": [1, 2,, 3]\n}", "<configuration>:3: not valid JSON"),
     ])

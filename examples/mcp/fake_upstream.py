@@ -3,6 +3,7 @@ their calls and can be told to fail, to be slow, to crash or to answer garbage.
 
     python fake_upstream.py --name crm                      # stdio
     python fake_upstream.py --name erp --http --port 9001   # Streamable HTTP on 127.0.0.1:9001/mcp
+    python fake_upstream.py --name erp --http --certfile server.crt --keyfile server.key   # https
 
 State lives in the directory FAKE_UPSTREAM_STATE (default: a temporary one): <name>.calls.json counts the
 calls per tool; <name>.control.json, read on every call, can say {"fail": true} (tools answer with
@@ -23,6 +24,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--name", default="crm")
 parser.add_argument("--http", action="store_true")
 parser.add_argument("--port", type=int, default=9001)
+parser.add_argument("--certfile", help="with --http: serve https with this certificate (PEM)")
+parser.add_argument("--keyfile", help="with --certfile: its private key (PEM)")
 args = parser.parse_args()
 
 STATE = os.environ.get("FAKE_UPSTREAM_STATE") or tempfile.mkdtemp(prefix="fake-upstream-")
@@ -163,7 +166,12 @@ def status() -> str:
 
 
 if __name__ == "__main__":
-    if args.http:
+    if args.http and args.certfile:
+        import uvicorn
+
+        uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port=args.port, log_level="warning",
+                    ssl_certfile=args.certfile, ssl_keyfile=args.keyfile)
+    elif args.http:
         server.run("streamable-http", host="127.0.0.1", port=args.port)
     else:
         server.run()

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import redis
+from mcp.shared.exceptions import MCPError
 
 from support import servers
 
@@ -270,15 +271,17 @@ def test_resources_pass_through(cache_server, state):
 class HTTPUpstream:
     """The erp fake upstream on Streamable HTTP on a fixed port (so it can be restarted in place)."""
 
-    def __init__(self, state):
+    def __init__(self, state, tls=None):
         self.state = state
+        self.tls = tls
         self.port = servers.free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/mcp"
         self.process = None
 
     def start(self):
         self.process = subprocess.Popen(
-            [gw.sys.executable, gw.FAKE_UPSTREAM, "--name", "erp", "--http", "--port", str(self.port)],
+            [gw.sys.executable, gw.FAKE_UPSTREAM, "--name", "erp", "--http", "--port", str(self.port)]
+            + (["--certfile", self.tls["cert"], "--keyfile", self.tls["key"]] if self.tls else []),
             env=gw.upstream_env(self.state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.time() + 20
@@ -308,8 +311,57 @@ def http_upstream(state):
         upstream.stop()
 
 
-def http_upstream_config(state, cache_server, url):
-    return gw.write_config(state, cache_server.port, upstreams=[{"name": "erp", "url": url, "timeout": "5s"}])
+def http_upstream_config(state, cache_server, url, **fields):
+    return gw.write_config(state, cache_server.port, upstreams=[{"name": "erp", "url": url, "timeout": "5s", **fields}])
+
+
+def certificates(directory):
+    """A CA and a certificate for 127.0.0.1 that it signed."""
+    def openssl(*arguments):
+        subprocess.run(["openssl", *arguments], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Gateway Test CA", "-keyout", "ca.key", "-out", "ca.crt")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=erp", "-keyout", "erp.key", "-out", "erp.csr")
+    openssl("x509", "-req", "-in", "erp.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "san.ext", "-out", "erp.crt")
+    return {"ca": str(directory / "ca.crt"), "cert": str(directory / "erp.crt"), "key": str(directory / "erp.key")}
+
+
+def test_https_upstream_with_its_certificate_authority(cache_server, state):
+    """An https upstream whose certificate a private CA signed: trusted with `ca`, refused without it (a
+    clear error naming the upstream; the gateway goes on)."""
+    tls = certificates(state)
+    upstream = HTTPUpstream(state, tls=tls)
+    upstream.start()
+    try:
+        trusted = http_upstream_config(state, cache_server, upstream.url, ca=tls["ca"])
+        untrusted = http_upstream_config(state, cache_server, upstream.url)
+
+        async def scenario():
+            async with gw.stdio_session(trusted, state) as session:
+                for _ in range(2):
+                    assert "Product T1" in gw.text(await session.call_tool("erp_get_product", {"sku": "T1"}))
+                seen = []
+
+                async def progress(value, total, message):
+                    seen.append(value)
+
+                await session.call_tool("erp_slow_report", {"steps": 2}, progress_callback=progress)
+                assert seen == [1, 2]
+            async with gw.stdio_session(untrusted, state) as session:
+                # The upstream could not be reached when the gateway started: calling one of its tools
+                # tries again and says why it failed.
+                with pytest.raises(MCPError) as refused:
+                    await session.call_tool("erp_get_product", {"sku": "T2"})
+                assert "upstream erp unavailable" in str(refused.value), str(refused.value)
+                assert "certificate" in str(refused.value).lower(), str(refused.value)
+                assert not (await session.call_tool("nova_cache_stats", {})).is_error
+            assert gw.calls(state, "erp").get("get_product") == 1
+
+        run(scenario())
+    finally:
+        upstream.stop()
 
 
 def test_http_upstream(cache_server, state, http_upstream):
