@@ -51,10 +51,23 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CNovaSystem"),
+        .systemLibrary(
+            name: "CLua", pkgConfig: "lua5.1",
+            providers: [.apt(["liblua5.1-0-dev", "lua-cjson-dev", "lua-bitop-dev"])]
+        ),
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .target(
+            name: "NovaScripting",
+            dependencies: [
+                "CLuaShim", "NovaRESP", "NovaEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "NovaServer",
             dependencies: [
-                "NovaRESP", "NovaEngine", "CNovaSystem",
+                "NovaRESP", "NovaEngine", "CNovaSystem", "NovaScripting",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -182,6 +195,11 @@ let package = Package(
         .testTarget(
             name: "NovaConnectorTests",
             dependencies: ["NovaConnector", "NovaCache", "NovaTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NovaScriptingTests",
+            dependencies: ["NovaScripting", "NovaRESP", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(

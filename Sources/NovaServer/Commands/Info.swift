@@ -123,6 +123,8 @@ enum Info {
         let dataset = server.keyspace.footprint
         let maxMemory = server.config.settings.maxMemory
         let peak = max(server.peakMemory, used)
+        let luaMemory = server.lua?.memoryBytes ?? 0
+        let scriptBytes = server.lua?.cachedBytes ?? 0
         func ratio(_ a: Int, _ b: Int) -> String { b == 0 ? "0.00" : String(format2: Double(a) / Double(b)) }
         return [
             "used_memory:\(used)",
@@ -138,6 +140,19 @@ enum Info {
             "allocator_allocated:\(used)",
             "total_system_memory:\(total)",
             "total_system_memory_human:\(human(total))",
+            "used_memory_lua:\(luaMemory)",
+            "used_memory_vm_eval:\(luaMemory)",
+            "used_memory_lua_human:\(human(luaMemory))",
+            "used_memory_scripts_eval:\(scriptBytes)",
+            "number_of_cached_scripts:\(server.lua?.scriptCount ?? 0)",
+            "number_of_functions:0",
+            "number_of_libraries:0",
+            "used_memory_vm_functions:0",
+            "used_memory_vm_total:\(luaMemory)",
+            "used_memory_vm_total_human:\(human(luaMemory))",
+            "used_memory_functions:0",
+            "used_memory_scripts:\(scriptBytes)",
+            "used_memory_scripts_human:\(human(scriptBytes))",
             "maxmemory:\(maxMemory)",
             "maxmemory_human:\(human(maxMemory))",
             "maxmemory_policy:\(server.config.settings.evictionPolicy.rawValue)",

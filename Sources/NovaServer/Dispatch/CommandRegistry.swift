@@ -3,7 +3,7 @@
 enum CommandRegistry {
     /// Fresh specs for a new table (each table numbers its own).
     static var all: [CommandSpec] {
-        connection + strings + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl]
+        connection + strings + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl] + scripting
     }
 
     // MARK: ACL
@@ -24,6 +24,44 @@ enum CommandRegistry {
         sub("whoami", 2, [.noscript, .loading, .stale, .sentinel], "6.0.0", "Return the name of the user associated to the current connection", "", ACLCommands.whoami),
         sub("help", 2, [.loading, .stale, .sentinel], "6.0.0", "Show helpful text about the different subcommands", "", ACLCommands.help),
     ]} }
+
+    // MARK: Scripting
+
+    static var scripting: [CommandSpec] {
+        let evalFlags: CommandFlags = [.noscript, .stale, .skipMonitor, .noMandatoryKeys]
+        let worst = "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE"
+        let worstRO = "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS"
+        let history: [(version: String, change: String)] = []
+        return [
+            CommandSpec("eval", arity: -3, flags: evalFlags, keys: [.counted(2, [.rw, .access, .update], notes: worst)], group: .scripting, since: "2.6.0",
+                        summary: "Execute a Lua script server side", complexity: "Depends on the script that is executed.",
+                        syntax: "script numkeys [key ...] [arg ...]", history: history, handler: ScriptingCommands.eval),
+            CommandSpec("evalsha", arity: -3, flags: evalFlags, keys: [.counted(2, [.rw, .access, .update])], group: .scripting, since: "2.6.0",
+                        summary: "Execute a Lua script server side", complexity: "Depends on the script that is executed.",
+                        syntax: "sha1 numkeys [key ...] [arg ...]", handler: ScriptingCommands.evalsha),
+            CommandSpec("eval_ro", arity: -3, flags: evalFlags.union(.readonly), keys: [.counted(2, [.ro, .access], notes: worstRO)], group: .scripting, since: "7.0.0",
+                        summary: "Execute a read-only Lua script server side", complexity: "Depends on the script that is executed.",
+                        syntax: "script numkeys [key ...] [arg ...]", handler: ScriptingCommands.evalReadOnly),
+            CommandSpec("evalsha_ro", arity: -3, flags: evalFlags.union(.readonly), keys: [.counted(2, [.ro, .access])], group: .scripting, since: "7.0.0",
+                        summary: "Execute a read-only Lua script server side", complexity: "Depends on the script that is executed.",
+                        syntax: "sha1 numkeys [key ...] [arg ...]", handler: ScriptingCommands.evalshaReadOnly),
+            container("script", arity: -2, group: .scripting, since: "2.6.0", summary: "A container for Lua scripts management commands", categories: []) { sub in [
+                sub("debug", 3, [.noscript], "3.2.0", "Set the debug mode for executed scripts.", "mode=(YES | SYNC | NO)", ScriptingCommands.scriptDebug),
+                sub("exists", -3, [.noscript], "2.6.0", "Check existence of scripts in the script cache.", "sha1 ...", ScriptingCommands.scriptExists,
+                    complexity: "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).",
+                    tips: ["request_policy:all_shards", "response_policy:agg_logical_and"]),
+                sub("flush", -2, [.noscript], "2.6.0", "Remove all the scripts from the script cache.", "async=[ASYNC | SYNC]@6.2.0", ScriptingCommands.scriptFlush,
+                    complexity: "O(N) with N being the number of scripts in cache", history: [("6.2.0", "Added the `ASYNC` and `SYNC` flushing mode modifiers.")],
+                    tips: ["request_policy:all_nodes", "response_policy:all_succeeded"]),
+                sub("help", 2, [.loading, .stale], "5.0.0", "Show helpful text about the different subcommands", "", ScriptingCommands.scriptHelp),
+                sub("kill", 2, [.noscript, .allowBusy], "2.6.0", "Kill the script currently in execution.", "", ScriptingCommands.scriptKill,
+                    tips: ["request_policy:all_shards", "response_policy:one_succeeded"]),
+                sub("load", 3, [.noscript, .stale], "2.6.0", "Load the specified Lua script into the script cache.", "script", ScriptingCommands.scriptLoad,
+                    complexity: "O(N) with N being the length in bytes of the script body.",
+                    tips: ["request_policy:all_nodes", "response_policy:all_succeeded"]),
+            ]},
+        ]
+    }
 
     // MARK: Pub/Sub
 

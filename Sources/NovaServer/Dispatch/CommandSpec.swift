@@ -188,7 +188,8 @@ package final class CommandSpec: @unchecked Sendable {
     package var aclCategories: [String] {
         var categories: Set<String> = Set(explicitCategories ?? group.impliedCategories)
         if flags.contains(.write) { categories.insert("write") }
-        if flags.contains(.readonly) { categories.insert("read") }
+        // As Redis's setImplicitACLCategories: read-only scripting commands (EVAL_RO) are not @read.
+        if flags.contains(.readonly) && !categories.contains("scripting") { categories.insert("read") }
         if flags.contains(.admin) { categories.formUnion(["admin", "dangerous"]) }
         if flags.contains(.dangerous) { categories.insert("dangerous") }
         if flags.contains(.pubsub) { categories.insert("pubsub") }

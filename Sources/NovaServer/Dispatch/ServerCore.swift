@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 package import Logging
 package import NovaEngine
 package import NovaRESP
+import NovaScripting
 
 /// What a session reports of its buffers with each batch, for CLIENT LIST (see `ClientBuffers`).
 package struct BufferReport {
@@ -166,6 +167,10 @@ package final class ServerCore: @unchecked Sendable {
     /// Shutting down after the final save (or the decision not to save): no command runs any more, and
     /// clients that send one are disconnected without a reply.
     var halted = false
+    /// The Lua interpreter (created by the first script: see `scripting`) and the client its commands
+    /// run as.
+    var lua: LuaScripting?
+    var luaClient: ClientState?
 
     package let logger: Logger
     var hooks = ServerHooks()

@@ -1,0 +1,671 @@
+import CLua
+import CLuaShim
+package import NIOCore
+import NovaEngine
+package import NovaRESP
+
+/// What a running script reaches outside Lua: the server's commands and its log.
+package protocol ScriptHost: AnyObject {
+    /// Runs one command for the script (`redis.call`/`redis.pcall`) and returns its reply, encoded in
+    /// `version` (the script's `redis.setresp`). Refusals (an unknown command, ACL, a write in a read-only
+    /// script) are error replies too.
+    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion) -> ByteBuffer
+    /// `redis.acl_check_cmd`: whether the script's user may run the command (nil: no such command).
+    func scriptMayCall(_ arguments: [ByteBuffer]) -> Bool?
+    /// `redis.log`, with Redis's levels (0 debug … 3 warning).
+    func scriptLog(level: Int, message: String)
+}
+
+/// The Lua 5.1 interpreter scripts run in, set up as Redis 7.0's: the libraries it loads (base, table,
+/// string, math, debug, cjson, bit), the `redis` table, read-only globals, Redis's `math.random`, and the
+/// scripts cached by SHA1.
+///
+/// Not thread-safe: the server uses it under its lock. Lua errors are raised only by C code (the shim's
+/// trampoline), never across a Swift frame.
+package final class LuaScripting {
+    let state: OpaquePointer
+    /// The host of the script running now.
+    private weak var host: (any ScriptHost)?
+    /// The RESP version of replies `redis.call` converts (`redis.setresp`), reset for each script.
+    var scriptVersion = RESPVersion.v2
+    /// The scripts compiled, by lowercase SHA1 hex, and their bodies (SCRIPT EXISTS, INFO).
+    private(set) var bodies: [String: [UInt8]] = [:]
+    /// Bytes of all script bodies (INFO `used_memory_scripts_eval`).
+    private(set) var bodyBytes = 0
+
+    /// The Redis version scripts see (`redis.REDIS_VERSION`).
+    package static let redisVersion = "7.0.15"
+    /// The same as a number (0x00MMmmpp).
+    package static let redisVersionNumber = 0x07_00_0F
+
+    package enum Failure: Error, Equatable {
+        /// A compile or run-time error, as the reply text Redis sends (`ERR Error compiling script …`).
+        case script(String)
+    }
+
+    package init() {
+        guard let created = luaL_newstate() else { fatalError("Lua could not allocate its state") }
+        state = created
+        guard nova_lua_openlibs(state) == 0 else { fatalError("Lua's libraries could not be opened") }
+        nova_lua_install_random(state)
+        installRedisTable()
+        installSandbox()
+    }
+
+    deinit {
+        lua_close(state)
+    }
+
+    /// Bytes Lua has allocated (INFO `used_memory_lua`).
+    package var memoryBytes: Int {
+        Int(lua_gc(state, LUA_GCCOUNT, 0)) * 1024 + Int(lua_gc(state, LUA_GCCOUNTB, 0))
+    }
+
+    package var scriptCount: Int { bodies.count }
+
+    /// Bytes the script cache holds: the bodies, and the SHA1 each is kept under.
+    package var cachedBytes: Int { bodyBytes + bodies.count * 40 }
+
+    package func exists(_ sha: String) -> Bool { bodies[sha.lowercased()] != nil }
+
+    // MARK: Set-up
+
+    private func installRedisTable() {
+        // The instance, for the functions: registry["nova.scripting"].
+        lua_pushlightuserdata(state, Unmanaged.passUnretained(self).toOpaque())
+        lua_setfield(state, nova_lua_registryindex(), "nova.scripting")
+
+        nova_lua_newtable(state)
+        let functions: [(String, nova_lua_function)] = [
+            ("call", { state in LuaScripting.instance(state).redisCall(raising: true) }),
+            ("pcall", { state in LuaScripting.instance(state).redisCall(raising: false) }),
+            ("error_reply", { state in LuaScripting.reply(state, field: "err") }),
+            ("status_reply", { state in LuaScripting.reply(state, field: "ok") }),
+            ("sha1hex", { state in LuaScripting.sha1hex(state) }),
+            ("log", { state in LuaScripting.instance(state).log() }),
+            ("setresp", { state in LuaScripting.instance(state).setResp() }),
+            ("set_repl", { state in LuaScripting.setRepl(state) }),
+            ("replicate_commands", { state in lua_pushboolean(state, 1); return 1 }),
+            ("breakpoint", { state in lua_pushboolean(state, 0); return 1 }),
+            ("debug", { _ in 0 }),
+            ("acl_check_cmd", { state in LuaScripting.instance(state).aclCheck() }),
+        ]
+        for (name, function) in functions {
+            nova_lua_pushfunction(state, function)
+            lua_setfield(state, -2, name)
+        }
+        let constants: [(String, Int)] = [
+            ("LOG_DEBUG", 0), ("LOG_VERBOSE", 1), ("LOG_NOTICE", 2), ("LOG_WARNING", 3),
+            ("REPL_NONE", 0), ("REPL_AOF", 1), ("REPL_SLAVE", 2), ("REPL_REPLICA", 2), ("REPL_ALL", 3),
+            ("REDIS_VERSION_NUM", Self.redisVersionNumber),
+        ]
+        for (name, value) in constants {
+            lua_pushinteger(state, value)
+            lua_setfield(state, -2, name)
+        }
+        lua_pushstring(state, Self.redisVersion)
+        lua_setfield(state, -2, "REDIS_VERSION")
+        nova_lua_setglobal(state, "redis")
+    }
+
+    /// Redis 7.0's sandbox, in Lua: `loadfile` and `dofile` removed; scripts run with an environment
+    /// that reads the globals but cannot change them ("Attempt to modify a readonly table"), and reading
+    /// a global that does not exist is an error; the library tables are read-only too. The error
+    /// handler turns every error into a table with `err`, `source` and `line`, as Redis reports them.
+    private func installSandbox() {
+        let setup = """
+            local globals = _G
+            local error, rawget, setmetatable, tostring, type = error, rawget, setmetatable, tostring, type
+            local getinfo = debug.getinfo
+            -- What Redis 7.0 does not offer scripts.
+            for _, name in ipairs({"loadfile", "dofile", "print", "getfenv", "setfenv", "newproxy", "module",
+                                   "require", "package", "debug", "os", "io"}) do
+              globals[name] = nil
+            end
+            -- Redis's pcall: an error raised as a table with an "err" string (redis.call's) is caught as
+            -- that string, as scripts written before Redis 7 expect.
+            local basepcall = pcall
+            local function caught(ok, ...)
+              if ok then return true, ... end
+              local failure = ...
+              if type(failure) == "table" and type(rawget(failure, "err")) == "string" then
+                return false, rawget(failure, "err")
+              end
+              return false, failure
+            end
+            globals.pcall = function(...) return caught(basepcall(...)) end
+            local function readonly(table)
+              return setmetatable({}, {
+                __index = table,
+                __newindex = function() error("Attempt to modify a readonly table", 2) end,
+                __metatable = false,
+              })
+            end
+            for _, name in ipairs({"redis", "string", "table", "math", "cjson", "bit", "coroutine"}) do
+              if rawget(globals, name) then globals[name] = readonly(rawget(globals, name)) end
+            end
+            local environment = readonly(globals)
+            setmetatable(globals, {
+              __index = function(_, name)
+                error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+              end,
+            })
+            local function handler(err)
+              -- Where the script was: the first frame that is neither C nor this sandbox's own code.
+              local level, info = 2, getinfo(2, "nSl")
+              while info and (info.what == "C" or info.source == "=sandbox") do
+                level = level + 1
+                info = getinfo(level, "nSl")
+              end
+              if type(err) ~= "table" then err = {err = "ERR " .. tostring(err)} end
+              if info then
+                err.source = info.source
+                err.line = info.currentline
+              end
+              return err
+            end
+            rawset(globals, "_G", environment)
+            return environment, handler
+            """
+        guard luaL_loadbuffer(state, setup, setup.utf8.count, "=sandbox") == 0, lua_pcall(state, 0, 2, 0) == 0 else {
+            fatalError("the Lua sandbox failed to load: \(String(cString: lua_tolstring(state, -1, nil)))")
+        }
+        lua_setfield(state, nova_lua_registryindex(), "nova.handler")
+        lua_setfield(state, nova_lua_registryindex(), "nova.environment")
+        nova_lua_newtable(state)
+        lua_setfield(state, nova_lua_registryindex(), "nova.scripts")
+    }
+
+    static func instance(_ state: OpaquePointer?) -> LuaScripting {
+        lua_getfield(state, nova_lua_registryindex(), "nova.scripting")
+        let pointer = lua_touserdata(state, -1)!
+        nova_lua_pop(state, 1)
+        return Unmanaged<LuaScripting>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    // MARK: Scripts
+
+    /// Compiles `body` (SCRIPT LOAD, EVAL) unless it is cached; returns its SHA1 (lowercase hex).
+    @discardableResult
+    package func load(_ body: [UInt8]) throws(Failure) -> String {
+        let sha = SHA1.hex(body)
+        if bodies[sha] != nil { return sha }
+        try compile(body, sha: sha)
+        return sha
+    }
+
+    private func compile(_ body: [UInt8], sha: String) throws(Failure) {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_getfield(state, nova_lua_registryindex(), "nova.scripts")
+        let loaded = body.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { luaL_loadbuffer(state, $0.baseAddress, $0.count, "@user_script") }
+        }
+        guard loaded == 0 else {
+            throw .script("ERR Error compiling script (new function): \(string(at: -1) ?? "")")
+        }
+        lua_getfield(state, nova_lua_registryindex(), "nova.environment")
+        lua_setfenv(state, -2)
+        lua_setfield(state, -2, sha)
+        bodies[sha] = body
+        bodyBytes += body.count
+    }
+
+    /// Forgets every script (SCRIPT FLUSH).
+    package func flush() {
+        nova_lua_newtable(state)
+        lua_setfield(state, nova_lua_registryindex(), "nova.scripts")
+        bodies = [:]
+        bodyBytes = 0
+        lua_gc(state, LUA_GCCOLLECT, 0)
+    }
+
+    /// Runs the cached script `sha` with `keys` and `arguments`, writing its result (or its error) to
+    /// `reply`. Returns false when no script has that SHA1.
+    package func run(
+        sha: String, keys: [ByteBuffer], arguments: [ByteBuffer], host: any ScriptHost, reply: inout RESPWriter
+    ) -> Bool {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_getfield(state, nova_lua_registryindex(), "nova.handler")
+        lua_getfield(state, nova_lua_registryindex(), "nova.scripts")
+        lua_getfield(state, -1, sha)
+        guard lua_type(state, -1) == LUA_TFUNCTION else { return false }
+        lua_remove(state, -2)
+        setGlobalArray("KEYS", keys)
+        setGlobalArray("ARGV", arguments)
+        self.host = host
+        scriptVersion = .v2
+        nova_lua_srand48(Int32(truncatingIfNeeded: UInt32.random(in: 0...UInt32.max)))
+        defer { self.host = nil }
+        if lua_pcall(state, 0, 1, top + 1) != 0 {
+            writeError(sha: sha, reply: &reply)
+        } else {
+            writeReply(&reply, depth: 0)
+        }
+        lua_gc(state, LUA_GCSTEP, 1)
+        return true
+    }
+
+    private func setGlobalArray(_ name: String, _ values: [ByteBuffer]) {
+        lua_createtable(state, Int32(values.count), 0)
+        for (index, value) in values.enumerated() {
+            push(value)
+            lua_rawseti(state, -2, Int32(index + 1))
+        }
+        lua_pushstring(state, name)
+        lua_insert(state, -2)
+        lua_rawset(state, nova_lua_globalsindex())
+    }
+
+    // MARK: The redis table
+
+    private func redisCall(raising: Bool) -> Int32 {
+        let count = lua_gettop(state)
+        guard count > 0 else { return raise("Please specify at least one argument for this redis lib call") }
+        var arguments: [ByteBuffer] = []
+        arguments.reserveCapacity(Int(count))
+        for index in 1...count {
+            let type = lua_type(state, index)
+            guard type == LUA_TSTRING || type == LUA_TNUMBER else {
+                return raise("Lua redis lib command arguments must be strings or integers")
+            }
+            var length = 0
+            let bytes = lua_tolstring(state, index, &length)!
+            arguments.append(ByteBuffer(bytes: UnsafeRawBufferPointer(start: bytes, count: length)))
+        }
+        guard let host else { return raise("ERR redis.call called outside a script") }
+        var reply = host.scriptCall(arguments, version: scriptVersion)
+        lua_settop(state, 0)
+        let isError = reply.getInteger(at: reply.readerIndex, as: UInt8.self) == UInt8(ascii: "-")
+        pushReply(&reply, depth: 0)
+        if isError && raising { return -1 }
+        return 1
+    }
+
+    /// Pushes `{err = message}` and asks the trampoline to raise it.
+    private func raise(_ message: String) -> Int32 {
+        lua_settop(state, 0)
+        pushErrorTable(message.hasPrefix("ERR ") ? message : "ERR " + message)
+        return -1
+    }
+
+    private func pushErrorTable(_ message: String) {
+        lua_createtable(state, 0, 1)
+        lua_pushstring(state, message)
+        lua_setfield(state, -2, "err")
+    }
+
+    /// `redis.error_reply(message)` and `redis.status_reply(message)`.
+    private static func reply(_ state: OpaquePointer?, field: String) -> Int32 {
+        guard lua_gettop(state) == 1, lua_type(state, 1) == LUA_TSTRING else {
+            // Returned, not raised, as Redis does.
+            lua_settop(state, 0)
+            instance(state).pushErrorTable("ERR wrong number or type of arguments")
+            return 1
+        }
+        var length = 0
+        let bytes = lua_tolstring(state, 1, &length)!
+        var text = String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
+        if field == "err" {
+            // As Redis: a leading "-" is dropped; a message without an error code gets ERR.
+            if text.hasPrefix("-") { text.removeFirst() } else if !text.contains(" ") { text = "ERR " + text }
+        }
+        lua_createtable(state, 0, 1)
+        lua_pushstring(state, text)
+        lua_setfield(state, -2, field)
+        return 1
+    }
+
+    private static func sha1hex(_ state: OpaquePointer?) -> Int32 {
+        guard lua_gettop(state) == 1 else {
+            lua_settop(state, 0)
+            instance(state).pushErrorTable("ERR wrong number of arguments")
+            return -1
+        }
+        var length = 0
+        let bytes = lua_tolstring(state, 1, &length)
+        let body = bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
+        lua_pushstring(state, SHA1.hex(body))
+        return 1
+    }
+
+    private func log() -> Int32 {
+        let count = lua_gettop(state)
+        guard count >= 2 else { return raise("redis.log() requires two arguments or more.") }
+        guard lua_type(state, 1) == LUA_TNUMBER else { return raise("First argument must be a number (log level).") }
+        let level = Int(lua_tointeger(state, 1))
+        guard (0...3).contains(level) else { return raise("Invalid debug level.") }
+        var words: [String] = []
+        for index in 2...count where lua_type(state, index) == LUA_TSTRING || lua_type(state, index) == LUA_TNUMBER {
+            words.append(string(at: index) ?? "")
+        }
+        host?.scriptLog(level: level, message: words.joined(separator: " "))
+        return 0
+    }
+
+    private func setResp() -> Int32 {
+        guard lua_gettop(state) == 1 else { return raise("redis.setresp() requires one argument.") }
+        switch lua_tointeger(state, 1) {
+        case 2: scriptVersion = .v2
+        case 3: scriptVersion = .v3
+        default: return raise("RESP version must be 2 or 3.")
+        }
+        return 0
+    }
+
+    private static func setRepl(_ state: OpaquePointer?) -> Int32 {
+        guard lua_gettop(state) == 1 else { return instance(state).raise("redis.set_repl() requires one argument.") }
+        let flags = lua_tointeger(state, 1)
+        guard (0...3).contains(flags) else { return instance(state).raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.") }
+        return 0
+    }
+
+    private func aclCheck() -> Int32 {
+        let count = lua_gettop(state)
+        guard count > 0 else { return raise("Please specify at least one argument for this redis lib call") }
+        var arguments: [ByteBuffer] = []
+        for index in 1...count {
+            let type = lua_type(state, index)
+            guard type == LUA_TSTRING || type == LUA_TNUMBER else {
+                return raise("Lua redis lib command arguments must be strings or integers")
+            }
+            var length = 0
+            let bytes = lua_tolstring(state, index, &length)!
+            arguments.append(ByteBuffer(bytes: UnsafeRawBufferPointer(start: bytes, count: length)))
+        }
+        guard let allowed = host?.scriptMayCall(arguments) else { return raise("Invalid command passed to redis.acl_check_cmd()") }
+        lua_pushboolean(state, allowed ? 1 : 0)
+        return 1
+    }
+
+    // MARK: Conversions
+
+    private func push(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { bytes in
+            lua_pushlstring(state, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+        }
+    }
+
+    private func string(at index: Int32) -> String? {
+        var length = 0
+        guard let bytes = lua_tolstring(state, index, &length) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
+    }
+
+    /// Pushes the Lua value of the RESP reply at the front of `reply`, as Redis converts command replies
+    /// for scripts: integers to numbers, bulk strings to strings, nulls to false (RESP2) or nil (RESP3),
+    /// statuses to `{ok=…}`, errors to `{err=…}`, arrays to tables; RESP3 maps to `{map={…}}`, sets to
+    /// `{set={…=true}}`, doubles to `{double=…}`, big numbers to `{big_number=…}`, verbatim strings to
+    /// `{verbatim_string={format=…, string=…}}`, booleans to booleans.
+    private func pushReply(_ reply: inout ByteBuffer, depth: Int) {
+        guard let type = reply.readInteger(as: UInt8.self), let line = readLine(&reply) else {
+            lua_pushnil(state)
+            return
+        }
+        lua_checkstack(state, 4)
+        switch type {
+        case UInt8(ascii: "+"):
+            lua_createtable(state, 0, 1)
+            pushBytes(line)
+            lua_setfield(state, -2, "ok")
+        case UInt8(ascii: "-"):
+            lua_createtable(state, 0, 1)
+            pushBytes(line)
+            lua_setfield(state, -2, "err")
+        case UInt8(ascii: ":"):
+            lua_pushnumber(state, Double(parseInteger(line)))
+        case UInt8(ascii: "$"):
+            let length = parseInteger(line)
+            if length < 0 {
+                lua_pushboolean(state, 0)
+            } else {
+                let payload = reply.readSlice(length: Int(length)) ?? ByteBuffer()
+                reply.moveReaderIndex(forwardBy: min(2, reply.readableBytes))
+                push(payload)
+            }
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
+            let count = parseInteger(line)
+            if count < 0 {
+                lua_pushboolean(state, 0)
+                return
+            }
+            if type == UInt8(ascii: "~") {
+                lua_createtable(state, 0, 1)
+                lua_createtable(state, 0, Int32(clamping: count))
+                for _ in 0..<count {
+                    pushReply(&reply, depth: depth + 1)
+                    lua_pushboolean(state, 1)
+                    lua_rawset(state, -3)
+                }
+                lua_setfield(state, -2, "set")
+            } else {
+                lua_createtable(state, Int32(clamping: count), 0)
+                for index in 0..<count {
+                    pushReply(&reply, depth: depth + 1)
+                    lua_rawseti(state, -2, Int32(clamping: index + 1))
+                }
+            }
+        case UInt8(ascii: "%"):
+            let count = parseInteger(line)
+            lua_createtable(state, 0, 1)
+            lua_createtable(state, 0, Int32(clamping: count))
+            for _ in 0..<max(0, count) {
+                pushReply(&reply, depth: depth + 1)
+                pushReply(&reply, depth: depth + 1)
+                lua_rawset(state, -3)
+            }
+            lua_setfield(state, -2, "map")
+        case UInt8(ascii: "_"):
+            lua_pushnil(state)
+        case UInt8(ascii: "#"):
+            lua_pushboolean(state, line.first == UInt8(ascii: "t") ? 1 : 0)
+        case UInt8(ascii: ","):
+            lua_createtable(state, 0, 1)
+            lua_pushnumber(state, RedisFloat.parseDouble(line) ?? .nan)
+            lua_setfield(state, -2, "double")
+        case UInt8(ascii: "("):
+            lua_createtable(state, 0, 1)
+            pushBytes(line)
+            lua_setfield(state, -2, "big_number")
+        case UInt8(ascii: "="):
+            let length = Int(parseInteger(line))
+            let payload = reply.readBytes(length: max(0, length)) ?? []
+            reply.moveReaderIndex(forwardBy: min(2, reply.readableBytes))
+            lua_createtable(state, 0, 1)
+            lua_createtable(state, 0, 2)
+            pushBytes(Array(payload.prefix(3)))
+            lua_setfield(state, -2, "format")
+            pushBytes(Array(payload.dropFirst(4)))
+            lua_setfield(state, -2, "string")
+            lua_setfield(state, -2, "verbatim_string")
+        default:
+            lua_pushnil(state)
+        }
+    }
+
+    private func readLine(_ buffer: inout ByteBuffer) -> [UInt8]? {
+        let view = buffer.readableBytesView
+        guard let cr = view.firstIndex(of: 13) else { return nil }
+        let line = Array(view[view.startIndex..<cr])
+        buffer.moveReaderIndex(forwardBy: line.count + 2)
+        return line
+    }
+
+    private func parseInteger(_ bytes: [UInt8]) -> Int64 {
+        bytes.withUnsafeBytes { RedisInteger.parse($0) } ?? 0
+    }
+
+    private func pushBytes(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { pointer in
+            pointer.withMemoryRebound(to: CChar.self) { lua_pushlstring(state, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Writes the value on top of the stack as the script's reply, as Redis converts it: strings to bulk
+    /// strings, numbers to integers (truncated), booleans to 1 / null (or RESP3 booleans once the script
+    /// chose RESP3), tables with `err`/`ok`/`double`/`big_number`/`map`/`set`/`verbatim_string` to those
+    /// replies, other tables to arrays up to their first nil, anything else to null. Pops it.
+    private func writeReply(_ reply: inout RESPWriter, depth: Int) {
+        defer { nova_lua_pop(state, 1) }
+        guard depth < 1000, lua_checkstack(state, 4) != 0 else {
+            reply.error("ERR reached lua stack limit")
+            return
+        }
+        switch lua_type(state, -1) {
+        case LUA_TSTRING:
+            var length = 0
+            let bytes = lua_tolstring(state, -1, &length)!
+            reply.bulk(UnsafeRawBufferPointer(start: bytes, count: length))
+        case LUA_TBOOLEAN:
+            let value = lua_toboolean(state, -1) != 0
+            if scriptVersion == .v3 {
+                reply.boolean(value)
+            } else if value {
+                reply.integer(1)
+            } else {
+                reply.null()
+            }
+        case LUA_TNUMBER:
+            reply.integer(Self.truncate(lua_tonumber(state, -1)))
+        case LUA_TTABLE:
+            writeTable(&reply, depth: depth)
+        default:
+            reply.null()
+        }
+    }
+
+    /// C's conversion of a double to `long long` on x86-64: out of range (and NaN) gives the minimum.
+    static func truncate(_ value: Double) -> Int64 {
+        guard value.isFinite, value >= -9.223372036854775808e18, value < 9.223372036854775808e18 else { return .min }
+        return Int64(value)
+    }
+
+    private func field(_ name: String, _ type: Int32) -> Bool {
+        lua_pushstring(state, name)
+        lua_rawget(state, -2)
+        if lua_type(state, -1) == type { return true }
+        nova_lua_pop(state, 1)
+        return false
+    }
+
+    private func writeTable(_ reply: inout RESPWriter, depth: Int) {
+        if field("err", LUA_TSTRING) {
+            var length = 0
+            let bytes = lua_tolstring(state, -1, &length)!
+            reply.error(Array(UnsafeRawBufferPointer(start: bytes, count: length)))
+            nova_lua_pop(state, 1)
+            return
+        }
+        if field("ok", LUA_TSTRING) {
+            reply.simpleString(string(at: -1) ?? "")
+            nova_lua_pop(state, 1)
+            return
+        }
+        if field("double", LUA_TNUMBER) {
+            reply.double(lua_tonumber(state, -1))
+            nova_lua_pop(state, 1)
+            return
+        }
+        if field("big_number", LUA_TSTRING) {
+            let text = string(at: -1) ?? ""
+            if reply.version == .v3 {
+                reply.buffer.writeString("(" + String(text.map { $0 == "\r" || $0 == "\n" || $0 == "\r\n" ? " " : $0 }) + "\r\n")
+            } else {
+                reply.bulk(text)
+            }
+            nova_lua_pop(state, 1)
+            return
+        }
+        if field("map", LUA_TTABLE) {
+            var count = 0
+            lua_pushnil(state)
+            while lua_next(state, -2) != 0 {
+                count += 1
+                nova_lua_pop(state, 1)
+            }
+            reply.map(count)
+            lua_pushnil(state)
+            while lua_next(state, -2) != 0 {
+                lua_pushvalue(state, -2)  // the key, written (and popped) first
+                writeReply(&reply, depth: depth + 1)
+                writeReply(&reply, depth: depth + 1)
+            }
+            nova_lua_pop(state, 1)
+            return
+        }
+        if field("set", LUA_TTABLE) {
+            var count = 0
+            lua_pushnil(state)
+            while lua_next(state, -2) != 0 {
+                count += 1
+                nova_lua_pop(state, 1)
+            }
+            reply.set(count)
+            lua_pushnil(state)
+            while lua_next(state, -2) != 0 {
+                nova_lua_pop(state, 1)
+                lua_pushvalue(state, -1)
+                writeReply(&reply, depth: depth + 1)
+            }
+            nova_lua_pop(state, 1)
+            return
+        }
+        if field("verbatim_string", LUA_TTABLE) {
+            lua_getfield(state, -1, "format")
+            lua_getfield(state, -2, "string")
+            if lua_type(state, -2) == LUA_TSTRING, lua_type(state, -1) == LUA_TSTRING {
+                let format = string(at: -2) ?? "txt"
+                let text = string(at: -1) ?? ""
+                if reply.version == .v3 {
+                    let payload = Array((format + ":" + text).utf8)
+                    reply.buffer.writeString("=\(payload.count)\r\n")
+                    reply.buffer.writeBytes(payload)
+                    reply.buffer.writeString("\r\n")
+                } else {
+                    reply.bulk(text)
+                }
+                nova_lua_pop(state, 3)
+                return
+            }
+            nova_lua_pop(state, 3)
+        }
+        var count: Int32 = 0
+        while true {
+            lua_rawgeti(state, -1, count + 1)
+            defer { nova_lua_pop(state, 1) }
+            if lua_type(state, -1) == LUA_TNIL { break }
+            count += 1
+        }
+        reply.array(Int(count))
+        for index in 0..<count {
+            lua_rawgeti(state, -1, index + 1)
+            writeReply(&reply, depth: depth + 1)
+        }
+    }
+
+    /// The reply for a script that raised `error` (on top of the stack): the error table's `err`, with
+    /// where it happened, as Redis 7.0 words it.
+    private func writeError(sha: String, reply: inout RESPWriter) {
+        guard lua_type(state, -1) == LUA_TTABLE else {
+            reply.error("ERR Error running script (call to f_\(sha)): \(string(at: -1) ?? "")")
+            return
+        }
+        var message = "ERR unknown error"
+        if field("err", LUA_TSTRING) {
+            message = string(at: -1) ?? message
+            nova_lua_pop(state, 1)
+        }
+        if field("source", LUA_TSTRING) {
+            let source = string(at: -1) ?? ""
+            nova_lua_pop(state, 1)
+            var line = ""
+            if field("line", LUA_TNUMBER) {
+                line = String(Int(lua_tonumber(state, -1)))
+                nova_lua_pop(state, 1)
+            }
+            message += " script: \(sha), on \(source):\(line)."
+        }
+        reply.error(message)
+    }
+}

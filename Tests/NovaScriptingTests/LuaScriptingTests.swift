@@ -1,0 +1,111 @@
+import NIOCore
+import NovaRESP
+import NovaScripting
+import Testing
+
+/// A host that answers every command with a canned RESP reply and records what it was asked.
+final class RecordingHost: ScriptHost {
+    var calls: [[String]] = []
+    var replies: [String: String] = [:]
+    var logged: [(Int, String)] = []
+
+    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion) -> ByteBuffer {
+        let words = arguments.map { String(buffer: $0) }
+        calls.append(words)
+        return ByteBuffer(string: replies[words[0].lowercased()] ?? "+OK\r\n")
+    }
+
+    func scriptMayCall(_ arguments: [ByteBuffer]) -> Bool? {
+        String(buffer: arguments[0]) == "nosuch" ? nil : String(buffer: arguments[0]) != "flushall"
+    }
+
+    func scriptLog(level: Int, message: String) { logged.append((level, message)) }
+}
+
+@Suite struct LuaScriptingTests {
+    func run(_ body: String, keys: [String] = [], arguments: [String] = [], host: RecordingHost = RecordingHost(), version: RESPVersion = .v2) throws -> String {
+        let scripting = LuaScripting()
+        let sha = try scripting.load(Array(body.utf8))
+        var reply = RESPWriter(buffer: ByteBuffer())
+        reply.version = version
+        let found = scripting.run(sha: sha, keys: keys.map { ByteBuffer(string: $0) }, arguments: arguments.map { ByteBuffer(string: $0) }, host: host, reply: &reply)
+        #expect(found)
+        return String(buffer: reply.buffer)
+    }
+
+    @Test func returnValuesAreConvertedAsRedisDoes() throws {
+        #expect(try run("return 3.99") == ":3\r\n")
+        #expect(try run("return 1e20") == ":-9223372036854775808\r\n")
+        #expect(try run("return {1, 'x', true, false, nil, 4}") == "*4\r\n:1\r\n$1\r\nx\r\n:1\r\n$-1\r\n")
+        #expect(try run("return {ok='fine'}") == "+fine\r\n")
+        #expect(try run("return {err='CODE msg'}") == "-CODE msg\r\n")
+        #expect(try run("return {double=1.5}") == "$3\r\n1.5\r\n")
+        #expect(try run("return {double=1.5}", version: .v3) == ",1.5\r\n")
+        #expect(try run("return {map={a=1}}", version: .v3) == "%1\r\n$1\r\na\r\n:1\r\n")
+        #expect(try run("redis.setresp(3); return false", version: .v3) == "#f\r\n")
+        #expect(try run("return false", version: .v3) == "_\r\n")
+    }
+
+    @Test func keysAndArgumentsAreTheScriptsGlobals() throws {
+        #expect(try run("return {KEYS[1], ARGV[2], #KEYS, #ARGV}", keys: ["k"], arguments: ["a", "b"]) == "*4\r\n$1\r\nk\r\n$1\r\nb\r\n:1\r\n:2\r\n")
+    }
+
+    @Test func commandRepliesAreConvertedToLua() throws {
+        let host = RecordingHost()
+        host.replies = [
+            "get": "$5\r\nhello\r\n", "incr": ":7\r\n", "lrange": "*2\r\n$1\r\na\r\n$-1\r\n", "set": "+OK\r\n",
+            "bad": "-WRONGTYPE no\r\n", "hgetall": "%1\r\n$1\r\nf\r\n,2.5\r\n",
+        ]
+        #expect(try run("return redis.call('get', 'k') .. redis.call('incr', 'n')", host: host) == "$6\r\nhello7\r\n")
+        #expect(try run("local t = redis.call('lrange', 'l', 0, -1); return {t[1], type(t[2])}", host: host) == "*2\r\n$1\r\na\r\n$7\r\nboolean\r\n")
+        #expect(try run("return redis.call('set', 'k', 'v').ok", host: host) == "$2\r\nOK\r\n")
+        #expect(try run("return redis.pcall('bad').err", host: host) == "$12\r\nWRONGTYPE no\r\n")
+        #expect(try run("redis.setresp(3); return redis.call('hgetall', 'h').map.f.double", host: host) == ":2\r\n")
+        #expect(host.calls.contains(["lrange", "l", "0", "-1"]))
+    }
+
+    @Test func errorsCarryWhereTheyHappened() throws {
+        let host = RecordingHost()
+        host.replies = ["bad": "-WRONGTYPE no\r\n"]
+        let reply = try run("\n\nreturn redis.call('bad')", host: host)
+        #expect(reply.hasPrefix("-WRONGTYPE no script: ") && reply.hasSuffix(", on @user_script:3.\r\n"))
+        #expect(try run("error('boom')").hasPrefix("-ERR user_script:1: boom script: "))
+        #expect(try run("x = 1").hasPrefix("-ERR user_script:1: Attempt to modify a readonly table script: "))
+        #expect(try run("return nope").hasPrefix("-ERR user_script:1: Script attempted to access nonexistent global variable 'nope'"))
+        #expect(try run("local ok, e = pcall(redis.call, 'bad'); return e", host: host) == "$12\r\nWRONGTYPE no\r\n")
+        #expect(throws: LuaScripting.Failure.script("ERR Error compiling script (new function): user_script:1: unexpected symbol near '+'")) {
+            try LuaScripting().load(Array("return +".utf8))
+        }
+    }
+
+    @Test func theSandboxHidesWhatRedisHides() throws {
+        for name in ["os", "io", "print", "loadfile", "dofile", "getfenv", "setfenv", "require", "debug"] {
+            #expect(try run("return \(name)").contains("nonexistent global variable '\(name)'"), "\(name)")
+        }
+        #expect(try run("string.x = 1").contains("Attempt to modify a readonly table"))
+        #expect(try run("return cjson.encode({1, 2})") == "$5\r\n[1,2]\r\n")
+        #expect(try run("return bit.bor(1, 6)") == ":7\r\n")
+    }
+
+    @Test func randomIsRedisRand48() throws {
+        // The sequence Redis 7.0 gives after math.randomseed(7).
+        #expect(try run("math.randomseed(7); return {math.random(1000), math.random(1000), math.random(5, 9)}") == "*3\r\n:\(Self.seven.0)\r\n:\(Self.seven.1)\r\n:\(Self.seven.2)\r\n")
+    }
+    static let seven = (267, 683, 6)
+
+    @Test func theHostIsAskedForLogsAndACLChecks() throws {
+        let host = RecordingHost()
+        #expect(try run("redis.log(redis.LOG_WARNING, 'hello', 'there'); return redis.acl_check_cmd('flushall')", host: host) == "$-1\r\n")
+        #expect(host.logged.count == 1 && host.logged[0] == (3, "hello there"))
+    }
+
+    @Test func scriptsAreCachedBySHA1AndFlushed() throws {
+        let scripting = LuaScripting()
+        let sha = try scripting.load(Array("return 1".utf8))
+        #expect(sha == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+        #expect(scripting.exists(sha.uppercased()) && scripting.scriptCount == 1)
+        scripting.flush()
+        var reply = RESPWriter(buffer: ByteBuffer())
+        #expect(!scripting.run(sha: sha, keys: [], arguments: [], host: RecordingHost(), reply: &reply))
+    }
+}
