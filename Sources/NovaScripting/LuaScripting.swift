@@ -1,5 +1,8 @@
 import CLua
 import CLuaShim
+#if canImport(Glibc)
+    import Glibc
+#endif
 package import NIOCore
 import NovaEngine
 package import NovaRESP
@@ -222,8 +225,12 @@ package final class LuaScripting {
 
     /// Runs the cached script `sha` with `keys` and `arguments`, writing its result (or its error) to
     /// `reply`. Returns false when no script has that SHA1.
+    ///
+    /// A script still running after `timeLimit` is stopped with an error (its writes so far stay): the
+    /// server answers no other client while a script runs, so an endless loop must not stop it for good.
     package func run(
-        sha: String, keys: [ByteBuffer], arguments: [ByteBuffer], host: any ScriptHost, reply: inout RESPWriter
+        sha: String, keys: [ByteBuffer], arguments: [ByteBuffer], host: any ScriptHost, reply: inout RESPWriter,
+        timeLimit: Duration = .seconds(60)
     ) -> Bool {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
@@ -236,8 +243,13 @@ package final class LuaScripting {
         setGlobalArray("ARGV", arguments)
         self.host = host
         scriptVersion = .v2
-        nova_lua_srand48(Int32(truncatingIfNeeded: UInt32.random(in: 0...UInt32.max)))
+        nova_lua_srand48(state, Int32(truncatingIfNeeded: UInt32.random(in: 0...UInt32.max)))
         defer { self.host = nil }
+        let (seconds, attoseconds) = timeLimit.components
+        deadline = Self.now() &+ UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+        self.timeLimit = timeLimit
+        nova_lua_sethook(state, { state in LuaScripting.instance(state).checkTime() }, Self.hookInstructions)
+        defer { nova_lua_sethook(state, nil, 0) }
         if lua_pcall(state, 0, 1, top + 1) != 0 {
             writeError(sha: sha, reply: &reply)
         } else {
@@ -245,6 +257,27 @@ package final class LuaScripting {
         }
         lua_gc(state, LUA_GCSTEP, 1)
         return true
+    }
+
+    /// Instructions between two looks at the clock (Redis's hook runs every 100,000 too).
+    static let hookInstructions: Int32 = 100_000
+    private var deadline: UInt64 = 0
+    private var timeLimit = Duration.seconds(60)
+
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+    }
+
+    /// The instruction hook: stops a script past its deadline.
+    private func checkTime() -> Int32 {
+        guard Self.now() > deadline else { return 0 }
+        // From now on the error is raised on every line, so that a pcall cannot keep the script going.
+        nova_lua_hook_every_line(state)
+        let milliseconds = timeLimit.components.seconds * 1000 + timeLimit.components.attoseconds / 1_000_000_000_000_000
+        pushErrorTable("ERR Script stopped after running for \(milliseconds) ms: no other client is served while a script runs")
+        return 1
     }
 
     private func setGlobalArray(_ name: String, _ values: [ByteBuffer]) {

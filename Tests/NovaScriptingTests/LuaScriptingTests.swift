@@ -109,3 +109,22 @@ final class RecordingHost: ScriptHost {
         #expect(!scripting.run(sha: sha, keys: [], arguments: [], host: RecordingHost(), reply: &reply))
     }
 }
+
+@Suite struct LuaScriptLimitTests {
+    @Test func endlessScriptsAreStoppedAtTheirTimeLimit() throws {
+        let scripting = LuaScripting()
+        for body in ["while true do end", "while true do pcall(function() while true do end end) end"] {
+            let sha = try scripting.load(Array(body.utf8))
+            var reply = RESPWriter(buffer: ByteBuffer())
+            let started = ContinuousClock.now
+            #expect(scripting.run(sha: sha, keys: [], arguments: [], host: RecordingHost(), reply: &reply, timeLimit: .milliseconds(200)))
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(String(buffer: reply.buffer).hasPrefix("-ERR Script stopped after running for 200 ms"), "\(String(buffer: reply.buffer))")
+        }
+        // The interpreter is usable afterwards, and the limit applies per run.
+        var reply = RESPWriter(buffer: ByteBuffer())
+        let sha = try scripting.load(Array("local n = 0; for i = 1, 3000000 do n = n + i end; return n".utf8))
+        #expect(scripting.run(sha: sha, keys: [], arguments: [], host: RecordingHost(), reply: &reply, timeLimit: .seconds(30)))
+        #expect(String(buffer: reply.buffer) == ":4500001500000\r\n")
+    }
+}

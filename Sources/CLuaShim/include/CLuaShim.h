@@ -24,12 +24,16 @@ typedef int (*nova_lua_hook)(lua_State *L);
 /// Installs (or, with a null hook, removes) the instruction-count hook.
 void nova_lua_sethook(lua_State *L, nova_lua_hook hook, int count);
 
+/// Makes the installed hook run on every line and instruction (a script being stopped must not go on
+/// by catching the error with pcall).
+void nova_lua_hook_every_line(lua_State *L);
+
 /// Replaces math.random and math.randomseed with Redis's (rand48, so that a seeded sequence is the same
 /// as Redis's).
 void nova_lua_install_random(lua_State *L);
 
 /// Seeds the script PRNG (redis.replicate_commands-era Redis seeds it from rand() before each script).
-void nova_lua_srand48(int seed);
+void nova_lua_srand48(lua_State *L, int seed);
 
 /// Opens the libraries Redis 7.0 loads (base, table, string, math, debug, cjson, bit) in protected mode;
 /// returns 0 on success.
