@@ -33,6 +33,8 @@ package final class LuaScripting {
     var scriptVersion = RESPVersion.v2
     /// The scripts compiled, by lowercase SHA1 hex, and their bodies (SCRIPT EXISTS, INFO).
     private(set) var bodies: [String: [UInt8]] = [:]
+    /// The flags each script's shebang declared.
+    private var scriptFlags: [String: ScriptFlags] = [:]
     /// Bytes of all script bodies (INFO `used_memory_scripts_eval`).
     private(set) var bodyBytes = 0
 
@@ -198,10 +200,13 @@ package final class LuaScripting {
     }
 
     private func compile(_ body: [UInt8], sha: String) throws(Failure) {
+        let flags = try ScriptFlags(shebangOf: body)
+        // The shebang line is not Lua: it is compiled as an empty line, so that line numbers stay right.
+        let source = flags.hasShebang ? Array(body.drop { $0 != UInt8(ascii: "\n") }) : body
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         lua_getfield(state, nova_lua_registryindex(), "nova.scripts")
-        let loaded = body.withUnsafeBufferPointer { bytes in
+        let loaded = source.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { luaL_loadbuffer(state, $0.baseAddress, $0.count, "@user_script") }
         }
         guard loaded == 0 else {
@@ -211,14 +216,19 @@ package final class LuaScripting {
         lua_setfenv(state, -2)
         lua_setfield(state, -2, sha)
         bodies[sha] = body
+        scriptFlags[sha] = flags
         bodyBytes += body.count
     }
+
+    /// The flags the cached script `sha` declared (nil: no such script).
+    package func flags(of sha: String) -> ScriptFlags? { scriptFlags[sha] }
 
     /// Forgets every script (SCRIPT FLUSH).
     package func flush() {
         nova_lua_newtable(state)
         lua_setfield(state, nova_lua_registryindex(), "nova.scripts")
         bodies = [:]
+        scriptFlags = [:]
         bodyBytes = 0
         lua_gc(state, LUA_GCCOLLECT, 0)
     }
@@ -700,5 +710,42 @@ package final class LuaScripting {
             message += " script: \(sha), on \(source):\(line)."
         }
         reply.error(message)
+    }
+}
+
+/// What a script declares in its first line (`#!lua flags=no-writes,allow-oom`), as Redis 7.0 reads it.
+/// Scripts without a shebang keep the pre-7.0 rules (`hasShebang` false).
+package struct ScriptFlags: Sendable, Equatable {
+    package var hasShebang = false
+    package var noWrites = false
+    package var allowOOM = false
+    package var allowStale = false
+    package var noCluster = false
+    package var allowCrossSlotKeys = false
+
+    package init() {}
+
+    init(shebangOf body: [UInt8]) throws(LuaScripting.Failure) {
+        guard body.starts(with: [UInt8(ascii: "#"), UInt8(ascii: "!")]) else { return }
+        hasShebang = true
+        guard body.contains(UInt8(ascii: "\n")) else { throw .script("ERR Invalid script shebang") }
+        let line = String(decoding: body.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let words = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard words.first == "#!lua" else {
+            throw .script("ERR Unexpected engine in script shebang: \(words.first.map(String.init) ?? line)")
+        }
+        for word in words.dropFirst() {
+            guard word.hasPrefix("flags=") else { throw .script("ERR Unknown lua shebang option: \(word)") }
+            for flag in word.dropFirst("flags=".count).split(separator: ",", omittingEmptySubsequences: true) {
+                switch flag {
+                case "no-writes": noWrites = true
+                case "allow-oom": allowOOM = true
+                case "allow-stale": allowStale = true
+                case "no-cluster": noCluster = true
+                case "allow-cross-slot-keys": allowCrossSlotKeys = true
+                default: throw .script("ERR Unexpected flag in script shebang: \(flag)")
+                }
+            }
+        }
     }
 }

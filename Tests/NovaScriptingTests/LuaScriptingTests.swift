@@ -128,3 +128,28 @@ final class RecordingHost: ScriptHost {
         #expect(String(buffer: reply.buffer) == ":4500001500000\r\n")
     }
 }
+
+@Suite struct ScriptShebangTests {
+    @Test func flagsAreReadFromTheFirstLine() throws {
+        let scripting = LuaScripting()
+        let sha = try scripting.load(Array("#!lua flags=no-writes,allow-oom\nreturn 1".utf8))
+        var expected = ScriptFlags()
+        expected.hasShebang = true
+        expected.noWrites = true
+        expected.allowOOM = true
+        #expect(scripting.flags(of: sha) == expected)
+        #expect(scripting.flags(of: try scripting.load(Array("return 2".utf8))) == ScriptFlags())
+    }
+
+    @Test func badShebangsAreRefusedAsRedisWordsIt() {
+        let cases = [
+            ("#!lua flags=bogus\nreturn 1", "ERR Unexpected flag in script shebang: bogus"),
+            ("#!lua name=x\nreturn 1", "ERR Unknown lua shebang option: name=x"),
+            ("#!python\nreturn 1", "ERR Unexpected engine in script shebang: #!python"),
+            ("#!lua", "ERR Invalid script shebang"),
+        ]
+        for (body, message) in cases {
+            #expect(throws: LuaScripting.Failure.script(message)) { try LuaScripting().load(Array(body.utf8)) }
+        }
+    }
+}

@@ -138,6 +138,37 @@ def test_evalsha_and_script_commands(pair):
         c.close()
 
 
+SHEBANG = [
+    "#!lua\nerror('x')", "#!lua flags=no-writes\nreturn redis.call('set','a','b')", "#!lua flags=bogus\nreturn 1",
+    "#!lua name=x\nreturn 1", "#!lua flags=no-writes,allow-oom\nreturn redis.call('get','s')", "#!notlua\nreturn 1",
+    "#!lua flags=\nreturn 1", "#!lua  flags=no-writes  \nreturn 2", "#!lua\nreturn redis.call('set', 'k', 'v')",
+    "#!lua flags=allow-stale,no-cluster,allow-cross-slot-keys\nreturn 3", "#!lua",
+]
+
+
+def test_shebang_flags(pair):
+    commands = [["EVAL", body, "0"] for body in SHEBANG]
+    commands += [["EVAL_RO", "#!lua\nreturn redis.call('get','s')", "0"], ["EVAL_RO", "#!lua flags=no-writes\nreturn redis.call('get','s')", "0"],
+                 ["SCRIPT", "LOAD", "#!lua flags=nope\nreturn 1"]]
+    compare(pair, commands)
+    # Under maxmemory: scripts with a shebang are refused before they run unless allow-oom or no-writes.
+    nova, ref = pair
+    results = []
+    for server in (nova, ref):
+        seed(server.port)
+        c = RawConnection(server.port)
+        c.call("CONFIG", "SET", "maxmemory", "1")
+        try:
+            results.append([normalized(c.call("EVAL", body, "0")) for body in [
+                "#!lua\nreturn redis.call('get','s')", "#!lua flags=allow-oom\nreturn redis.call('set','a','b')",
+                "#!lua flags=no-writes\nreturn redis.call('get','s')", "return redis.call('get','s')",
+            ]])
+        finally:
+            c.call("CONFIG", "SET", "maxmemory", "0")
+            c.close()
+    assert results[0] == results[1]
+
+
 def test_read_only_variants_refuse_writes(pair):
     compare(pair, [
         ["EVAL_RO", "return redis.call('set', 'a', 'b')", "0"], ["EVAL_RO", "return redis.call('get', 's')", "0"],

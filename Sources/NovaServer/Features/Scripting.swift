@@ -11,11 +11,15 @@ final class ScriptRun: ScriptHost {
     let caller: ClientState
     let client: ClientState
     let readOnly: Bool
+    /// Whether each deny-OOM command is checked against `maxmemory` (scripts without a shebang; those
+    /// with one were checked before they started, or declared allow-oom).
+    let checksMemory: Bool
     /// Whether a write command ran (OOM is only checked until then, as Redis does for scripts).
     private(set) var wrote = false
 
-    init(server: ServerCore, caller: ClientState, client: ClientState, readOnly: Bool) {
+    init(server: ServerCore, caller: ClientState, client: ClientState, readOnly: Bool, checksMemory: Bool) {
         self.server = server
+        self.checksMemory = checksMemory
         self.caller = caller
         self.client = client
         self.readOnly = readOnly
@@ -91,7 +95,7 @@ extension ServerCore {
         if write && run.readOnly { return "ERR Write commands are not allowed from read-only scripts." }
         if write && !run.caller.isReplaying && writesDeniedByDiskError { return String(decoding: CommandError.misconf.bytes, as: UTF8.self) }
         let maxMemory = config.settings.maxMemory
-        if maxMemory > 0 && !run.wrote && spec.flags.contains(.denyOOM) && !run.caller.isReplaying && !enforceMaxMemory(maxMemory) {
+        if maxMemory > 0 && run.checksMemory && !run.wrote && spec.flags.contains(.denyOOM) && !run.caller.isReplaying && !enforceMaxMemory(maxMemory) {
             return String(decoding: CommandError.outOfMemory.bytes, as: UTF8.self)
         }
         return nil
@@ -108,11 +112,20 @@ extension ServerCore {
         if !monitors.isEmpty && !context.client.isReplaying { feedMonitors(context.client, context.spec, context.args) }
         let keys = (0..<Int(count)).map { context.args[3 + $0] }
         let arguments = (3 + Int(count)..<context.args.count).map { context.args[$0] }
+        // Scripts that declare flags are checked before they run (Redis 7.0's rules for shebang scripts).
+        let flags = scripting.flags(of: sha) ?? ScriptFlags()
+        if flags.hasShebang {
+            if readOnly && !flags.noWrites { throw CommandError("ERR Can not execute a script with write flag using *_ro command.") }
+            let maxMemory = config.settings.maxMemory
+            if !flags.allowOOM && !flags.noWrites && maxMemory > 0 && !context.client.isReplaying && !enforceMaxMemory(maxMemory) {
+                throw .outOfMemory
+            }
+        }
         let client = scriptClient
         client.aclUser = context.client.aclUser
         client.database = context.client.database
         client.isReplaying = context.client.isReplaying
-        let run = ScriptRun(server: self, caller: context.client, client: client, readOnly: readOnly)
+        let run = ScriptRun(server: self, caller: context.client, client: client, readOnly: readOnly || flags.noWrites, checksMemory: !flags.hasShebang)
         let ownsGroup = aofState.group == nil
         if ownsGroup { beginPropagationGroup() }
         let found = scripting.run(sha: sha, keys: keys, arguments: arguments, host: run, reply: &context.reply)
