@@ -109,6 +109,8 @@ static int open_all(lua_State *L) {
         {LUA_DBLIBNAME, luaopen_debug},
         {"cjson", luaopen_cjson},
         {"bit", luaopen_bit},
+        {"struct", nova_luaopen_struct},
+        {"cmsgpack", nova_luaopen_cmsgpack},
         {NULL, NULL},
     };
     for (const luaL_Reg *library = libraries; library->func; library++) {

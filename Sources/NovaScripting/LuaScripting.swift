@@ -20,7 +20,7 @@ package protocol ScriptHost: AnyObject {
 }
 
 /// The Lua 5.1 interpreter scripts run in, set up as Redis 7.0's: the libraries it loads (base, table,
-/// string, math, debug, cjson, bit), the `redis` table, read-only globals, Redis's `math.random`, and the
+/// string, math, cjson, bit, struct, cmsgpack), the `redis` table, read-only globals, Redis's `math.random`, and the
 /// scripts cached by SHA1.
 ///
 /// Not thread-safe: the server uses it under its lock. Lua errors are raised only by C code (the shim's
@@ -146,7 +146,7 @@ package final class LuaScripting {
                 __metatable = false,
               })
             end
-            for _, name in ipairs({"redis", "string", "table", "math", "cjson", "bit", "coroutine"}) do
+            for _, name in ipairs({"redis", "string", "table", "math", "cjson", "bit", "struct", "cmsgpack", "coroutine"}) do
               if rawget(globals, name) then globals[name] = readonly(rawget(globals, name)) end
             end
             local environment = readonly(globals)

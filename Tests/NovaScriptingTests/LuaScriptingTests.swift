@@ -85,6 +85,10 @@ final class RecordingHost: ScriptHost {
         #expect(try run("string.x = 1").contains("Attempt to modify a readonly table"))
         #expect(try run("return cjson.encode({1, 2})") == "$5\r\n[1,2]\r\n")
         #expect(try run("return bit.bor(1, 6)") == ":7\r\n")
+        #expect(try run("return struct.pack('>I2', 258)") == "$2\r\n\u{1}\u{2}\r\n")
+        #expect(try run("return {struct.unpack('<h', struct.pack('<h', -2))}") == "*2\r\n:-2\r\n:3\r\n")
+        #expect(try run("return cmsgpack.unpack(cmsgpack.pack({1, 'two', {three = 3}}))[3].three") == ":3\r\n")
+        #expect(try run("return {string.byte(cmsgpack.pack(300, -1, 'a'), 1, -1)}") == "*6\r\n:205\r\n:1\r\n:44\r\n:255\r\n:161\r\n:97\r\n")
     }
 
     @Test func randomIsRedisRand48() throws {

@@ -169,6 +169,106 @@ def test_shebang_flags(pair):
     assert results[0] == results[1]
 
 
+LIBRARIES = [
+    'return cmsgpack.pack(1, -1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649)',
+    'return cmsgpack.pack(1.5, 0.1, -0.25, 1e300, 1/0, -1/0)',
+    "return cmsgpack.pack('', 'abc', string.rep('x', 31), string.rep('x', 32), string.rep('y', 255), string.rep('z', 256), string.rep('w', 70000))",
+    'return cmsgpack.pack({}, {1,2,3}, {a=1}, {1,nil,3}, {[1]=1,[2]=2,[4]=4}, {1.5}, {[1.5]=1})',
+    'return cmsgpack.pack(true, false, nil)',
+    'return cmsgpack.pack({{{{{{{{{{{{{{{{{{{{1}}}}}}}}}}}}}}}}}}})',
+    "return cmsgpack.pack(string.rep('a', 20) and {1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17})",
+    'return cmsgpack.pack()',
+    "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', {3, 4}, true))}",
+    "return cmsgpack.unpack(cmsgpack.pack({a='b'})).a",
+    'return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}',
+    'return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 1)}',
+    'return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}',
+    'return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}',
+    'return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0)}',
+    'return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 1, 1)}',
+    "return cmsgpack.unpack('\\192')",
+    "return cmsgpack.unpack('\\205\\1')",
+    "return cmsgpack.unpack('\\193')",
+    "return cmsgpack.unpack('')",
+    "return {cmsgpack.unpack('\\146\\1\\2')}",
+    "return cmsgpack.unpack('\\217\\3abc')",
+    "return cmsgpack.unpack('\\196\\3abc')",
+    "return cmsgpack.unpack('\\203\\64\\9\\33\\251\\84\\68\\45\\24')",
+    "return tostring(cmsgpack.unpack('\\202\\64\\73\\15\\219'))",
+    "return cmsgpack.unpack('\\211\\255\\255\\255\\255\\255\\255\\255\\255')",
+    "return cmsgpack.unpack('\\207\\0\\0\\0\\1\\0\\0\\0\\0')",
+    "return cmsgpack.unpack_one('\\1\\2', 5)",
+    "return cmsgpack._NAME .. ' ' .. cmsgpack._VERSION",
+    "return struct.pack('>i', 1)",
+    "return struct.pack('<i', -2)",
+    "return struct.pack('>I2', 65535)",
+    "return struct.pack('bBhHlLT', -1, 255, -2, 65534, -3, 3, 4)",
+    "return struct.pack('>i3', 70000)",
+    "return struct.pack('>i16', -1)",
+    "return struct.pack('f', 1.5)",
+    "return struct.pack('>d', 1.5)",
+    "return struct.pack('c3', 'abcdef')",
+    "return struct.pack('c0', 'abcdef')",
+    "return struct.pack('s', 'abc')",
+    "return struct.pack('c5', 'ab')",
+    "return struct.pack('!4 b i', 1, 2)",
+    "return struct.pack('!b i', 1, 2)",
+    "return struct.pack('!3 i', 1)",
+    "return struct.pack('z', 1)",
+    "return struct.pack('xxb', 5)",
+    "return struct.pack('>i40', 1)",
+    "return {struct.unpack('>i', struct.pack('>i', 123456))}",
+    "return {struct.unpack('<h', '\\255\\255')}",
+    "return {struct.unpack('<H', '\\255\\255')}",
+    "return {struct.unpack('>I3', '\\1\\2\\3')}",
+    "return {struct.unpack('b c0', '\\3abcdef')}",
+    "return {struct.unpack('s s', 'ab\\0cd\\0')}",
+    "return {struct.unpack('s', 'abc')}",
+    "return {struct.unpack('>i', 'ab')}",
+    "return {struct.unpack('b', '\\1\\2\\3', 2)}",
+    "return {struct.unpack('b', '\\1\\2\\3', 0)}",
+    "return {struct.unpack('b', '\\1\\2\\3', 4)}",
+    "return {struct.unpack('>d', struct.pack('>d', 2.25))}",
+    "return {struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))}",
+    "return struct.size('>i b d')",
+    "return struct.size('!8 b d')",
+    "return struct.size('s')",
+    "return struct.size('c0')",
+    "return struct.size('c5 i')",
+    "return {struct.unpack('c0', 'abc')}",
+]
+
+
+def test_struct_and_cmsgpack(pair):
+    compare(pair, [["EVAL", script, "0"] for script in LIBRARIES], protocols=(2,))
+
+
+def random_lua(rng, depth=0):
+    """A Lua expression for a random value to pack: numbers of every size, strings, booleans, arrays
+    and maps."""
+    kind = rng.randrange(7 if depth < 3 else 4)
+    if kind == 0:
+        return str(rng.choice([rng.randint(-40, 200), rng.randint(-2**33, 2**33), rng.randint(-2**62, 2**62)]))
+    if kind == 1:
+        return repr(rng.choice([rng.uniform(-1e6, 1e6), 0.5, -2.25, 1e300]))
+    if kind == 2:
+        return "string.rep('" + rng.choice("abcxyz") + "', " + str(rng.choice([0, 5, 31, 32, 200, 300, 70000])) + ")"
+    if kind == 3:
+        return rng.choice(["true", "false"])
+    if kind == 4:
+        return "{" + ", ".join(random_lua(rng, depth + 1) for _ in range(rng.choice([0, 2, 15, 16, 17]))) + "}"
+    return "{" + ", ".join(f"k{i}=" + random_lua(rng, depth + 1) for i in range(rng.randrange(1, 4))) + "}"
+
+
+def test_random_cmsgpack_round_trips(pair):
+    rng = random.Random(41)
+    scripts = []
+    for _ in range(100):
+        values = ", ".join(random_lua(rng) for _ in range(rng.randrange(1, 4)))
+        scripts.append(["EVAL", f"local packed = cmsgpack.pack({values}); return {{redis.sha1hex(packed), #packed, cmsgpack.pack(cmsgpack.unpack(packed)) == packed}}", "0"])
+    compare(pair, scripts, protocols=(2,))
+
+
 def test_read_only_variants_refuse_writes(pair):
     compare(pair, [
         ["EVAL_RO", "return redis.call('set', 'a', 'b')", "0"], ["EVAL_RO", "return redis.call('get', 's')", "0"],

@@ -12,6 +12,10 @@
 int luaopen_cjson(lua_State *L);
 int luaopen_bit(lua_State *L);
 
+/// The struct and cmsgpack libraries Redis gives scripts (written here: struct.c, cmsgpack.c).
+int nova_luaopen_struct(lua_State *L);
+int nova_luaopen_cmsgpack(lua_State *L);
+
 /// A Swift function callable from Lua: returns its result count, or -1 with the error value on top.
 typedef int (*nova_lua_function)(lua_State *L);
 
@@ -35,7 +39,8 @@ void nova_lua_install_random(lua_State *L);
 /// Seeds the script PRNG (redis.replicate_commands-era Redis seeds it from rand() before each script).
 void nova_lua_srand48(lua_State *L, int seed);
 
-/// Opens the libraries Redis 7.0 loads (base, table, string, math, debug, cjson, bit) in protected mode;
+/// Opens the libraries Redis 7.0 loads (base, table, string, math, debug, cjson, bit, struct, cmsgpack)
+/// in protected mode;
 /// returns 0 on success.
 int nova_lua_openlibs(lua_State *L);
 
