@@ -93,7 +93,7 @@ import Testing
         let cache = try makeManager("\(server.url)/1")
         let raw = try RedisClient(url: "\(server.url)/1")
         defer { cache.shutdown(); raw.shutdown() }
-        await cache.waitUntilReady()
+        await cache.waitUntilReady(timeout: .seconds(10))
         try await cache.set("remote-only", 1, options: .skipMemory)
         #expect(cache.memory.lookup(cache.storedKey("remote-only")) == nil)
         #expect(try await raw.get(.string(cache.storedKey("remote-only"))) != nil)
@@ -119,7 +119,7 @@ import Testing
             $0.recoveryInterval = .seconds(30)
             $0.maxRecoveryInterval = .seconds(30)
         }
-        await cache.waitUntilReady()
+        await cache.waitUntilReady(timeout: .seconds(10))
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await cache.run() }
@@ -147,8 +147,8 @@ import Testing
         let b = try makeManager("\(server.url)/1") { $0.coherence = coherence }
         let raw = try RedisClient(url: "\(server.url)/1")
         defer { a.shutdown(); b.shutdown(); raw.shutdown() }
-        #expect(await a.waitUntilReady() == .available)
-        #expect(await b.waitUntilReady() == .available)
+        #expect(await a.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await b.waitUntilReady(timeout: .seconds(10)) == .available)
         try await a.set("p:1", "one", tags: ["catalogue"])
         try await a.set("p:2", "two", ttl: .seconds(60), tags: ["catalogue", "eu"])
         try await a.set("p:3", "three")
@@ -178,7 +178,7 @@ import Testing
         }
         let raw = try RedisClient(url: "\(server.url)/1")
         defer { a.shutdown(); raw.shutdown() }
-        await a.waitUntilReady()
+        await a.waitUntilReady(timeout: .seconds(10))
         for key in ["o:1", "o:2"] { try await a.set(key, key, tags: ["orders"]) }
         server.pause()  // stopped, data kept
         await a.invalidate(tag: "orders")  // times out, then is journalled

@@ -58,7 +58,7 @@ func makeManager(
         let log = LogCapture()
         let cache = try makeManager(unreachable, log: log)
         defer { cache.shutdown() }
-        await cache.waitUntilReady()
+        await cache.waitUntilReady(timeout: .seconds(10))
         try await cache.set("c:1", Customer(id: 1, name: "Ada"))
         #expect(try await cache.get("c:1", as: Customer.self) == Customer(id: 1, name: "Ada"))
         #expect(await cache.exists("c:1"))
@@ -75,7 +75,7 @@ func makeManager(
     @Test func getDuringAnOutageIsFast() async throws {
         let cache = try makeManager(unreachable)
         defer { cache.shutdown() }
-        await cache.waitUntilReady()
+        await cache.waitUntilReady(timeout: .seconds(10))
         var samples: [Duration] = []
         for index in 0..<200 {
             let started = ContinuousClock.now
@@ -228,8 +228,8 @@ func makeManager(
         let a = try makeManager("\(server.url)/1") { $0.coherence = coherence }
         let b = try makeManager("\(server.url)/1") { $0.coherence = coherence }
         defer { a.shutdown(); b.shutdown() }
-        await a.waitUntilReady()
-        await b.waitUntilReady()
+        await a.waitUntilReady(timeout: .seconds(10))
+        await b.waitUntilReady(timeout: .seconds(10))
         try await a.set("product:1", "v1")
         // The invalidation caused by that write reaches b asynchronously; let it pass before b caches.
         try await Task.sleep(for: .milliseconds(50))
@@ -258,7 +258,7 @@ func makeManager(
         let server = try TestServer(kind)
         let cache = try makeManager("\(server.url)/1")
         defer { cache.shutdown() }
-        await cache.waitUntilReady()
+        await cache.waitUntilReady(timeout: .seconds(10))
         let calls = Counter()
         let keys = 300
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -291,7 +291,7 @@ func makeManager(
         let log = LogCapture()
         let a = try makeManager("\(server.url)/1", log: log)
         defer { a.shutdown() }
-        await a.waitUntilReady()
+        await a.waitUntilReady(timeout: .seconds(10))
         try await a.set("kept", "before")
         try await a.set("doomed", "before")
         // Stopped (SIGSTOP): the first call waits at most the remote timeout, then memory answers.
@@ -336,7 +336,7 @@ func makeManager(
             $0.maxRecoveryInterval = .milliseconds(800)
         }
         defer { a.shutdown() }
-        await a.waitUntilReady()
+        await a.waitUntilReady(timeout: .seconds(10))
         server.stop()
         try await a.set("k", "written during the outage")
         try await a.set("untouched", "mine")

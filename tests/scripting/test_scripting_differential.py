@@ -377,3 +377,38 @@ def test_random_command_round_trips(pair):
         ])
         commands.append(["EVAL", resp3 + body, "1", f"rt{i}", payload])
     compare(pair, commands)
+
+
+def tracking_session(port):
+    """A RESP3 client with tracking on reads keys through scripts; another client changes them: the
+    invalidations the first receives."""
+    reader = RawConnection(port, 3)
+    writer = RawConnection(port)
+    writer.call("FLUSHALL")
+    writer.call("MSET", "a", "1", "b", "2", "c", "3")
+    seen = [reader.call("CLIENT", "TRACKING", "ON")]
+    seen.append(reader.call("EVAL", "return redis.call('get', KEYS[1])", "1", "a"))
+    seen.append(reader.call("EVAL", "return redis.call('get', 'b')", "0"))
+    seen.append(reader.call("EVAL_RO", "return 1", "1", "c"))  # a key EVAL_RO names but no command reads
+    for key in ("a", "b", "c"):
+        writer.call("SET", key, "changed")
+    seen.append(reader.call("PING"))
+    reader.sock.settimeout(0.5)
+    try:
+        while True:
+            seen.append(reader.reply())
+    except OSError:
+        pass
+    reader.close()
+    writer.close()
+    return seen
+
+
+def test_keys_scripts_declare_are_tracked_for_the_caller(pair):
+    nova, ref = pair
+    ours, theirs = tracking_session(nova.port), tracking_session(ref.port)
+    assert ours == theirs
+    # Redis 7.0 tracks the keys a script declares, when one of its commands reads: "a" (declared, read),
+    # not "b" (read, undeclared) nor "c" (declared to EVAL_RO, never read).
+    assert b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n" in ours
+    assert not any(b"$1\r\nb\r\n" in reply or b"$1\r\nc\r\n" in reply for reply in ours[4:])

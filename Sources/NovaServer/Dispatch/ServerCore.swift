@@ -171,6 +171,8 @@ package final class ServerCore: @unchecked Sendable {
     /// run as.
     var lua: LuaScripting?
     var luaClient: ClientState?
+    /// The script running now.
+    var runningScript: ScriptRun?
 
     package let logger: Logger
     var hooks = ServerHooks()
@@ -477,8 +479,15 @@ package final class ServerCore: @unchecked Sendable {
             commandStats[spec.id].failedCalls += 1
             countError(error)
         }
-        if spec.flags.contains(.readonly) && context.client.tracking != nil {
-            rememberTrackedKeys(context.client, spec, context.args)
+        if spec.flags.contains(.readonly) {
+            // Keys read are tracked for the client that sent the command. When a script's command reads,
+            // Redis 7.0 tracks the keys the script declared (its KEYS) for the client that ran it; a
+            // script command's own keys are not tracked otherwise.
+            if context.client.tracking != nil {
+                if spec.group != .scripting { rememberTrackedKeys(context.client, spec, context.args) }
+            } else if let run = runningScript, context.client === run.client, run.caller.tracking != nil {
+                rememberTrackedKeys(run.caller, run.callerSpec, run.callerArguments)
+            }
         }
         // Like Redis: a command is logged when it changed something, as rewritten by its handler.
         if aof != nil && !context.client.isReplaying && (stats.changes != changesBefore || context.propagation != nil) {

@@ -11,14 +11,22 @@ final class ScriptRun: ScriptHost {
     let caller: ClientState
     let client: ClientState
     let readOnly: Bool
+    /// The command that runs the script (EVAL and friends) and its arguments: the keys it declares.
+    unowned(unsafe) let callerSpec: CommandSpec
+    let callerArguments: Arguments
     /// Whether each deny-OOM command is checked against `maxmemory` (scripts without a shebang; those
     /// with one were checked before they started, or declared allow-oom).
     let checksMemory: Bool
     /// Whether a write command ran (OOM is only checked until then, as Redis does for scripts).
     private(set) var wrote = false
 
-    init(server: ServerCore, caller: ClientState, client: ClientState, readOnly: Bool, checksMemory: Bool) {
+    init(
+        server: ServerCore, caller: ClientState, client: ClientState, readOnly: Bool, checksMemory: Bool,
+        callerSpec: CommandSpec, callerArguments: Arguments
+    ) {
         self.server = server
+        self.callerSpec = callerSpec
+        self.callerArguments = callerArguments
         self.checksMemory = checksMemory
         self.caller = caller
         self.client = client
@@ -125,7 +133,10 @@ extension ServerCore {
         client.aclUser = context.client.aclUser
         client.database = context.client.database
         client.isReplaying = context.client.isReplaying
-        let run = ScriptRun(server: self, caller: context.client, client: client, readOnly: readOnly || flags.noWrites, checksMemory: !flags.hasShebang)
+        let run = ScriptRun(server: self, caller: context.client, client: client, readOnly: readOnly || flags.noWrites, checksMemory: !flags.hasShebang,
+            callerSpec: context.spec, callerArguments: context.args)
+        runningScript = run
+        defer { runningScript = nil }
         let ownsGroup = aofState.group == nil
         if ownsGroup { beginPropagationGroup() }
         let found = scripting.run(sha: sha, keys: keys, arguments: arguments, host: run, reply: &context.reply)
