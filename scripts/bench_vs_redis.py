@@ -33,11 +33,25 @@ def start(kind):
     return servers.start_redis()
 
 
+# The `evalsha` test: a script of three commands (an increment, a write, a read), run by its SHA1.
+SCRIPT = "redis.call('incr', KEYS[1]); redis.call('set', KEYS[2], ARGV[1]); return redis.call('get', KEYS[2])"
+
+
+def command_for(server, test):
+    """redis-benchmark's arguments for `test`: one of its own tests, or EVALSHA of SCRIPT."""
+    if test != "evalsha":
+        return ["-t", test]
+    sha = subprocess.run(["redis-cli", "-p", str(server.port), "SCRIPT", "LOAD", SCRIPT],
+                         capture_output=True, check=True, text=True).stdout.strip()
+    return ["EVALSHA", sha, "2", "counter:__rand_int__", "value:__rand_int__", "payload"]
+
+
 def run_benchmark(server, test, requests, pipeline, clients):
+    command = command_for(server, test)
     before = cpu_seconds(server.process.pid)
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(server.port), "-t", test, "-n", str(requests), "-c", str(clients),
-         "-r", "100000", "-P", str(pipeline), "--csv"],
+        ["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(clients),
+         "-r", "100000", "-P", str(pipeline), "--csv"] + command,
         capture_output=True, check=True, timeout=600).stdout.decode()
     cpu = cpu_seconds(server.process.pid) - before
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -75,7 +89,7 @@ def main():
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
-    parser.add_argument("--tests", default="set,get,incr,mset")
+    parser.add_argument("--tests", default="set,get,incr,mset", help="redis-benchmark tests, and evalsha")
     parser.add_argument("--pipelines", default="1,16")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="io-threads (event loops) for nova")

@@ -253,7 +253,9 @@ package final class LuaScripting {
         setGlobalArray("ARGV", arguments)
         self.host = host
         scriptVersion = .v2
-        nova_lua_srand48(state, Int32(truncatingIfNeeded: UInt32.random(in: 0...UInt32.max)))
+        // A new math.random sequence for every script, as Redis 7.0 (a fast generator: the system's
+        // costs a getrandom call per script).
+        nova_lua_srand48(state, Int32(truncatingIfNeeded: seeds.next()))
         defer { self.host = nil }
         let (seconds, attoseconds) = timeLimit.components
         deadline = Self.now() &+ UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
@@ -272,6 +274,7 @@ package final class LuaScripting {
     /// Instructions between two looks at the clock (Redis's hook runs every 100,000 too).
     static let hookInstructions: Int32 = 100_000
     private var deadline: UInt64 = 0
+    private var seeds = FastRandom()
     private var timeLimit = Duration.seconds(60)
 
     static func now() -> UInt64 {
