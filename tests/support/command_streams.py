@@ -134,7 +134,9 @@ class Generator:
         algebra_opts = lambda: rng.choice([[], [], [b"WEIGHTS", b"2", b"0.5"], [b"WEIGHTS", b"inf", b"-inf"],
                                            [b"AGGREGATE", rng.choice([b"SUM", b"MIN", b"MAX", b"AVG"])],
                                            [b"WEIGHTS", b"1"], [b"WITHSCORES"], [b"WEIGHTS", b"x", b"1"]])
-        range_opts = lambda: [rng.choice([b"WITHSCORES", b"BYSCORE", b"BYLEX", b"REV", b"LIMIT"]) for _ in range(rng.choice([0, 1, 2]))] + \
+        # BYLEX only on zlex: on a skiplist with mixed scores its result follows the random levels of the list.
+        range_opts = lambda lex=False: [rng.choice([b"WITHSCORES", b"BYSCORE", b"REV", b"LIMIT"] + [b"BYLEX"] * lex)
+                                        for _ in range(rng.choice([0, 1, 2]))] + \
             rng.choice([[], [], [b"LIMIT", self.integer(), self.integer()]])
         return rng.choice([
             lambda: [b"ZADD", k()] + flags() + pairs(),
@@ -150,7 +152,8 @@ class Generator:
             lambda: [b"ZLEXCOUNT", lk(), self.lex_bound(), self.lex_bound()],
             lambda: [b"ZRANGE", k(), self.integer(), self.integer()] + range_opts(),
             lambda: [b"ZRANGE", k(), self.score_bound(), self.score_bound(), b"BYSCORE"] + range_opts(),
-            lambda: [b"ZRANGE", lk(), self.lex_bound(), self.lex_bound(), b"BYLEX"] + range_opts(),
+            lambda: [b"ZRANGE", lk(), self.lex_bound(), self.lex_bound(), b"BYLEX"] + range_opts(lex=True),
+            lambda: [b"ZRANGESTORE", k(), lk(), self.lex_bound(), self.lex_bound(), b"BYLEX"] + range_opts(lex=True),
             lambda: [b"ZRANGESTORE", k(), k(), self.score_bound(), self.score_bound()] + range_opts(),
             lambda: [b"ZREVRANGE", k(), self.integer(), self.integer()] + rng.choice([[], [b"WITHSCORES"], [b"LIMIT", b"0", b"1"]]),
             lambda: [rng.choice([b"ZRANGEBYSCORE", b"ZREVRANGEBYSCORE"]), k(), self.score_bound(), self.score_bound()] +
