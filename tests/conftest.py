@@ -27,6 +27,17 @@ def _server_survives(request):
         assert server.alive(), f"nova-cache-server died during this test:\n{server.log()[-5000:]}"
 
 
+@pytest.fixture(scope="module")
+def pair():
+    """nova-cache-server and the reference redis-server, both without persistence, for one test module
+    (the differential suites)."""
+    nova = servers.start_nova("--save", "", "--appendonly", "no")
+    ref = servers.start_redis()
+    yield nova, ref
+    nova.cleanup()
+    ref.cleanup()
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     server = servers.start_redis()

@@ -17,6 +17,10 @@ package protocol ScriptHost: AnyObject {
     func scriptMayCall(_ arguments: [ByteBuffer]) -> Bool?
     /// `redis.log`, with Redis's levels (0 debug … 3 warning).
     func scriptLog(level: Int, message: String)
+    /// Called every 100,000 instructions while the script runs: the host may serve other work meanwhile.
+    /// Returns the error that stops the script (SCRIPT KILL), nil to go on. Once it returned an error it is
+    /// asked on every line, so that a `pcall` cannot keep the script going.
+    func scriptInterrupt() -> String?
 }
 
 /// The Lua 5.1 interpreter scripts run in, set up as Redis 7.0's: the libraries it loads (base, table,
@@ -28,7 +32,7 @@ package protocol ScriptHost: AnyObject {
 package final class LuaScripting {
     let state: OpaquePointer
     /// The host of the script running now.
-    private weak var host: (any ScriptHost)?
+    weak var host: (any ScriptHost)?
     /// The RESP version of replies `redis.call` converts (`redis.setresp`), reset for each script.
     var scriptVersion = RESPVersion.v2
     /// The scripts compiled, by lowercase SHA1 hex, and their bodies (SCRIPT EXISTS, INFO).
@@ -121,7 +125,9 @@ package final class LuaScripting {
         let setup = """
             local globals = _G
             local error, rawget, setmetatable, tostring, type = error, rawget, setmetatable, tostring, type
+            local pairs, ipairs, select, setfenv = pairs, ipairs, select, setfenv
             local getinfo = debug.getinfo
+            local rawredis = rawget(globals, "redis")
             -- What Redis 7.0 does not offer scripts.
             for _, name in ipairs({"loadfile", "dofile", "print", "getfenv", "setfenv", "newproxy", "module",
                                    "require", "package", "debug", "os", "io"}) do
@@ -170,15 +176,111 @@ package final class LuaScripting {
               return err
             end
             rawset(globals, "_G", environment)
-            return environment, handler
+
+            -- Function libraries (FUNCTION LOAD): the library's code runs once with nothing but
+            -- redis.register_function, redis.log and the constants; the functions it registers run later
+            -- with the same environment as scripts. Both share one globals table whose lookups are switched.
+            local function strict(contents)
+              return setmetatable({}, {
+                __index = function(_, name)
+                  local value = contents[name]
+                  if value == nil then
+                    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+                  end
+                  return value
+                end,
+                __newindex = function() error("Attempt to modify a readonly table", 2) end,
+                __metatable = false,
+              })
+            end
+            local pending
+            local known = {["no-writes"] = true, ["allow-oom"] = true, ["allow-stale"] = true,
+                           ["no-cluster"] = true, ["allow-cross-slot-keys"] = true}
+            local function fail(message) error({err = "ERR " .. message}, 0) end
+            -- Lua's C API takes a number where it asks for a string (lua_isstring).
+            local function text(value)
+              if type(value) == "string" then return value end
+              if type(value) == "number" then return tostring(value) end
+            end
+            local function register(...)
+              if not pending then fail("redis.register_function can only be called on FUNCTION LOAD command") end
+              local count, name, callback, flags, description = select("#", ...)
+              if count == 1 then
+                local arguments = ...
+                if type(arguments) ~= "table" then
+                  fail("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+                end
+                for key, value in pairs(arguments) do
+                  if key == "function_name" then
+                    name = text(value)
+                    if not name then fail("function_name argument given to redis.register_function must be a string") end
+                  elseif key == "description" then
+                    description = text(value)
+                    if not description then fail("description argument given to redis.register_function must be a string") end
+                  elseif key == "callback" then
+                    if type(value) ~= "function" then fail("callback argument given to redis.register_function must be a function") end
+                    callback = value
+                  elseif key == "flags" then
+                    if type(value) ~= "table" then fail("flags argument to redis.register_function must be a table representing function flags") end
+                    flags = value
+                  else
+                    fail("unknown argument given to redis.register_function")
+                  end
+                end
+                if not name then fail("redis.register_function must get a function name argument") end
+                if not callback then fail("redis.register_function must get a callback argument") end
+              elseif count == 2 then
+                name, callback = ...
+                name = text(name)
+                if not name then fail("first argument to redis.register_function must be a string") end
+                if type(callback) ~= "function" then fail("second argument to redis.register_function must be a function") end
+              else
+                fail("wrong number of arguments to redis.register_function")
+              end
+              local list = {}
+              for _, flag in pairs(flags or {}) do
+                if type(flag) ~= "string" or not known[flag] then fail("unknown flag given") end
+                list[#list + 1] = flag
+              end
+              if not name:find("^[%w_]+$") then
+                fail("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+              end
+              for _, entry in ipairs(pending) do
+                if entry.name == name then fail("Function already exists in the library") end
+              end
+              pending[#pending + 1] = {name = name, callback = callback, flags = list, description = description}
+            end
+            local loadredis = {register_function = register, log = rawredis.log,
+                               REDIS_VERSION = rawredis.REDIS_VERSION, REDIS_VERSION_NUM = rawredis.REDIS_VERSION_NUM}
+            for _, level in ipairs({"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"}) do loadredis[level] = rawredis[level] end
+            local loading = strict({redis = strict(loadredis)})
+            local shared = {__index = environment, __newindex = function() error("Attempt to modify a readonly table", 2) end,
+                            __metatable = false}
+            local functionglobals = setmetatable({}, shared)
+            -- Runs a library's compiled code: true and the functions it registered, or false and the error.
+            local function loadlibrary(chunk)
+              pending = {}
+              setfenv(chunk, functionglobals)
+              shared.__index = loading
+              local ok, failure = basepcall(chunk)
+              shared.__index = environment
+              local registered = pending
+              pending = nil
+              if not ok then return false, failure end
+              return true, registered
+            end
+            return environment, handler, loadlibrary
             """
-        guard luaL_loadbuffer(state, setup, setup.utf8.count, "=sandbox") == 0, lua_pcall(state, 0, 2, 0) == 0 else {
+        guard luaL_loadbuffer(state, setup, setup.utf8.count, "=sandbox") == 0, lua_pcall(state, 0, 3, 0) == 0 else {
             fatalError("the Lua sandbox failed to load: \(String(cString: lua_tolstring(state, -1, nil)))")
         }
+        lua_setfield(state, nova_lua_registryindex(), "nova.loadlibrary")
         lua_setfield(state, nova_lua_registryindex(), "nova.handler")
         lua_setfield(state, nova_lua_registryindex(), "nova.environment")
         nova_lua_newtable(state)
         lua_setfield(state, nova_lua_registryindex(), "nova.scripts")
+        nova_lua_newtable(state)
+        lua_setfield(state, nova_lua_registryindex(), "nova.functions")
     }
 
     static func instance(_ state: OpaquePointer?) -> LuaScripting {
@@ -234,13 +336,10 @@ package final class LuaScripting {
     }
 
     /// Runs the cached script `sha` with `keys` and `arguments`, writing its result (or its error) to
-    /// `reply`. Returns false when no script has that SHA1.
-    ///
-    /// A script still running after `timeLimit` is stopped with an error (its writes so far stay): the
-    /// server answers no other client while a script runs, so an endless loop must not stop it for good.
+    /// `reply`. Returns false when no script has that SHA1. The host's `scriptInterrupt` is asked
+    /// regularly whether to stop it.
     package func run(
-        sha: String, keys: [ByteBuffer], arguments: [ByteBuffer], host: any ScriptHost, reply: inout RESPWriter,
-        timeLimit: Duration = .seconds(60)
+        sha: String, keys: [ByteBuffer], arguments: [ByteBuffer], host: any ScriptHost, reply: inout RESPWriter
     ) -> Bool {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
@@ -251,45 +350,52 @@ package final class LuaScripting {
         lua_remove(state, -2)
         setGlobalArray("KEYS", keys)
         setGlobalArray("ARGV", arguments)
-        self.host = host
-        scriptVersion = .v2
         // A new math.random sequence for every script, as Redis 7.0 (a fast generator: the system's
         // costs a getrandom call per script).
         nova_lua_srand48(state, Int32(truncatingIfNeeded: seeds.next()))
+        invoke(name: sha, argumentCount: 0, errorHandler: top + 1, host: host, reply: &reply)
+        return true
+    }
+
+    /// Calls the function below its `argumentCount` arguments on the stack (the error handler at
+    /// `errorHandler` under it) for `host`, with the instruction hook set; writes its result or its error
+    /// (naming the script `name`) to `reply`.
+    func invoke(name: String, argumentCount: Int32, errorHandler: Int32, host: any ScriptHost, reply: inout RESPWriter) {
+        self.host = host
+        scriptVersion = .v2
         defer { self.host = nil }
-        let (seconds, attoseconds) = timeLimit.components
-        deadline = Self.now() &+ UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
-        self.timeLimit = timeLimit
-        nova_lua_sethook(state, { state in LuaScripting.instance(state).checkTime() }, Self.hookInstructions)
+        nova_lua_sethook(state, { state in LuaScripting.instance(state).interrupt() }, Self.hookInstructions)
         defer { nova_lua_sethook(state, nil, 0) }
-        if lua_pcall(state, 0, 1, top + 1) != 0 {
-            writeError(sha: sha, reply: &reply)
+        if lua_pcall(state, argumentCount, 1, errorHandler) != 0 {
+            writeError(sha: name, reply: &reply)
         } else {
             writeReply(&reply, depth: 0)
         }
         lua_gc(state, LUA_GCSTEP, 1)
-        return true
     }
 
-    /// Instructions between two looks at the clock (Redis's hook runs every 100,000 too).
+    /// Instructions between two calls of the host's `scriptInterrupt` (Redis's hook runs every 100,000 too).
     static let hookInstructions: Int32 = 100_000
-    private var deadline: UInt64 = 0
     private var seeds = FastRandom()
-    private var timeLimit = Duration.seconds(60)
+    /// While a library loads: when its code has run too long (Redis allows 500 ms).
+    var loadDeadline: UInt64?
+    /// The function libraries loaded, by name (FUNCTION LOAD).
+    package internal(set) var libraries: [String: FunctionLibrary] = [:]
+    /// Each function's library.
+    var functionLibraries: [String: String] = [:]
 
-    static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-    }
-
-    /// The instruction hook: stops a script past its deadline.
-    private func checkTime() -> Int32 {
-        guard Self.now() > deadline else { return 0 }
+    /// The instruction hook: asks the host whether to stop.
+    func interrupt() -> Int32 {
+        if let loadDeadline {
+            guard Self.now() > loadDeadline else { return 0 }
+            nova_lua_hook_every_line(state)
+            pushErrorTable("ERR FUNCTION LOAD timeout")
+            return 1
+        }
+        guard let message = host?.scriptInterrupt() else { return 0 }
         // From now on the error is raised on every line, so that a pcall cannot keep the script going.
         nova_lua_hook_every_line(state)
-        let milliseconds = timeLimit.components.seconds * 1000 + timeLimit.components.attoseconds / 1_000_000_000_000_000
-        pushErrorTable("ERR Script stopped after running for \(milliseconds) ms: no other client is served while a script runs")
+        pushErrorTable(message)
         return 1
     }
 
@@ -336,7 +442,7 @@ package final class LuaScripting {
         return -1
     }
 
-    private func pushErrorTable(_ message: String) {
+    func pushErrorTable(_ message: String) {
         lua_createtable(state, 0, 1)
         lua_pushstring(state, message)
         lua_setfield(state, -2, "err")
@@ -427,13 +533,13 @@ package final class LuaScripting {
 
     // MARK: Conversions
 
-    private func push(_ buffer: ByteBuffer) {
+    func push(_ buffer: ByteBuffer) {
         buffer.withUnsafeReadableBytes { bytes in
             lua_pushlstring(state, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
         }
     }
 
-    private func string(at index: Int32) -> String? {
+    func string(at index: Int32) -> String? {
         var length = 0
         guard let bytes = lua_tolstring(state, index, &length) else { return nil }
         return String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
@@ -552,7 +658,7 @@ package final class LuaScripting {
     /// strings, numbers to integers (truncated), booleans to 1 / null (or RESP3 booleans once the script
     /// chose RESP3), tables with `err`/`ok`/`double`/`big_number`/`map`/`set`/`verbatim_string` to those
     /// replies, other tables to arrays up to their first nil, anything else to null. Pops it.
-    private func writeReply(_ reply: inout RESPWriter, depth: Int) {
+    func writeReply(_ reply: inout RESPWriter, depth: Int) {
         defer { nova_lua_pop(state, 1) }
         guard depth < 1000, lua_checkstack(state, 4) != 0 else {
             reply.error("ERR reached lua stack limit")
@@ -587,7 +693,7 @@ package final class LuaScripting {
         return Int64(value)
     }
 
-    private func field(_ name: String, _ type: Int32) -> Bool {
+    func field(_ name: String, _ type: Int32) -> Bool {
         lua_pushstring(state, name)
         lua_rawget(state, -2)
         if lua_type(state, -1) == type { return true }
@@ -692,7 +798,14 @@ package final class LuaScripting {
 
     /// The reply for a script that raised `error` (on top of the stack): the error table's `err`, with
     /// where it happened, as Redis 7.0 words it.
-    private func writeError(sha: String, reply: inout RESPWriter) {
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+    }
+
+    /// Writes the error a script (named `sha`: its SHA1, or a function's name) stopped with.
+    func writeError(sha: String, reply: inout RESPWriter) {
         guard lua_type(state, -1) == LUA_TTABLE else {
             reply.error("ERR Error running script (call to f_\(sha)): \(string(at: -1) ?? "")")
             return

@@ -20,6 +20,15 @@ final class RecordingHost: ScriptHost {
     }
 
     func scriptLog(level: Int, message: String) { logged.append((level, message)) }
+
+    /// Interrupts the script with `stopMessage` from the `stopAfter`th hook call on.
+    var interrupts = 0
+    var stopAfter = Int.max
+    var stopMessage = "ERR stopped"
+    func scriptInterrupt() -> String? {
+        interrupts += 1
+        return interrupts >= stopAfter ? stopMessage : nil
+    }
 }
 
 @Suite struct LuaScriptingTests {
@@ -114,22 +123,27 @@ final class RecordingHost: ScriptHost {
     }
 }
 
-@Suite struct LuaScriptLimitTests {
-    @Test func endlessScriptsAreStoppedAtTheirTimeLimit() throws {
+@Suite struct LuaScriptInterruptTests {
+    @Test func theHostIsAskedRegularlyAndCanStopAScriptForGood() throws {
         let scripting = LuaScripting()
         for body in ["while true do end", "while true do pcall(function() while true do end end) end"] {
             let sha = try scripting.load(Array(body.utf8))
             var reply = RESPWriter(buffer: ByteBuffer())
-            let started = ContinuousClock.now
-            #expect(scripting.run(sha: sha, keys: [], arguments: [], host: RecordingHost(), reply: &reply, timeLimit: .milliseconds(200)))
-            #expect(ContinuousClock.now - started < .seconds(5))
-            #expect(String(buffer: reply.buffer).hasPrefix("-ERR Script stopped after running for 200 ms"), "\(String(buffer: reply.buffer))")
+            let host = RecordingHost()
+            host.stopAfter = 5
+            host.stopMessage = "ERR Script killed by user with SCRIPT KILL..."
+            #expect(scripting.run(sha: sha, keys: [], arguments: [], host: host, reply: &reply))
+            // Asked every 100,000 instructions, then on every line once it said stop (pcall cannot go on).
+            #expect(host.interrupts >= 5 && host.interrupts < 100)
+            #expect(String(buffer: reply.buffer) == "-ERR Script killed by user with SCRIPT KILL... script: \(sha), on @user_script:1.\r\n")
         }
-        // The interpreter is usable afterwards, and the limit applies per run.
+        // The interpreter is usable afterwards; a host that never says stop lets a long script finish.
         var reply = RESPWriter(buffer: ByteBuffer())
+        let host = RecordingHost()
         let sha = try scripting.load(Array("local n = 0; for i = 1, 3000000 do n = n + i end; return n".utf8))
-        #expect(scripting.run(sha: sha, keys: [], arguments: [], host: RecordingHost(), reply: &reply, timeLimit: .seconds(30)))
+        #expect(scripting.run(sha: sha, keys: [], arguments: [], host: host, reply: &reply))
         #expect(String(buffer: reply.buffer) == ":4500001500000\r\n")
+        #expect(host.interrupts > 10)
     }
 }
 
@@ -155,5 +169,67 @@ final class RecordingHost: ScriptHost {
         for (body, message) in cases {
             #expect(throws: LuaScripting.Failure.script(message)) { try LuaScripting().load(Array(body.utf8)) }
         }
+    }
+}
+
+@Suite struct LuaFunctionLibraryTests {
+    func call(_ scripting: LuaScripting, _ name: String, keys: [String] = [], arguments: [String] = []) -> String? {
+        var reply = RESPWriter(buffer: ByteBuffer())
+        let found = scripting.call(function: name, keys: keys.map { ByteBuffer(string: $0) }, arguments: arguments.map { ByteBuffer(string: $0) },
+                                   host: RecordingHost(), reply: &reply)
+        return found ? String(buffer: reply.buffer) : nil
+    }
+
+    func failure(_ body: () throws(LuaScripting.Failure) -> Void) -> String? {
+        do {
+            try body()
+            return nil
+        } catch {
+            switch error {
+            case .script(let message): return message
+            }
+        }
+    }
+
+    @Test func librariesRegisterFunctionsThatGetKeysAndArguments() throws {
+        let scripting = LuaScripting()
+        let name = try scripting.loadLibrary(Array("""
+            #!lua name=lib
+            local function both(keys, args) return {keys[1], args[1], #keys, #args} end
+            redis.register_function('both', both)
+            redis.register_function{function_name='ro', callback=function() return 'ok' end, flags={'no-writes'}, description='reads'}
+            """.utf8), replace: false)
+        #expect(name == "lib")
+        #expect(call(scripting, "both", keys: ["k"], arguments: ["a", "b"]) == "*4\r\n$1\r\nk\r\n$1\r\na\r\n:1\r\n:2\r\n")
+        let readOnly = try #require(scripting.function(named: "ro"))
+        #expect(readOnly.flags.noWrites && readOnly.flags.hasShebang && readOnly.description == "reads" && readOnly.flagNames == ["no-writes"])
+        #expect(scripting.functionCount == 2 && scripting.libraries["lib"]?.functions.count == 2)
+        #expect(call(scripting, "nosuch") == nil)
+        // Replacing a library drops the functions it no longer registers.
+        try scripting.loadLibrary(Array("#!lua name=lib\nredis.register_function('other', function() return 2 end)".utf8), replace: true)
+        #expect(call(scripting, "both") == nil && call(scripting, "other") == ":2\r\n")
+        #expect(scripting.deleteLibrary("lib") && !scripting.deleteLibrary("lib") && call(scripting, "other") == nil)
+    }
+
+    @Test func loadingErrorsAreRedisReplies() {
+        let scripting = LuaScripting()
+        func load(_ code: String, replace: Bool = false) -> String? {
+            failure { () throws(LuaScripting.Failure) in try scripting.loadLibrary(Array(code.utf8), replace: replace) }
+        }
+        #expect(load("return 1") == "ERR Missing library metadata")
+        #expect(load("#!lua\nreturn 1") == "ERR Library name was not given")
+        #expect(load("#!js name=a\n") == "ERR Engine 'js' not found")
+        #expect(load("#!lua name=a\nreturn 1") == "ERR No functions registered")
+        #expect(load("#!lua name=a\nlocal x = = 1") == "ERR Error compiling function: user_function:2: unexpected symbol near '='")
+        #expect(load("#!lua name=a\nredis.call('ping')") == "ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'call'")
+        #expect(load("#!lua name=a\nredis.register_function('f', 1)") == "ERR Error registering functions: ERR second argument to redis.register_function must be a function")
+        #expect(load("#!lua name=a\nwhile true do end") == "ERR Error registering functions: ERR FUNCTION LOAD timeout")
+        #expect(load("#!lua name=a\nredis.register_function('f', function() return 1 end)") == nil)
+        #expect(load("#!lua name=a\nredis.register_function('g', function() return 1 end)") == "ERR Library 'a' already exists")
+        #expect(load("#!lua name=b\nredis.register_function('f', function() return 1 end)") == "ERR Function f already exists")
+        // A failed load changes nothing.
+        #expect(scripting.libraries.keys.sorted() == ["a"] && scripting.functionCount == 1)
+        scripting.flushLibraries()
+        #expect(scripting.libraries.isEmpty && call(scripting, "f") == nil)
     }
 }

@@ -3,20 +3,7 @@ redis.* function, the sandbox, errors and pcall, conversions both ways in RESP2 
 and the read-only variants; then random scripts (random return values, random command round trips)."""
 import random
 
-import pytest
-
-from support import servers
-
 from scripting.raw import RawConnection, normalized
-
-
-@pytest.fixture(scope="module")
-def pair():
-    nova = servers.start_nova("--save", "", "--appendonly", "no")
-    ref = servers.start_redis()
-    yield nova, ref
-    nova.cleanup()
-    ref.cleanup()
 
 
 def seed(port):

@@ -112,6 +112,8 @@ public struct RDBReader {
     private let input: RDBInput
     /// What was found besides keys.
     public private(set) var aux: [String: String] = [:]
+    /// The code of each function library the file holds (FUNCTION LOAD), in file order.
+    public private(set) var functionLibraries: [[UInt8]] = []
     /// Keys loaded, and keys skipped because they had expired.
     public private(set) var keysLoaded = 0
     public private(set) var keysExpired = 0
@@ -172,10 +174,11 @@ public struct RDBReader {
                 let value = String(decoding: try string(), as: UTF8.self)
                 aux[key] = value
                 continue
-            case RDBFormat.opFunction2, RDBFormat.opFunctionPreGA:
-                // Redis functions (Lua libraries) have no meaning here; their code is skipped.
-                _ = try string()
+            case RDBFormat.opFunction2:
+                functionLibraries.append(try string())
                 continue
+            case RDBFormat.opFunctionPreGA:
+                throw RDBError("Pre-GA function format not supported", offset: input.offset)
             case RDBFormat.opModuleAux:
                 throw RDBError("The RDB file contains module data, which NovaCache cannot load", offset: input.offset)
             case RDBFormat.opEOF:
@@ -398,5 +401,25 @@ public struct RDBReader {
         default:
             throw RDBError("Unknown RDB object type \(type)", offset: input.offset)
         }
+    }
+}
+
+extension RDBReader {
+    /// The libraries of a FUNCTION DUMP payload; nil when its version or checksum is wrong.
+    public static func functionsPayload(_ payload: [UInt8]) throws(RDBError) -> [[UInt8]]? {
+        guard payload.count >= 10 else { return nil }
+        let footer = payload.count - 10
+        let version = Int(payload[footer]) | Int(payload[footer + 1]) << 8
+        let stored = payload[(footer + 2)...].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard version <= RDBFormat.newestReadable, stored == CRC64.checksum(Array(payload[..<(footer + 2)])) else { return nil }
+        let reader = RDBReader(RDBInput(bytes: Array(payload[..<footer])))
+        var libraries: [[UInt8]] = []
+        while try !reader.input.atEnd() {
+            let type = try reader.input.byte()
+            if type == RDBFormat.opFunctionPreGA { throw RDBError("Pre-GA function format not supported", offset: 0) }
+            guard type == RDBFormat.opFunction2 else { throw RDBError("given type is not a function", offset: 0) }
+            libraries.append(try reader.string())
+        }
+        return libraries
     }
 }

@@ -115,6 +115,26 @@ public struct RDBWriter {
         }
     }
 
+    /// Function libraries (FUNCTION LOAD), by their code: Redis 7.0 writes them after the header.
+    public mutating func functions(_ libraries: [[UInt8]]) throws {
+        for code in libraries {
+            byte(RDBFormat.opFunction2)
+            try code.withUnsafeBytes { try string($0) }
+        }
+    }
+
+    /// FUNCTION DUMP's payload: the libraries as in a snapshot, the RDB version (2 bytes) and a CRC64 of
+    /// everything before it, as Redis's DUMP payloads.
+    public static func functionsPayload(_ libraries: [[UInt8]], compress: Bool = true) -> [UInt8] {
+        var payload: [UInt8] = []
+        var writer = RDBWriter(compress: compress, checksum: false) { payload += $0 }
+        try? writer.functions(libraries)
+        try? writer.flush()
+        withUnsafeBytes(of: UInt16(RDBFormat.version).littleEndian) { payload += $0 }
+        withUnsafeBytes(of: CRC64.checksum(payload).littleEndian) { payload += $0 }
+        return payload
+    }
+
     /// One database: SELECTDB, RESIZEDB and every key not expired at `now`.
     /// `clock` decides whether LRU idle times or LFU counters are saved.
     public mutating func database(

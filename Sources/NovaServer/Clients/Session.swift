@@ -143,7 +143,7 @@ final class Session {
     private func refuse(_ error: RESPProtocolError, output: inout ByteBuffer) -> Progress {
         output.writeString("-ERR \(error.message)\r\n")
         server.logger.debug("Protocol error from client", metadata: ["client": "\(client.address)", "error": "\(error)"])
-        server.withLock { client.closeAfterReply = true }
+        server.withConnectionLock { client.closeAfterReply = true }
         return .close
     }
 

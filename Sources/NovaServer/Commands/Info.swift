@@ -125,6 +125,9 @@ enum Info {
         let peak = max(server.peakMemory, used)
         let luaMemory = server.lua?.memoryBytes ?? 0
         let scriptBytes = server.lua?.cachedBytes ?? 0
+        let functions = server.functionEngine
+        let functionsMemory = functions?.memoryBytes ?? 0
+        let functionBytes = functions?.libraryBytes ?? 0
         func ratio(_ a: Int, _ b: Int) -> String { b == 0 ? "0.00" : String(format2: Double(a) / Double(b)) }
         return [
             "used_memory:\(used)",
@@ -145,14 +148,14 @@ enum Info {
             "used_memory_lua_human:\(human(luaMemory))",
             "used_memory_scripts_eval:\(scriptBytes)",
             "number_of_cached_scripts:\(server.lua?.scriptCount ?? 0)",
-            "number_of_functions:0",
-            "number_of_libraries:0",
-            "used_memory_vm_functions:0",
-            "used_memory_vm_total:\(luaMemory)",
-            "used_memory_vm_total_human:\(human(luaMemory))",
-            "used_memory_functions:0",
-            "used_memory_scripts:\(scriptBytes)",
-            "used_memory_scripts_human:\(human(scriptBytes))",
+            "number_of_functions:\(functions?.functionCount ?? 0)",
+            "number_of_libraries:\(functions?.libraries.count ?? 0)",
+            "used_memory_vm_functions:\(functionsMemory)",
+            "used_memory_vm_total:\(luaMemory + functionsMemory)",
+            "used_memory_vm_total_human:\(human(luaMemory + functionsMemory))",
+            "used_memory_functions:\(functionBytes)",
+            "used_memory_scripts:\(scriptBytes + functionBytes)",
+            "used_memory_scripts_human:\(human(scriptBytes + functionBytes))",
             "maxmemory:\(maxMemory)",
             "maxmemory_human:\(human(maxMemory))",
             "maxmemory_policy:\(server.config.settings.evictionPolicy.rawValue)",

@@ -14,16 +14,27 @@ enum ScriptingCommands {
     }
 
     static func evalsha(_ ctx: inout CommandContext) throws(CommandError) {
-        try ctx.server.runScript(&ctx, sha: sha(ctx), readOnly: false)
+        let count = try keyCount(ctx)
+        try ctx.server.runScript(&ctx, .script(sha(ctx)), keyCount: count, readOnly: false)
     }
 
     static func evalshaReadOnly(_ ctx: inout CommandContext) throws(CommandError) {
-        try ctx.server.runScript(&ctx, sha: sha(ctx), readOnly: true)
+        let count = try keyCount(ctx)
+        try ctx.server.runScript(&ctx, .script(sha(ctx)), keyCount: count, readOnly: true)
     }
 
     private static func evaluate(_ ctx: inout CommandContext, readOnly: Bool) throws(CommandError) {
         let sha = try load(ctx, Array(ctx.args[1].readableBytesView))
-        try ctx.server.runScript(&ctx, sha: sha, readOnly: readOnly)
+        let count = try keyCount(ctx)
+        try ctx.server.runScript(&ctx, .script(sha), keyCount: count, readOnly: readOnly)
+    }
+
+    /// EVAL's numkeys, with its errors.
+    private static func keyCount(_ ctx: CommandContext) throws(CommandError) -> Int {
+        let count = try ctx.args.integer(2)
+        guard count >= 0 else { throw CommandError("ERR Number of keys can't be negative") }
+        guard count <= ctx.args.count - 3 else { throw CommandError("ERR Number of keys can't be greater than number of args") }
+        return Int(count)
     }
 
     /// EVALSHA's SHA1 argument (lowercased; anything but 40 characters matches no script).
@@ -62,7 +73,19 @@ enum ScriptingCommands {
     }
 
     static func scriptKill(_ ctx: inout CommandContext) throws(CommandError) {
-        throw CommandError("NOTBUSY No scripts in execution right now.")
+        try kill(&ctx, function: false)
+    }
+
+    /// SCRIPT KILL and FUNCTION KILL: each stops only its own kind, and neither a script that wrote.
+    static func kill(_ ctx: inout CommandContext, function: Bool) throws(CommandError) {
+        guard let run = ctx.server.runningScript else { throw CommandError("NOTBUSY No scripts in execution right now.") }
+        if run.wrote {
+            throw CommandError("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")
+        }
+        guard run.isFunction == function else { throw run.busyError }
+        run.killed = true
+        ctx.server.logger.warning("\(function ? "Function" : "Lua script") killed by user with \(function ? "FUNCTION" : "SCRIPT") KILL.")
+        ctx.reply.ok()
     }
 
     static func scriptDebug(_ ctx: inout CommandContext) throws(CommandError) {

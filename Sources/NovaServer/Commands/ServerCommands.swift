@@ -66,6 +66,8 @@ enum ServerCommands {
         }
         if (abort && (save || nosave || request.now || request.force)) || (save && nosave) { throw .syntax }
         if abort { throw CommandError("ERR No shutdown in progress.") }
+        // A busy script can only be interrupted by a shutdown that does not save (its writes are half done).
+        if !nosave, let script = ctx.server.runningScript, script.isBusy { throw script.busyError }
         request.save = save ? true : (nosave ? false : nil)
         ctx.server.logger.notice("User requested shutdown...")
         // Save and stop running commands here, under the lock, so that a failure can be answered to this

@@ -45,6 +45,10 @@ package struct CommandError: Error, Hashable, Sendable, CustomStringConvertible,
     package static let noAuth = CommandError("NOAUTH Authentication required.")
     package static let wrongPass = CommandError("WRONGPASS invalid username-password pair or user is disabled.")
     package static let loading = CommandError("LOADING Redis is loading the dataset in memory")
+    /// Refused while a script runs past busy-reply-threshold.
+    package static let busyScript = CommandError("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+    /// Refused while a function runs past busy-reply-threshold.
+    package static let busyFunction = CommandError("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
     package static let misconf = CommandError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.")
     package static let outOfMemory = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
     package static let stringTooLong = CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")

@@ -29,6 +29,7 @@ enum CommandRegistry {
 
     static var scripting: [CommandSpec] {
         let evalFlags: CommandFlags = [.noscript, .stale, .skipMonitor, .noMandatoryKeys]
+        let functionFlags: CommandFlags = [.noscript, .stale, .skipMonitor, .noMandatoryKeys]
         let worst = "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE"
         let worstRO = "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS"
         let history: [(version: String, change: String)] = []
@@ -45,6 +46,31 @@ enum CommandRegistry {
             CommandSpec("evalsha_ro", arity: -3, flags: evalFlags.union(.readonly), keys: [.counted(2, [.ro, .access])], group: .scripting, since: "7.0.0",
                         summary: "Execute a read-only Lua script server side", complexity: "Depends on the script that is executed.",
                         syntax: "sha1 numkeys [key ...] [arg ...]", handler: ScriptingCommands.evalshaReadOnly),
+            CommandSpec("fcall", arity: -3, flags: functionFlags, keys: [.counted(2, [.rw, .access, .update], notes: worst)], group: .scripting, since: "7.0.0",
+                        summary: "Invoke a function", complexity: "Depends on the function that is executed.",
+                        syntax: "function numkeys [key ...] [arg ...]", handler: FunctionCommands.fcall),
+            CommandSpec("fcall_ro", arity: -3, flags: functionFlags.union(.readonly), keys: [.counted(2, [.ro, .access], notes: worstRO)], group: .scripting, since: "7.0.0",
+                        summary: "Invoke a read-only function", complexity: "Depends on the function that is executed.",
+                        syntax: "function numkeys [key ...] [arg ...]", handler: FunctionCommands.fcallReadOnly),
+            container("function", arity: -2, group: .scripting, since: "7.0.0", summary: "A container for function commands", categories: []) { sub in [
+                sub("delete", 3, [.write, .noscript], "7.0.0", "Delete a function by name", "library-name", FunctionCommands.delete,
+                    complexity: "O(1)", tips: ["request_policy:all_shards", "response_policy:all_succeeded"]),
+                sub("dump", 2, [.noscript], "7.0.0", "Dump all functions into a serialized binary payload", "", FunctionCommands.dump,
+                    complexity: "O(N) where N is the number of functions"),
+                sub("flush", -2, [.write, .noscript], "7.0.0", "Deleting all functions", "async=[ASYNC | SYNC]", FunctionCommands.flush,
+                    complexity: "O(N) where N is the number of functions deleted", tips: ["request_policy:all_shards", "response_policy:all_succeeded"]),
+                sub("help", 2, [.loading, .stale], "7.0.0", "Show helpful text about the different subcommands", "", FunctionCommands.help, complexity: "O(1)"),
+                sub("kill", 2, [.noscript, .allowBusy], "7.0.0", "Kill the function currently in execution.", "", FunctionCommands.kill,
+                    complexity: "O(1)", tips: ["request_policy:all_shards", "response_policy:one_succeeded"]),
+                sub("list", -2, [.noscript], "7.0.0", "List information about all the functions", "[LIBRARYNAME library-name-pattern] [WITHCODE]", FunctionCommands.list,
+                    complexity: "O(N) where N is the number of functions", tips: ["nondeterministic_output_order"]),
+                sub("load", -3, [.write, .denyOOM, .noscript], "7.0.0", "Create a function with the given arguments (name, code, description)", "[REPLACE] function-code", FunctionCommands.load,
+                    complexity: "O(1) (considering compilation time is redundant)", tips: ["request_policy:all_shards", "response_policy:all_succeeded"]),
+                sub("restore", -3, [.write, .denyOOM, .noscript], "7.0.0", "Restore all the functions on the given payload", "serialized-value policy=[FLUSH | APPEND | REPLACE]", FunctionCommands.restore,
+                    complexity: "O(N) where N is the number of functions on the payload", tips: ["request_policy:all_shards", "response_policy:all_succeeded"]),
+                sub("stats", 2, [.noscript, .allowBusy], "7.0.0", "Return information about the function currently running (name, description, duration)", "", FunctionCommands.stats,
+                    complexity: "O(1)", tips: ["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+            ]},
             container("script", arity: -2, group: .scripting, since: "2.6.0", summary: "A container for Lua scripts management commands", categories: []) { sub in [
                 sub("debug", 3, [.noscript], "3.2.0", "Set the debug mode for executed scripts.", "mode=(YES | SYNC | NO)", ScriptingCommands.scriptDebug),
                 sub("exists", -3, [.noscript], "2.6.0", "Check existence of scripts in the script cache.", "sha1 ...", ScriptingCommands.scriptExists,

@@ -92,6 +92,9 @@ package struct ServerHooks: Sendable {
     package var rebind: @Sendable (ServerSettings) -> String? = { _ in nil }
     /// Re-reads the TLS certificates after CONFIG SET of a `tls-*` parameter; returns an error message.
     package var reloadTLS: @Sendable (TLSSettings) -> String? = { _ in nil }
+    /// Serves the calling thread's own connections once, without waiting (a script past
+    /// `busy-reply-threshold` calls it from its hook, lock held).
+    package var serveConnectionsWhileBusy: @Sendable () -> Void = {}
     package init() {}
 }
 
@@ -101,7 +104,7 @@ package struct ServerHooks: Sendable {
 /// The execution model (one lock, taken per read batch, event loops parsing and encoding in parallel
 /// outside it) is explained with measurements in docs/execution-model.md.
 package final class ServerCore: @unchecked Sendable {
-    let lock = NIOLock()
+    let lock = ServerLock()
 
     // Everything below is guarded by `lock`, and none of it is visible outside this module: the
     // executables and tests go through `register`, `execute` and `withLock`-taking methods.
@@ -173,6 +176,8 @@ package final class ServerCore: @unchecked Sendable {
     var luaClient: ClientState?
     /// The script running now.
     var runningScript: ScriptRun?
+    /// The function libraries' interpreter (FUNCTION LOAD), created on first use.
+    var functionEngine: LuaScripting?
 
     package let logger: Logger
     var hooks = ServerHooks()
@@ -211,9 +216,14 @@ package final class ServerCore: @unchecked Sendable {
     }
 
     /// Runs `body` with the lock held.
-    
-    package func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    package func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         try lock.withLock(body)
+    }
+
+    /// Runs `body` with the lock held, on a busy script's thread if one lends it (see `ServerLock`): for
+    /// the transports' connection-serving paths, which must go on answering while a script is busy.
+    package func withConnectionLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        try lock.withLock(lendable: true, body)
     }
 
     /// Thresholds for the compact encodings OBJECT ENCODING reports.
@@ -259,7 +269,7 @@ package final class ServerCore: @unchecked Sendable {
     /// password; nil when `address` (`ip:port` or `[ip6]:port`) may be served. Like Redis, only 127.0.0.1
     /// and ::1 count as loopback.
     package func protectedModeRefusal(peer address: String) -> String? {
-        let (protected, open) = lock.withLock { (config.settings.protectedMode, acl.defaultUser.noPassword) }
+        let (protected, open) = lock.withLock(lendable: true) { (config.settings.protectedMode, acl.defaultUser.noPassword) }
         guard protected && open else { return nil }
         let host = address.hasPrefix("[")
             ? String(address.dropFirst().prefix { $0 != "]" })
@@ -273,7 +283,7 @@ package final class ServerCore: @unchecked Sendable {
 
     /// Registers a new connection. Returns nil (and counts a rejection) when `maxclients` is reached.
     package func register(connection: (any ConnectionControl)?, address: String, localAddress: String) -> ClientState? {
-        lock.withLock {
+        lock.withLock(lendable: true) {
             if clients.count >= config.settings.maxClients {
                 stats.rejectedConnections += 1
                 return nil
@@ -289,7 +299,7 @@ package final class ServerCore: @unchecked Sendable {
 
     /// Forgets a closed connection.
     package func unregister(_ client: ClientState) {
-        lock.withLock {
+        lock.withLock(lendable: true) {
             blocking.remove(client)
             clientPause.remove(client)
             watches.unwatchAll(client)
@@ -317,7 +327,7 @@ package final class ServerCore: @unchecked Sendable {
             // Written (and fsynced with `appendfsync always`) before the caller sends the replies.
             if let appendOnly, appendOnly.hasPending { appendOnly.flush() }
         }
-        return lock.withLock {
+        return lock.withLock(lendable: true) {
             defer { appendOnly = aof }
             if halted {
                 client.closeAfterReply = true
@@ -326,20 +336,25 @@ package final class ServerCore: @unchecked Sendable {
             stats.netInputBytes += bytesRead
             stats.netOutputBytes += bytesWritten
             stats.totalReads += 1
+            // While a script is busy this runs nested in it (see ServerLock): its time, client and pending
+            // actions are put back afterwards.
+            let (outerNow, outerClient, outerActions) = (keyspace.now, currentClient, pendingActions)
+            pendingActions = []
+            defer { (currentClient, pendingActions) = (outerClient, outerActions) }
             let now = SystemClock.nowMilliseconds()
             keyspace.now = now
+            defer { if runningScript != nil { keyspace.now = outerNow } }
             client.lastInteraction = now
             if let buffers { client.buffers = buffers.figures(batch, from: start) }
             defer { if let buffers { client.buffers = buffers.figures(batch, from: start) } }
             var context = CommandContext(server: self, client: client, reply: reply)
             currentClient = client
-            defer { currentClient = nil }
             reply = RESPWriter(buffer: ByteBuffer())
             // One clock read per command: each command's time runs from the end of the previous one.
             context.clock = SystemClock.monotonicNanoseconds()
             // The batch's storage goes into the context once; each command moves the window over it.
             context.args = Arguments(storage: batch.arguments, range: 0..<0)
-            while start < batch.count && !client.closeAfterReply && !client.isBlocked
+            while start < batch.count && !client.closeAfterReply && !client.isBlocked && !halted
                     && context.reply.buffer.readableBytes < outputLimit {
                 context.args.select(batch.range(of: start))
                 if client.replyMode == .on && !client.replySkipNext {
@@ -354,8 +369,6 @@ package final class ServerCore: @unchecked Sendable {
             reply = context.reply
             sendTrackingBroadcasts()
             if client.isBlocked { pendingActions.append(.blocked) }
-            if pendingActions.isEmpty { return [] }
-            defer { pendingActions.removeAll() }
             return pendingActions
         }
     }
@@ -419,6 +432,11 @@ package final class ServerCore: @unchecked Sendable {
             reject(&context, spec, .loading)
             return
         }
+        // A script past busy-reply-threshold serves other clients from its hook: only a few commands run.
+        if let script = runningScript, script.isBusy, !spec.flags.contains(.allowBusy) {
+            reject(&context, spec, script.busyError)
+            return
+        }
         // EXEC counts as a write and as deny-OOM when a queued command does.
         let queuedFlags = spec.flags.contains(.runsQueuedCommands) ? context.client.transaction?.flags ?? [] : []
         let maxMemory = config.settings.maxMemory
@@ -458,7 +476,8 @@ package final class ServerCore: @unchecked Sendable {
             && spec.parent?.flags.contains(.keepsTrackingCaching) != true {
             context.client.tracking?.caching = false
         }
-        if blocking.hasReadyKeys { serveReadyKeys() }
+        // Blocked clients are served once the script that made their keys ready has finished.
+        if blocking.hasReadyKeys && runningScript == nil { serveReadyKeys() }
     }
 
     /// Runs one command that passed dispatch's checks (directly, or queued by MULTI and run by EXEC):

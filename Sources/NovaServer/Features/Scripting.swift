@@ -17,14 +17,32 @@ final class ScriptRun: ScriptHost {
     /// Whether each deny-OOM command is checked against `maxmemory` (scripts without a shebang; those
     /// with one were checked before they started, or declared allow-oom).
     let checksMemory: Bool
-    /// Whether a write command ran (OOM is only checked until then, as Redis does for scripts).
+    /// Whether a write command ran (OOM is only checked until then, as Redis does for scripts; SCRIPT KILL
+    /// is refused from then on).
     private(set) var wrote = false
+    /// The script's SHA1, or the function's name (the slow-script warning names it).
+    let name: String
+    /// A function (FCALL) rather than a script (EVAL): FUNCTION KILL stops it, not SCRIPT KILL.
+    let isFunction: Bool
+    /// What the other commands are refused with while it is busy.
+    var busyError: CommandError { isFunction ? .busyFunction : .busyScript }
+    /// When the script started (monotonic nanoseconds).
+    let started = SystemClock.monotonicNanoseconds()
+    /// Past `busy-reply-threshold`: other clients are served from the hook, with BUSY for most commands.
+    private(set) var isBusy = false
+    /// SCRIPT KILL asked to stop it.
+    var killed = false
+
+    /// The error Redis 7.0 stops a killed script with.
+    static let killedError = "ERR Script killed by user with SCRIPT KILL..."
 
     init(
-        server: ServerCore, caller: ClientState, client: ClientState, readOnly: Bool, checksMemory: Bool,
-        callerSpec: CommandSpec, callerArguments: Arguments
+        server: ServerCore, name: String, isFunction: Bool, caller: ClientState, client: ClientState, readOnly: Bool,
+        checksMemory: Bool, callerSpec: CommandSpec, callerArguments: Arguments
     ) {
         self.server = server
+        self.name = name
+        self.isFunction = isFunction
         self.callerSpec = callerSpec
         self.callerArguments = callerArguments
         self.checksMemory = checksMemory
@@ -52,6 +70,28 @@ final class ScriptRun: ScriptHost {
         let args = Arguments(arguments)
         guard let spec = server.commands.resolve(args) else { return nil }
         return caller.aclUser.isUnrestricted || server.acl.check(caller.aclUser, spec, args) == nil
+    }
+
+    /// Redis's `scriptInterrupt`: past `busy-reply-threshold` the script lends the server lock and serves
+    /// other clients between instructions (BUSY for all but SCRIPT KILL, SHUTDOWN NOSAVE and a few more);
+    /// stops once killed or when the server shuts down.
+    func scriptInterrupt() -> String? {
+        if killed || server.halted { return Self.killedError }
+        if !isBusy {
+            let threshold = Int64(server.config.value("busy-reply-threshold") ?? "") ?? 5000
+            let elapsed = (SystemClock.monotonicNanoseconds() - started) / 1_000_000
+            guard elapsed >= threshold else { return nil }
+            isBusy = true
+            server.logger.warning("Slow script detected: still in execution after \(elapsed) milliseconds. You can try killing the script using the \(isFunction ? "FUNCTION" : "SCRIPT") KILL command. Script name is: \(name).")
+            server.lock.startLending()
+        }
+        server.serveWhileBusy()
+        return killed || server.halted ? Self.killedError : nil
+    }
+
+    /// The script ended: threads waiting for the lock go back to waiting for it.
+    func finish() {
+        if isBusy { server.lock.stopLending() }
     }
 
     func scriptLog(level: Int, message: String) {
@@ -82,6 +122,14 @@ extension ServerCore {
         return created
     }
 
+    /// The interpreter of function libraries (its own, as in Redis), created when the first is loaded.
+    var functions: LuaScripting {
+        if let functionEngine { return functionEngine }
+        let created = LuaScripting()
+        functionEngine = created
+        return created
+    }
+
     /// Why a command called from a script is refused, as Redis 7.0 words it; nil when it may run.
     func scriptRefusal(_ args: Arguments, run: ScriptRun) -> String? {
         guard let spec = commands.resolve(args) else { return "ERR Unknown Redis command called from script" }
@@ -109,19 +157,34 @@ extension ServerCore {
         return nil
     }
 
-    /// Runs the cached script `sha` for the command in `context` (EVAL and friends, after the script was
-    /// found or compiled): KEYS and ARGV from its arguments, its commands' effects logged to the AOF
-    /// (between MULTI and EXEC when there are several), not the EVAL itself.
-    func runScript(_ context: inout CommandContext, sha: String, readOnly: Bool) throws(CommandError) {
-        let count = try context.args.integer(2)
-        guard count >= 0 else { throw CommandError("ERR Number of keys can't be negative") }
-        guard count <= context.args.count - 3 else { throw CommandError("ERR Number of keys can't be greater than number of args") }
+    /// What EVAL or FCALL runs.
+    enum ScriptTarget {
+        /// A cached script, by SHA1.
+        case script(String)
+        /// A library's function.
+        case function(FunctionLibrary.Function)
+    }
+
+    /// Runs a script or function for the command in `context` (EVAL and friends once the script was found
+    /// or compiled, FCALL once the function was found) with its first `keyCount` arguments after numkeys
+    /// as keys: its commands' effects logged to the AOF (between MULTI and EXEC when there are several),
+    /// not the EVAL itself.
+    func runScript(_ context: inout CommandContext, _ target: ScriptTarget, keyCount: Int, readOnly: Bool) throws(CommandError) {
         // EVAL is flagged skip-monitor so that monitors see it before the commands it runs, as in Redis.
         if !monitors.isEmpty && !context.client.isReplaying { feedMonitors(context.client, context.spec, context.args) }
-        let keys = (0..<Int(count)).map { context.args[3 + $0] }
-        let arguments = (3 + Int(count)..<context.args.count).map { context.args[$0] }
-        // Scripts that declare flags are checked before they run (Redis 7.0's rules for shebang scripts).
-        let flags = scripting.flags(of: sha) ?? ScriptFlags()
+        let keys = (0..<keyCount).map { context.args[3 + $0] }
+        let arguments = (3 + keyCount..<context.args.count).map { context.args[$0] }
+        let name: String
+        let flags: ScriptFlags
+        switch target {
+        case .script(let sha):
+            name = sha
+            flags = scripting.flags(of: sha) ?? ScriptFlags()
+        case .function(let function):
+            name = function.name
+            flags = function.flags
+        }
+        // Scripts that declare flags (and functions) are checked before they run (Redis 7.0's rules).
         if flags.hasShebang {
             if readOnly && !flags.noWrites { throw CommandError("ERR Can not execute a script with write flag using *_ro command.") }
             let maxMemory = config.settings.maxMemory
@@ -133,16 +196,37 @@ extension ServerCore {
         client.aclUser = context.client.aclUser
         client.database = context.client.database
         client.isReplaying = context.client.isReplaying
-        let run = ScriptRun(server: self, caller: context.client, client: client, readOnly: readOnly || flags.noWrites, checksMemory: !flags.hasShebang,
-            callerSpec: context.spec, callerArguments: context.args)
+        let run = ScriptRun(server: self, name: name, isFunction: { if case .function = target { true } else { false } }(),
+            caller: context.client, client: client, readOnly: readOnly || flags.noWrites,
+            checksMemory: !flags.hasShebang, callerSpec: context.spec, callerArguments: context.args)
         runningScript = run
         defer { runningScript = nil }
         let ownsGroup = aofState.group == nil
         if ownsGroup { beginPropagationGroup() }
-        let found = scripting.run(sha: sha, keys: keys, arguments: arguments, host: run, reply: &context.reply)
-        if ownsGroup { endPropagationGroup(database: client.database) }
+        let replyStart = context.reply.buffer.writerIndex
+        let found = switch target {
+        case .script(let sha): scripting.run(sha: sha, keys: keys, arguments: arguments, host: run, reply: &context.reply)
+        case .function(let function): functions.call(function: function.name, keys: keys, arguments: arguments, host: run, reply: &context.reply)
+        }
+        run.finish()
+        if halted {
+            // SHUTDOWN NOSAVE stopped it: as in Redis, which exits from the script, none of it is logged
+            // and its caller gets no reply.
+            if ownsGroup { aofState.group = nil }
+            context.reply.buffer.moveWriterIndex(to: replyStart)
+            context.client.closeAfterReply = true
+        } else if ownsGroup {
+            endPropagationGroup(database: client.database)
+        }
         context.propagation = []  // the commands it ran were logged; the script itself is not
         guard found else { throw CommandError("NOSCRIPT No matching script. Please use EVAL.") }
+    }
+
+    /// Serves other clients once from a busy script's hook (lock held, and lent to waiting threads): their
+    /// handed-over sections, then this thread's own connections.
+    func serveWhileBusy() {
+        lock.serveLent()
+        hooks.serveConnectionsWhileBusy()
     }
 
     /// The client scripts' commands run as (Redis's "lua" client).

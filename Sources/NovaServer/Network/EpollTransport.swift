@@ -90,6 +90,11 @@ final class EpollTransport: @unchecked Sendable {
         for loop in loops {
             try loop.open(listeners: listeners)
         }
+        server.withLock {
+            server.hooks.serveConnectionsWhileBusy = { [loops] in
+                for loop in loops where loop.isCurrentThread { loop.serveWhileBusy() }
+            }
+        }
         for loop in loops {
             loop.start { [self] in self.loopStopped() }
         }
@@ -158,6 +163,11 @@ final class EpollLoop: @unchecked Sendable {
     private var pendingFlush: [EpollConnection] = []
     private var running = true
     private let tasks = NIOLockedValueBox<[@Sendable () -> Void]>([])
+    /// The loop's thread, once it runs.
+    private var thread: pthread_t?
+    /// The connection whose commands are running (a busy script's caller is never served meanwhile).
+    var active: EpollConnection?
+    private var servingWhileBusy = false
 
     init(index: Int, server: ServerCore, settings: ServerSettings) {
         self.index = index
@@ -205,7 +215,40 @@ final class EpollLoop: @unchecked Sendable {
         nova_eventfd_signal(wakeup)
     }
 
+    /// Whether the caller runs on this loop's thread.
+    var isCurrentThread: Bool {
+        guard let thread else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
+    /// Serves this loop's connections once without waiting, from a script running on this thread past
+    /// `busy-reply-threshold` (their commands get BUSY, or run when allowed). The script's own connection
+    /// is left alone, and so are queued tasks (pushed messages, resumed clients): they wait for its end.
+    func serveWhileBusy() {
+        guard !servingWhileBusy else { return }
+        servingWhileBusy = true
+        defer { servingWhileBusy = false }
+        var fds = [Int32](repeating: 0, count: 64)
+        var flags = [UInt32](repeating: 0, count: 64)
+        let count = nova_epoll_wait(epoll, &fds, &flags, 64, 0)
+        for i in 0..<Int(max(0, count)) {
+            let fd = fds[i]
+            if fd == wakeup { continue }
+            if listeners.contains(fd) {
+                accept(from: fd)
+            } else if let connection = connection(fd), connection !== active {
+                if flags[i] & 2 != 0 { connection.writable() }
+                if flags[i] & 1 != 0 { connection.readable() }
+            }
+        }
+        let waiting = pendingFlush.filter { $0 === active }
+        pendingFlush.removeAll { $0 === active }
+        flushPending()
+        pendingFlush = waiting
+    }
+
     private func run() {
+        thread = pthread_self()
         var fds = [Int32](repeating: 0, count: 256)
         var flags = [UInt32](repeating: 0, count: 256)
         while running {
@@ -401,6 +444,9 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     }
 
     private func process() {
+        let outer = loop.active
+        loop.active = self
+        defer { loop.active = outer }
         while !closed, let session {
             switch session.run(into: &output, limit: Self.outputChunk) {
             case .waiting:

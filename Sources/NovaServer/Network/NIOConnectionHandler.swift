@@ -81,7 +81,7 @@ final class NIOConnectionHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
-        session = Session(server: server, client: client, settings: server.withLock { server.config.settings })
+        session = Session(server: server, client: client, settings: server.withConnectionLock { server.config.settings })
         context.fireChannelActive()
     }
 

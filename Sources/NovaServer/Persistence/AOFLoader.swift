@@ -5,6 +5,7 @@ import Darwin
 #endif
 import NIOCore
 import NovaEngine
+import NovaScripting
 import NovaRESP
 
 extension ServerCore {
@@ -63,7 +64,10 @@ extension ServerCore {
         reader.sharesIntegers = sharesIntegers
         // An AOF preamble keeps keys that have expired since: the commands after it may still touch them.
         try reader.load(into: fresh, now: 0, clock: clock)
-        withLock { keyspace.replaceDatabases(fresh) }
+        try withLock { () throws(LuaScripting.Failure) in
+            try installLibraries(reader.functionLibraries, replacing: true)
+            keyspace.replaceDatabases(fresh)
+        }
         logger.notice("AOF base loaded", metadata: ["file": "\(path)", "keys": "\(reader.keysLoaded)"])
     }
 

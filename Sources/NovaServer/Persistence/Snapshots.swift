@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import NIOConcurrencyHelpers
+import NovaScripting
 import NovaEngine
 
 /// The state of RDB snapshots, for INFO persistence, LASTSAVE and the save rules. Guarded by the
@@ -59,6 +60,8 @@ struct SnapshotJob: @unchecked Sendable {
     let usedMemory: Int
     let now: Int64
     let aofBase: Bool
+    /// The code of every function library, saved before the databases as Redis 7.0 does.
+    let functions: [[UInt8]]
 
     /// Writes the RDB image through `sink`.
     func write(to sink: @escaping ([UInt8]) throws -> Void, progress: ((Int) -> Void)? = nil) throws {
@@ -70,6 +73,7 @@ struct SnapshotJob: @unchecked Sendable {
             ("used-mem", String(usedMemory)),
             ("aof-base", aofBase ? "1" : "0"),
         ])
+        try writer.functions(functions)
         for (index, database) in databases.enumerated() {
             try writer.database(index, database, now: now, clock: clock)
             progress?(database.count)
@@ -112,7 +116,32 @@ extension ServerCore {
             clock: snapshotClock,
             usedMemory: usedMemory,
             now: SystemClock.nowMilliseconds(),
-            aofBase: aofBase)
+            aofBase: aofBase,
+            functions: libraryCodes)
+    }
+
+    /// The code of every function library, by library name (lock held).
+    var libraryCodes: [[UInt8]] {
+        (functionEngine?.libraries.values.map { $0 } ?? []).sorted { $0.name < $1.name }.map(\.code)
+    }
+
+    /// Installs the function libraries a snapshot or a FUNCTION RESTORE holds (lock held): `replacing`
+    /// the current ones, or added to them (a library of the same name is replaced with `replace`, an error
+    /// otherwise). Nothing changes when one fails to load.
+    func installLibraries(_ codes: [[UInt8]], replacing: Bool, replace: Bool = false) throws(LuaScripting.Failure) {
+        if codes.isEmpty && (!replacing || functionEngine == nil) { return }
+        let staging = LuaScripting()
+        if !replacing, let current = functionEngine {
+            for library in current.libraries.values.sorted(by: { $0.name < $1.name }) {
+                try staging.loadLibrary(library.code, replace: false)
+            }
+        }
+        for code in codes {
+            let name = try LuaScripting.libraryName(code)
+            if !replace && !replacing && staging.libraries[name] != nil { throw .script("ERR Library \(name) already exists") }
+            try staging.loadLibrary(code, replace: true)
+        }
+        functionEngine = staging
     }
 
     /// SAVE: writes the snapshot while holding the lock (clients wait, as with Redis's SAVE).
@@ -262,7 +291,8 @@ extension ServerCore {
             }
         }
         let seconds = Double(SystemClock.monotonicNanoseconds() - start) / 1e9
-        withLock {
+        try withLock { () throws(LuaScripting.Failure) in
+            try installLibraries(reader.functionLibraries, replacing: true)
             keyspace.replaceDatabases(fresh)
             snapshots.lastLoadKeysLoaded = reader.keysLoaded
             snapshots.lastLoadKeysExpired = reader.keysExpired
@@ -300,9 +330,11 @@ extension ServerCore {
         let path = settings.dir + "/" + settings.dbFilename
         let loaded: [Database]
         do {
-            loaded = try Self.readSnapshot(
+            let (databases, reader) = try Self.readSnapshot(
                 path: path, databaseCount: keyspace.databases.count, clock: snapshotClock,
-                sharesIntegers: keyspace.sharesIntegers).0
+                sharesIntegers: keyspace.sharesIntegers)
+            try installLibraries(reader.functionLibraries, replacing: flush, replace: true)
+            loaded = databases
         } catch {
             logger.warning("DEBUG RELOAD could not load the snapshot: \(error)")
             throw CommandError("ERR Error trying to load the RDB dump, check server logs.")
