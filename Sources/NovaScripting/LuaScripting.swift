@@ -9,10 +9,10 @@ package import NovaRESP
 
 /// What a running script reaches outside Lua: the server's commands and its log.
 package protocol ScriptHost: AnyObject {
-    /// Runs one command for the script (`redis.call`/`redis.pcall`) and returns its reply, encoded in
-    /// `version` (the script's `redis.setresp`). Refusals (an unknown command, ACL, a write in a read-only
-    /// script) are error replies too.
-    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion) -> ByteBuffer
+    /// Runs one command for the script (`redis.call`/`redis.pcall`) and writes its reply to `reply`
+    /// (empty, its storage reused from call to call), encoded in `version` (the script's `redis.setresp`).
+    /// Refusals (an unknown command, ACL, a write in a read-only script) are error replies too.
+    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion, reply: inout ByteBuffer)
     /// `redis.acl_check_cmd`: whether the script's user may run the command (nil: no such command).
     func scriptMayCall(_ arguments: [ByteBuffer]) -> Bool?
     /// `redis.log`, with Redis's levels (0 debug … 3 warning).
@@ -374,6 +374,12 @@ package final class LuaScripting {
         lua_gc(state, LUA_GCSTEP, 1)
     }
 
+    /// What `redis.call` hands the host, kept from call to call so that their storage is reused: the
+    /// arguments' bytes, the views of them, the reply.
+    private var callBytes = ByteBuffer()
+    private var callArguments: [ByteBuffer] = []
+    private var callReply = ByteBuffer()
+
     /// Instructions between two calls of the host's `scriptInterrupt` (Redis's hook runs every 100,000 too).
     static let hookInstructions: Int32 = 100_000
     private var seeds = FastRandom()
@@ -415,8 +421,9 @@ package final class LuaScripting {
     private func redisCall(raising: Bool) -> Int32 {
         let count = lua_gettop(state)
         guard count > 0 else { return raise("Please specify at least one argument for this redis lib call") }
-        var arguments: [ByteBuffer] = []
-        arguments.reserveCapacity(Int(count))
+        // The arguments' bytes go into one buffer, reused from call to call, and the host gets views of it.
+        callBytes.clear()
+        callArguments.removeAll(keepingCapacity: true)
         for index in 1...count {
             let type = lua_type(state, index)
             guard type == LUA_TSTRING || type == LUA_TNUMBER else {
@@ -424,13 +431,21 @@ package final class LuaScripting {
             }
             var length = 0
             let bytes = lua_tolstring(state, index, &length)!
-            arguments.append(ByteBuffer(bytes: UnsafeRawBufferPointer(start: bytes, count: length)))
+            callBytes.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
+        }
+        var offset = callBytes.readerIndex
+        for index in 1...count {
+            let length = lua_objlen(state, index)
+            callArguments.append(callBytes.getSlice(at: offset, length: length)!)
+            offset += length
         }
         guard let host else { return raise("ERR redis.call called outside a script") }
-        var reply = host.scriptCall(arguments, version: scriptVersion)
+        callReply.clear()
+        host.scriptCall(callArguments, version: scriptVersion, reply: &callReply)
+        callArguments.removeAll(keepingCapacity: true)
         lua_settop(state, 0)
-        let isError = reply.getInteger(at: reply.readerIndex, as: UInt8.self) == UInt8(ascii: "-")
-        pushReply(&reply, depth: 0)
+        let isError = callReply.getInteger(at: callReply.readerIndex, as: UInt8.self) == UInt8(ascii: "-")
+        pushReply(&callReply, depth: 0)
         if isError && raising { return -1 }
         return 1
     }

@@ -9,10 +9,10 @@ final class RecordingHost: ScriptHost {
     var replies: [String: String] = [:]
     var logged: [(Int, String)] = []
 
-    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion) -> ByteBuffer {
+    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion, reply: inout ByteBuffer) {
         let words = arguments.map { String(buffer: $0) }
         calls.append(words)
-        return ByteBuffer(string: replies[words[0].lowercased()] ?? "+OK\r\n")
+        reply.writeString(replies[words[0].lowercased()] ?? "+OK\r\n")
     }
 
     func scriptMayCall(_ arguments: [ByteBuffer]) -> Bool? {

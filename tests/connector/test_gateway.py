@@ -220,13 +220,7 @@ def test_list_changed_upstream_reaches_the_gateway_and_its_clients(cache_server,
         async with gw.stdio_session(config, state, message_handler=on_message) as session:
             assert "crm_fresh_lookup" not in {t.name for t in (await session.list_tools()).tools}
             await session.call_tool("crm_add_tool", {"name": "fresh_lookup"})
-            deadline = time.time() + 5
-            names = set()
-            while time.time() < deadline:
-                names = {t.name for t in (await session.list_tools()).tools}
-                if "crm_fresh_lookup" in names:
-                    break
-                await asyncio.sleep(0.1)
+            names, _ = await wait_for_lists(session, "crm_fresh_lookup", "fake://crm/status")
             assert "crm_fresh_lookup" in names
             assert any("tools/list_changed" in m or "ToolListChanged" in m for m in told), told
             # The new tool is read-only: cached like the others.

@@ -49,6 +49,8 @@ KEYWORDS = [
 # other's data; `{t}` tags and a binary key included.
 KEYS = ["k0", "k1", "k2", "k3", "k4", "k5", "{t}a", "{t}b", "list", "set", "zset", "hash", "str",
         "\x00bin\xff", ""]
+# Commands whose main argument is Lua code: mostly sent with random scripts (FrameGenerator.scripted).
+SCRIPTED = {"eval", "eval_ro", "function", "fcall", "fcall_ro"}
 # Commands never sent (see the module docstring), and subcommands likewise.
 EXCLUDED = {"shutdown", "debug", "monitor", "sync", "psync", "replicaof", "slaveof", "failover",
             "migrate", "module", "cluster", "readonly", "readwrite", "asking"}
@@ -177,6 +179,8 @@ class FrameGenerator:
     def command(self):
         rng = self.rng
         name, arity, subcommands, tokens = rng.choice(self.commands)
+        if name in SCRIPTED and rng.random() < 0.8:
+            return self.scripted(name)
         words = [name if rng.random() < 0.8 else name.upper()]
         if subcommands and rng.random() < 0.95:
             sub, arity = rng.choice(subcommands)
@@ -189,6 +193,87 @@ class FrameGenerator:
         while len(words) < max(1, count):
             words.append(self.argument(tokens))
         return words
+
+    # -- scripts
+
+    def lua_literal(self):
+        """A Lua value: a quoted argument (escaped byte by byte), a number, or a script's own input."""
+        rng = self.rng
+        choice = rng.random()
+        if choice < 0.5:
+            text = self.argument([]) if rng.random() < 0.7 else rng.choice(KEYS)
+            data = text.encode("latin-1") if isinstance(text, str) else text
+            return '"' + "".join("\\%d" % b for b in data) + '"'
+        if choice < 0.7:
+            return rng.choice(EXTREME_NUMBERS[:40]).strip() or "0"
+        return rng.choice(["KEYS[1]", "ARGV[1]", "#KEYS", "#ARGV", "nil", "true", "false", "{}", "{1,2}",
+                           "{ok='x'}", "{err='x'}", "{double=1.5}", "{map={a=1}}", "{set={a=true}}"])
+
+    def lua_call(self):
+        """redis.call or pcall of a random command of the table, with random arguments."""
+        rng = self.rng
+        name, arity, subcommands, tokens = rng.choice(self.commands)
+        words = ['"%s"' % name]
+        if subcommands and rng.random() < 0.9:
+            sub, arity = rng.choice(subcommands)
+            words.append('"%s"' % sub)
+        count = arity if arity > 0 else -arity + rng.choice([0, 1, 2])
+        while len(words) < max(1, count):
+            words.append(self.lua_literal() if rng.random() < 0.6 else '"%s"' % rng.choice(tokens or KEYWORDS))
+        return "redis.%s(%s)" % (rng.choice(["call", "pcall", "pcall"]), ", ".join(words))
+
+    def lua_statement(self):
+        rng = self.rng
+        return rng.choice([
+            lambda: "local r = " + self.lua_call(),
+            lambda: "return " + self.lua_call(),
+            lambda: "return " + self.lua_literal(),
+            lambda: "redis.setresp(%s)" % rng.choice(["2", "3", "4", "'x'"]),
+            lambda: "return cjson.decode(%s)" % self.lua_literal(),
+            lambda: "return cjson.encode({%s})" % self.lua_literal(),
+            lambda: "return cmsgpack.unpack(%s)" % self.lua_literal(),
+            lambda: "return cmsgpack.pack(%s, %s)" % (self.lua_literal(), self.lua_literal()),
+            lambda: "return struct.unpack(%s, %s)" % (rng.choice(['"<i4"', '">d"', '"bc0"', '"!4i8"', '"Bh"']), self.lua_literal()),
+            lambda: "return bit.tohex(%s)" % self.lua_literal(),
+            lambda: "return redis.sha1hex(%s)" % self.lua_literal(),
+            lambda: "return redis.error_reply(%s)" % self.lua_literal(),
+            lambda: "return redis.status_reply(%s)" % self.lua_literal(),
+            lambda: "for i = 1, %d do redis.call('incr', 'k0') end" % rng.choice([1, 10, 1000]),
+            lambda: "local t = {} for i = 1, %d do t[i] = i end return t" % rng.choice([0, 3, 5000]),
+            lambda: "return string.rep(%s, %d)" % (self.lua_literal(), rng.choice([0, 2, 1000])),
+            lambda: "error(%s)" % self.lua_literal(),
+            lambda: "x = 1",
+            lambda: "return " + rng.choice(["os.time()", "loadstring('return 1')()", "getmetatable('').__index",
+                                            "redis.acl_check_cmd('get', 'k')", "math.random(10)", "tostring(nil)"]),
+            lambda: rng.choice(["return (", "end", "local = 1", "return {", "\0", "--[[", "#!lua flags=no-writes\nreturn 1",
+                                "#!lua flags=bogus\nreturn 1", "#!lua name=x\nreturn 1"]),
+        ])()
+
+    def lua_body(self):
+        """A few statements; a `return` only as the last (Lua refuses one in the middle of a block)."""
+        statements = [self.lua_statement() for _ in range(self.rng.choice([1, 1, 2, 3, 5]))]
+        statements[:-1] = [("local _ = " + line[len("return "):]) if line.startswith("return ") else line
+                           for line in statements[:-1]]
+        return "\n".join(statements)
+
+    def scripted(self, name):
+        """EVAL and FUNCTION LOAD with random Lua (every loop bounded: a busy script is not what the
+        fuzzer looks for), FCALL of what was loaded."""
+        rng = self.rng
+        keys = [rng.choice(KEYS) for _ in range(rng.choice([0, 1, 2]))]
+        arguments = [self.argument([]) for _ in range(rng.choice([0, 1, 3]))]
+        numkeys = str(len(keys)) if rng.random() < 0.9 else rng.choice(EXTREME_NUMBERS)
+        if name in ("eval", "eval_ro"):
+            return [name, self.lua_body(), numkeys] + keys + arguments
+        if name == "function":
+            if rng.random() < 0.3:
+                return ["function", rng.choice(["list", "stats", "dump", "flush", "delete"])] + (["fz%d" % rng.randint(0, 3)] if rng.random() < 0.3 else [])
+            library = "fz%d" % rng.randint(0, 3)
+            body = "local function f(keys, args)\n%s\nend\nredis.register_function%s" % (
+                self.lua_body(), rng.choice(["('%s', f)" % library, "{function_name='%s', callback=f, flags={'no-writes'}}" % library,
+                                             "('%s', 1)" % library, "()"]))
+            return ["function", "load", "replace", "#!lua name=%s\n%s" % (library, body)]
+        return [name, "fz%d" % rng.randint(0, 3), numkeys] + keys + arguments
 
     def special(self, name, sub):
         """The excluded subcommands, with arguments that cannot lock the fuzzer out."""

@@ -39,7 +39,12 @@ enum ScriptingCommands {
 
     /// EVALSHA's SHA1 argument (lowercased; anything but 40 characters matches no script).
     private static func sha(_ ctx: CommandContext) -> String {
-        ctx.args[1].readableBytes == 40 ? ctx.args.string(1).lowercased() : ""
+        let bytes = ctx.args[1].readableBytesView
+        guard bytes.count == 40 else { return "" }
+        return String(unsafeUninitializedCapacity: 40) { text in
+            for (index, byte) in bytes.enumerated() { text[index] = byte >= 65 && byte <= 90 ? byte + 32 : byte }
+            return 40
+        }
     }
 
     private static func load(_ ctx: CommandContext, _ body: [UInt8]) throws(CommandError) -> String {

@@ -51,19 +51,22 @@ final class ScriptRun: ScriptHost {
         self.readOnly = readOnly
     }
 
-    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion) -> ByteBuffer {
+    func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion, reply: inout ByteBuffer) {
         client.protocolVersion = version
-        var context = CommandContext(server: server, client: client, reply: RESPWriter(buffer: ByteBuffer()))
+        // The reply's storage moves into the context and back: a copy would make every write reallocate.
+        var buffer = ByteBuffer()
+        swap(&buffer, &reply)
+        var context = CommandContext(server: server, client: client, reply: RESPWriter(buffer: buffer))
+        defer { reply = context.reply.buffer }
         context.args = Arguments(arguments)
         context.clock = SystemClock.monotonicNanoseconds()
-        if let refusal = server.scriptRefusal(context.args, run: self) {
+        switch server.scriptCommand(context.args, run: self) {
+        case .refused(let refusal):
             context.reply.error(refusal)
-            return context.reply.buffer
+        case .runs(let spec):
+            server.call(&context, spec)
+            if spec.flags.contains(.write) { wrote = true }
         }
-        let spec = server.commands.resolve(context.args)!
-        server.call(&context, spec)
-        if spec.flags.contains(.write) { wrote = true }
-        return context.reply.buffer
     }
 
     func scriptMayCall(_ arguments: [ByteBuffer]) -> Bool? {
@@ -130,9 +133,23 @@ extension ServerCore {
         return created
     }
 
-    /// Why a command called from a script is refused, as Redis 7.0 words it; nil when it may run.
-    func scriptRefusal(_ args: Arguments, run: ScriptRun) -> String? {
-        guard let spec = commands.resolve(args) else { return "ERR Unknown Redis command called from script" }
+    /// What a script may do with a command it calls.
+    enum ScriptCommand {
+        /// It runs.
+        case runs(CommandSpec)
+        /// It is refused, as Redis 7.0 words it.
+        case refused(String)
+    }
+
+    /// Whether a command called from a script runs (and which), or why it is refused.
+    func scriptCommand(_ args: Arguments, run: ScriptRun) -> ScriptCommand {
+        guard let spec = commands.resolve(args) else { return .refused("ERR Unknown Redis command called from script") }
+        if let refusal = scriptRefusal(spec, args, run: run) { return .refused(refusal) }
+        return .runs(spec)
+    }
+
+    /// Why the command `spec` called from a script is refused, as Redis 7.0 words it; nil when it may run.
+    private func scriptRefusal(_ spec: CommandSpec, _ args: Arguments, run: ScriptRun) -> String? {
         guard spec.accepts(argumentCount: args.count) else { return "ERR Wrong number of args calling Redis command from script" }
         if spec.flags.contains(.noscript) { return "ERR This Redis command is not allowed from script" }
         let user = run.caller.aclUser
