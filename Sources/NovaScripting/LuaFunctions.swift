@@ -150,7 +150,8 @@ extension LuaScripting {
     /// Calls the function `name` (FCALL) with its keys and arguments as its two parameters, writing its
     /// result (or its error) to `reply`. Returns false when no library registered it.
     package func call(
-        function name: String, keys: [ByteBuffer], arguments: [ByteBuffer], host: any ScriptHost, reply: inout RESPWriter
+        function name: String, keys: some RandomAccessCollection<ByteBuffer>, arguments: some RandomAccessCollection<ByteBuffer>,
+        host: any ScriptHost, reply: inout RESPWriter
     ) -> Bool {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
@@ -159,13 +160,8 @@ extension LuaScripting {
         lua_getfield(state, -1, name)
         guard lua_type(state, -1) == LUA_TFUNCTION else { return false }
         lua_remove(state, -2)
-        for values in [keys, arguments] {
-            lua_createtable(state, Int32(values.count), 0)
-            for (index, value) in values.enumerated() {
-                push(value)
-                lua_rawseti(state, -2, Int32(index + 1))
-            }
-        }
+        pushArray(keys)
+        pushArray(arguments)
         invoke(name: name, argumentCount: 2, errorHandler: top + 1, host: host, reply: &reply)
         return true
     }

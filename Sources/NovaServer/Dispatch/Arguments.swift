@@ -34,6 +34,21 @@ package struct Arguments: Sendable {
         _read { yield storage[base + index] }
     }
 
+    /// Arguments `range` as a collection, without copying (a script's KEYS and ARGV).
+    func slice(_ range: Range<Int>) -> Slice {
+        Slice(arguments: self, startIndex: range.lowerBound, endIndex: range.upperBound)
+    }
+
+    /// Some of the arguments, as a collection.
+    struct Slice: RandomAccessCollection {
+        typealias Indices = Range<Int>
+        let arguments: Arguments
+        let startIndex: Int
+        let endIndex: Int
+
+        subscript(index: Int) -> ByteBuffer { arguments[index] }
+    }
+
     /// The bytes of all arguments together.
     var byteCount: Int {
         var total = 0

@@ -7,7 +7,8 @@ import NovaScripting
 /// separate client (Redis's "lua" client) with the caller's user and database, after the checks Redis
 /// makes for scripts (no-script commands, ACL, read-only scripts, OOM, MISCONF).
 final class ScriptRun: ScriptHost {
-    unowned let server: ServerCore
+    /// Not counted: the server outlives every script.
+    unowned(unsafe) let server: ServerCore
     let caller: ClientState
     let client: ClientState
     let readOnly: Bool
@@ -49,17 +50,18 @@ final class ScriptRun: ScriptHost {
         self.caller = caller
         self.client = client
         self.readOnly = readOnly
+        context = CommandContext(server: server, client: client, reply: RESPWriter(buffer: ByteBuffer()))
+        context.clock = started
     }
 
     func scriptCall(_ arguments: [ByteBuffer], version: RESPVersion, reply: inout ByteBuffer) {
         client.protocolVersion = version
-        // The reply's storage moves into the context and back: a copy would make every write reallocate.
-        var buffer = ByteBuffer()
-        swap(&buffer, &reply)
-        var context = CommandContext(server: server, client: client, reply: RESPWriter(buffer: buffer))
-        defer { reply = context.reply.buffer }
+        // One context for all the script's commands. The reply's storage moves into it and back (a copy
+        // would make every write reallocate); each command's time runs from the end of the previous one.
+        swap(&context.reply.buffer, &reply)
+        defer { swap(&context.reply.buffer, &reply) }
+        context.reply.version = version
         context.args = Arguments(arguments)
-        context.clock = SystemClock.monotonicNanoseconds()
         switch server.scriptCommand(context.args, run: self) {
         case .refused(let refusal):
             context.reply.error(refusal)
@@ -68,6 +70,9 @@ final class ScriptRun: ScriptHost {
             if spec.flags.contains(.write) { wrote = true }
         }
     }
+
+    /// The context the script's commands run in.
+    private var context: CommandContext
 
     func scriptMayCall(_ arguments: [ByteBuffer]) -> Bool? {
         let args = Arguments(arguments)
@@ -189,8 +194,8 @@ extension ServerCore {
     func runScript(_ context: inout CommandContext, _ target: ScriptTarget, keyCount: Int, readOnly: Bool) throws(CommandError) {
         // EVAL is flagged skip-monitor so that monitors see it before the commands it runs, as in Redis.
         if !monitors.isEmpty && !context.client.isReplaying { feedMonitors(context.client, context.spec, context.args) }
-        let keys = (0..<keyCount).map { context.args[3 + $0] }
-        let arguments = (3 + keyCount..<context.args.count).map { context.args[$0] }
+        let keys = context.args.slice(3..<3 + keyCount)
+        let arguments = context.args.slice(3 + keyCount..<context.args.count)
         let name: String
         let flags: ScriptFlags
         switch target {
