@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "nova-cache-server",
             dependencies: [
-                "NovaServer",
+                "NovaServer", "NovaRESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Logging
 import NIOCore
+import NovaRESP
 import NovaServer
 import ServiceLifecycle
 
@@ -30,7 +31,7 @@ func fail(_ message: String) -> Never {
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "-v" || arguments.first == "--version" {
-    print("NovaCache server v=\(NovaCacheVersion.current) (Redis protocol of \(7).0.15)")
+    print("NovaCache server v=\(NovaCacheVersion.current) (Redis protocol of \(NovaCacheVersion.redisCompatible))")
     exit(0)
 }
 if arguments.first == "-h" || arguments.first == "--help" {
@@ -68,6 +69,7 @@ if arguments.first == "--check-config" {
     guard arguments.count == 2 else { fail(usage) }
     do {
         try config.loadFile(arguments[1])
+        try config.checkLoaded()
         if let problem = ServerCore(config: config, logger: Logger(label: "check-config")).loadUsersAtStartup() {
             fail("\(arguments[1]): \(problem)")
         }
@@ -86,6 +88,7 @@ do {
         arguments.removeFirst()
     }
     try config.load(flags: arguments)
+    try config.checkLoaded()
 } catch {
     fail("\(error)")
 }

@@ -16,6 +16,7 @@ struct NovaCacheCLI: AsyncParsableCommand {
             asks for one and none was given, it is prompted for on the terminal without echo. Passwords \
             are never printed.
             """,
+        version: NovaCacheVersion.current,
         subcommands: [
             Status.self, Stats.self, Flush.self, Backup.self, Restore.self, Verify.self, Monitor.self, Shutdown.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
             Keys.self,

@@ -71,6 +71,34 @@ def test_bad_config_file_is_reported_with_its_line():
     assert check.returncode != 0 and b"at line 3" in check.stderr
 
 
+def test_a_log_file_that_cannot_be_opened_stops_the_start_as_in_redis():
+    """redis-server refuses to start (exit 1, "Can't open the log file"); so do we, and --check-config says
+    it. A log file that can be created is (fopen "a"), as redis-server does."""
+    workdir = tempfile.mkdtemp()
+    missing = os.path.join(workdir, "no-such-dir", "nova.log")
+    for argv in ([servers.nova_binary(), "--port", str(servers.free_port()), "--logfile", missing],
+                 ["redis-server", "--port", str(servers.free_port()), "--logfile", missing]):
+        result = subprocess.run(argv, capture_output=True, timeout=10, cwd=workdir)
+        assert result.returncode == 1, (argv[0], result)
+        assert b"Can't open the log file: No such file or directory" in result.stdout + result.stderr
+    path = os.path.join(workdir, "nova.conf")
+    with open(path, "w") as f:
+        f.write(f"port 7000\nlogfile {missing}\n")
+    check = subprocess.run([servers.nova_binary(), "--check-config", path], capture_output=True, timeout=10)
+    assert check.returncode == 1 and b"Can't open the log file" in check.stderr
+    with open(path, "w") as f:
+        f.write(f"port 7000\nlogfile {os.path.join(workdir, 'created.log')}\n")
+    check = subprocess.run([servers.nova_binary(), "--check-config", path], capture_output=True, timeout=10)
+    assert check.returncode == 0, check.stderr
+
+
+def test_a_flag_error_names_the_flag():
+    result = subprocess.run([servers.nova_binary(), "--port", "6379", "--maxmemory", "lots"], capture_output=True, timeout=10)
+    assert result.returncode == 1
+    assert b"at flag '--maxmemory'" in result.stderr and b">>> '--maxmemory lots'" in result.stderr
+    assert b"argument must be a memory value" in result.stderr and b"at line" not in result.stderr
+
+
 def test_config_rewrite_keeps_comments_and_updates_values():
     config = "# my settings\nport 1\nmaxmemory 1mb\n"
     server = servers.start_nova(config_text=config)

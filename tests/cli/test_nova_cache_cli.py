@@ -262,3 +262,14 @@ def test_restore_refuses_bad_files_and_unconfirmed_runs(tmp_path, nova_server):
     assert redis.Redis(port=nova_server.port).get("still") == b"here"  # untouched, still running
     offline = cli("restore", good, "--url", f"redis://127.0.0.1:{servers.free_port()}", "--yes")
     assert offline.returncode == 2 and "--data-dir" in offline.stderr
+
+
+def test_version_of_the_cli_and_the_server():
+    done = cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == server_version().split("v=")[1].split(" ")[0]
+
+
+def server_version():
+    done = subprocess.run([servers.nova_binary(), "--version"], capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0 and done.stdout.startswith("NovaCache server v=")
+    return done.stdout

@@ -350,13 +350,6 @@ enum Info {
     }
 }
 
-/// The NovaCache release.
-package enum NovaCacheVersion {
-    package static let current = "0.1.0"
-    /// The Redis release whose behaviour (and RDB `redis-ver`) NovaCache follows.
-    package static let redisCompatible = "7.0.15"
-}
-
 extension String {
     /// `%.2f`.
     init(format2 value: Double) { self = String(fixed: value, digits: 2) }

@@ -5,19 +5,28 @@ import Darwin
 #endif
 import NovaRESP
 
-/// An error in a configuration file or in command-line flags, reported the way redis-server reports it.
+/// An error in a configuration file or in command-line flags, reported the way redis-server reports it:
+/// the file's line, or the flag (redis-server numbers the lines it makes of them, which no one can find),
+/// or neither for a check of the whole configuration (a log file that cannot be opened).
 package struct ConfigFileError: Error, CustomStringConvertible, Sendable {
+    /// The line of the file (1-based); 0 when the error is not on a line of a file.
     package let line: Int
     package let text: String
     package let message: String
+    /// The error is in a command-line flag (`text` is the flag and its values).
+    package var isFlag = false
+
+    package init(line: Int, text: String, message: String, isFlag: Bool = false) {
+        self.line = line
+        self.text = text
+        self.message = message
+        self.isFlag = isFlag
+    }
 
     package var description: String {
-        """
-        *** FATAL CONFIG FILE ERROR (NovaCache) ***
-        Reading the configuration file, at line \(line)
-        >>> '\(text)'
-        \(message)
-        """
+        let location = isFlag ? "Reading the command line, at flag '\(text.split(separator: " ").first ?? "")'\n>>> '\(text)'\n"
+            : text.isEmpty ? "" : "Reading the configuration file, at line \(line)\n>>> '\(text)'\n"
+        return "*** FATAL CONFIG FILE ERROR (NovaCache) ***\n" + location + message
     }
 }
 
@@ -74,9 +83,19 @@ extension ConfigStore {
             // A flag given with no value means an empty value (`--save` → `save ""`).
             if arguments.isEmpty { arguments = [""] }
             if let message = setAtStartup(words[0], arguments) {
-                throw ConfigFileError(line: index + 1, text: words.joined(separator: " "), message: message)
+                throw ConfigFileError(line: index + 1, text: "--" + words.joined(separator: " "), message: message, isFlag: true)
             }
         }
+    }
+
+    /// What redis-server checks once everything is loaded: the log file can be opened for appending (it is
+    /// created if missing), or the server does not start.
+    package func checkLoaded() throws(ConfigFileError) {
+        guard let path = value("logfile"), !path.isEmpty else { return }
+        guard let file = fopen(path, "a") else {
+            throw ConfigFileError(line: 0, text: "", message: "Can't open the log file: \(String(cString: strerror(errno)))")
+        }
+        fclose(file)
     }
 
     /// CONFIG REWRITE: rewrites the configuration file with the current values, keeping its comments and

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import NIOConcurrencyHelpers
+import NovaRESP
 import NovaScripting
 import NovaEngine
 
