@@ -176,3 +176,38 @@ def test_missing_certificate_stops_startup(pki, tmp_path):
     with pytest.raises(RuntimeError, match="tls-ca-cert-file or tls-ca-cert-dir"):
         servers.start_nova("--tls-port", str(port), "--tls-cert-file", pki["server.crt"],
                            "--tls-key-file", pki["server.key"])
+
+
+def test_tls_clients_are_answered_while_a_script_is_busy(pki, server):
+    """A script running past busy-reply-threshold on a plain connection: a TLS client (served by another
+    transport, on other threads) gets BUSY, and its SCRIPT KILL stops the script."""
+    import threading
+    import time
+
+    plain = redis.Redis(port=server.port, password=PASSWORD)
+    plain.config_set("busy-reply-threshold", 100)
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(_eval_endless(server.port)))
+    runner.start()
+    secure = client(pki, server.tls_port)
+    deadline = time.time() + 10
+    while True:
+        try:
+            secure.ping()
+        except redis.ResponseError as error:
+            assert str(error).startswith("BUSY Redis is busy running a script")
+            break
+        assert time.time() < deadline, "the script never became busy"
+        time.sleep(0.02)
+    assert secure.script_kill()
+    runner.join(10)
+    assert outcome and "Script killed by user" in outcome[0]
+    assert secure.ping()
+
+
+def _eval_endless(port):
+    try:
+        redis.Redis(port=port, password=PASSWORD).eval("local i = 0 while true do i = i + 1 end", 0)
+        return "finished"
+    except redis.ResponseError as error:
+        return str(error)
