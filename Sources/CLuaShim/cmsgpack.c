@@ -216,6 +216,9 @@ static void decode_map(lua_State *L, Cursor *c, uint64_t count) {
 }
 
 static void decode_value(lua_State *L, Cursor *c) {
+    /* Every value takes a stack slot, and unpack returns them all: grow the stack as Redis does (Lua
+       only guarantees 20 free slots; writing past them corrupts its heap). */
+    luaL_checkstack(L, 1, "too many return values at once; use unpack_one or unpack_limit instead.");
     if (c->left == 0) { c->error = 1; return; }
     unsigned char tag = *c->p++;
     c->left--;
