@@ -1,5 +1,5 @@
 import CLuaShim
-package import NIOCore
+import NIOCore
 package import NovaRESP
 
 /// A function library (FUNCTION LOAD): its code and the functions it registered.
@@ -150,7 +150,7 @@ extension LuaScripting {
     /// Calls the function `name` (FCALL) with its keys and arguments as its two parameters, writing its
     /// result (or its error) to `reply`. Returns false when no library registered it.
     package func call(
-        function name: String, keys: some RandomAccessCollection<ByteBuffer>, arguments: some RandomAccessCollection<ByteBuffer>,
+        function name: String, keys: ScriptValues, arguments: ScriptValues,
         host: any ScriptHost, reply: inout RESPWriter
     ) -> Bool {
         let top = lua_gettop(state)

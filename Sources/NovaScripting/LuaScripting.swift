@@ -340,7 +340,7 @@ package final class LuaScripting {
     /// `reply`. Returns false when no script has that SHA1. The host's `scriptInterrupt` is asked
     /// regularly whether to stop it.
     package func run(
-        sha: String, keys: some RandomAccessCollection<ByteBuffer>, arguments: some RandomAccessCollection<ByteBuffer>,
+        sha: String, keys: ScriptValues, arguments: ScriptValues,
         host: any ScriptHost, reply: inout RESPWriter
     ) -> Bool {
         let top = lua_gettop(state)
@@ -414,7 +414,7 @@ package final class LuaScripting {
         return 1
     }
 
-    private func setGlobalArray(_ name: String, _ values: some RandomAccessCollection<ByteBuffer>) {
+    private func setGlobalArray(_ name: String, _ values: ScriptValues) {
         pushArray(values)
         lua_pushstring(state, name)
         lua_insert(state, -2)
@@ -554,11 +554,11 @@ package final class LuaScripting {
     // MARK: Conversions
 
     /// Pushes a table of `values` (KEYS, ARGV, a function's keys and arguments).
-    func pushArray(_ values: some RandomAccessCollection<ByteBuffer>) {
+    func pushArray(_ values: ScriptValues) {
         lua_createtable(state, Int32(values.count), 0)
         var index: Int32 = 1
-        for value in values {
-            push(value)
+        for position in values.indices {
+            push(values[position])
             lua_rawseti(state, -2, index)
             index += 1
         }

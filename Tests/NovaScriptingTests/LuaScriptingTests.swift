@@ -37,7 +37,7 @@ final class RecordingHost: ScriptHost {
         let sha = try scripting.load(Array(body.utf8))
         var reply = RESPWriter(buffer: ByteBuffer())
         reply.version = version
-        let found = scripting.run(sha: sha, keys: keys.map { ByteBuffer(string: $0) }, arguments: arguments.map { ByteBuffer(string: $0) }, host: host, reply: &reply)
+        let found = scripting.run(sha: sha, keys: ScriptValues(keys.map { ByteBuffer(string: $0) }), arguments: ScriptValues(arguments.map { ByteBuffer(string: $0) }), host: host, reply: &reply)
         #expect(found)
         return String(buffer: reply.buffer)
     }
@@ -175,7 +175,7 @@ final class RecordingHost: ScriptHost {
 @Suite struct LuaFunctionLibraryTests {
     func call(_ scripting: LuaScripting, _ name: String, keys: [String] = [], arguments: [String] = []) -> String? {
         var reply = RESPWriter(buffer: ByteBuffer())
-        let found = scripting.call(function: name, keys: keys.map { ByteBuffer(string: $0) }, arguments: arguments.map { ByteBuffer(string: $0) },
+        let found = scripting.call(function: name, keys: ScriptValues(keys.map { ByteBuffer(string: $0) }), arguments: ScriptValues(arguments.map { ByteBuffer(string: $0) }),
                                    host: RecordingHost(), reply: &reply)
         return found ? String(buffer: reply.buffer) : nil
     }

@@ -1,4 +1,5 @@
 package import NIOCore
+import NovaScripting
 package import NovaEngine
 import NovaRESP
 
@@ -34,19 +35,9 @@ package struct Arguments: Sendable {
         _read { yield storage[base + index] }
     }
 
-    /// Arguments `range` as a collection, without copying (a script's KEYS and ARGV).
-    func slice(_ range: Range<Int>) -> Slice {
-        Slice(arguments: self, startIndex: range.lowerBound, endIndex: range.upperBound)
-    }
-
-    /// Some of the arguments, as a collection.
-    struct Slice: RandomAccessCollection {
-        typealias Indices = Range<Int>
-        let arguments: Arguments
-        let startIndex: Int
-        let endIndex: Int
-
-        subscript(index: Int) -> ByteBuffer { arguments[index] }
+    /// Arguments `range`, without copying: a script's KEYS and ARGV.
+    func scriptValues(_ range: Range<Int>) -> ScriptValues {
+        ScriptValues(storage, range: base + range.lowerBound..<base + range.upperBound)
     }
 
     /// The bytes of all arguments together.

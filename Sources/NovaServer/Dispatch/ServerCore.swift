@@ -176,6 +176,8 @@ package final class ServerCore: @unchecked Sendable {
     var luaClient: ClientState?
     /// The script running now.
     var runningScript: ScriptRun?
+    /// The one `ScriptRun`, reused by every script (created by the first).
+    var reusableScriptRun: ScriptRun?
     /// The function libraries' interpreter (FUNCTION LOAD), created on first use.
     var functionEngine: LuaScripting?
 

@@ -3,32 +3,35 @@ import NovaEngine
 import NovaRESP
 import NovaScripting
 
-/// One script being run for a client: the `ScriptHost` its `redis.call`s go through. Commands run as a
+/// The script being run for a client: the `ScriptHost` its `redis.call`s go through. Commands run as a
 /// separate client (Redis's "lua" client) with the caller's user and database, after the checks Redis
-/// makes for scripts (no-script commands, ACL, read-only scripts, OOM, MISCONF).
+/// makes for scripts (no-script commands, ACL, read-only scripts, OOM, MISCONF). One instance serves
+/// script after script (scripts do not nest): `start` sets it up for each.
 final class ScriptRun: ScriptHost {
     /// Not counted: the server outlives every script.
     unowned(unsafe) let server: ServerCore
-    let caller: ClientState
+    /// The client that runs the script; the script client itself between scripts, so that a closed
+    /// connection is not kept.
+    private(set) var caller: ClientState
     let client: ClientState
-    let readOnly: Bool
+    private(set) var readOnly = false
     /// The command that runs the script (EVAL and friends) and its arguments: the keys it declares.
-    unowned(unsafe) let callerSpec: CommandSpec
-    let callerArguments: Arguments
+    private(set) unowned(unsafe) var callerSpec: CommandSpec
+    private(set) var callerArguments = Arguments([])
     /// Whether each deny-OOM command is checked against `maxmemory` (scripts without a shebang; those
     /// with one were checked before they started, or declared allow-oom).
-    let checksMemory: Bool
+    private(set) var checksMemory = true
     /// Whether a write command ran (OOM is only checked until then, as Redis does for scripts; SCRIPT KILL
     /// is refused from then on).
     private(set) var wrote = false
     /// The script's SHA1, or the function's name (the slow-script warning names it).
-    let name: String
+    private(set) var name = ""
     /// A function (FCALL) rather than a script (EVAL): FUNCTION KILL stops it, not SCRIPT KILL.
-    let isFunction: Bool
+    private(set) var isFunction = false
     /// What the other commands are refused with while it is busy.
     var busyError: CommandError { isFunction ? .busyFunction : .busyScript }
     /// When the script started (monotonic nanoseconds).
-    let started = SystemClock.monotonicNanoseconds()
+    private(set) var started: UInt64 = 0
     /// Past `busy-reply-threshold`: other clients are served from the hook, with BUSY for most commands.
     private(set) var isBusy = false
     /// SCRIPT KILL asked to stop it.
@@ -37,20 +40,30 @@ final class ScriptRun: ScriptHost {
     /// The error Redis 7.0 stops a killed script with.
     static let killedError = "ERR Script killed by user with SCRIPT KILL..."
 
-    init(
-        server: ServerCore, name: String, isFunction: Bool, caller: ClientState, client: ClientState, readOnly: Bool,
-        checksMemory: Bool, callerSpec: CommandSpec, callerArguments: Arguments
-    ) {
+    init(server: ServerCore, client: ClientState, spec: CommandSpec) {
         self.server = server
+        self.client = client
+        caller = client
+        callerSpec = spec
+        context = CommandContext(server: server, client: client, reply: RESPWriter(buffer: ByteBuffer()))
+    }
+
+    /// Sets it up for the next script.
+    func start(
+        name: String, isFunction: Bool, caller: ClientState, readOnly: Bool, checksMemory: Bool, callerSpec: CommandSpec,
+        callerArguments: Arguments
+    ) {
         self.name = name
         self.isFunction = isFunction
+        self.caller = caller
+        self.readOnly = readOnly
+        self.checksMemory = checksMemory
         self.callerSpec = callerSpec
         self.callerArguments = callerArguments
-        self.checksMemory = checksMemory
-        self.caller = caller
-        self.client = client
-        self.readOnly = readOnly
-        context = CommandContext(server: server, client: client, reply: RESPWriter(buffer: ByteBuffer()))
+        wrote = false
+        isBusy = false
+        killed = false
+        started = SystemClock.monotonicNanoseconds()
         context.clock = started
     }
 
@@ -59,9 +72,14 @@ final class ScriptRun: ScriptHost {
         // One context for all the script's commands. The reply's storage moves into it and back (a copy
         // would make every write reallocate); each command's time runs from the end of the previous one.
         swap(&context.reply.buffer, &reply)
-        defer { swap(&context.reply.buffer, &reply) }
         context.reply.version = version
         context.args = Arguments(arguments)
+        defer {
+            swap(&context.reply.buffer, &reply)
+            // Drop the views of the interpreter's argument buffers: kept, they would make its next call
+            // copy them instead of reusing them.
+            context.args = Arguments([])
+        }
         switch server.scriptCommand(context.args, run: self) {
         case .refused(let refusal):
             context.reply.error(refusal)
@@ -97,9 +115,13 @@ final class ScriptRun: ScriptHost {
         return killed || server.halted ? Self.killedError : nil
     }
 
-    /// The script ended: threads waiting for the lock go back to waiting for it.
+    /// The script ended: threads waiting for the lock go back to waiting for it; the caller and its
+    /// arguments are let go.
     func finish() {
         if isBusy { server.lock.stopLending() }
+        isBusy = false
+        caller = client
+        callerArguments = Arguments([])
     }
 
     func scriptLog(level: Int, message: String) {
@@ -194,8 +216,8 @@ extension ServerCore {
     func runScript(_ context: inout CommandContext, _ target: ScriptTarget, keyCount: Int, readOnly: Bool) throws(CommandError) {
         // EVAL is flagged skip-monitor so that monitors see it before the commands it runs, as in Redis.
         if !monitors.isEmpty && !context.client.isReplaying { feedMonitors(context.client, context.spec, context.args) }
-        let keys = context.args.slice(3..<3 + keyCount)
-        let arguments = context.args.slice(3 + keyCount..<context.args.count)
+        let keys = context.args.scriptValues(3..<3 + keyCount)
+        let arguments = context.args.scriptValues(3 + keyCount..<context.args.count)
         let name: String
         let flags: ScriptFlags
         switch target {
@@ -218,9 +240,11 @@ extension ServerCore {
         client.aclUser = context.client.aclUser
         client.database = context.client.database
         client.isReplaying = context.client.isReplaying
-        let run = ScriptRun(server: self, name: name, isFunction: { if case .function = target { true } else { false } }(),
-            caller: context.client, client: client, readOnly: readOnly || flags.noWrites,
-            checksMemory: !flags.hasShebang, callerSpec: context.spec, callerArguments: context.args)
+        let run = reusableScriptRun ?? ScriptRun(server: self, client: client, spec: context.spec)
+        reusableScriptRun = run
+        run.start(name: name, isFunction: { if case .function = target { true } else { false } }(),
+            caller: context.client, readOnly: readOnly || flags.noWrites, checksMemory: !flags.hasShebang,
+            callerSpec: context.spec, callerArguments: context.args)
         runningScript = run
         defer { runningScript = nil }
         let ownsGroup = aofState.group == nil
