@@ -153,9 +153,24 @@ public final class RedisClient: Sendable {
     }
 
     /// The remaining time to live of a key.
-    public enum TimeToLive: Sendable, Hashable {
+    public enum TimeToLive: Sendable, Hashable, CustomStringConvertible {
         case missing, persistent
         case expiresIn(Duration)
+
+        /// In words and human units: `missing`, `no expiry`, `expires in 1h 1m 11s`.
+        public var description: String {
+            switch self {
+            case .missing: return "missing"
+            case .persistent: return "no expiry"
+            case .expiresIn(let duration):
+                let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+                if milliseconds < 1000 { return "expires in \(milliseconds) ms" }
+                let seconds = milliseconds / 1000
+                let parts = [(seconds / 86400, "d"), (seconds % 86400 / 3600, "h"), (seconds % 3600 / 60, "m"), (seconds % 60, "s")]
+                let shown = parts.drop { $0.0 == 0 }.filter { $0.0 > 0 }.map { "\($0.0)\($0.1)" }
+                return "expires in " + shown.joined(separator: " ")
+            }
+        }
     }
 
     /// PTTL as a `TimeToLive`.

@@ -1,9 +1,41 @@
 public import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 public import NIOCore
 public import NIOPosix
 import NIOSSL
 public import NovaRESP
 import Synchronization
+
+/// Why a connection attempt failed, in one short line ("Connection refused", "unknown host db.example",
+/// "timed out after 5 s"): NIO's errors nest the same cause inside several descriptions.
+func connectFailureReason(_ error: any Error) -> String {
+    switch error {
+    case let error as NIOConnectionError:
+        if let first = error.connectionErrors.first { return connectFailureReason(first.error) }
+        if let dns = error.dnsAError ?? error.dnsAAAAError { return connectFailureReason(dns) }
+        return "no address for host \(error.host)"
+    case let error as IOError:
+        return String(cString: strerror(error.errnoCode))
+    case let error as SocketAddressError.UnknownHost:
+        return "unknown host \(error.host)"
+    case let error as SocketAddressError:
+        switch error {
+        case .unknown(let host, _): return "unknown host \(host)"
+        default: return "\(error)"
+        }
+    case let error as ChannelError:
+        switch error {
+        case .connectTimeout(let amount): return "timed out after \(Double(amount.nanoseconds) / 1e9) s"
+        default: return "\(error)"
+        }
+    default:
+        return "\(error)"
+    }
+}
 
 /// One connection to a Redis-protocol server: commands are pipelined (many in flight, replies matched in
 /// order); pushes (pub/sub messages, tracking invalidations) go to a separate handler.
@@ -77,7 +109,7 @@ public final class RedisConnection: Sendable {
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
             }
         } catch {
-            throw RedisClientError.connectFailed(url: url.description, reason: "\(error)")
+            throw RedisClientError.connectFailed(url: url.description, reason: connectFailureReason(error))
         }
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: RESPClientHandler.self), eventLoop: channel.eventLoop)
@@ -308,7 +340,7 @@ final class RESPClientHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        closedError = closedError ?? RedisClientError.connectFailed(url: "\(context.remoteAddress.map { "\($0)" } ?? "?")", reason: "\(error)")
+        closedError = closedError ?? RedisClientError.connectFailed(url: "\(context.remoteAddress.map { "\($0)" } ?? "?")", reason: connectFailureReason(error))
         failAll(closedError!)
         context.close(promise: nil)
     }

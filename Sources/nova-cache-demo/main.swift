@@ -33,16 +33,40 @@ final class CRM: Sendable {
     }
 }
 
+let usage = """
+    usage: nova-cache-demo [--url URL] [--loop SECONDS]
+      --url URL        the cache server (default: REDIS_URL, else redis://127.0.0.1:6379/1)
+      --loop SECONDS   then keep reading and writing for SECONDS: stop and start the server meanwhile
+    """
+
+/// A usage error: the message and the usage on stderr, exit 2.
+func usageError(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("nova-cache-demo: \(message)\n\(usage)\n".utf8))
+    exit(2)
+}
+
+/// A duration in milliseconds (microseconds below one), for people.
+func milliseconds(_ duration: Duration) -> String {
+    let value = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    return value < 1 ? String(format: "%.0f µs", value * 1000) : String(format: "%.1f ms", value)
+}
+
 var arguments = CommandLine.arguments.dropFirst()
 var url = ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/1"
 var loopSeconds = 0
 while let argument = arguments.popFirst() {
     switch argument {
-    case "--url": url = arguments.popFirst() ?? url
-    case "--loop": loopSeconds = Int(arguments.popFirst() ?? "") ?? 30
+    case "--help", "-h":
+        print(usage)
+        exit(0)
+    case "--url":
+        guard let value = arguments.popFirst() else { usageError("--url needs a URL") }
+        url = value
+    case "--loop":
+        guard let value = arguments.popFirst().flatMap({ Int($0) }), value >= 0 else { usageError("--loop needs a number of seconds") }
+        loopSeconds = value
     default:
-        print("usage: nova-cache-demo [--url URL] [--loop SECONDS]")
-        exit(2)
+        usageError("unknown argument '\(argument)'")
     }
 }
 
@@ -52,7 +76,12 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 
-let cache = try CacheManager(url: url, namespace: "demo")
+let cache: CacheManager
+do {
+    cache = try CacheManager(url: url, namespace: "demo")
+} catch {
+    usageError("\(error)")
+}
 await cache.waitUntilReady()
 print("cache: \(url) — remote \(cache.isRemoteAvailable ? "reachable" : "unreachable (memory only)")")
 
@@ -71,7 +100,7 @@ let crm = CRM()
 for query in ["london", "grace", "london", "london", "grace"] {
     let started = ContinuousClock.now
     let found = try await cache.getOrLoad("search:\(query)", policy: .customerSearch) { try await crm.search(query) }
-    print("search \(query): \(found.map(\.name)) in \(ContinuousClock.now - started)")
+    print("search \(query): \(found.map(\.name)) in \(milliseconds(ContinuousClock.now - started))")
 }
 print("upstream calls for 5 searches: \(crm.upstreamCalls)")
 
@@ -87,7 +116,7 @@ if loopSeconds > 0 {
         let found = try await cache.getOrLoad("search:london", policy: .customerSearch) { try await crm.search("london") }
         let elapsed = ContinuousClock.now - started
         let stats = cache.statistics
-        print("tick \(tick): \(found.count) customers in \(elapsed) — remote \(cache.isRemoteAvailable ? "up" : "DOWN"), "
+        print("tick \(tick): \(found.count) customers in \(milliseconds(elapsed)) — remote \(cache.isRemoteAvailable ? "up" : "DOWN"), "
             + "pending \(stats.pendingReplays), replayed \(stats.replayedWrites), upstream calls \(crm.upstreamCalls)")
         try await Task.sleep(for: .milliseconds(500))
     }

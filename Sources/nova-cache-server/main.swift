@@ -71,7 +71,11 @@ if arguments.first == "--check-config" {
         try config.loadFile(arguments[1])
         try config.checkLoaded()
         if let problem = ServerCore(config: config, logger: Logger(label: "check-config")).loadUsersAtStartup() {
-            fail("\(arguments[1]): \(problem)")
+            fail(problem.hasPrefix("*** FATAL") ? problem : "\(arguments[1]): \(problem)")
+        }
+        for warning in config.settingsWithoutEffect() {
+            let text = "Warning: \(warning)\n"
+            _ = text.withCString { write(2, $0, strlen($0)) }
         }
         print("Configuration file \(arguments[1]) is valid.")
         exit(0)
@@ -110,6 +114,7 @@ let logger = Logger(label: "nova-cache-server")
 logger.notice("NovaCache server starting", metadata: [
     "version": "\(NovaCacheVersion.current)", "pid": "\(getpid())", "config": "\(config.configFilePath ?? "none")",
 ])
+for warning in config.settingsWithoutEffect() { logger.warning("\(warning)") }
 
 // Event-loop threads: `io-threads` when configured, else half the cores (at least one); the other cores
 // serve the clients on the same machine and the background threads. Measurements: docs/execution-model.md.

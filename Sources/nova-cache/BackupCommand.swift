@@ -114,7 +114,11 @@ struct Verify: AsyncParsableCommand {
 /// Checks an RDB file: the `REDIS` magic, a known version, and the CRC64 trailer over everything before
 /// it (0 means the writer disabled checksums). Returns the checksum.
 func verifySnapshot(_ path: String) throws -> UInt64 {
-    guard let data = FileManager.default.contents(atPath: path), data.count >= 9 + 1 + 8 else {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CLIFailure("\(path): no such file") }
+    guard !isDirectory.boolValue else { throw CLIFailure("\(path): is a directory") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw CLIFailure("\(path): cannot be read (permission denied?)") }
+    guard data.count >= 9 + 1 + 8 else {
         throw CLIFailure("\(path): too short to be an RDB snapshot")
     }
     let bytes = [UInt8](data)

@@ -2,28 +2,29 @@ import ArgumentParser
 import Foundation
 import NovaClient
 
-/// `nova-cache flush --db N` / `--all`: asks on a terminal, needs --yes elsewhere.
+/// `nova-cache flush --db N` (or a URL naming the database) / `--all`: asks on a terminal, needs --yes
+/// elsewhere.
 struct Flush: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove every key of one database (FLUSHDB), or of all with --all (FLUSHALL).")
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The database to flush.") var db: Int?
     @Flag(help: "Flush every database (FLUSHALL).") var all = false
     @Flag(name: [.customShort("y"), .long], help: "Do not ask for confirmation (scripts).") var yes = false
 
-    func validate() throws {
-        if all == (db != nil) { throw ValidationError("give either --db N or --all") }
-    }
-
     func run() async throws {
+        let named = try connection.namedDatabase()
+        if all == (named != nil) {
+            throw ValidationError("give either the database (--db N, or a URL ending in /N) or --all")
+        }
+        let db = named ?? 0
         try await reporting {
             let client = try await connection.connect()
             defer { client.shutdown() }
             let url = try connection.resolvedURL()
             let keys = keyspace(try await client.info("keyspace"))
             let affected = all ? keys.reduce(0) { $0 + $1.keys } : keys.first { $0.db == db }?.keys ?? 0
-            let target = all ? "ALL databases" : "database \(db!)"
+            let target = all ? "ALL databases" : "database \(db)"
             if !yes {
                 guard isatty(0) == 1 else {
                     throw CLIFailure("refusing to flush \(target) without confirmation: add --yes", exitCode: 2)
@@ -37,11 +38,7 @@ struct Flush: AsyncParsableCommand {
             if all {
                 try await client.send("FLUSHALL")
             } else {
-                try await client.pool.withConnection { connection in
-                    try await connection.send(RedisCommand("SELECT", .integer(Int64(db!))))
-                    try await connection.send(RedisCommand("FLUSHDB"))
-                    try await connection.send(RedisCommand("SELECT", .integer(Int64(url.database))))
-                }
+                try await client.send("FLUSHDB")  // the connection's database is `db`
             }
             print("flushed \(target): \(affected) keys removed")
         }

@@ -28,15 +28,35 @@ struct NovaCacheCLI: AsyncParsableCommand {
 struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "Server URL: redis://[[user]:password@]host[:port][/db], rediss://…, unix:///path.sock")
     var url: String?
+    @Option(name: .long, help: "The database number (instead of the URL's /db).")
+    var db: Int?
 
-    /// The URL to use, with a password from the environment when the URL has none.
+    func validate() throws {
+        if let db, db < 0 { throw ValidationError("--db must be 0 or more") }
+    }
+
+    /// The URL's text given: --url, else REDIS_URL.
+    private var givenURL: String? { url ?? ProcessInfo.processInfo.environment["REDIS_URL"] }
+
+    /// The URL to use: --db in place of its database, a password from the environment when it has none.
     func resolvedURL() throws -> RedisURL {
-        var url = try url.map { try RedisURL($0) } ?? RedisURL.fromEnvironment()
+        var url = try RedisURL(givenURL ?? RedisURL.defaultURL)
+        if let db { url.database = db }
         if url.password == nil, let password = ProcessInfo.processInfo.environment["NOVA_CACHE_PASSWORD"], !password.isEmpty {
             url.password = password
         }
         url.commandTimeout = .seconds(10)
         return url
+    }
+
+    /// The database the user named, by --db or in the URL (`/3`, `?db=3`); nil when neither names one.
+    func namedDatabase() throws -> Int? {
+        if let db { return db }
+        guard let text = givenURL else { return nil }
+        let afterScheme = text.range(of: "://").map { text[$0.upperBound...] } ?? Substring(text)
+        let path = afterScheme.split(separator: "?", maxSplits: 1).first ?? ""
+        let namesOne = text.hasPrefix("unix:") ? text.contains("db=") : (path.contains("/") && !path.hasSuffix("/")) || text.contains("db=")
+        return namesOne ? try resolvedURL().database : nil
     }
 
     /// A connected client; asks for the password on a terminal when the server requires one.
@@ -122,6 +142,25 @@ func keyspace(_ info: [String: String]) -> [(db: Int, keys: Int, expires: Int)] 
         }
         return (db, keys, expires)
     }.sorted { $0.0 < $1.0 }.map { (db: $0.0, keys: $0.1, expires: $0.2) }
+}
+
+/// An error in one line: a connection failure's cause without the URL around it (the caller prints
+/// that), anything else as it describes itself.
+func oneLine(_ error: any Error) -> String {
+    if case RedisClientError.connectFailed(_, let reason) = error { return reason }
+    return "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+}
+
+/// Bytes as Redis's `*_human` fields print them (`1.50M`).
+func humanBytes(_ bytes: Int) -> String {
+    let units = ["B", "K", "M", "G", "T", "P"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes)B" : String(format: "%.2f%@", value, units[unit])
 }
 
 /// Prints `object` as JSON on stdout.

@@ -8,8 +8,7 @@ struct Stats: AsyncParsableCommand {
         abstract: "Commands processed, ops/s, keyspace hits/misses and hit ratio, expired and evicted keys.")
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Also show the key count of this database.") var db: Int?
-    @Option(help: "Refresh every SECONDS, in place, with sparklines of ops/s and hit ratio.") var watch: Double?
+    @Option(help: "Refresh every SECONDS (in place on a terminal, one block per refresh otherwise), with sparklines of ops/s and hit ratio.") var watch: Double?
     @Option(help: "With --watch: stop after this many refreshes.") var count: Int?
     @Flag(help: "Print JSON (one object per refresh with --watch).") var json = false
 
@@ -21,10 +20,16 @@ struct Stats: AsyncParsableCommand {
         var expired = 0
         var evicted = 0
         var keys: Int?
+        var usedMemory = 0
+        var maxMemory = 0
+        var usedMemoryHuman = ""
         var at = Date()
 
         var hitRatio: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
     }
+
+    /// The database whose key count is shown: the one --db or the URL names.
+    var db: Int? { try? connection.namedDatabase() }
 
     func sample(_ client: RedisClient) async throws -> Sample {
         let info = try await client.info()
@@ -34,6 +39,9 @@ struct Stats: AsyncParsableCommand {
             opsPerSecond: Double(info["instantaneous_ops_per_sec"] ?? "") ?? 0,
             hits: number("keyspace_hits"), misses: number("keyspace_misses"),
             expired: number("expired_keys"), evicted: number("evicted_keys"))
+        sample.usedMemory = number("used_memory")
+        sample.maxMemory = number("maxmemory")
+        sample.usedMemoryHuman = info["used_memory_human"] ?? "?"
         if let db { sample.keys = keyspace(info).first { $0.db == db }?.keys ?? 0 }
         return sample
     }
@@ -43,6 +51,7 @@ struct Stats: AsyncParsableCommand {
             "total_commands_processed": sample.commands, "instantaneous_ops_per_sec": sample.opsPerSecond,
             "keyspace_hits": sample.hits, "keyspace_misses": sample.misses, "hit_ratio": sample.hitRatio,
             "expired_keys": sample.expired, "evicted_keys": sample.evicted,
+            "used_memory": sample.usedMemory, "maxmemory": sample.maxMemory,
         ]
         if let keys = sample.keys, let db { object["db"] = db; object["keys"] = keys }
         if let interval { object["interval_ops_per_sec"] = interval.ops; object["interval_hit_ratio"] = interval.ratio }
@@ -58,6 +67,10 @@ struct Stats: AsyncParsableCommand {
             String(format: "hit ratio           %.1f%%", sample.hitRatio * 100),
             "expired keys        \(sample.expired)",
             "evicted keys        \(sample.evicted)",
+            "memory used         \(sample.usedMemoryHuman)"
+                + (sample.maxMemory > 0
+                    ? String(format: " of %@ (%.0f%%)", humanBytes(sample.maxMemory), Double(sample.usedMemory) * 100 / Double(sample.maxMemory))
+                    : " (no maxmemory)"),
         ]
         if let keys = sample.keys, let db { lines.append("keys in db\(db)         \(keys)") }
         return lines
@@ -95,9 +108,15 @@ struct Stats: AsyncParsableCommand {
                     var screen = lines(current)
                     screen.append(String(format: "ops/s (interval)    %-8.0f %@", ops, sparkline(opsHistory, maximum: nil)))
                     screen.append(String(format: "hit ratio (interval)%6.1f%%  %@", ratio * 100, sparkline(ratioHistory, maximum: 1)))
-                    if printed > 0 { print("\u{1B}[\(printed)A", terminator: "") }  // back to the top, redraw in place
-                    for line in screen { print("\u{1B}[2K" + line) }
-                    printed = screen.count
+                    if isatty(1) == 1 {
+                        if printed > 0 { print("\u{1B}[\(printed)A", terminator: "") }  // back to the top, redraw in place
+                        for line in screen { print("\u{1B}[2K" + line) }
+                        printed = screen.count
+                    } else {
+                        // A pipe or a file: one block per refresh, no terminal codes.
+                        if refreshes > 1 { print("") }
+                        print(screen.joined(separator: "\n"))
+                    }
                 }
                 fflush(nil)
                 previous = current

@@ -6,10 +6,17 @@ import NovaClient
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reachability, version, uptime, memory, clients, keys and persistence state.",
-        discussion: "Exit code: 0 healthy, 1 unreachable, 2 reachable but unhealthy (failed save or AOF write, loading).")
+        discussion: """
+            Exit code: 0 healthy, 1 unreachable, 2 reachable but unhealthy (loading, busy, a password \
+            missing or refused, a failed save or AOF write), with the reason on the first line.
+            """)
 
     @OptionGroup var connection: ConnectionOptions
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: ArgumentHelp(
+        "Unhealthy when memory used reaches this share of maxmemory (\"90%\") or this many bytes (\"2gb\").",
+        valueName: "threshold"))
+    var memoryWarn: MemoryThreshold?
 
     func run() async throws {
         let url = try connection.resolvedURL()
@@ -18,11 +25,21 @@ struct Status: AsyncParsableCommand {
         do {
             client = try await connection.connect()
             info = try await client.info()
-        } catch {
+        } catch let error as RedisError {
+            // It answered, with an error: reachable but not usable.
+            let reason = Self.unhealthyReason(error)
             if json {
-                try printJSON(["reachable": false, "url": url.description, "error": "\(error)"])
+                try printJSON(["reachable": true, "healthy": false, "url": url.description, "problems": [reason]])
             } else {
-                print("\(url): UNREACHABLE (\(error))")
+                print("\(url): UNHEALTHY (\(reason))")
+            }
+            throw ExitCode(2)
+        } catch {
+            let reason = oneLine(error)
+            if json {
+                try printJSON(["reachable": false, "url": url.description, "error": reason])
+            } else {
+                print("\(url): UNREACHABLE (\(reason))")
             }
             throw ExitCode(1)
         }
@@ -31,6 +48,13 @@ struct Status: AsyncParsableCommand {
         if info["rdb_last_bgsave_status"] == "err" { problems.append("last background save failed") }
         if info["aof_last_write_status"] == "err" { problems.append("last AOF write failed") }
         if info["loading"] == "1" { problems.append("loading the dataset") }
+        let used = Int(info["used_memory"] ?? "") ?? 0
+        let maxMemory = Int(info["maxmemory"] ?? "") ?? 0
+        if maxMemory > 0 && used > maxMemory && info["maxmemory_policy"] == "noeviction" {
+            problems.append("memory used \(humanBytes(used)) is over maxmemory \(humanBytes(maxMemory)) with noeviction: writes are refused")
+        } else if let memoryWarn, let limit = memoryWarn.bytes(maxMemory: maxMemory), used >= limit {
+            problems.append("memory used \(humanBytes(used)) reached the warning threshold \(memoryWarn) (\(humanBytes(limit)))")
+        }
         let keys = keyspace(info)
         let lastSave = Int(info["rdb_last_save_time"] ?? "") ?? 0
         if json {
@@ -40,7 +64,7 @@ struct Status: AsyncParsableCommand {
             object["uptime_seconds"] = Int(info["uptime_in_seconds"] ?? "") ?? 0
             object["role"] = info["role"] ?? ""
             object["used_memory"] = Int(info["used_memory"] ?? "") ?? 0
-            object["maxmemory"] = Int(info["maxmemory"] ?? "") ?? 0
+            object["maxmemory"] = maxMemory
             object["connected_clients"] = Int(info["connected_clients"] ?? "") ?? 0
             object["keys"] = Dictionary(uniqueKeysWithValues: keys.map { ("db\($0.db)", $0.keys) })
             object["last_save_time"] = lastSave
@@ -61,6 +85,49 @@ struct Status: AsyncParsableCommand {
                 """)
         }
         if !problems.isEmpty { throw ExitCode(2) }
+    }
+}
+
+/// `--memory-warn`: a share of maxmemory or a number of bytes.
+struct MemoryThreshold: ExpressibleByArgument, CustomStringConvertible {
+    enum Kind { case percent(Double), bytes(Int) }
+    let kind: Kind
+    let description: String
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        description = argument
+        if text.hasSuffix("%") {
+            guard let percent = Double(text.dropLast()), percent > 0, percent <= 100 else { return nil }
+            kind = .percent(percent)
+        } else {
+            let units: [(String, Int)] = [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
+            let unit = units.first { text.hasSuffix($0.0) } ?? ("", 1)
+            guard let number = Int(text.dropLast(unit.0.count)), number > 0 else { return nil }
+            kind = .bytes(number * unit.1)
+        }
+    }
+
+    /// The threshold in bytes; nil for a share when there is no maxmemory.
+    func bytes(maxMemory: Int) -> Int? {
+        switch kind {
+        case .bytes(let bytes): bytes
+        case .percent(let percent): maxMemory > 0 ? Int(Double(maxMemory) * percent / 100) : nil
+        }
+    }
+}
+
+extension Status {
+    /// The state an error reply shows, in a few words.
+    static func unhealthyReason(_ error: RedisError) -> String {
+        switch error.code {
+        case "NOAUTH": "a password is required: give one in the URL or NOVA_CACHE_PASSWORD"
+        case "WRONGPASS": "the password (or user) was refused"
+        case "LOADING": "loading the dataset into memory"
+        case "BUSY": "busy running a script"
+        case "MASTERDOWN": "a replica without its primary"
+        default: error.message
+        }
     }
 }
 

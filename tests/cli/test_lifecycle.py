@@ -99,6 +99,60 @@ def test_a_flag_error_names_the_flag():
     assert b"argument must be a memory value" in result.stderr and b"at line" not in result.stderr
 
 
+def test_a_bad_user_line_is_reported_with_its_line():
+    workdir = tempfile.mkdtemp()
+    path = os.path.join(workdir, "users.conf")
+    with open(path, "w") as f:
+        f.write(f"port {servers.free_port()}\nsave \"\"\n\nuser bob on >pw ~* +@all badrule\n")
+    for argv in ([servers.nova_binary(), path], [servers.nova_binary(), "--check-config", path]):
+        result = subprocess.run(argv, capture_output=True, timeout=10, cwd=workdir)
+        assert result.returncode == 1, result
+        assert b"Reading the configuration file, at line 4\n>>> 'user bob on >pw ~* +@all badrule'\n" in result.stderr
+        assert b"Error in applying operation 'badrule': Syntax error" in result.stderr
+    flag = subprocess.run([servers.nova_binary(), "--port", str(servers.free_port()), "--user", "bob", "on", "bad"],
+                          capture_output=True, timeout=10, cwd=workdir)
+    assert flag.returncode == 1 and b"at flag '--user'\n>>> '--user bob on bad'" in flag.stderr
+
+
+def test_settings_without_effect_are_warned_about():
+    workdir = tempfile.mkdtemp()
+    path = os.path.join(workdir, "inert.conf")
+    with open(path, "w") as f:
+        f.write("save \"\"\ncluster-enabled yes\nactivedefrag yes\nmasterauth hunter2\nappendonly no\n")
+    check = subprocess.run([servers.nova_binary(), "--check-config", path], capture_output=True, timeout=10)
+    assert check.returncode == 0 and b"is valid" in check.stdout
+    warnings = check.stderr.decode().splitlines()
+    assert [w.split(" ")[1] for w in warnings] == ["cluster-enabled", "activedefrag", "masterauth"], warnings
+    assert "hunter2" not in check.stderr.decode() and "shard with a Redis or Valkey Cluster" in warnings[0]
+    server = servers.start_nova(config_text="cluster-enabled yes\n")
+    try:
+        assert "cluster-enabled 'yes' has no effect in NovaCache" in server.log()
+        assert "activedefrag" not in server.log()  # left at its default
+    finally:
+        server.cleanup()
+
+
+def test_commands_refused_with_oom_are_logged_once_a_minute():
+    server = servers.start_nova("--maxmemory", "1mb", "--save", "")
+    try:
+        r = redis.Redis(port=server.port)
+        refused = 0
+        for i in range(400):
+            try:
+                r.set(f"k{i}", "x" * 10_000)
+            except redis.exceptions.OutOfMemoryError:
+                refused += 1
+        assert refused > 100
+        deadline = time.time() + 5
+        while "with OOM" not in server.log() and time.time() < deadline:
+            time.sleep(0.05)
+        lines = [line for line in server.log().splitlines() if "with OOM" in line]
+        # The first refusal at once, the rest summed up in the next line a minute later at the earliest.
+        assert len(lines) == 1 and "Refused 1 command(s) with OOM" in lines[0] and "maxmemory 1048576" in lines[0], lines
+    finally:
+        server.cleanup()
+
+
 def test_config_rewrite_keeps_comments_and_updates_values():
     config = "# my settings\nport 1\nmaxmemory 1mb\n"
     server = servers.start_nova(config_text=config)

@@ -1,7 +1,10 @@
 """The operator CLI `nova-cache` against a live server: output, JSON, exit codes, backups, secrets."""
 import json
 import os
+import re
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -10,6 +13,35 @@ import redis
 from support import servers
 
 CLI = os.environ.get("NOVA_CLI_BIN") or os.path.join(os.path.dirname(servers.nova_binary()), "nova-cache")
+
+
+def cli_on_terminal(*args, timeout=60):
+    """Runs the CLI with its output on a pseudo-terminal; returns what it printed."""
+    import pty
+    import select
+    controller, terminal = pty.openpty()
+    environment = dict(os.environ)
+    environment.pop("REDIS_URL", None)
+    process = subprocess.Popen([CLI, *args], stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL, env=environment)
+    os.close(terminal)
+    output = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the CLI exited and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    process.wait(timeout=10)
+    os.close(controller)
+    assert process.returncode == 0, output
+    return output.decode()
 
 
 def cli(*args, env=None, stdin=subprocess.DEVNULL, timeout=60):
@@ -105,13 +137,131 @@ def test_stats_counts_hits_and_misses(url, nova_server):
 def test_stats_watch_refreshes_with_sparklines(url, nova_server):
     r = redis.Redis(port=nova_server.port)
     r.set("k", "v")
+    # On a terminal: redrawn in place.
+    on_terminal = cli_on_terminal("stats", "--url", url, "--watch", "0.2", "--count", "3")
+    assert on_terminal.count("\x1b[2Kops/s (interval)") == 3
+    assert any(bar in on_terminal for bar in "▁▂▃▄▅▆▇█")
+    # Into a pipe: one block per refresh, no terminal codes.
     done = cli("stats", "--url", url, "--watch", "0.2", "--count", "3")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("\x1b[2Kops/s (interval)") == 3
-    assert "\x1b[" in done.stdout and any(bar in done.stdout for bar in "▁▂▃▄▅▆▇█")
+    assert "\x1b" not in done.stdout
+    blocks = done.stdout.strip().split("\n\n")
+    assert len(blocks) == 3 and all("ops/s (interval)" in block and "memory used" in block for block in blocks)
     watched = cli("stats", "--url", url, "--watch", "0.1", "--count", "2", "--json").stdout
     objects = [json.loads("{" + part) for part in watched.strip().lstrip("{").split("\n{") if part.strip()]
     assert len(objects) == 2 and all("interval_ops_per_sec" in o for o in objects)
+
+
+def test_status_reachable_but_unhealthy_is_exit_2_with_one_line_reason():
+    server = servers.start_nova(password="s3cret")
+    try:
+        base = f"redis://127.0.0.1:{server.port}"
+        missing = cli("status", "--url", base)
+        assert missing.returncode == 2, missing
+        assert missing.stdout.splitlines()[0] == (
+            f"{base}/0: UNHEALTHY (a password is required: give one in the URL or NOVA_CACHE_PASSWORD)")
+        wrong = cli("status", "--url", f"redis://:nope@127.0.0.1:{server.port}")
+        assert wrong.returncode == 2 and "UNHEALTHY (the password (or user) was refused)" in wrong.stdout
+        assert "nope" not in wrong.stdout + wrong.stderr
+        as_json = json.loads(cli("status", "--url", base, "--json").stdout)
+        assert as_json["reachable"] is True and as_json["healthy"] is False
+        assert cli("status", "--url", f"redis://:s3cret@127.0.0.1:{server.port}").returncode == 0
+    finally:
+        server.cleanup()
+    # Unreachable: exit 1, the cause in one line (not NIO's nested descriptions).
+    refused = cli("status", "--url", f"redis://127.0.0.1:{servers.free_port()}")
+    assert refused.returncode == 1 and refused.stdout.count("\n") == 1
+    assert refused.stdout.endswith(": UNREACHABLE (Connection refused)\n"), refused.stdout
+    unknown = cli("ping", "--url", "redis://no-such-host.invalid:6379")
+    assert unknown.returncode == 1
+    assert unknown.stderr == "nova-cache: cannot connect to redis://no-such-host.invalid:6379/0: unknown host no-such-host.invalid\n"
+
+
+def test_status_while_the_dataset_loads_is_exit_2():
+    workdir = tempfile.mkdtemp()
+    reference = servers.start_redis("--enable-debug-command", "yes", workdir=workdir)
+    ref = redis.Redis(port=reference.port)
+    ref.execute_command("DEBUG", "POPULATE", "3000000", "key", "64")
+    ref.save()
+    reference.stop()
+    port = servers.free_port()
+    process = subprocess.Popen(
+        [servers.nova_binary(), "--port", str(port), "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        codes = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            done = cli("status", "--url", f"redis://127.0.0.1:{port}")
+            codes.append(done.returncode)
+            if done.returncode == 2:
+                assert "UNHEALTHY (loading the dataset into memory)" in done.stdout, done.stdout
+            if done.returncode == 0:
+                break
+            time.sleep(0.05)
+        assert 2 in codes, codes
+        assert codes[-1] == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_status_and_stats_watch_memory(url, nova_server):
+    r = redis.Redis(port=nova_server.port)
+    used = r.info("memory")["used_memory"]
+    try:
+        r.config_set("maxmemory", used * 2)
+        text = cli("stats", "--url", url).stdout
+        assert "memory used" in text and "of " in text
+        stats = json.loads(cli("stats", "--url", url, "--json").stdout)
+        assert stats["maxmemory"] == used * 2 and stats["used_memory"] > 0
+        assert cli("status", "--url", url, "--memory-warn", "99%").returncode == 0
+        low = cli("status", "--url", url, "--memory-warn", "10%")
+        assert low.returncode == 2 and "reached the warning threshold 10%" in low.stdout
+        assert cli("status", "--url", url, "--memory-warn", "100gb").returncode == 0
+        assert cli("status", "--url", url, "--memory-warn", "1kb").returncode == 2
+        assert cli("status", "--url", url, "--memory-warn", "lots").returncode != 0
+        # Over maxmemory with noeviction: writes are refused, so unhealthy without any threshold.
+        r.config_set("maxmemory", used // 2)
+        over = cli("status", "--url", url)
+        assert over.returncode == 2 and "over maxmemory" in over.stdout and "noeviction" in over.stdout
+    finally:
+        r.config_set("maxmemory", 0)
+
+
+def test_the_database_is_chosen_the_same_way_everywhere(url, nova_server):
+    assert cli("set", "--url", url + "/1", "--db", "4", "k", "v").returncode == 0  # --db wins over the URL
+    assert redis.Redis(port=nova_server.port, db=4).get("k") == b"v"
+    assert cli("get", "--url", url, "--db", "4", "k").stdout == "v\n"
+    assert cli("keys", "--url", url + "/4").stdout.split() == ["k"]
+    stats = json.loads(cli("stats", "--url", url + "/4", "--json").stdout)
+    assert stats["db"] == 4 and stats["keys"] == 1
+    # flush takes its database from the URL too.
+    done = cli("flush", "--url", url + "/4", "--yes")
+    assert done.returncode == 0 and "database 4: 1 keys removed" in done.stdout
+    assert cli("flush", "--url", url + "?db=4", "--yes").returncode == 0
+    assert cli("flush", "--yes", env={"REDIS_URL": url + "/4"}).returncode == 0
+
+
+def test_verify_of_a_missing_file_says_so(tmp_path):
+    missing = cli("verify", str(tmp_path / "nope.rdb"))
+    assert missing.returncode == 1 and missing.stderr == f"nova-cache: {tmp_path / 'nope.rdb'}: no such file\n"
+    assert "is a directory" in cli("verify", str(tmp_path)).stderr
+
+
+def test_demo_reports_bad_arguments_and_prints_human_units(nova_server):
+    demo = os.path.join(os.path.dirname(CLI), "nova-cache-demo")
+    bad = subprocess.run([demo, "--url", "foo://x"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and bad.stderr.startswith("nova-cache-demo: invalid Redis URL: unsupported scheme 'foo'")
+    assert "Backtrace" not in bad.stderr and "Fatal error" not in bad.stderr
+    helped = subprocess.run([demo, "--help"], capture_output=True, text=True, timeout=30)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: nova-cache-demo")
+    assert subprocess.run([demo, "--loop"], capture_output=True, timeout=30).returncode == 2
+    run = subprocess.run([demo, "--url", f"redis://127.0.0.1:{nova_server.port}/1"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    ttl = next(line for line in run.stdout.splitlines() if line.startswith("ttl:"))
+    assert re.fullmatch(r"ttl:\s+expires in (1h|5\dm)( \d+m)?( \d+s)?", ttl), ttl  # 1 h with jitter
+    assert "seconds" not in run.stdout and re.search(r"in \d+\.\d ms", run.stdout)
 
 
 def test_flush_needs_confirmation_or_yes(url, nova_server):
@@ -166,7 +316,7 @@ def test_password_from_url_or_environment_and_never_printed():
         from_env = cli("status", "--url", base, "--json", env={"NOVA_CACHE_PASSWORD": "hunter2-secret"})
         assert from_env.returncode == 0 and "hunter2" not in from_env.stdout
         wrong = cli("status", "--url", f"redis://:nope-nope@127.0.0.1:{server.port}")
-        assert wrong.returncode == 1 and "nope-nope" not in wrong.stdout + wrong.stderr
+        assert wrong.returncode == 2 and "nope-nope" not in wrong.stdout + wrong.stderr  # reachable, refused
     finally:
         server.cleanup()
 

@@ -25,7 +25,7 @@ package struct ConfigFileError: Error, CustomStringConvertible, Sendable {
 
     package var description: String {
         let location = isFlag ? "Reading the command line, at flag '\(text.split(separator: " ").first ?? "")'\n>>> '\(text)'\n"
-            : text.isEmpty ? "" : "Reading the configuration file, at line \(line)\n>>> '\(text)'\n"
+            : text.isEmpty || line == 0 ? "" : "Reading the configuration file, at line \(line)\n>>> '\(text)'\n"
         return "*** FATAL CONFIG FILE ERROR (NovaCache) ***\n" + location + message
     }
 }
@@ -55,6 +55,7 @@ extension ConfigStore {
             if let message = setAtStartup(name, Array(words.dropFirst())) {
                 throw ConfigFileError(line: index + 1, text: line, message: message)
             }
+            if name.lowercased() == "user" { userDirectiveLocations.append((index + 1, line, false)) }
         }
     }
 
@@ -82,9 +83,11 @@ extension ConfigStore {
             var arguments = Array(words.dropFirst())
             // A flag given with no value means an empty value (`--save` → `save ""`).
             if arguments.isEmpty { arguments = [""] }
+            let text = "--" + words.joined(separator: " ")
             if let message = setAtStartup(words[0], arguments) {
-                throw ConfigFileError(line: index + 1, text: "--" + words.joined(separator: " "), message: message, isFlag: true)
+                throw ConfigFileError(line: index + 1, text: text, message: message, isFlag: true)
             }
+            if words[0].lowercased() == "user" { userDirectiveLocations.append((index + 1, text, true)) }
         }
     }
 
@@ -229,4 +232,32 @@ extension ConfigStore {
         return written == bytes.count && flushed
     }
 
+}
+
+extension ConfigStore {
+    /// Parameters that switch on something NovaCache does not do, and what to use instead. Accepted (so
+    /// that a redis.conf loads), but a value other than the default is worth a warning.
+    static let featuresWithoutEffect: [(name: String, instead: String)] = [
+        ("daemonize", "NovaCache stays in the foreground: run it under systemd or launchd (deploy/)"),
+        ("supervised", "no readiness notification is sent: use Type=simple units (deploy/)"),
+        ("pidfile", "no pid file is written: the service manager knows the pid"),
+        ("syslog-enabled", "logs go to `logfile` or stderr (journald keeps stderr)"),
+        ("cluster-enabled", "NovaCache is a single node: shard with a Redis or Valkey Cluster"),
+        ("activedefrag", "there is no active defragmentation"),
+        ("min-replicas-to-write", "there are no replicas"),
+        ("masterauth", "there is no replication"),
+        ("masteruser", "there is no replication"),
+        ("oom-score-adj", "the OOM killer's score is not changed"),
+    ]
+
+    /// One warning per parameter of `featuresWithoutEffect` set to something other than its default.
+    package func settingsWithoutEffect() -> [String] {
+        Self.featuresWithoutEffect.compactMap { name, instead in
+            guard let parameter = parameters[name], let current = values[parameter.name], current != parameter.defaultValue else {
+                return nil
+            }
+            let shown = parameter.flags.contains(.sensitive) ? "(set)" : "'\(current)'"
+            return "\(name) \(shown) has no effect in NovaCache: \(instead)"
+        }
+    }
 }

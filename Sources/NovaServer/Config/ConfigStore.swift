@@ -18,6 +18,8 @@ package final class ConfigStore: @unchecked Sendable {
     package private(set) var renamedCommands: [String: String] = [:]
     /// `user` lines kept from the configuration file: the user name, then its rules.
     package private(set) var userDirectives: [[String]] = []
+    /// Where each of `userDirectives` was written (the same order), for the error that names its line.
+    package internal(set) var userDirectiveLocations: [(line: Int, text: String, isFlag: Bool)] = []
     /// The configuration file the server started with, if any (absolute path).
     package var configFilePath: String?
     /// Typed view of the current values.

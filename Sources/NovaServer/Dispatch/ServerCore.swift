@@ -176,6 +176,8 @@ package final class ServerCore: @unchecked Sendable {
     var luaClient: ClientState?
     /// The script running now.
     var runningScript: ScriptRun?
+    /// Commands refused with OOM since the last log line about them, and when that was (monotonic ns).
+    var oomLog: (rejected: Int, lastLogged: UInt64) = (0, 0)
     /// The one `ScriptRun`, reused by every script (created by the first).
     var reusableScriptRun: ScriptRun?
     /// The function libraries' interpreter (FUNCTION LOAD), created on first use.
@@ -448,6 +450,7 @@ package final class ServerCore: @unchecked Sendable {
             let denyOOM = spec.flags.contains(.denyOOM) || queuedFlags.contains(.denyOOM)
             if !enforceMaxMemory(maxMemory, incoming: denyOOM ? context.args.byteCount : 0) && denyOOM {
                 reject(&context, spec, .outOfMemory)
+                noteOutOfMemoryRejection()
                 return
             }
         }
@@ -602,6 +605,17 @@ package final class ServerCore: @unchecked Sendable {
             addLatencySampleIfNeeded("eviction-cycle", milliseconds: Int((SystemClock.monotonicNanoseconds() &- start) / 1_000_000))
         }
         return keyspace.evict(toFit: limit, overhead: overhead)
+    }
+
+    /// Counts a command refused with OOM and logs the refusals, at most once a minute (the first at
+    /// once): Redis leaves no trace of them in its log, and an operator needs one.
+    func noteOutOfMemoryRejection() {
+        oomLog.rejected += 1
+        let now = SystemClock.monotonicNanoseconds()
+        guard oomLog.lastLogged == 0 || now &- oomLog.lastLogged >= 60_000_000_000 else { return }
+        let since = oomLog.lastLogged == 0 ? "" : " in the last \((now &- oomLog.lastLogged) / 1_000_000_000) s"
+        logger.warning("Refused \(oomLog.rejected) command(s)\(since) with OOM: used memory \(usedMemory) bytes is over maxmemory \(config.settings.maxMemory) bytes and maxmemory-policy \(config.value("maxmemory-policy") ?? "?") could not free enough")
+        oomLog = (0, now)
     }
 }
 

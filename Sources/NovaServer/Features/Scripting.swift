@@ -196,6 +196,7 @@ extension ServerCore {
         if write && !run.caller.isReplaying && writesDeniedByDiskError { return String(decoding: CommandError.misconf.bytes, as: UTF8.self) }
         let maxMemory = config.settings.maxMemory
         if maxMemory > 0 && run.checksMemory && !run.wrote && spec.flags.contains(.denyOOM) && !run.caller.isReplaying && !enforceMaxMemory(maxMemory) {
+            noteOutOfMemoryRejection()
             return String(decoding: CommandError.outOfMemory.bytes, as: UTF8.self)
         }
         return nil
@@ -233,6 +234,7 @@ extension ServerCore {
             if readOnly && !flags.noWrites { throw CommandError("ERR Can not execute a script with write flag using *_ro command.") }
             let maxMemory = config.settings.maxMemory
             if !flags.allowOOM && !flags.noWrites && maxMemory > 0 && !context.client.isReplaying && !enforceMaxMemory(maxMemory) {
+                noteOutOfMemoryRejection()
                 throw .outOfMemory
             }
         }

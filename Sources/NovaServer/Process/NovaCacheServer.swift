@@ -77,7 +77,7 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
     /// bound.
     package func start() async throws {
         if let problem = core.loadUsersAtStartup() {
-            throw StartupError(message: "Aborting startup because of ACL errors: \(problem)")
+            throw StartupError(message: problem.hasPrefix("*** FATAL") ? problem : "Aborting startup because of ACL errors: \(problem)")
         }
         let settings = core.withLock { core.config.settings }
         // Clients may connect while the dataset loads; they get -LOADING until it is in memory.

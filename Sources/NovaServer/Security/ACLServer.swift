@@ -60,7 +60,8 @@ extension ServerCore {
     }
 
     /// Applies the `user` lines of the configuration file or the `aclfile` at start-up. Returns an error
-    /// message when they are invalid (the server must not start with half its users).
+    /// message when they are invalid (the server must not start with half its users); a bad `user` line
+    /// is reported as a configuration error naming its line.
     package func loadUsersAtStartup() -> String? {
         withLock { () -> String? in
             let directives = config.userDirectives
@@ -68,15 +69,21 @@ extension ServerCore {
                 return "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both."
             }
             if aclFilePath != nil { return loadACLFile() }
-            for words in directives {
+            let locations = config.userDirectiveLocations
+            for (index, words) in directives.enumerated() {
+                func located(_ message: String) -> String {
+                    guard index < locations.count else { return message }
+                    let location = locations[index]
+                    return ConfigFileError(line: location.line, text: location.text, message: message, isFlag: location.isFlag).description
+                }
                 guard let name = words.first, AccessControl.validateName(name) else {
-                    return "Error in user declaration '\(words.first ?? "")': Usernames can't contain spaces or null characters"
+                    return located("Error in user declaration '\(words.first ?? "")': Usernames can't contain spaces or null characters")
                 }
                 do throws(AccessControl.RuleError) {
                     // Like Redis, each line describes the whole user: it starts from `reset`.
                     try acl.setUser(name, rules: ["reset"] + Array(words.dropFirst()))
                 } catch {
-                    return "Error in user declaration '\(name)': Error in applying operation '\(error.rule)': \(error.message)"
+                    return located("Error in user declaration '\(name)': Error in applying operation '\(error.rule)': \(error.message)")
                 }
             }
             return nil
