@@ -53,10 +53,15 @@ if arguments.first == "--install-service" {
     }
     do {
         for line in try ServiceInstall.install(layout) { print(line) }
+        // The binaries beside this one (the build directory when run from a checkout), so that the lines
+        // work when pasted.
+        let here = ServiceInstall.executableDirectory()
         print("""
-            Next (as root): useradd --system --home \(layout.dataDirectory) --shell /usr/sbin/nologin \(layout.user)
-                            install -m 755 nova-cache-server nova-cache \(layout.binDirectory)/
-                            systemctl daemon-reload && systemctl enable --now nova-cache
+            Next, as root:
+              install -m 755 \(here)/nova-cache-server \(here)/nova-cache \(layout.binDirectory)/
+              \(layout.binDirectory)/nova-cache-server --check-config \(layout.configPath)
+              systemctl daemon-reload && systemctl enable --now nova-cache nova-cache-backup.timer
+              \(layout.binDirectory)/nova-cache status
             """)
         exit(0)
     } catch {

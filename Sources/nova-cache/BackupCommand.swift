@@ -9,11 +9,12 @@ struct Backup: AsyncParsableCommand {
         abstract: "Snapshot the server (BGSAVE) and keep a verified, timestamped copy of the RDB file.",
         discussion: """
             Runs on the server's host: the snapshot is copied from the server's `dir`/`dbfilename`. The copy \
-            is checked (RDB header and CRC64 trailer) before older backups beyond --keep are deleted.
+            is checked (RDB header and CRC64 trailer) before older backups beyond --keep are deleted. \
+            Backups hold all the data: they are written with mode 0600 in a directory created with mode 0700.
             """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Directory for the backups.") var to: String = "backups"
+    @Option(help: "Directory for the backups (e.g. /var/backups/nova-cache).") var to: String
     @Option(help: "How many backups to keep (older ones are deleted).") var keep: Int = 7
     @Option(help: "Give up waiting for the snapshot after this many seconds.") var timeout: Double = 600
 
@@ -57,7 +58,11 @@ struct Backup: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: source) else {
                 throw CLIFailure("snapshot \(source) is not on this machine: run the backup on the server's host")
             }
-            try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: to) {
+                try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } else if let mode = (try? FileManager.default.attributesOfItem(atPath: to)[.posixPermissions]) as? Int, mode & 0o077 != 0 {
+                FileHandle.standardError.write(Data("nova-cache: warning: \(to) is readable by others (mode \(String(mode, radix: 8))): chmod 700 it\n".utf8))
+            }
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss-SSS"  // sorts by time, which pruning relies on
             formatter.timeZone = TimeZone(identifier: "UTC")
@@ -67,12 +72,18 @@ struct Backup: AsyncParsableCommand {
                 name = "nova-cache-\(formatter.string(from: Date())).rdb"
             }
             let destination = (to as NSString).appendingPathComponent(name)
-            try FileManager.default.copyItem(atPath: source, toPath: destination)
+            // Copied under a name pruning ignores, made private, verified, then renamed: a backup that
+            // exists under its final name is complete.
+            let partial = destination + ".partial"
+            try? FileManager.default.removeItem(atPath: partial)
             let checksum: UInt64
             do {
-                checksum = try verifySnapshot(destination)
+                try FileManager.default.copyItem(atPath: source, toPath: partial)
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: partial)
+                checksum = try verifySnapshot(partial)
+                try FileManager.default.moveItem(atPath: partial, toPath: destination)
             } catch {
-                try? FileManager.default.removeItem(atPath: destination)
+                try? FileManager.default.removeItem(atPath: partial)
                 throw error
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0

@@ -18,8 +18,8 @@ struct Restore: AsyncParsableCommand {
               3. The server is stopped without saving: `systemctl stop` with --service, else SHUTDOWN NOSAVE; \
             the command waits until the port is closed.
               4. The current snapshot and, with appendonly yes, the append-only directory are renamed to \
-            `*.before-restore-<time>` (nothing is deleted; the append-only files would otherwise win over \
-            the snapshot at start-up). The new snapshot is copied next to them, synced, and renamed into \
+            `*.before-restore-<time>` (the append-only files would otherwise win over the snapshot at \
+            start-up); of those set aside by earlier restores, the newest --keep-asides are kept. The new snapshot is copied next to them, synced, and renamed into \
             place with the old file's owner and mode.
               5. The server is started: `systemctl start` with --service, or --start-command; without either \
             the command stops here and says so. It then waits for the load to finish and compares the keys \
@@ -36,6 +36,8 @@ struct Restore: AsyncParsableCommand {
     @Option(help: "Number of databases the server is configured with (for checking the file offline).") var databases = 16
     @Flag(name: [.customShort("y"), .long], help: "Do not ask for confirmation (scripts).") var yes = false
     @Option(help: "Seconds to wait for the server to stop and to start.") var timeout: Double = 120
+    @Option(help: "How many earlier restores' set-aside copies (*.before-restore-*) to keep, this one's included.")
+    var keepAsides: Int = 3
 
     /// Where the server keeps its data, as read from it or given.
     struct Layout {
@@ -130,6 +132,7 @@ struct Restore: AsyncParsableCommand {
             }
             try Self.sync(layout.directory)
             print("restored \(file) to \(target)")
+            for old in try Self.pruneAsides(in: layout.directory, keeping: keepAsides) { print("removed old set-aside copy \(old)") }
 
             // 5. Start and compare.
             if let service {
@@ -177,13 +180,30 @@ struct Restore: AsyncParsableCommand {
         return result
     }
 
+    /// Deletes the oldest restores' set-aside copies (`*.before-restore-<time>`, files and directories)
+    /// beyond the newest `keep` restores; returns their paths.
+    static func pruneAsides(in directory: String, keeping keep: Int) throws -> [String] {
+        let marker = ".before-restore-"
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(marker) }
+        // One restore sets aside the snapshot and the AOF directory with the same stamp.
+        var stampSet = Swift.Set<String>()
+        for name in names {
+            if let range = name.range(of: marker) { stampSet.insert(String(name[range.upperBound...])) }
+        }
+        let stamps = stampSet.sorted()
+        let doomedStamps = Swift.Set<String>(stamps.dropLast(max(keep, 1)))
+        let doomed = names.filter { name in doomedStamps.contains { name.hasSuffix(marker + $0) } }.sorted()
+        for name in doomed { try FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
+        return doomed.map { (directory as NSString).appendingPathComponent($0) }
+    }
+
     static func describe(_ counts: [Int: Int]) -> String {
         counts.isEmpty ? "empty" : counts.sorted { $0.key < $1.key }.map { "db\($0.key): \($0.value)" }.joined(separator: ", ")
     }
 
     static func timestamp() -> String {
         let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.dateFormat = "yyyyMMdd-HHmmss-SSS"  // sorts by time; two restores in a second differ
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: Date())
     }

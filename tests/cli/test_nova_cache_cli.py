@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import stat
 import shutil
 import subprocess
 import tempfile
@@ -289,6 +290,12 @@ def test_backup_copies_verifies_and_prunes(url, nova_server, tmp_path):
         assert "verified" in done.stdout
     files = sorted(os.listdir(target))
     assert len(files) == 3 and all(f.startswith("nova-cache-") and f.endswith(".rdb") for f in files)
+    # Backups hold all the data: private files in a private directory.
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o700
+    assert all(stat.S_IMODE(os.stat(target / f).st_mode) == 0o600 for f in files)
+    # There is no default directory (a relative one would depend on where the command runs).
+    missing = cli("backup", "--url", url)
+    assert missing.returncode != 0 and "--to" in missing.stderr
     newest = target / files[-1]
     check = subprocess.run(["redis-check-rdb", str(newest)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
@@ -389,6 +396,14 @@ def test_restore_stops_replaces_starts_and_keeps_the_old_data(tmp_path, appendon
         if appendonly == "yes":
             assert any(name.startswith("appendonlydir.before-restore-") for name in aside)
             assert redis.Redis(port=server.port).config_get("appendonly")["appendonly"] == "yes"
+        # Two more restores keeping one restore's copies: the older copies go.
+        for _ in range(2):
+            again = cli("restore", snapshot, "--url", url, "--yes", "--keep-asides", "1",
+                        "--start-command", start_command(server.port, server.workdir, "--appendonly", appendonly))
+            assert again.returncode == 0, again.stdout + again.stderr
+        assert "removed old set-aside copy" in again.stdout
+        stamps = {name.split(".before-restore-")[1] for name in os.listdir(server.workdir) if ".before-restore-" in name}
+        assert len(stamps) == 1, os.listdir(server.workdir)
     finally:
         try:  # the server started by --start-command is not the fixture's process
             redis.Redis(port=server.port).shutdown(nosave=True)
