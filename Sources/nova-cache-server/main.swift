@@ -114,7 +114,8 @@ let titleHost = settings.bind.first.map { $0.hasPrefix("-") ? String($0.dropFirs
 ServerProcess.setTitle("nova-cache-server \(titleHost):\(settings.port)")
 let level = ServerLogHandler.level(forRedisLevel: settings.logLevel)
 let logFile = config.value("logfile")
-LoggingSystem.bootstrap { _ in ServerLogHandler(level: level, path: logFile) }
+let logFormat = ServerLogHandler.Format(rawValue: config.value("log-format") ?? "") ?? .legacy
+LoggingSystem.bootstrap { _ in ServerLogHandler(level: level, path: logFile, format: logFormat) }
 let logger = Logger(label: "nova-cache-server")
 logger.notice("NovaCache server starting", metadata: [
     "version": "\(NovaCacheVersion.current)", "pid": "\(getpid())", "config": "\(config.configFilePath ?? "none")",

@@ -178,13 +178,46 @@ def test_shutdown_command_stops_the_server():
 
 
 def test_sigterm_is_a_graceful_shutdown():
-    server = servers.start_nova("--save", "")
+    server = servers.start_nova("--save", "3600 1")
     client = redis.Redis(port=server.port)
     client.set("k", "v")
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=10) == 0
-    assert "ready to exit" in server.log()
+    log = server.log()
+    # As redis-server: the request is logged first, then the save, then the exit.
+    received = log.index("Received shutdown request, scheduling shutdown...")
+    assert received < log.index("DB saved on disk") < log.index("ready to exit"), log
     server.cleanup()
+
+
+@pytest.mark.parametrize("log_format", ["json", "logfmt"])
+def test_log_formats_for_log_shippers(log_format):
+    server = servers.start_nova("--log-format", log_format, "--cluster-enabled", "yes")
+    try:
+        r = redis.Redis(port=server.port)
+        assert r.config_get("log-format") == {"log-format": log_format}
+        with pytest.raises(redis.ResponseError, match="can't set immutable config"):
+            r.config_set("log-format", "legacy")
+        r.shutdown(nosave=True)
+    except redis.exceptions.ConnectionError:
+        pass
+    server.process.wait(timeout=10)
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    server.cleanup()
+    assert len(lines) >= 4
+    if log_format == "json":
+        import json
+        records = [json.loads(line) for line in lines]
+        for line in lines:  # no key twice (json.loads would keep the last silently)
+            keys = json.loads(line, object_pairs_hook=lambda pairs: [k for k, _ in pairs])
+            assert len(keys) == len(set(keys)), line
+        assert all({"timestamp", "pid", "level", "message"} <= set(record) for record in records)
+        assert records[0]["message"] == "NovaCache server starting" and records[0]["level"] == "notice"
+        assert any(record["level"] == "warning" and "cluster-enabled" in record["message"] for record in records)
+        assert records[-1]["message"] == "NovaCache is now ready to exit, bye bye..."
+    else:
+        assert all(line.startswith("timestamp=") and " level=" in line and " message=" in line for line in lines)
+        assert 'message="NovaCache server starting"' in lines[0]
 
 
 def test_maxclients_refuses_extra_connections():

@@ -244,6 +244,23 @@ def test_the_database_is_chosen_the_same_way_everywhere(url, nova_server):
     assert cli("flush", "--yes", env={"REDIS_URL": url + "/4"}).returncode == 0
 
 
+def test_output_into_a_pipe_closed_early_ends_quietly(url, nova_server):
+    r = redis.Redis(port=nova_server.port)
+    pipe = r.pipeline(transaction=False)
+    for i in range(50_000):
+        pipe.set(f"key:{i}", "x")
+    pipe.execute()
+    for args in (["keys"], ["stats", "--json"], ["status"], ["keys", "key:1*"]):
+        process = subprocess.Popen([CLI, *args, "--url", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL)
+        process.stdout.read(1)
+        process.stdout.close()  # as `| head -c 1` does
+        stderr = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+        assert code in (0, -13, 141), (args, code, stderr)  # done, or ended by SIGPIPE as cat would be
+        assert stderr == "", (args, stderr)
+
+
 def test_verify_of_a_missing_file_says_so(tmp_path):
     missing = cli("verify", str(tmp_path / "nope.rdb"))
     assert missing.returncode == 1 and missing.stderr == f"nova-cache: {tmp_path / 'nope.rdb'}: no such file\n"

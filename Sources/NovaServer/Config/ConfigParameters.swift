@@ -193,6 +193,8 @@ enum ConfigCatalog {
         choice("syslog-facility", ["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"], "local0", .immutable),
         choice("repl-diskless-load", ["disabled", "on-empty-db", "swapdb"], "disabled"),
         choice("loglevel", ["debug", "verbose", "notice", "warning"], "notice"),
+        // Valkey 8.1's `log-format` (legacy, logfmt), plus json; NovaCache reads it at start-up.
+        choice("log-format", ["legacy", "logfmt", "json"], "legacy", .immutable),
         choice("maxmemory-policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"], "noeviction"),
         choice("appendfsync", ["everysec", "always", "no"], "everysec"),
         choice("oom-score-adj", ["no", "yes", "relative", "absolute"], "no"),

@@ -201,7 +201,9 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
                 // Like Redis: if the final save fails, keep running (unless forced) rather than lose data.
                 if haltBeforeExit(request) { break }
             }
-        } onGracefulShutdown: {
+        } onGracefulShutdown: { [core] in
+            // A signal (SIGTERM, SIGINT): said before the final save, as redis-server does.
+            core.logger.notice("Received shutdown request, scheduling shutdown...")
             continuation.yield(ShutdownRequest())
         }
         await stop()
@@ -229,7 +231,6 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
             return state.stopped
         }
         if alreadyStopped { return }
-        core.logger.notice("Received shutdown request, preparing to shut down")
         if let file = core.withLock({ core.aof }) {
             file.close()
             core.logger.notice("Calling fsync() on the AOF file.")
