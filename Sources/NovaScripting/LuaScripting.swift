@@ -321,10 +321,32 @@ package final class LuaScripting {
         bodies[sha] = body
         scriptFlags[sha] = flags
         bodyBytes += body.count
+        lastCalled = nil
     }
 
     /// The flags the cached script `sha` declared (nil: no such script).
-    package func flags(of sha: String) -> ScriptFlags? { scriptFlags[sha] }
+    package func flags(of sha: String) -> ScriptFlags? {
+        if let lastCalled, lastCalled.sha == sha { return lastCalled.flags }
+        return scriptFlags[sha]
+    }
+
+    /// The script EVALSHA's argument names: its SHA1 lowercased, "" (no script) unless it has 40
+    /// characters. The last one is remembered with its flags: callers mostly repeat one script, and this
+    /// spares them a new string and a hash-table lookup per call.
+    package func sha(forArgument bytes: UnsafeRawBufferPointer) -> String {
+        if let lastCalled, lastCalled.argument.elementsEqual(bytes) { return lastCalled.sha }
+        guard bytes.count == 40 else { return "" }
+        let sha = String(unsafeUninitializedCapacity: 40) { text in
+            for (index, byte) in bytes.enumerated() { text[index] = byte >= 65 && byte <= 90 ? byte + 32 : byte }
+            return 40
+        }
+        lastCalled = (Array(bytes), sha, scriptFlags[sha])
+        return sha
+    }
+
+    /// EVALSHA's last argument, its SHA1 and the script's flags (see `sha(forArgument:)`); forgotten
+    /// whenever scripts are loaded or flushed.
+    private var lastCalled: (argument: [UInt8], sha: String, flags: ScriptFlags?)?
 
     /// Forgets every script (SCRIPT FLUSH).
     package func flush() {
@@ -332,6 +354,7 @@ package final class LuaScripting {
         lua_setfield(state, nova_lua_registryindex(), "nova.scripts")
         bodies = [:]
         scriptFlags = [:]
+        lastCalled = nil
         bodyBytes = 0
         lua_gc(state, LUA_GCCOLLECT, 0)
     }

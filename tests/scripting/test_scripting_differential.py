@@ -122,6 +122,17 @@ def test_evalsha_and_script_commands(pair):
         assert c.call("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "c") == b"$1\r\n2\r\n"
         assert c.call("SCRIPT", "FLUSH") == b"+OK\r\n"
         assert c.call("EVALSHA", sha, "1", "c").startswith(b"-NOSCRIPT")
+        # Asked for before it exists, then loaded: found (the server remembers the last SHA1 it was asked
+        # for, with the script's flags; loading and flushing must make it forget).
+        assert c.call("SCRIPT", "LOAD", body) == f"${len(sha)}\r\n{sha}\r\n".encode()
+        assert c.call("EVALSHA", sha, "1", "c") == b":3\r\n"
+        # Two scripts with different flags, called in turn: each call sees its own script's flags.
+        reader = c.call("SCRIPT", "LOAD", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])").split(b"\r\n")[1]
+        writer = c.call("SCRIPT", "LOAD", "#!lua\nreturn redis.call('incr', KEYS[1])").split(b"\r\n")[1]
+        for _ in range(2):
+            assert c.call("EVALSHA_RO", reader, "1", "c") == b"$1\r\n3\r\n"
+            assert c.call("EVALSHA_RO", writer, "1", "c") == b"-ERR Can not execute a script with write flag using *_ro command.\r\n"
+        assert c.call("EVALSHA", writer, "1", "c") == b":4\r\n"
         c.close()
 
 

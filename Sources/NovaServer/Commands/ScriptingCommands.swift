@@ -39,12 +39,7 @@ enum ScriptingCommands {
 
     /// EVALSHA's SHA1 argument (lowercased; anything but 40 characters matches no script).
     private static func sha(_ ctx: CommandContext) -> String {
-        let bytes = ctx.args[1].readableBytesView
-        guard bytes.count == 40 else { return "" }
-        return String(unsafeUninitializedCapacity: 40) { text in
-            for (index, byte) in bytes.enumerated() { text[index] = byte >= 65 && byte <= 90 ? byte + 32 : byte }
-            return 40
-        }
+        ctx.args[1].withUnsafeReadableBytes { ctx.server.scripting.sha(forArgument: $0) }
     }
 
     private static func load(_ ctx: CommandContext, _ body: [UInt8]) throws(CommandError) -> String {
