@@ -26,6 +26,36 @@ package enum ServiceInstall {
         }
     }
 
+    /// The sandbox both units share, after their own `ProtectSystem=strict` and writable paths: Debian's
+    /// redis-server.service's (no capabilities, no devices, kernel and clock protected, a system-call allow
+    /// list).
+    static let sandbox = """
+        ProtectHome=yes
+        PrivateTmp=yes
+        PrivateDevices=yes
+        PrivateUsers=yes
+        NoNewPrivileges=yes
+        CapabilityBoundingSet=
+        AmbientCapabilities=
+        ProtectClock=yes
+        ProtectControlGroups=yes
+        ProtectHostname=yes
+        ProtectKernelLogs=yes
+        ProtectKernelModules=yes
+        ProtectKernelTunables=yes
+        ProtectProc=invisible
+        RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+        RestrictNamespaces=yes
+        RestrictRealtime=yes
+        RestrictSUIDSGID=yes
+        LockPersonality=yes
+        MemoryDenyWriteExecute=yes
+        RemoveIPC=yes
+        SystemCallArchitectures=native
+        SystemCallFilter=@system-service
+        SystemCallFilter=~@privileged @resources
+        """
+
     /// The systemd unit: a dedicated user, restart on failure, many file descriptors, a stop that saves a
     /// snapshot (SHUTDOWN SAVE through the nova-cache CLI; SIGTERM, systemd's fallback, saves too), and the
     /// sandbox of Debian's redis-server.service: read-only system, writable data directory only, no
@@ -54,30 +84,7 @@ package enum ServiceInstall {
         # The sandbox: only the data directory is writable; logs go to the journal (stderr).
         ProtectSystem=strict
         ReadWritePaths=\(layout.dataDirectory)
-        ProtectHome=yes
-        PrivateTmp=yes
-        PrivateDevices=yes
-        PrivateUsers=yes
-        NoNewPrivileges=yes
-        CapabilityBoundingSet=
-        AmbientCapabilities=
-        ProtectClock=yes
-        ProtectControlGroups=yes
-        ProtectHostname=yes
-        ProtectKernelLogs=yes
-        ProtectKernelModules=yes
-        ProtectKernelTunables=yes
-        ProtectProc=invisible
-        RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
-        RestrictNamespaces=yes
-        RestrictRealtime=yes
-        RestrictSUIDSGID=yes
-        LockPersonality=yes
-        MemoryDenyWriteExecute=yes
-        RemoveIPC=yes
-        SystemCallArchitectures=native
-        SystemCallFilter=@system-service
-        SystemCallFilter=~@privileged @resources
+        \(sandbox)
 
         [Install]
         WantedBy=multi-user.target
@@ -105,29 +112,7 @@ package enum ServiceInstall {
         ProtectSystem=strict
         ReadWritePaths=\(layout.backupDirectory)
         ReadOnlyPaths=\(layout.dataDirectory)
-        ProtectHome=yes
-        PrivateTmp=yes
-        PrivateDevices=yes
-        PrivateUsers=yes
-        NoNewPrivileges=yes
-        CapabilityBoundingSet=
-        AmbientCapabilities=
-        ProtectClock=yes
-        ProtectControlGroups=yes
-        ProtectHostname=yes
-        ProtectKernelLogs=yes
-        ProtectKernelModules=yes
-        ProtectKernelTunables=yes
-        ProtectProc=invisible
-        RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
-        RestrictNamespaces=yes
-        RestrictRealtime=yes
-        RestrictSUIDSGID=yes
-        LockPersonality=yes
-        MemoryDenyWriteExecute=yes
-        SystemCallArchitectures=native
-        SystemCallFilter=@system-service
-        SystemCallFilter=~@privileged @resources
+        \(sandbox)
 
         """
     }
