@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -65,9 +66,21 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "NovaObservability",
+            dependencies: [
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "NovaServer",
             dependencies: [
-                "NovaRESP", "NovaEngine", "CNovaSystem", "NovaScripting",
+                "NovaRESP", "NovaEngine", "CNovaSystem", "NovaScripting", "NovaObservability",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -161,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "nova-cache",
             dependencies: [
-                "NovaClient", "NovaEngine", "NovaRESP",
+                "NovaClient", "NovaEngine", "NovaRESP", "NovaObservability",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -169,6 +182,7 @@ let package = Package(
         ),
         .testTarget(name: "NovaRESPTests", dependencies: ["NovaRESP"], swiftSettings: strict),
         .testTarget(name: "NovaEngineTests", dependencies: ["NovaEngine"], swiftSettings: strict),
+        .testTarget(name: "NovaObservabilityTests", dependencies: ["NovaObservability"], swiftSettings: strict),
         .testTarget(
             name: "NovaServerTests",
             dependencies: [

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NovaClient
+import NovaObservability
 import NovaRESP
 
 /// `nova-cache`: the operator's tool for a nova-cache-server (or any Redis 7 server).
@@ -18,7 +19,7 @@ struct NovaCacheCLI: AsyncParsableCommand {
             """,
         version: NovaCacheVersion.current,
         subcommands: [
-            Status.self, Stats.self, Flush.self, Backup.self, Restore.self, Verify.self, Monitor.self, Shutdown.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
+            Status.self, Stats.self, Dashboard.self, Flush.self, Backup.self, Restore.self, Verify.self, Monitor.self, Shutdown.self, Ping.self, Get.self, Set.self, Del.self, TTL.self,
             Keys.self,
         ]
     )
@@ -117,15 +118,22 @@ extension RedisClient {
         }
     }
 
+    /// INFO [section], parsed.
+    func infoReport(_ section: String = "all") async throws -> InfoReport {
+        let reply = try await send("INFO", .string(section))
+        return InfoReport(parsing: reply.string ?? "")
+    }
+
     /// INFO [section] as a dictionary of its `name:value` lines.
     func info(_ section: String = "all") async throws -> [String: String] {
-        let reply = try await send("INFO", .string(section))
-        var fields: [String: String] = [:]
-        for line in (reply.string ?? "").split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
-        }
-        return fields
+        try await infoReport(section).dictionary
+    }
+}
+
+extension InfoReport {
+    /// Every field by name.
+    var dictionary: [String: String] {
+        Dictionary(fields.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
     }
 }
 
@@ -149,18 +157,6 @@ func keyspace(_ info: [String: String]) -> [(db: Int, keys: Int, expires: Int)] 
 func oneLine(_ error: any Error) -> String {
     if case RedisClientError.connectFailed(_, let reason) = error { return reason }
     return "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
-}
-
-/// Bytes as Redis's `*_human` fields print them (`1.50M`).
-func humanBytes(_ bytes: Int) -> String {
-    let units = ["B", "K", "M", "G", "T", "P"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(bytes)B" : String(format: "%.2f%@", value, units[unit])
 }
 
 /// Prints `object` as JSON on stdout.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NovaClient
+import NovaObservability
 
 /// `nova-cache stats`: commands, ops/s, hits and misses, expired and evicted keys.
 struct Stats: AsyncParsableCommand {
@@ -69,7 +70,7 @@ struct Stats: AsyncParsableCommand {
             "evicted keys        \(sample.evicted)",
             "memory used         \(sample.usedMemoryHuman)"
                 + (sample.maxMemory > 0
-                    ? String(format: " of %@ (%.0f%%)", humanBytes(sample.maxMemory), Double(sample.usedMemory) * 100 / Double(sample.maxMemory))
+                    ? String(format: " of %@ (%.0f%%)", formatBytes(sample.maxMemory), Double(sample.usedMemory) * 100 / Double(sample.maxMemory))
                     : " (no maxmemory)"),
         ]
         if let keys = sample.keys, let db { lines.append("keys in db\(db)         \(keys)") }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NovaClient
+import NovaObservability
 
 /// `nova-cache status`: is the server healthy? Exit code 0 yes, 1 unreachable, 2 reachable but unhealthy.
 struct Status: AsyncParsableCommand {
@@ -21,10 +22,10 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let url = try connection.resolvedURL()
         let client: RedisClient
-        let info: [String: String]
+        let report: InfoReport
         do {
             client = try await connection.connect()
-            info = try await client.info()
+            report = try await client.infoReport()
         } catch let error as RedisError {
             // It answered, with an error: reachable but not usable.
             let reason = Self.unhealthyReason(error)
@@ -44,6 +45,7 @@ struct Status: AsyncParsableCommand {
             throw ExitCode(1)
         }
         defer { client.shutdown() }
+        let info = report.dictionary
         var problems: [String] = []
         if info["rdb_last_bgsave_status"] == "err" { problems.append("last background save failed") }
         if info["aof_last_write_status"] == "err" { problems.append("last AOF write failed") }
@@ -51,9 +53,13 @@ struct Status: AsyncParsableCommand {
         let used = Int(info["used_memory"] ?? "") ?? 0
         let maxMemory = Int(info["maxmemory"] ?? "") ?? 0
         if maxMemory > 0 && used > maxMemory && info["maxmemory_policy"] == "noeviction" {
-            problems.append("memory used \(humanBytes(used)) is over maxmemory \(humanBytes(maxMemory)) with noeviction: writes are refused")
+            problems.append("memory used \(formatBytes(used)) is over maxmemory \(formatBytes(maxMemory)) with noeviction: writes are refused")
         } else if let memoryWarn, let limit = memoryWarn.bytes(maxMemory: maxMemory), used >= limit {
-            problems.append("memory used \(humanBytes(used)) reached the warning threshold \(memoryWarn) (\(humanBytes(limit)))")
+            problems.append("memory used \(formatBytes(used)) reached the warning threshold \(memoryWarn) (\(formatBytes(limit)))")
+        }
+        // A nova-cache-server's own alerts (INFO nova); save and AOF failures are reported above already.
+        for alert in report.firingAlerts where alert.name != "bgsave" && alert.name != "aof_write" {
+            problems.append("alert \(alert.name): \(alert.reason)")
         }
         let keys = keyspace(info)
         let lastSave = Int(info["rdb_last_save_time"] ?? "") ?? 0
@@ -88,33 +94,9 @@ struct Status: AsyncParsableCommand {
     }
 }
 
-/// `--memory-warn`: a share of maxmemory or a number of bytes.
-struct MemoryThreshold: ExpressibleByArgument, CustomStringConvertible {
-    enum Kind { case percent(Double), bytes(Int) }
-    let kind: Kind
-    let description: String
-
-    init?(argument: String) {
-        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
-        description = argument
-        if text.hasSuffix("%") {
-            guard let percent = Double(text.dropLast()), percent > 0, percent <= 100 else { return nil }
-            kind = .percent(percent)
-        } else {
-            let units: [(String, Int)] = [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
-            let unit = units.first { text.hasSuffix($0.0) } ?? ("", 1)
-            guard let number = Int(text.dropLast(unit.0.count)), number > 0 else { return nil }
-            kind = .bytes(number * unit.1)
-        }
-    }
-
-    /// The threshold in bytes; nil for a share when there is no maxmemory.
-    func bytes(maxMemory: Int) -> Int? {
-        switch kind {
-        case .bytes(let bytes): bytes
-        case .percent(let percent): maxMemory > 0 ? Int(Double(maxMemory) * percent / 100) : nil
-        }
-    }
+/// `--memory-warn` takes the same levels as the server's `alert-memory`.
+extension MemoryThreshold: ExpressibleByArgument {
+    init?(argument: String) { self.init(parsing: argument) }
 }
 
 extension Status {

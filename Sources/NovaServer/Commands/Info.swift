@@ -9,7 +9,7 @@ import NovaRESP
 /// INFO: the report operators and tools read, with Redis's section and field names.
 enum Info {
     static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"]
-    static let allSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace"]
+    static let allSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace", "nova"]
 
     /// The sections asked for by INFO's arguments (`default`, `all`, `everything` or names).
     static func sections(for arguments: [String]) -> [String] {
@@ -44,10 +44,11 @@ enum Info {
             case "latencystats": lines = server.latencyStatsLines()
             case "cluster": lines = ["cluster_enabled:0"]
             case "keyspace": lines = keyspaceSection(server)
+            case "nova": lines = server.novaInfoLines()
             default: continue
             }
             let title = section == "commandstats" ? "Commandstats" : section == "errorstats" ? "Errorstats"
-                : section == "latencystats" ? "Latencystats" : section == "cpu" ? "CPU" : section.prefix(1).uppercased() + section.dropFirst()
+                : section == "latencystats" ? "Latencystats" : section == "cpu" ? "CPU" : section == "nova" ? "NovaCache" : section.prefix(1).uppercased() + section.dropFirst()
             blocks.append((["# \(title)"] + lines).joined(separator: "\r\n"))
         }
         return blocks.isEmpty ? "" : blocks.joined(separator: "\r\n\r\n") + "\r\n"

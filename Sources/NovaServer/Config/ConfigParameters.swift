@@ -249,6 +249,12 @@ enum ConfigCatalog {
         int("repl-diskless-sync-max-replicas", 0, intMax, 0),
         int("socket-mark-id", 0, uintMax, 0),
         int("tls-port", 0, 65535, 0),
+        // NovaCache's observability: the HTTP listener (/metrics, /api/stats, the dashboard) and alerts.
+        int("http-port", 0, 65535, 0, .plain, .immutable),
+        int("alert-memory", -100, longMax, 0, .memoryOrPercent),
+        int("alert-hit-ratio", 0, 100, 0),
+        int("alert-hit-ratio-window", 10, 86400, 300),
+        bool("alert-rejected-connections", true),
         int("tls-session-cache-size", 0, intMax, 20 * 1024),
         int("tls-session-cache-timeout", 0, intMax, 300),
         int("maxclients", 1, uintMax, 10000),

@@ -1,4 +1,5 @@
 import NovaRESP
+package import NovaObservability
 package import NovaEngine
 
 /// Typed values of the parameters the server acts on, derived from the configuration after each change.
@@ -43,6 +44,10 @@ package struct ServerSettings: Sendable {
     package var unixSocketPermissions = 0
     /// TLS: the port (0: no TLS listener) and the files and options of `tls-*`.
     package var tls = TLSSettings()
+    /// `http-port`: the observability listener (0: none).
+    package var httpPort = 0
+    /// `alert-memory`, `alert-hit-ratio`, `alert-hit-ratio-window`, `alert-rejected-connections`.
+    package var alertRules = AlertRules()
 }
 
 /// The `tls-*` parameters the TLS listener uses.
@@ -215,6 +220,13 @@ extension ServerSettings {
             keyFilePassword: values["tls-key-file-pass"] ?? "", caCertFile: values["tls-ca-cert-file"] ?? "",
             caCertDir: values["tls-ca-cert-dir"] ?? "", authClients: values["tls-auth-clients"] ?? "yes",
             protocols: values["tls-protocols"] ?? "", ciphers: values["tls-ciphers"] ?? "")
+        s.httpPort = int("http-port")
+        let memoryAlert = values["alert-memory"] ?? "0"
+        s.alertRules = AlertRules(
+            memory: memoryAlert == "0" || memoryAlert == "0%" ? nil : MemoryThreshold(parsing: memoryAlert),
+            minimumHitRatio: Double(int("alert-hit-ratio")) / 100,
+            hitRatioWindowSeconds: Double(max(10, int("alert-hit-ratio-window"))))
+        s.alertRules.rejectedConnections = values["alert-rejected-connections"] != "no"
         self = s
     }
 }

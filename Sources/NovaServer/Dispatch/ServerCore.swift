@@ -4,6 +4,7 @@ package import Logging
 package import NovaEngine
 package import NovaRESP
 import NovaScripting
+import NovaObservability
 
 /// What a session reports of its buffers with each batch, for CLIENT LIST (see `ClientBuffers`).
 package struct BufferReport {
@@ -182,6 +183,9 @@ package final class ServerCore: @unchecked Sendable {
     var reusableScriptRun: ScriptRun?
     /// The function libraries' interpreter (FUNCTION LOAD), created on first use.
     var functionEngine: LuaScripting?
+    /// The alerts (`alert-*` settings), evaluated once a second by the cron.
+    var alertMonitor = AlertMonitor(rules: AlertRules())
+    var lastAlertCheck: Int64 = 0
 
     package let logger: Logger
     var hooks = ServerHooks()
@@ -252,6 +256,7 @@ package final class ServerCore: @unchecked Sendable {
         keyspace.lfuLogFactor = settings.lfuLogFactor
         keyspace.lfuDecayTime = settings.lfuDecayTime
         slowLogLimits = (settings.slowlogSlowerThan, settings.slowlogMaxLength)
+        alertMonitor.rules = settings.alertRules
         var lazy: LazyFreeing = []
         for (name, event) in [("lazyfree-lazy-expire", LazyFreeing.expire), ("lazyfree-lazy-eviction", .eviction),
                               ("lazyfree-lazy-user-del", .userDelete), ("lazyfree-lazy-user-flush", .userFlush)]

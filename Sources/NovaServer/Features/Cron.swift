@@ -18,6 +18,10 @@ extension ServerCore {
             if clientPause.isOver(now: now) { unpauseClients() }
             sampleMemory()
             rates.record(stats, at: now)
+            if now - lastAlertCheck >= 1000 {
+                lastAlertCheck = now
+                checkAlerts()
+            }
             let maxMemory = config.settings.maxMemory
             if maxMemory > 0 { _ = enforceMaxMemory(maxMemory) }
             checkSaveRules(now: now)

@@ -34,6 +34,8 @@ final class AppendOnlyFile: @unchecked Sendable {
     private var currentIncremental = ""
     private var manifest: [ManifestEntry] = []
     private var needsSync = false
+    /// Monotonic ns when written data first waited for an fsync (0: nothing waits).
+    private var unsyncedSince: UInt64 = 0
     private var lastSyncFailed = false
     /// Bytes in the base and in the files since, for auto-rewrite and INFO.
     private(set) var baseSize = 0
@@ -128,6 +130,7 @@ final class AppendOnlyFile: @unchecked Sendable {
                 try buffer.withUnsafeBytes { try FileIO.writeAll(descriptor, $0, path: currentIncremental) }
                 currentSize += buffer.count
                 buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+                if !needsSync { unsyncedSince = SystemClock.monotonicNanoseconds() }
                 needsSync = true
             } catch {
                 lastSyncFailed = true
@@ -140,6 +143,7 @@ final class AppendOnlyFile: @unchecked Sendable {
                 return false
             }
             needsSync = false
+            unsyncedSince = 0
         }
         lastSyncFailed = false
         return true
@@ -149,6 +153,15 @@ final class AppendOnlyFile: @unchecked Sendable {
     func syncIfNeeded() {
         lock.withLock {
             _ = flushLocked(sync: true)
+        }
+    }
+
+    /// How long written data has waited for an fsync, in milliseconds (0 when none waits, and always 0
+    /// with `appendfsync no`, where the kernel decides).
+    var fsyncLagMilliseconds: Int {
+        lock.withLock {
+            guard needsSync, policy != "no", unsyncedSince > 0 else { return 0 }
+            return Int((SystemClock.monotonicNanoseconds() &- unsyncedSince) / 1_000_000)
         }
     }
 

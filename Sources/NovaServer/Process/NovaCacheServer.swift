@@ -9,6 +9,7 @@ import NIOConcurrencyHelpers
 package import Logging
 import ServiceLifecycle
 import NovaEngine
+import NovaObservability
 
 /// A configuration problem found while starting (ACL rules, …).
 package struct StartupError: Error, CustomStringConvertible {
@@ -38,6 +39,7 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
         var group: MultiThreadedEventLoopGroup?
         var listeners: [any Channel] = []
         var tls: TLSListener?
+        var http: ObservabilityHTTPServer?
     }
 
     /// Which network transport carries plain TCP connections.
@@ -80,6 +82,11 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
             throw StartupError(message: problem.hasPrefix("*** FATAL") ? problem : "Aborting startup because of ACL errors: \(problem)")
         }
         let settings = core.withLock { core.config.settings }
+        // The alerts' first sample, before any connection: a rejection in the first second counts.
+        core.withLock {
+            core.lastAlertCheck = SystemClock.nowMilliseconds()
+            core.checkAlerts()
+        }
         // Clients may connect while the dataset loads; they get -LOADING until it is in memory.
         // With appendonly yes the AOF wins when it exists (as Redis); otherwise the snapshot is loaded and,
         // with appendonly yes, a first AOF is written from it before any write is accepted.
@@ -126,6 +133,20 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
             }
             state.withLockedValue { $0.tls = listener }
             core.hooks.reloadTLS = { tls in listener.reload(tls) }
+        }
+        if settings.httpPort > 0 {
+            // The pages use the RESP port's certificates when TLS is on.
+            let context = settings.tls.port > 0 ? try TLSListener.makeContext(settings.tls) : nil
+            let http = ObservabilityHTTPServer(source: ServerObservationSource(server: core), tls: context)
+            do {
+                for (host, port) in try await http.start(hosts: settings.bind, port: settings.httpPort) {
+                    core.logger.notice("Ready to accept connections http\(context == nil ? "" : "s") (dashboard, /metrics)", metadata: ["address": "\(host):\(port)"])
+                }
+            } catch {
+                await http.stop()
+                throw error
+            }
+            state.withLockedValue { $0.http = http }
         }
         state.withLockedValue {
             $0.bound = bound
@@ -238,7 +259,8 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
         #if os(Linux)
         if let transport = state.withLockedValue({ $0.transport }) { await transport.stop() }
         #endif
-        let (group, listeners, tls) = state.withLockedValue { ($0.group, $0.listeners, $0.tls) }
+        let (group, listeners, tls, http) = state.withLockedValue { ($0.group, $0.listeners, $0.tls, $0.http) }
+        if let http { await http.stop() }
         if let tls {
             let connections = core.withLock { core.clients.all.compactMap(\.connection) }
             for connection in connections { connection.close() }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 package import Logging
+import NovaObservability
 import NIOConcurrencyHelpers
 
 /// Writes log lines to standard error or to a file (`logfile`), in the layout `log-format` chooses:
@@ -58,23 +59,7 @@ package struct ServerLogHandler: LogHandler {
     }
 
     /// `text` as a JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ text: String) -> String { JSONValue.quoted(text) }
 
     /// A logfmt value: bare when it has no space, quote or equals sign, else quoted with escapes.
     static func logfmtValue(_ text: String) -> String {

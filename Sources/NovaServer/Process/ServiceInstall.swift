@@ -171,6 +171,14 @@ package enum ServiceInstall {
         timeout 0
         loglevel notice
         logfile ""
+        # The live dashboard (http://127.0.0.1:8379/), Prometheus /metrics and /api/stats, on the `bind`
+        # addresses; with requirepass or ACL users it asks for them (HTTP Basic), over TLS when tls-port is set.
+        http-port 8379
+        # Alerts: logged when they fire and resolve, in INFO nova, nova_alert_firing in /metrics, the
+        # dashboard's banner, and `nova-cache status` exits 2.
+        alert-memory 90%
+        # alert-hit-ratio 80
+        # alert-hit-ratio-window 300
 
         """
     }
