@@ -11,13 +11,9 @@ import tempfile
 import pytest
 import redis
 
-from support import servers
+from support import pki as tls_files, servers
 
 PASSWORD = "tls-test-pw"
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +21,7 @@ def pki():
     """A CA, a server certificate for 127.0.0.1, a client certificate, a second CA that signs nothing
     the servers trust, and an encrypted copy of the server key."""
     d = tempfile.mkdtemp(prefix="nova-tls-")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Nova Test CA",
-            "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
-    with open(os.path.join(d, "san.ext"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "client", "server2"):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
-                "-out", f"{name}.csr", cwd=d)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", "san.ext", "-out", f"{name}.crt", cwd=d)
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Other CA",
-            "-keyout", "other.key", "-out", "other.crt", cwd=d)
-    openssl("pkey", "-in", "server.key", "-aes256", "-passout", "pass:keypass", "-out", "server-enc.key", cwd=d)
-    yield {name: os.path.join(d, name) for name in os.listdir(d)} | {"dir": d}
+    yield tls_files.create(d)
     shutil.rmtree(d, ignore_errors=True)
 
 
