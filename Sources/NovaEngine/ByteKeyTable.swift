@@ -36,6 +36,15 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     /// True when the table holds no element.
     @inlinable public var isEmpty: Bool { elements.isEmpty }
 
+    /// Whether this table and `other` still share their element storage (a snapshot not yet written
+    /// through): every change to a table copies its elements first when they are shared.
+    /// - Complexity: O(1).
+    public func sharesStorage(with other: ByteKeyTable) -> Bool {
+        elements.withUnsafeBufferPointer { mine in
+            other.elements.withUnsafeBufferPointer { theirs in mine.baseAddress == theirs.baseAddress }
+        }
+    }
+
     /// The element at `index` (0..<count).
     /// - Complexity: O(1).
     @inlinable

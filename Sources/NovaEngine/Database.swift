@@ -186,6 +186,18 @@ public final class Database {
         DatabaseSnapshot(segments: segments, count: count, volatileCount: volatileCount)
     }
 
+    /// How many segments writes have copied since `snapshot` was taken of this database (each write to a
+    /// segment the snapshot still shares copies that segment once): the forkless snapshot's
+    /// copy-on-write cost so far.
+    /// - Complexity: O(number of segments).
+    public func segmentsCopied(since snapshot: DatabaseSnapshot) -> Int {
+        var copied = 0
+        for index in segments.indices where !snapshot.segments[index].isEmpty || !segments[index].isEmpty {
+            if !segments[index].sharesStorage(with: snapshot.segments[index]) { copied += 1 }
+        }
+        return copied
+    }
+
     /// The expiry of the key at `ref` (0 when persistent), without copying the entry.
     @inlinable
     public func expireAt(_ ref: EntryRef) -> Int64 { expiry(ref) }

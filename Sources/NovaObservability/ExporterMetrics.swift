@@ -242,6 +242,9 @@ package final class ExporterMetrics: Sendable {
         for kind in AlertKind.allCases where observation.alertRules.isEnabled(kind) || firing.contains(kind) {
             gauge("nova_alert_firing", firing.contains(kind) ? 1 : 0, "1 while the alert fires, 0 when it is enabled and quiet", [("alert", kind.rawValue)])
         }
+        if let copied = report.number("snapshot_segments_copied") {
+            gauge("nova_snapshot_segments_copied", copied, "Keyspace segments copied on write since the running background save began (0 when none runs)")
+        }
         if let lag = report.number("aof_fsync_lag_ms") {
             gauge("nova_aof_fsync_lag_seconds", lag / 1000, "Time since the append-only file was last fsynced while writes wait for it")
         }

@@ -154,6 +154,19 @@ struct KeyspaceTests {
         #expect(keyspace.databases[0].count == 9_900)
     }
 
+    @Test func writesCopyEachSharedSegmentOnce() {
+        let keyspace = Keyspace(databaseCount: 1, now: 0)
+        for i in 0..<50_000 { keyspace.set(0, key("k\(i)"), .int(Int64(i))) }
+        let snapshot = keyspace.databases[0].snapshot()
+        #expect(keyspace.databases[0].segmentsCopied(since: snapshot) == 0)
+        keyspace.set(0, key("k7"), .int(-7))
+        #expect(keyspace.databases[0].segmentsCopied(since: snapshot) == 1)
+        keyspace.set(0, key("k7"), .int(-8))  // the same segment, already copied
+        #expect(keyspace.databases[0].segmentsCopied(since: snapshot) == 1)
+        for i in 0..<50_000 { keyspace.set(0, key("k\(i)"), .int(0)) }
+        #expect(keyspace.databases[0].segmentsCopied(since: snapshot) == Database.segmentCount)
+    }
+
     @Test func randomKeysCoverTheDatabase() {
         let keyspace = Keyspace(databaseCount: 1, now: 0)
         for i in 0..<20 { keyspace.set(0, key("k\(i)"), .int(1)) }

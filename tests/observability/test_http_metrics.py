@@ -260,3 +260,30 @@ def test_rejected_connections_alert():
             client.close()
     finally:
         server.cleanup()
+
+
+def test_snapshot_copy_on_write_segments_during_a_background_save():
+    server = start("--enable-debug-command", "yes")
+    try:
+        r = redis.Redis(port=server.port)
+        r.execute_command("DEBUG", "POPULATE", 2_000_000)
+        assert r.info("nova")["snapshot_in_progress"] == 0
+        r.bgsave()
+        pipe = r.pipeline(transaction=False)
+        for i in range(0, 2_000_000, 997):
+            pipe.set(f"key:{i}", "changed")
+        pipe.execute()
+        info = r.info("nova")
+        if r.info("persistence")["rdb_bgsave_in_progress"] == 1:
+            assert info["snapshot_in_progress"] == 1
+            assert info["snapshot_segments_copied"] > 100
+            parsed = families(get(server, "/metrics").read().decode())
+            assert sample_value(parsed["nova_snapshot_segments_copied"]) > 100
+        else:  # a machine fast enough to write 2,000,000 keys before the writes above: nothing to see
+            pytest.skip("the background save ended before the writes")
+        while r.info("persistence")["rdb_bgsave_in_progress"] == 1:
+            time.sleep(0.1)
+        assert r.info("nova")["snapshot_segments_copied"] == 0
+        r.close()
+    finally:
+        server.cleanup()

@@ -35,6 +35,14 @@ extension ServerCore {
                 lines.append("alert_\(kind.rawValue)_reason:\(alert.message)")
             }
         }
+        // The forkless snapshot's copy-on-write so far: segments written to since the running save began.
+        var copied = 0
+        for (database, captured) in zip(keyspace.databases, snapshots.captured) {
+            copied += database.segmentsCopied(since: captured)
+        }
+        lines.append("snapshot_in_progress:\(snapshots.captured.isEmpty ? 0 : 1)")
+        lines.append("snapshot_segments_copied:\(copied)")
+        lines.append("snapshot_segments_copied_perc:\(String(format2: snapshots.captured.isEmpty ? 0 : Double(copied) * 100 / Double(Database.segmentCount * snapshots.captured.count)))")
         lines.append("aof_fsync_lag_ms:\(aof?.fsyncLagMilliseconds ?? 0)")
         lines.append("http_port:\(config.settings.httpPort)")
         return lines

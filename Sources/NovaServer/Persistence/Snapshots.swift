@@ -26,6 +26,9 @@ package struct SnapshotState: Sendable {
     var dirtyAtStart = 0
     /// The running background save, which FLUSHALL and SHUTDOWN abandon.
     var running: BackgroundSave?
+    /// What the running background save captured, to count the segments writes have copied since
+    /// (INFO nova `snapshot_segments_copied`); empty when none runs.
+    var captured: [DatabaseSnapshot] = []
     // Loading.
     package var loading = false
     package var loadingStart: Int64 = 0
@@ -172,6 +175,7 @@ extension ServerCore {
         logger.notice("There is a background save in progress. Abandoning it.")
         running.abandon()
         snapshots.running = nil
+        snapshots.captured = []
         snapshots.inProgress = false
     }
 
@@ -183,6 +187,7 @@ extension ServerCore {
         let job = makeSnapshotJob()
         let save = BackgroundSave()
         snapshots.running = save
+        snapshots.captured = job.databases
         snapshots.inProgress = true
         snapshots.currentStart = job.now
         snapshots.lastAttempt = job.now
@@ -211,6 +216,7 @@ extension ServerCore {
                 // Abandoned: whoever abandoned it has saved since and owns the state now.
                 if save.isAbandoned { return }
                 snapshots.running = nil
+                snapshots.captured = []
                 snapshots.inProgress = false
                 snapshots.lastBackgroundSaveSeconds = seconds
                 switch outcome {
