@@ -288,3 +288,41 @@ def test_snapshot_copy_on_write_segments_during_a_background_save():
         r.close()
     finally:
         server.cleanup()
+
+
+def wait_for_alert(r, name, state, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline and r.info("nova").get(f"alert_{name}") != state:
+        time.sleep(0.2)
+    return r.info("nova").get(f"alert_{name}") == state
+
+
+def test_failed_background_save_and_low_hit_ratio_alerts(tmp_path):
+    datadir = tmp_path / "data"
+    datadir.mkdir()
+    server = start("--dir", str(datadir), "--alert-hit-ratio", "80", "--alert-hit-ratio-window", "10")
+    try:
+        r = redis.Redis(port=server.port)
+        r.set("a", "1")
+        assert r.info("nova")["alert_bgsave"] == "ok" and r.info("nova")["alert_hit_ratio"] == "ok"
+        shutil.rmtree(datadir)
+        r.bgsave()
+        assert wait_for_alert(r, "bgsave", "firing")
+        assert "Alert bgsave firing: the last background save failed" in server.log()
+        status = subprocess.run([CLI, "status", "--url", f"redis://127.0.0.1:{server.port}"], capture_output=True, text=True)
+        assert status.returncode == 2 and "last background save failed" in status.stdout
+        datadir.mkdir()
+        r.bgsave()
+        assert wait_for_alert(r, "bgsave", "ok")
+        assert "Alert bgsave resolved" in server.log()
+        # 150 lookups, 20% hits: under 80% with enough lookups in the window.
+        for i in range(150):
+            r.get("a" if i % 5 == 0 else f"missing:{i}")
+        assert wait_for_alert(r, "hit_ratio", "firing")
+        assert "below 80.0%" in r.info("nova")["alert_hit_ratio_reason"]
+        for _ in range(2000):
+            r.get("a")
+        assert wait_for_alert(r, "hit_ratio", "ok")
+        r.close()
+    finally:
+        server.cleanup()
