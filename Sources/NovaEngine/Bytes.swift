@@ -155,11 +155,7 @@ public struct Bytes: @unchecked Sendable {
                 return
             }
         }
-        // Doubling up to 1 MB as Redis's sds, then a quarter more each time (at least 1 MB): Redis adds a
-        // flat 1 MB, which realloc can often do without moving; a new block is always a copy here, and a
-        // flat step made a string built by 10 KB appends cost quadratic time (57x Redis at 200 MB).
-        let growth = oldCount < 1 << 20 ? oldCount : Swift.max(1 << 20, oldCount / 4)
-        let capacity = newCount <= Self.inlineCapacity ? 0 : Swift.max(newCount, oldCount + growth)
+        let capacity = Self.grownCapacity(from: oldCount, to: newCount)
         self = withBytes { old -> Bytes in
             var result = Bytes(old, capacity: capacity)
             result.appendWithinCapacity(tail, at: oldCount)
@@ -167,13 +163,26 @@ public struct Bytes: @unchecked Sendable {
         }
     }
 
+    /// The heap capacity for growing from `oldCount` to `newCount` bytes (0: inline).
+    ///
+    /// Doubling up to 1 MB as Redis's sds, then a quarter more each time (at least 1 MB): Redis adds a
+    /// flat 1 MB, which realloc can often do without moving; a new block is always a copy here, and a
+    /// flat step made a string built by 10 KB appends cost quadratic time (57x Redis at 200 MB).
+    static func grownCapacity(from oldCount: Int, to newCount: Int) -> Int {
+        let growth = oldCount < 1 << 20 ? oldCount : Swift.max(1 << 20, oldCount / 4)
+        return newCount <= Self.inlineCapacity ? 0 : Swift.max(newCount, oldCount + growth)
+    }
+
     /// Resizes to `newCount` bytes (growth zero-filled) and lets `body` change them in place.
+    ///
+    /// With `reservingGrowth`, a block that must grow gets room to spare as `append` gives it, so that
+    /// growing a string a little at a time (SETBIT at rising offsets) costs amortised O(1) per step.
     ///
     /// - Complexity: O(1) plus what `body` touches when the heap block is held only here and has room
     ///   (SETRANGE into a 512 MB string writes the patch, not the string, as Redis does); O(`newCount`)
     ///   when the block is shared (a snapshot holds it) or must grow.
     public mutating func withMutableBytes<R>(
-        count newCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R
+        count newCount: Int, reservingGrowth: Bool = false, _ body: (UnsafeMutableRawBufferPointer) throws -> R
     ) rethrows -> R {
         let oldCount = count
         var inPlace = false
@@ -187,7 +196,8 @@ public struct Bytes: @unchecked Sendable {
         }
         if !inPlace {
             self = withBytes { old in
-                Bytes(UnsafeRawBufferPointer(rebasing: old.prefix(Swift.min(oldCount, newCount))), capacity: newCount)
+                let capacity = reservingGrowth && newCount > oldCount ? Self.grownCapacity(from: oldCount, to: newCount) : newCount
+                return Bytes(UnsafeRawBufferPointer(rebasing: old.prefix(Swift.min(oldCount, newCount))), capacity: capacity)
             }
         }
         let kept = Swift.min(oldCount, newCount)

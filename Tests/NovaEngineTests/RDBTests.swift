@@ -28,6 +28,30 @@ struct RDBTests {
         #expect(bogus.withUnsafeBytes { LZF.decompress($0, expectedLength: 50) } == nil)
     }
 
+    @Test func lzfRefusesImpossibleLengthsBeforeAllocating() {
+        // Three bytes claiming 2^62 bytes of output: refused, not allocated.
+        let refused = [UInt8](arrayLiteral: 0x00, 0x41, 0x42).withUnsafeBytes { LZF.decompress($0, expectedLength: 1 << 62) }
+        #expect(refused == nil)
+    }
+
+    @Test func dumpPayloadsRoundTripAndCheckTheirFooter() throws {
+        var hash = HashValue()
+        hash.set(Bytes("field"), Bytes("value"), limits: EncodingLimits())
+        for value in [Value.string(from: Bytes("hello")), .int(42), .hash(hash)] {
+            let payload = RDBWriter.dumpPayload(value)
+            // Type, encoding, then RDB version 10 and the CRC64 of everything before it.
+            #expect(payload[payload.count - 10] == 10 && payload[payload.count - 9] == 0)
+            let restored = try RDBReader.dumpPayload(payload, limits: EncodingLimits())
+            #expect(restored.map { "\($0.typeName)" } == "\(value.typeName)")
+            var tampered = payload
+            tampered[0] ^= 1
+            #expect(try RDBReader.dumpPayload(tampered, limits: EncodingLimits()) == nil)
+        }
+        // An empty set with a valid footer is malformed, as Redis refuses to load empty keys.
+        let empty = RDBWriter.dumpPayload(.set(SetValue()))
+        #expect(throws: RDBError.self) { try RDBReader.dumpPayload(empty, limits: EncodingLimits()) }
+    }
+
     @Test func roundTripThroughOurWriterAndReader() throws {
         let source = Keyspace(databaseCount: 4, now: 1_000_000)
         for i in 0..<3000 {

@@ -1,11 +1,13 @@
-"""Seeded random command streams over hashes, lists, sets and sorted sets (plus cross-type key commands),
-shared by the differential test and the persistence tests."""
+"""Seeded random command streams over hashes, lists, sets, sorted sets, bitmaps and HyperLogLogs (plus
+cross-type key commands), shared by the differential test and the persistence tests."""
 
 TYPED_KEYS = {
     "list": [b"l0", b"l1", b"l2"],
     "hash": [b"h0", b"h1"],
     "set": [b"s0", b"s1", b"s2"],
     "zset": [b"z0", b"z1", b"z2"],
+    "bitmap": [b"b0", b"b1"],
+    "hll": [b"p0", b"p1", b"p2"],
 }
 SHARED_KEYS = [b"x", b"str", b"missing"]
 MEMBERS = [b"a", b"b", b"c", b"d", b"e", b"f", b"1", b"2", b"10", b"-3", b"007", b"", b"\x00\xff", b"m" * 70]
@@ -173,17 +175,66 @@ class Generator:
             lambda: [b"ZSCAN", k(), b"0"] + rng.choice([[], [b"MATCH", b"*"], [b"MATCH", b"a*"]]),
         ])()
 
+    def bitmap_command(self):
+        rng, k = self.rng, lambda: self.key("bitmap")
+        offset = lambda: rng.choice([b"0", b"1", b"7", b"8", b"15", b"63", b"100", b"-1", b"abc", b"", b"4294967296", b"4096",
+                                     b"#1"])
+        index = lambda: rng.choice([b"0", b"1", b"2", b"-1", b"-2", b"5", b"9", b"-100", b"100", b"abc"])
+        unit = lambda: rng.choice([[], [], [b"BIT"], [b"BYTE"], [b"bit"], [b"WORD"]])
+        field_type = lambda: rng.choice([b"u1", b"u8", b"i8", b"i5", b"u63", b"i64", b"u64", b"i0", b"x8", b"i65", b"u"])
+        field_offset = lambda: rng.choice([b"0", b"3", b"8", b"13", b"#0", b"#2", b"#-1", b"-1", b"abc", b"100", b"#"])
+        field_op = lambda: rng.choice([
+            [b"GET", field_type(), field_offset()],
+            [b"SET", field_type(), field_offset(), self.integer()],
+            [b"INCRBY", field_type(), field_offset(), self.integer()],
+            [b"OVERFLOW", rng.choice([b"WRAP", b"SAT", b"FAIL", b"fail", b"BAD"])],
+            [rng.choice([b"GET", b"SET", b"FOO"])],
+        ])
+        return rng.choice([
+            lambda: [b"SETBIT", k(), offset(), rng.choice([b"0", b"1", b"1", b"2", b"-1", b"x"])],
+            lambda: [b"GETBIT", k(), offset()],
+            lambda: [b"BITCOUNT", k()] + rng.choice([[], [index(), index()] + unit(), [index()]]),
+            lambda: [b"BITPOS", k(), rng.choice([b"0", b"1", b"1", b"2"])] + rng.choice([[], [index()], [index(), index()] + unit()]),
+            lambda: [b"BITOP", rng.choice([b"AND", b"OR", b"XOR", b"NOT", b"not", b"NAND"]), k()]
+                    + [k() for _ in range(rng.randint(1, 3))],
+            lambda: [b"BITFIELD", k()] + sum((field_op() for _ in range(rng.randint(0, 4))), []),
+            lambda: [b"BITFIELD_RO", k()] + sum(([b"GET", field_type(), field_offset()] for _ in range(rng.randint(0, 2))), [])
+                    + rng.choice([[], [], [b"INCRBY", b"u8", b"0", b"1"]]),
+            lambda: [b"SETRANGE", k(), rng.choice([b"0", b"2", b"9"]), self.member()],
+            lambda: [b"APPEND", k(), self.member()],
+            lambda: [b"GET", k()],
+            lambda: [b"LCS", k(), k()] + rng.choice([[], [b"LEN"], [b"IDX"], [b"IDX", b"WITHMATCHLEN"], [b"LEN", b"IDX"],
+                                                     [b"IDX", b"MINMATCHLEN", rng.choice([b"0", b"2", b"-1", b"x"])], [b"FOO"]]),
+        ])()
+
+    def hll_command(self):
+        rng, k = self.rng, lambda: self.key("hll")
+        elements = lambda: [str(rng.randint(0, rng.choice([10, 1000, 100000]))).encode()
+                            for _ in range(rng.randint(0, rng.choice([2, 5, 60])))]
+        return rng.choice([
+            lambda: [b"PFADD", k()] + elements(),
+            lambda: [b"PFADD", k()] + elements(),
+            lambda: [b"PFCOUNT"] + [k() for _ in range(rng.randint(1, 3))],
+            lambda: [b"PFMERGE", k()] + [k() for _ in range(rng.randint(0, 2))],
+            lambda: [b"PFDEBUG", rng.choice([b"ENCODING", b"DECODE", b"TODENSE", b"FOO"]), k()],
+            lambda: [b"GET", k()],
+        ])()
+
     def command(self):
         rng = self.rng
         r = rng.random()
-        if r < 0.22:
+        if r < 0.18:
             return self.hash_command()
-        if r < 0.44:
+        if r < 0.36:
             return self.list_command()
-        if r < 0.64:
+        if r < 0.52:
             return self.set_command()
-        if r < 0.94:
+        if r < 0.78:
             return self.zset_command()
+        if r < 0.88:
+            return self.bitmap_command()
+        if r < 0.94:
+            return self.hll_command()
         all_keys = SHARED_KEYS + sum(TYPED_KEYS.values(), [])
         return rng.choice([
             lambda: [b"TYPE", rng.choice(all_keys)],

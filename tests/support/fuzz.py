@@ -51,9 +51,23 @@ KEYS = ["k0", "k1", "k2", "k3", "k4", "k5", "{t}a", "{t}b", "list", "set", "zset
         "\x00bin\xff", ""]
 # Commands whose main argument is Lua code: mostly sent with random scripts (FrameGenerator.scripted).
 SCRIPTED = {"eval", "eval_ro", "function", "fcall", "fcall_ro"}
-# Commands never sent (see the module docstring), and subcommands likewise.
+# Commands never sent (see the module docstring), and subcommands likewise. PFSELFTEST holds the server
+# for half a second on redis-server too, as DEBUG SLEEP would: an administrator's tool.
 EXCLUDED = {"shutdown", "debug", "monitor", "sync", "psync", "replicaof", "slaveof", "failover",
-            "migrate", "module", "cluster", "readonly", "readwrite", "asking"}
+            "migrate", "module", "cluster", "readonly", "readwrite", "asking", "pfselftest"}
+# Commands taking bit offsets. An offset below 2^32 is a valid bitmap of up to 512 MB, which Redis would
+# build too (as SETRANGE at 536870911, left out above): offsets from 2^26 up are sent as 2^32, the first
+# that must fail.
+BIT_OFFSET_COMMANDS = {"setbit", "getbit", "bitfield", "bitfield_ro"}
+
+
+def tamed_bit_offset(word):
+    text = word[1:] if word.startswith("#") else word
+    try:
+        offset = int(text) * (64 if word.startswith("#") else 1)
+    except ValueError:
+        return word
+    return "4294967296" if (1 << 26) <= offset < (1 << 32) else word
 EXCLUDED_SUB = {("client", "pause"), ("client", "kill"), ("config", "set"), ("acl", "setuser"), ("acl", "deluser"),
                 ("acl", "load"), ("config", "rewrite"), ("config", "resetstat")}
 # CONFIG SET: parameters a client may change without stopping the server or locking others out, with
@@ -192,6 +206,8 @@ class FrameGenerator:
             count += rng.choice([-1, 1])
         while len(words) < max(1, count):
             words.append(self.argument(tokens))
+        if name in BIT_OFFSET_COMMANDS:
+            words = [tamed_bit_offset(word) for word in words]
         return words
 
     # -- scripts

@@ -3,6 +3,9 @@ public enum LZF {
     /// Decompresses `input` into exactly `expectedLength` bytes, or returns nil for corrupt data.
     /// - Complexity: O(expectedLength).
     public static func decompress(_ input: UnsafeRawBufferPointer, expectedLength: Int) -> [UInt8]? {
+        // A back-reference of 3 bytes yields at most 264: a claimed length past 88 times the input is
+        // corrupt, and is refused before anything is allocated for it (a DUMP payload may claim 2^62).
+        guard expectedLength >= 0, expectedLength <= input.count * 88 else { return nil }
         var output = [UInt8](repeating: 0, count: expectedLength)
         var ip = 0
         var op = 0

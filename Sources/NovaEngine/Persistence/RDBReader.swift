@@ -405,14 +405,38 @@ public struct RDBReader {
 }
 
 extension RDBReader {
-    /// The libraries of a FUNCTION DUMP payload; nil when its version or checksum is wrong.
-    public static func functionsPayload(_ payload: [UInt8]) throws(RDBError) -> [[UInt8]]? {
+    /// The body of a DUMP-style payload (everything before the 2-byte RDB version and the CRC64), or nil
+    /// when the footer is missing, the version is newer than this reader knows or the checksum is wrong
+    /// (Redis's `verifyDumpPayload`).
+    static func verifiedPayloadBody(_ payload: [UInt8]) -> [UInt8]? {
         guard payload.count >= 10 else { return nil }
         let footer = payload.count - 10
         let version = Int(payload[footer]) | Int(payload[footer + 1]) << 8
         let stored = payload[(footer + 2)...].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard version <= RDBFormat.newestReadable, stored == CRC64.checksum(Array(payload[..<(footer + 2)])) else { return nil }
-        let reader = RDBReader(RDBInput(bytes: Array(payload[..<footer])))
+        return Array(payload[..<footer])
+    }
+
+    /// The value of a DUMP payload (RESTORE): nil when its version or checksum is wrong (Redis's "DUMP
+    /// payload version or checksum are wrong"); throws when the data is malformed ("Bad data format"),
+    /// including an empty collection, which Redis refuses to load.
+    public static func dumpPayload(
+        _ payload: [UInt8], limits: EncodingLimits, sharesIntegers: Bool = true
+    ) throws(RDBError) -> Value? {
+        guard verifiedPayloadBody(payload) != nil else { return nil }
+        // Redis reads the value from the whole payload: a value running into the footer loads with it.
+        var reader = RDBReader(RDBInput(bytes: payload))
+        reader.limits = limits
+        reader.sharesIntegers = sharesIntegers
+        let value = try reader.value(type: try reader.input.byte())
+        if value.isEmptyCollection { throw RDBError("Empty keys skipped", offset: 0) }
+        return value
+    }
+
+    /// The libraries of a FUNCTION DUMP payload; nil when its version or checksum is wrong.
+    public static func functionsPayload(_ payload: [UInt8]) throws(RDBError) -> [[UInt8]]? {
+        guard let body = verifiedPayloadBody(payload) else { return nil }
+        let reader = RDBReader(RDBInput(bytes: body))
         var libraries: [[UInt8]] = []
         while try !reader.input.atEnd() {
             let type = try reader.input.byte()

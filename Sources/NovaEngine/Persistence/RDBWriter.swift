@@ -170,38 +170,49 @@ public struct RDBWriter {
         try value(entry.value, key: entry.key)
     }
 
-    mutating func value(_ value: Value, key: Bytes) throws {
+    /// DUMP's payload for one value: its RDB type and encoding (no key), the RDB version (2 bytes) and a
+    /// CRC64 of everything before it, as Redis's `createDumpPayload`.
+    public static func dumpPayload(_ value: Value, compress: Bool = true) -> [UInt8] {
+        var payload: [UInt8] = []
+        var writer = RDBWriter(compress: compress, checksum: false) { payload += $0 }
+        try? writer.value(value, key: nil)
+        try? writer.flush()
+        withUnsafeBytes(of: UInt16(RDBFormat.version).littleEndian) { payload += $0 }
+        withUnsafeBytes(of: CRC64.checksum(payload).littleEndian) { payload += $0 }
+        return payload
+    }
+
+    /// The type byte, the key (none in a DUMP payload) and the value's encoding.
+    mutating func value(_ value: Value, key: Bytes?) throws {
+        func type(_ code: UInt8) throws {
+            byte(code)
+            if let key { try key.withBytes { try string($0) } }
+        }
         switch value {
         case .int(let number), .ownedInt(let number):
-            byte(RDBFormat.typeString)
-            try key.withBytes { try string($0) }
+            try type(RDBFormat.typeString)
             try integerString(number)
         case .string(let bytes), .rawString(let bytes):
-            byte(RDBFormat.typeString)
-            try key.withBytes { try string($0) }
+            try type(RDBFormat.typeString)
             try bytes.withBytes { try string($0) }
         case .list(let list):
             // The plain list type: every Redis version since 1.0 loads it.
-            byte(RDBFormat.typeList)
-            try key.withBytes { try string($0) }
+            try type(RDBFormat.typeList)
             length(list.count)
             for item in list.items { try item.withBytes { try string($0) } }
         case .set(let set):
-            byte(RDBFormat.typeSet)
-            try key.withBytes { try string($0) }
+            try type(RDBFormat.typeSet)
             length(set.count)
             for member in set.table.elements { try member.key.withBytes { try string($0) } }
         case .hash(let hash):
-            byte(RDBFormat.typeHash)
-            try key.withBytes { try string($0) }
+            try type(RDBFormat.typeHash)
             length(hash.count)
             for field in hash.table.elements {
                 try field.key.withBytes { try string($0) }
                 try field.value.withBytes { try string($0) }
             }
         case .zset(let zset):
-            byte(RDBFormat.typeZSet2)
-            try key.withBytes { try string($0) }
+            try type(RDBFormat.typeZSet2)
             length(zset.count)
             // Lowest score last, as Redis writes them, so that loading appends in order.
             try zset.ordered.forEachReversed(from: zset.count - 1) { element in

@@ -459,3 +459,70 @@ enum StringCommands {
         ctx.reply.bulk(text)
     }
 }
+
+// MARK: LCS
+
+extension StringCommands {
+    /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN] (Redis 7.0's `lcsCommand`).
+    static func lcs(_ ctx: inout CommandContext) throws(CommandError) {
+        // Both keys are looked up before either is checked, as Redis does (hits and misses count both).
+        let values = (1...2).map { index in
+            ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions).map { ctx.keyspace.entry(ctx.db, $0).value }
+        }
+        guard values.allSatisfy({ $0?.isString ?? true }) else {
+            throw CommandError("ERR The specified keys must contain string values")
+        }
+        let strings = values.map { $0?.withStringBytes { Array($0) } ?? [] }
+        var wantsLength = false, wantsIndexes = false, withMatchLength = false
+        var minimumMatch: Int64 = 0
+        var index = 3
+        while index < ctx.args.count {
+            if ctx.args.isKeyword(index, "idx") {
+                wantsIndexes = true
+            } else if ctx.args.isKeyword(index, "len") {
+                wantsLength = true
+            } else if ctx.args.isKeyword(index, "withmatchlen") {
+                withMatchLength = true
+            } else if ctx.args.isKeyword(index, "minmatchlen") && index + 1 < ctx.args.count {
+                minimumMatch = max(0, try ctx.args.integer(index + 1))
+                index += 1
+            } else {
+                throw .syntax
+            }
+            index += 1
+        }
+        if wantsIndexes && wantsLength {
+            throw CommandError("ERR If you want both the length and indexes, please just use IDX.")
+        }
+        let (a, b) = (strings[0], strings[1])
+        if a.count >= Int(UInt32.max) - 1 || b.count >= Int(UInt32.max) - 1 {
+            throw CommandError("ERR String too long for LCS")
+        }
+        if LongestCommonSubsequence.tableBytes(a.count, b.count) > ctx.server.config.settings.protoMaxBulkLength {
+            throw CommandError("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
+        }
+        let result = LongestCommonSubsequence(a, b, computeSequence: wantsIndexes || !wantsLength)
+        if wantsIndexes {
+            let matches = result.matches.filter { minimumMatch == 0 || Int64($0.length) >= minimumMatch }
+            ctx.reply.map(2)
+            ctx.reply.bulk("matches")
+            ctx.reply.array(matches.count)
+            for match in matches {
+                ctx.reply.array(withMatchLength ? 3 : 2)
+                ctx.reply.array(2)
+                ctx.reply.integer(match.a.lowerBound)
+                ctx.reply.integer(match.a.upperBound)
+                ctx.reply.array(2)
+                ctx.reply.integer(match.b.lowerBound)
+                ctx.reply.integer(match.b.upperBound)
+                if withMatchLength { ctx.reply.integer(match.length) }
+            }
+            ctx.reply.bulk("len")
+            ctx.reply.integer(result.length)
+        } else if wantsLength {
+            ctx.reply.integer(result.length)
+        } else {
+            ctx.reply.bulk(result.bytes)
+        }
+    }
+}

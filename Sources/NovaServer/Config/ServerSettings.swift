@@ -31,6 +31,8 @@ package struct ServerSettings: Sendable {
     package var tcpBacklog = 511
     package var maxClients = 10000
     package var protoMaxBulkLength = 512 * 1024 * 1024
+    /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog before it becomes dense.
+    package var hllSparseMaxBytes = 3000
     package var clientQueryBufferLimit = 1024 * 1024 * 1024
     package var protectedMode = true
     package var saveRules: [(seconds: Int, changes: Int)] = [(3600, 1), (300, 100), (60, 10000)]
@@ -194,6 +196,7 @@ extension ServerSettings {
         s.tcpBacklog = int("tcp-backlog")
         s.maxClients = int("maxclients")
         s.protoMaxBulkLength = int("proto-max-bulk-len")
+        s.hllSparseMaxBytes = int("hll-sparse-max-bytes")
         s.clientQueryBufferLimit = int("client-query-buffer-limit")
         s.protectedMode = values["protected-mode"] == "yes"
         let save = (values["save"] ?? "").split(separator: " ").compactMap { Int($0) }

@@ -3,7 +3,7 @@
 enum CommandRegistry {
     /// Fresh specs for a new table (each table numbers its own).
     static var all: [CommandSpec] {
-        connection + strings + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl] + scripting
+        connection + strings + bitmaps + hyperLogLogs + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl] + scripting
     }
 
     // MARK: ACL
@@ -677,7 +677,60 @@ enum CommandRegistry {
 
     // MARK: Strings
 
+    // MARK: HyperLogLog
+
+    static var hyperLogLogs: [CommandSpec] { [
+        CommandSpec("pfadd", arity: -2, flags: [.write, .denyOOM, .fast], keys: [.key(1, [.rw, .insert])], group: .hyperloglog, since: "2.8.9",
+                    summary: "Adds the specified elements to the specified HyperLogLog.", complexity: "O(1) to add every element.",
+                    syntax: "key [element ...]", handler: HyperLogLogCommands.pfadd),
+        CommandSpec("pfcount", arity: -2, flags: [.readonly], keys: [.keys(1, last: -1, [.rw, .access], notes: "RW because it may change the internal representation of the key, and propagate to replicas")], group: .hyperloglog, since: "2.8.9",
+                    summary: "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
+                    complexity: "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
+                    syntax: "key ...", handler: HyperLogLogCommands.pfcount),
+        CommandSpec("pfmerge", arity: -2, flags: [.write, .denyOOM], keys: [.key(1, [.rw, .access, .insert]), .keys(2, last: -1, [.ro, .access])], group: .hyperloglog, since: "2.8.9",
+                    summary: "Merge N different HyperLogLogs into a single one.", complexity: "O(N) to merge N HyperLogLogs, but with high constant times.",
+                    syntax: "destkey:key sourcekey:key ...", handler: HyperLogLogCommands.pfmerge),
+        CommandSpec("pfdebug", arity: 3, flags: [.write, .denyOOM, .admin], keys: [.key(2, [.rw, .access])], group: .hyperloglog, since: "2.8.9",
+                    summary: "Internal commands for debugging HyperLogLog values", complexity: "N/A",
+                    syntax: "subcommand key", systemCommand: true, handler: HyperLogLogCommands.pfdebug),
+        CommandSpec("pfselftest", arity: 1, flags: [.admin], group: .hyperloglog, since: "2.8.9",
+                    summary: "An internal command for testing HyperLogLog values", complexity: "N/A",
+                    systemCommand: true, handler: HyperLogLogCommands.pfselftest),
+    ] }
+
+    // MARK: Bitmaps
+
+    static var bitmaps: [CommandSpec] { [
+        CommandSpec("setbit", arity: 4, flags: [.write, .denyOOM], keys: [.key(1, [.rw, .access, .update])], group: .bitmap, since: "2.2.0",
+                    summary: "Sets or clears the bit at offset in the string value stored at key", complexity: "O(1)",
+                    syntax: "key offset value:integer", handler: BitmapCommands.setbit),
+        CommandSpec("getbit", arity: 3, flags: [.readonly, .fast], keys: [.key(1, [.ro, .access])], group: .bitmap, since: "2.2.0",
+                    summary: "Returns the bit value at offset in the string value stored at key", complexity: "O(1)",
+                    syntax: "key offset", handler: BitmapCommands.getbit),
+        CommandSpec("bitcount", arity: -2, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .bitmap, since: "2.6.0",
+                    summary: "Count set bits in a string", complexity: "O(N)",
+                    syntax: "key index=[start end index_unit=[BYTE | BIT]@7.0.0]",
+                    history: [("7.0.0", "Added the `BYTE|BIT` option.")], handler: BitmapCommands.bitcount),
+        CommandSpec("bitpos", arity: -3, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .bitmap, since: "2.8.7",
+                    summary: "Find first bit set or clear in a string", complexity: "O(N)",
+                    syntax: "key bit:integer index=[start end_index=[end index_unit=[BYTE | BIT]@7.0.0]]",
+                    history: [("7.0.0", "Added the `BYTE|BIT` option.")], handler: BitmapCommands.bitpos),
+        CommandSpec("bitop", arity: -4, flags: [.write, .denyOOM], keys: [.key(2, [.ow, .update]), .keys(3, last: -1, [.ro, .access])], group: .bitmap, since: "2.6.0",
+                    summary: "Perform bitwise operations between strings", complexity: "O(N)",
+                    syntax: "operation destkey:key key ...", handler: BitmapCommands.bitop),
+        CommandSpec("bitfield", arity: -2, flags: [.write, .denyOOM], keys: [.key(1, [.rw, .access, .update, .variableFlags], notes: "This command allows both access and modification of the key")], variableKeyFlags: BitmapCommands.bitfieldKeyFlags, group: .bitmap, since: "3.2.0",
+                    summary: "Perform arbitrary bitfield integer operations on strings", complexity: "O(1) for each subcommand specified",
+                    syntax: "key operation=[encoding_offset=GET (encoding offset) | write=([wrap_sat_fail=OVERFLOW (WRAP | SAT | FAIL)] write_operation=(encoding_offset_value=SET (encoding offset value:integer) | encoding_offset_increment=INCRBY (encoding offset increment)))] ...",
+                    handler: BitmapCommands.bitfield),
+        CommandSpec("bitfield_ro", arity: -2, flags: [.readonly, .fast], keys: [.key(1, [.ro, .access])], group: .bitmap, since: "6.0.0",
+                    summary: "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD", complexity: "O(1) for each subcommand specified",
+                    syntax: "key [encoding_offset=GET (encoding offset)]...", handler: BitmapCommands.bitfieldReadOnly),
+    ] }
+
     static var strings: [CommandSpec] { [
+        CommandSpec("lcs", arity: -3, flags: [.readonly], keys: [.keys(1, last: 1, [.ro, .access])], group: .string, since: "7.0.0",
+                    summary: "Find longest common substring", complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+                    syntax: "key1:key key2:key#0 [LEN] [IDX] [MINMATCHLEN len:integer] [WITHMATCHLEN]", handler: StringCommands.lcs),
         CommandSpec("get", arity: 2, flags: [.readonly, .fast], keys: [.key(1, [.ro, .access])], group: .string, since: "1.0.0",
                     summary: "Get the value of a key",
                     syntax: "key",
@@ -859,6 +912,22 @@ enum CommandRegistry {
                     summary: "Move a key to another database",
                     syntax: "key db",
                     handler: KeyCommands.move),
+        CommandSpec("dump", arity: 2, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .generic, since: "2.6.0",
+                    summary: "Return a serialized version of the value stored at the specified key.",
+                    complexity: "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).",
+                    syntax: "key", tips: ["nondeterministic_output"], handler: DumpCommands.dump),
+        CommandSpec("restore", arity: -4, flags: [.write, .denyOOM, .dangerous], keys: [.key(1, [.ow, .update])], group: .generic, since: "2.6.0",
+                    summary: "Create a key using the provided serialized value, previously obtained using DUMP.",
+                    complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+                    syntax: "key ttl:integer serialized-value [REPLACE]@3.0.0 [ABSTTL]@5.0.0 [IDLETIME seconds]@5.0.0 [FREQ frequency:integer]@5.0.0",
+                    history: [("3.0.0", "Added the `REPLACE` modifier."), ("5.0.0", "Added the `ABSTTL` modifier."), ("5.0.0", "Added the `IDLETIME` and `FREQ` options.")],
+                    handler: DumpCommands.restore),
+        CommandSpec("restore-asking", arity: -4, flags: [.write, .denyOOM, .asking, .dangerous], keys: [.key(1, [.ow, .update])], group: .server, since: "3.0.0",
+                    summary: "An internal command for migrating keys in a cluster",
+                    complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+                    syntax: "key ttl:integer serialized-value [REPLACE]@3.0.0 [ABSTTL]@5.0.0 [IDLETIME seconds]@5.0.0 [FREQ frequency:integer]@5.0.0",
+                    history: [("3.0.0", "Added the `REPLACE` modifier."), ("5.0.0", "Added the `ABSTTL` modifier."), ("5.0.0", "Added the `IDLETIME` and `FREQ` options.")],
+                    categories: ["keyspace", "write", "slow", "dangerous"], systemCommand: true, handler: DumpCommands.restore),
         CommandSpec("copy", arity: -3, flags: [.write, .denyOOM], keys: [.key(1, [.ro, .access]), .key(2, [.ow, .update])], group: .generic, since: "6.2.0",
                     summary: "Copy a key",
                     complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
