@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -207,4 +208,86 @@ long nova_write(int fd, const void *buffer, size_t count) {
     ssize_t n;
     do { n = write(fd, buffer, count); } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
+}
+
+int nova_connect(const char *host, int port, int timeout_ms) {
+    struct addrinfo hints, *result = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &result) != 0) return -EHOSTUNREACH;
+    int fd = -1, error = ECONNREFUSED;
+    for (struct addrinfo *address = result; address != NULL; address = address->ai_next) {
+        fd = socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->ai_protocol);
+        if (fd < 0) { error = errno; continue; }
+        if (connect(fd, address->ai_addr, address->ai_addrlen) == 0) break;
+        if (errno == EINPROGRESS) {
+            struct pollfd waiting = { fd, POLLOUT, 0 };
+            int ready = poll(&waiting, 1, timeout_ms);
+            if (ready == 1) {
+                int socket_error = 0;
+                socklen_t length = sizeof socket_error;
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &socket_error, &length);
+                if (socket_error == 0) break;
+                error = socket_error;
+            } else {
+                error = ready == 0 ? ETIMEDOUT : errno;
+            }
+        } else {
+            error = errno;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(result);
+    if (fd < 0) return -error;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/// Waits until fd is ready for events; 0, or -errno (-ETIMEDOUT).
+static int wait_for(int fd, short events, int timeout_ms) {
+    struct pollfd waiting = { fd, events, 0 };
+    int ready = poll(&waiting, 1, timeout_ms);
+    if (ready == 0) return -ETIMEDOUT;
+    if (ready < 0 && errno != EINTR) return -errno;
+    return 0;
+}
+
+long nova_write_all(int fd, const void *data, size_t length, int timeout_ms) {
+    size_t done = 0;
+    while (done < length) {
+        ssize_t written = send(fd, (const char *)data + done, length - done, MSG_NOSIGNAL);
+        if (written > 0) { done += (size_t)written; continue; }
+        if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -errno;
+        int waited = wait_for(fd, POLLOUT, timeout_ms);
+        if (waited < 0) return waited;
+    }
+    return (long)done;
+}
+
+long nova_read_line(int fd, char *buffer, size_t size, int timeout_ms) {
+    size_t used = 0;
+    while (used + 1 < size) {
+        char byte;
+        ssize_t got = recv(fd, &byte, 1, 0);
+        if (got == 1) {
+            if (byte == '\n') {
+                if (used > 0 && buffer[used - 1] == '\r') used--;
+                buffer[used] = 0;
+                return (long)used;
+            }
+            buffer[used++] = byte;
+            continue;
+        }
+        if (got == 0) return -ECONNRESET;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -errno;
+        int waited = wait_for(fd, POLLIN, timeout_ms);
+        if (waited < 0) return waited;
+    }
+    buffer[used] = 0;
+    return (long)used;
 }

@@ -36,6 +36,19 @@ int nova_eventfd(void);
 void nova_eventfd_signal(int fd);
 void nova_eventfd_drain(int fd);
 
+/// Connects to host:port (resolved with getaddrinfo) within timeout_ms, for MIGRATE: a non-blocking,
+/// close-on-exec socket with TCP_NODELAY, or -errno (-ETIMEDOUT when the time ran out).
+int nova_connect(const char *host, int port, int timeout_ms);
+
+/// Writes all of data to a non-blocking socket, waiting at most timeout_ms for each chance to write.
+/// Returns length, or -errno (-ETIMEDOUT).
+long nova_write_all(int fd, const void *data, size_t length, int timeout_ms);
+
+/// Reads one line (up to size - 1 bytes) from a non-blocking socket, waiting at most timeout_ms for each
+/// byte, as Redis's syncReadLine: the line without its CRLF, NUL-terminated. Returns its length, or
+/// -errno (-ETIMEDOUT, -ECONNRESET at end of stream).
+long nova_read_line(int fd, char *buffer, size_t size, int timeout_ms);
+
 /// read/write that report -errno instead of -1 (EINTR retried).
 long nova_read(int fd, void *buffer, size_t count);
 long nova_write(int fd, const void *buffer, size_t count);

@@ -1,3 +1,5 @@
+import CNovaSystem
+import Foundation
 import NIOCore
 import NovaEngine
 import NovaRESP
@@ -85,5 +87,187 @@ enum DumpCommands {
         ctx.dirty()
         ctx.modified(key, "restore", .generic)
         ctx.reply.ok()
+    }
+}
+
+// MARK: MIGRATE
+
+extension DumpCommands {
+    /// MIGRATE's keys (Redis's `migrateGetKeys`): argument 3, or everything after KEYS when argument 3 is
+    /// empty; AUTH and AUTH2 arguments skipped on the way.
+    @Sendable static func migrateKeys(_ arguments: [ByteBuffer]) -> [KeyReference] {
+        var first = 3, count = 1
+        var index = 6
+        while index < arguments.count {
+            let word = String(buffer: arguments[index]).lowercased()
+            if word == "keys" {
+                guard arguments[3].readableBytes == 0 else { return [] }
+                first = index + 1
+                count = arguments.count - first
+                break
+            }
+            if word == "auth" { index += 1 } else if word == "auth2" { index += 2 }
+            index += 1
+        }
+        guard first + count <= arguments.count else { return [] }
+        return (first..<(first + count)).map { KeyReference(index: $0, flags: [.rw, .access, .delete]) }
+    }
+
+    /// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username
+    /// password] [KEYS key ...] (Redis 7.0's `migrateCommand`): DUMP here, RESTORE there over a plain
+    /// connection, DEL here for every key the target acknowledged unless COPY. Like Redis it waits for the
+    /// target while holding the server (up to `timeout` ms per step); it connects for each call rather
+    /// than keeping connections for 10 s, so SELECT is always sent.
+    static func migrate(_ ctx: inout CommandContext) throws(CommandError) {
+        var copy = false, replace = false
+        var username: [UInt8]? = nil, password: [UInt8]? = nil
+        var keyIndexes = [3]
+        var index = 6
+        while index < ctx.args.count {
+            let more = ctx.args.count - 1 - index
+            if ctx.args.isKeyword(index, "copy") {
+                copy = true
+            } else if ctx.args.isKeyword(index, "replace") {
+                replace = true
+            } else if ctx.args.isKeyword(index, "auth") {
+                guard more >= 1 else { throw .syntax }
+                index += 1
+                password = ctx.bytes(index)
+            } else if ctx.args.isKeyword(index, "auth2") {
+                guard more >= 2 else { throw .syntax }
+                username = ctx.bytes(index + 1)
+                password = ctx.bytes(index + 2)
+                index += 2
+            } else if ctx.args.isKeyword(index, "keys") {
+                guard ctx.args[3].readableBytes == 0 else {
+                    throw CommandError("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string")
+                }
+                keyIndexes = Array((index + 1)..<ctx.args.count)
+                break
+            } else {
+                throw .syntax
+            }
+            index += 1
+        }
+        var timeout = try ctx.args.integer(5)
+        let database = try ctx.args.integer(4)
+        if timeout <= 0 { timeout = 1000 }
+        let present = keyIndexes.filter { ctx.keyspace.lookupRead(ctx.db, ctx.args[$0], ctx.readOptions) != nil }
+        guard !present.isEmpty else {
+            ctx.reply.simpleString("NOKEY")
+            return
+        }
+
+        // The commands for the target: AUTH, SELECT, then RESTORE for every key still alive.
+        var request = RESPWriter(buffer: ByteBuffer())
+        if let password {
+            request.array(username == nil ? 2 : 3)
+            request.bulk("AUTH")
+            if let username { request.bulk(username) }
+            request.bulk(password)
+        }
+        request.array(2)
+        request.bulk("SELECT")
+        request.bulk(decimal: database)
+        var sent: [Int] = []
+        for keyIndex in present {
+            guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[keyIndex], [.noTouch]) else { continue }
+            let entry = ctx.keyspace.entry(ctx.db, ref)
+            var ttl: Int64 = 0
+            if entry.expireAt != 0 {
+                ttl = entry.expireAt - ctx.now
+                if ttl < 0 { continue }
+                ttl = max(ttl, 1)
+            }
+            sent.append(keyIndex)
+            request.array(replace ? 5 : 4)
+            request.bulk("RESTORE")
+            request.bulk(ctx.args[keyIndex])
+            request.bulk(decimal: ttl)
+            request.bulk(RDBWriter.dumpPayload(entry.value, compress: ctx.server.config.value("rdbcompression") == "yes"))
+            if replace { request.bulk("REPLACE") }
+        }
+        let host = ctx.args.string(1)
+        let port = Int32(clamping: (try? ctx.args.integer(2)) ?? 0)
+        let milliseconds = Int32(clamping: timeout)
+
+        var acknowledged: [Int] = []
+        var targetError: String? = nil
+        var failure: (writing: Bool, timedOut: Bool)? = nil
+        var retried = false
+        while true {
+            let fd = nova_connect(host, port, milliseconds)
+            // Only a connection that does not come in time fails as such; a refused one shows, as with
+            // Redis's non-blocking connect, when the request is written.
+            if fd == -Int32(ETIMEDOUT) { throw CommandError("IOERR error or timeout connecting to the client") }
+            var (replies, failed): ([TargetReply], (writing: Bool, timedOut: Bool)?) = ([], (true, false))
+            if fd >= 0 {
+                (replies, failed) = exchange(fd, request.buffer, password: password != nil, keys: sent.count, timeout: milliseconds)
+                close(fd)
+            }
+            // Redis retries once on a fresh connection when nothing was answered and it did not time out.
+            if let failed, replies.isEmpty, !failed.timedOut, !retried {
+                retried = true
+                continue
+            }
+            for (position, reply) in replies.enumerated() {
+                if let error = reply.error {
+                    if targetError == nil { targetError = error }
+                } else {
+                    acknowledged.append(sent[position])
+                }
+            }
+            failure = failed
+            break
+        }
+        if !copy {
+            var deleted: [[UInt8]] = []
+            for keyIndex in acknowledged where ctx.keyspace.delete(ctx.db, ctx.args[keyIndex]) {
+                ctx.dirty()
+                ctx.modified(ctx.args[keyIndex], "del", .generic)
+                deleted.append(ctx.bytes(keyIndex))
+            }
+            if !deleted.isEmpty { ctx.propagate([Array("DEL".utf8)] + deleted) }
+        }
+        if let targetError { throw CommandError("ERR Target instance replied with error: \(targetError)") }
+        if let failure { throw CommandError("IOERR error or timeout \(failure.writing ? "writing" : "reading") to target instance") }
+        ctx.reply.ok()
+    }
+
+    /// One line the target answered for a RESTORE: nil, or the error's text.
+    private struct TargetReply {
+        var error: String?
+    }
+
+    /// Sends the request and reads a line per command (Redis's syncReadLine): the RESTORE replies read,
+    /// and how it failed if it did. An error from AUTH or SELECT counts against every key, as in Redis.
+    private static func exchange(
+        _ fd: Int32, _ request: ByteBuffer, password: Bool, keys: Int, timeout: Int32
+    ) -> (replies: [TargetReply], failure: (writing: Bool, timedOut: Bool)?) {
+        let written = request.withUnsafeReadableBytes { nova_write_all(fd, $0.baseAddress, $0.count, timeout) }
+        if written < 0 { return ([], (true, written == -Int(ETIMEDOUT))) }
+        var line = [CChar](repeating: 0, count: 1024)
+        func readLine() -> (text: String?, timedOut: Bool) {
+            let length = nova_read_line(fd, &line, line.count, timeout)
+            guard length > 0 else { return (nil, length == -Int(ETIMEDOUT)) }
+            return (String(decoding: line[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self), false)
+        }
+        var preamble: String? = nil
+        for _ in 0..<(password ? 2 : 1) {
+            let (text, timedOut) = readLine()
+            guard let text else { return ([], (false, timedOut)) }
+            if preamble == nil && text.hasPrefix("-") { preamble = String(text.dropFirst()) }
+        }
+        var replies: [TargetReply] = []
+        for _ in 0..<keys {
+            let (text, timedOut) = readLine()
+            guard let text else { return (replies, (false, timedOut)) }
+            if let preamble {
+                replies.append(TargetReply(error: preamble))
+            } else {
+                replies.append(TargetReply(error: text.hasPrefix("-") ? String(text.dropFirst()) : nil))
+            }
+        }
+        return (replies, nil)
     }
 }

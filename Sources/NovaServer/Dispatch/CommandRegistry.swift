@@ -677,6 +677,17 @@ enum CommandRegistry {
 
     // MARK: Strings
 
+    /// SORT's key specs as Redis 7.0 declares them: the sorted key, then the keys BY/GET patterns reach
+    /// and the STORE destination, both `unknown` (SortCommands.keys finds the destination).
+    static func sortKeySpecs(store: Bool) -> [KeySpec] {
+        var specs = [KeySpec.key(1, [.ro, .access]),
+                     KeySpec(.unknown, .unknown, [.ro, .access], notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort")]
+        if store {
+            specs.append(KeySpec(.unknown, .unknown, [.ow, .update], notes: "For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array"))
+        }
+        return specs
+    }
+
     // MARK: HyperLogLog
 
     static var hyperLogLogs: [CommandSpec] { [
@@ -928,6 +939,24 @@ enum CommandRegistry {
                     syntax: "key ttl:integer serialized-value [REPLACE]@3.0.0 [ABSTTL]@5.0.0 [IDLETIME seconds]@5.0.0 [FREQ frequency:integer]@5.0.0",
                     history: [("3.0.0", "Added the `REPLACE` modifier."), ("5.0.0", "Added the `ABSTTL` modifier."), ("5.0.0", "Added the `IDLETIME` and `FREQ` options.")],
                     categories: ["keyspace", "write", "slow", "dangerous"], systemCommand: true, handler: DumpCommands.restore),
+        CommandSpec("migrate", arity: -6, flags: [.write, .dangerous],
+                    keys: [.key(3, [.rw, .access, .delete]), KeySpec(.keyword("KEYS", startFrom: -2), .range(lastKey: -1, step: 1, limit: 0), [.rw, .access, .delete, .incomplete])],
+                    keyFinder: DumpCommands.migrateKeys, group: .generic, since: "2.6.0",
+                    summary: "Atomically transfer a key from a Redis instance to another one.",
+                    complexity: "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.",
+                    syntax: "host port key_or_empty_string=(key | empty_string='') destination-db timeout [COPY]@3.0.0 [REPLACE]@3.0.0 authentication=[[AUTH password]@4.0.7 | [username_password=AUTH2 (username password)]@6.0.0] [KEYS key ...]@3.0.6",
+                    history: [("3.0.0", "Added the `COPY` and `REPLACE` options."), ("3.0.6", "Added the `KEYS` option."), ("4.0.7", "Added the `AUTH` option."), ("6.0.0", "Added the `AUTH2` option.")],
+                    tips: ["nondeterministic_output"], handler: DumpCommands.migrate),
+        CommandSpec("sort", arity: -2, flags: [.write, .denyOOM, .dangerous], keys: sortKeySpecs(store: true), keyFinder: SortCommands.keys,
+                    group: .generic, since: "1.0.0", summary: "Sort the elements in a list, set or sorted set",
+                    complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+                    syntax: "key [BY pattern#1] [offset_count=LIMIT (offset count)] [GET pattern#1]... order=[ASC | DESC] [sorting=ALPHA] [STORE destination#2]",
+                    categories: ["set", "sortedset", "list"], handler: SortCommands.sort),
+        CommandSpec("sort_ro", arity: -2, flags: [.readonly, .dangerous], keys: sortKeySpecs(store: false), keyFinder: SortCommands.readOnlyKeys,
+                    group: .generic, since: "7.0.0", summary: "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
+                    complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+                    syntax: "key [BY pattern#1] [offset_count=LIMIT (offset count)] [GET pattern#1]... order=[ASC | DESC] [sorting=ALPHA]",
+                    categories: ["set", "sortedset", "list"], handler: SortCommands.sortReadOnly),
         CommandSpec("copy", arity: -3, flags: [.write, .denyOOM], keys: [.key(1, [.ro, .access]), .key(2, [.ow, .update])], group: .generic, since: "6.2.0",
                     summary: "Copy a key",
                     complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",

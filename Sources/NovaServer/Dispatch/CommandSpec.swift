@@ -104,6 +104,9 @@ package final class CommandSpec: @unchecked Sendable {
     /// For specs flagged `variableFlags`: the flags a key gets from the call's arguments (SET … GET
     /// reads the old value).
     package let variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)?
+    /// For commands whose key specs cannot be followed (`unknown`): the keys of a call as the command's own
+    /// finder gives them (Redis's getkeys_proc, SORT's `sortGetKeys`).
+    package let keyFinder: (@Sendable (_ arguments: [ByteBuffer]) -> [KeyReference])?
     /// COMMAND INFO's first key, last key and step, derived from the key specs as Redis derives them.
     package let legacyKeyRange: (first: Int, last: Int, step: Int)
     /// Keys are not all in the legacy range (COMMAND INFO's `movablekeys`).
@@ -146,6 +149,7 @@ package final class CommandSpec: @unchecked Sendable {
     package init(
         _ name: String, arity: Int, flags: CommandFlags = [], keys: [KeySpec] = [],
         variableKeyFlags: (@Sendable (_ arguments: [ByteBuffer], _ key: KeyReference) -> KeySpecFlags)? = nil,
+        keyFinder: (@Sendable (_ arguments: [ByteBuffer]) -> [KeyReference])? = nil,
         group: CommandGroup, since: String, summary: String, complexity: String = "O(1)", syntax: String = "",
         history: [(version: String, change: String)] = [], deprecated: Deprecation? = nil, tips: [String] = [], categories: [String]? = nil, channels: ChannelArguments? = nil, container: String? = nil,
         systemCommand: Bool = false, subcommands: [CommandSpec] = [], handler: CommandHandler?
@@ -156,6 +160,7 @@ package final class CommandSpec: @unchecked Sendable {
         self.flags = flags
         self.keySpecs = keys
         self.variableKeyFlags = variableKeyFlags
+        self.keyFinder = keyFinder
         let legacy = KeyExtraction.legacyRange(keys)
         self.legacyKeyRange = (legacy.first, legacy.last, legacy.step)
         self.hasMovableKeys = legacy.movable

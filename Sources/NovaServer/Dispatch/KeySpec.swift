@@ -139,11 +139,13 @@ package struct KeyReference: Sendable, Equatable {
 extension CommandSpec {
     /// The keys of a call (`arguments` includes the command name), as Redis 7.0's
     /// `getKeysFromCommandWithSpecs` finds them: from the key specs, reading `numkeys` strictly; when a
-    /// spec cannot be followed (a bad `numkeys`), as the command's getkeys callback would (`numkeys`
-    /// read with `atoi`, the counted keys first); no keys when neither works. Commands whose key flags
+    /// spec cannot be followed, by the command's own `keyFinder` (SORT), or for a bad `numkeys` as the
+    /// command's getkeys callback would (`numkeys` read with `atoi`, the counted keys first); no keys
+    /// when nothing works. Commands whose key flags
     /// depend on the arguments (SET … GET) get them from `variableKeyFlags`.
     package func keyReferences(_ arguments: [ByteBuffer]) -> [KeyReference] {
-        var found = KeyExtraction.bySpecs(keySpecs, arguments) ?? KeyExtraction.byCallback(keySpecs, arguments)
+        var found = KeyExtraction.bySpecs(keySpecs, arguments) ?? keyFinder?(arguments)
+            ?? KeyExtraction.byCallback(keySpecs, arguments)
         if let variableKeyFlags {
             for index in found.indices { found[index].flags = variableKeyFlags(arguments, found[index]) }
         }
