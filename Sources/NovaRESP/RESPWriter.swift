@@ -193,7 +193,11 @@ public struct RESPWriter: Sendable {
 
     /// A double as Redis 7.0 formats it (`%.17g`, `inf`, `-inf`): a RESP3 double or a RESP2 bulk string.
     public mutating func double(_ value: Double) {
-        let text = RedisFloat.format(value)
+        double(text: RedisFloat.format(value))
+    }
+
+    /// A double already formatted: a RESP3 double or a RESP2 bulk string.
+    private mutating func double(text: [UInt8]) {
         if version == .v3 {
             buffer.writeInteger(UInt8(ascii: ","))
             buffer.writeBytes(text)
@@ -201,6 +205,12 @@ public struct RESPWriter: Sendable {
         } else {
             bulk(text)
         }
+    }
+
+    /// A double in Redis's "human" long-double form (`%.17Lf` without trailing zeros, as
+    /// `addReplyHumanLongDouble`): a RESP3 double or a RESP2 bulk string. GEOPOS and WITHCOORD use it.
+    public mutating func humanDouble(_ value: Double) {
+        double(text: RedisFloat.formatHuman(Float80(value)) ?? RedisFloat.format(value))
     }
 
     /// A verbatim string (RESP3 `=`, with a three-letter format such as `txt`), a bulk string in RESP2.

@@ -30,6 +30,29 @@ public enum RedisFloat {
         return text
     }
 
+    /// `%.<decimals>f`.
+    public static func format(_ value: Double, decimals: Int) -> [UInt8] {
+        printf("%.\(decimals)f", value)
+    }
+
+    /// Redis's `fixedpoint_d2string`, how GEODIST and WITHDIST print distances with four decimals: the
+    /// value times 10^decimals rounded by `llrint` (the product is rounded to a double first, so a value
+    /// just above a half can round down, unlike `%.4f`), then split around the point.
+    public static func fixedPoint(_ value: Double, decimals: Int) -> [UInt8] {
+        precondition(decimals >= 1 && decimals <= 17)
+        if value == 0 { return Array("0.".utf8) + [UInt8](repeating: UInt8(ascii: "0"), count: decimals) }
+        var power: UInt64 = 1
+        for _ in 0..<decimals { power *= 10 }
+        let scaled = Int64(llrint(value * Double(power)))
+        var text: [UInt8] = scaled < 0 ? [UInt8(ascii: "-")] : []
+        let magnitude = scaled.magnitude
+        text += Array(String(magnitude / power).utf8)
+        text.append(UInt8(ascii: "."))
+        let fraction = Array(String(magnitude % power).utf8)
+        text += [UInt8](repeating: UInt8(ascii: "0"), count: decimals - fraction.count) + fraction
+        return text
+    }
+
     // The parsers are generic over the input and inlined into their callers, so that a ByteBuffer view
     // is copied with memcpy in a specialised loop; the C library calls stay in the non-generic halves (an
     // unspecialised call from another module looked up type metadata at run time on every ZADD score).

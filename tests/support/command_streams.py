@@ -1,4 +1,4 @@
-"""Seeded random command streams over hashes, lists, sets, sorted sets, bitmaps and HyperLogLogs (plus
+"""Seeded random command streams over hashes, lists, sets, sorted sets, bitmaps, HyperLogLogs and GEO (plus
 cross-type key commands), shared by the differential test and the persistence tests."""
 
 TYPED_KEYS = {
@@ -8,6 +8,7 @@ TYPED_KEYS = {
     "zset": [b"z0", b"z1", b"z2"],
     "bitmap": [b"b0", b"b1"],
     "hll": [b"p0", b"p1", b"p2"],
+    "geo": [b"g0", b"g1"],
 }
 SHARED_KEYS = [b"x", b"str", b"missing"]
 MEMBERS = [b"a", b"b", b"c", b"d", b"e", b"f", b"1", b"2", b"10", b"-3", b"007", b"", b"\x00\xff", b"m" * 70]
@@ -220,6 +221,57 @@ class Generator:
             lambda: [b"GET", k()],
         ])()
 
+    def coordinate(self, limit):
+        """A longitude (limit 180) or latitude (limit 85.05112878) near a few places, or an edge case."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.6:
+            center = rng.choice([13.4, 2.35, -74.0, 151.2]) if limit == 180 else rng.choice([52.5, 48.85, 40.7, -33.9])
+            return repr(center + rng.uniform(-0.5, 0.5)).encode()
+        if r < 0.85:
+            return repr(rng.uniform(-limit, limit)).encode()
+        return rng.choice([b"0", b"180", b"-180", b"85.05112878", b"-85.05112878", b"85.05112879", b"180.0000001",
+                           b"abc", b"inf", b"", b"1e1", b"-0"])
+
+    def geo_command(self):
+        rng = self.rng
+        k = lambda: self.key("geo") if rng.random() < 0.8 else self.key("zset")
+        lon, lat = (lambda: self.coordinate(180)), (lambda: self.coordinate(85.05112878))
+        unit = lambda: rng.choice([b"m", b"km", b"KM", b"mi", b"ft", b"yd"])
+        size = lambda: rng.choice([b"0", b"100", b"5000", b"50", b"200", b"1e4", b"-1", b"x", b"inf"])
+        shape = lambda: rng.choice([[b"BYRADIUS", size(), unit()], [b"BYBOX", size(), size(), unit()]])
+        origin = lambda: rng.choice([[b"FROMMEMBER", self.member()], [b"FROMLONLAT", lon(), lat()]])
+
+        def options(store):
+            words = []
+            for _ in range(rng.randint(0, 3)):
+                words += rng.choice([[b"ASC"], [b"DESC"], [b"COUNT", self.count()], [b"COUNT", b"2", b"ANY"], [b"ANY"]]
+                                    + ([[b"WITHDIST"], [b"WITHCOORD"], [b"WITHHASH"]] if not store or rng.random() < 0.1 else []))
+            return words
+
+        def geoadd():
+            words = [b"GEOADD", k()] + rng.choice([[], [], [b"NX"], [b"XX"], [b"CH"], [b"XX", b"CH"], [b"NX", b"XX"]])
+            for _ in range(rng.randint(1, 4)):
+                words += [lon(), lat(), self.member()]
+            if rng.random() < 0.05:
+                words.pop()
+            return words
+
+        return rng.choice([
+            geoadd, geoadd, geoadd,
+            lambda: [b"GEOPOS", k()] + self.members(),
+            lambda: [b"GEOHASH", k()] + self.members(),
+            lambda: [b"GEODIST", k(), self.member(), self.member()] + rng.choice([[], [unit()], [b"km", b"x"]]),
+            lambda: [b"GEOSEARCH", k()] + origin() + shape() + options(False),
+            lambda: [b"GEOSEARCHSTORE", k(), k()] + origin() + shape() + options(True) + rng.choice([[], [b"STOREDIST"]]),
+            lambda: [rng.choice([b"GEORADIUS", b"GEORADIUS_RO"]), k(), lon(), lat(), size(), unit()] + options(False),
+            lambda: [rng.choice([b"GEORADIUSBYMEMBER", b"GEORADIUSBYMEMBER_RO"]), k(), self.member(), size(), unit()]
+                    + options(False),
+            lambda: [b"GEORADIUS", k(), lon(), lat(), size(), unit()] + options(True)
+                    + [rng.choice([b"STORE", b"STOREDIST"]), k()],
+            lambda: [b"ZRANGE", k(), b"0", b"-1", b"WITHSCORES"],
+        ])()
+
     def command(self):
         rng = self.rng
         r = rng.random()
@@ -233,8 +285,10 @@ class Generator:
             return self.zset_command()
         if r < 0.88:
             return self.bitmap_command()
-        if r < 0.94:
+        if r < 0.92:
             return self.hll_command()
+        if r < 0.96:
+            return self.geo_command()
         all_keys = SHARED_KEYS + sum(TYPED_KEYS.values(), [])
         return rng.choice([
             lambda: [b"TYPE", rng.choice(all_keys)],

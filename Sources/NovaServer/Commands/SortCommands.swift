@@ -167,9 +167,16 @@ enum SortCommands {
                 }
             }
             let byPattern = sortBy != nil, storing = store != nil
-            items.sort { a, b in
+            let order = { (a: Item, b: Item) -> Int in
                 let order = compare(a, b, alpha: alpha, byPattern: byPattern, storing: storing)
-                return descending ? order > 0 : order < 0
+                return descending ? -order : order
+            }
+            // Like Redis: BY with a LIMIT sorts only the range with its pqsort, everything else is sorted
+            // fully and stably (glibc's qsort is a merge sort), which decides the order of ties.
+            if byPattern && start <= end && (start != 0 || end != items.count - 1) {
+                PartialQuickSort.sort(&items, keeping: start, through: end, by: order)
+            } else {
+                items.sort { order($0, $1) < 0 }
             }
         }
 

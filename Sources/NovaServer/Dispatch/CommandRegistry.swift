@@ -3,7 +3,7 @@
 enum CommandRegistry {
     /// Fresh specs for a new table (each table numbers its own).
     static var all: [CommandSpec] {
-        connection + strings + bitmaps + hyperLogLogs + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl] + scripting
+        connection + strings + bitmaps + hyperLogLogs + geo + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl] + scripting
     }
 
     // MARK: ACL
@@ -708,6 +708,73 @@ enum CommandRegistry {
                     summary: "An internal command for testing HyperLogLog values", complexity: "N/A",
                     systemCommand: true, handler: HyperLogLogCommands.pfselftest),
     ] }
+
+    // MARK: GEO
+
+    /// GEORADIUS's keys: the source, then the STORE and STOREDIST destinations found by keyword.
+    static func geoRadiusKeySpecs(storeFrom start: Int) -> [KeySpec] {
+        [.key(1, [.ro, .access]),
+         KeySpec(.keyword("STORE", startFrom: start), .range(lastKey: 0, step: 1, limit: 0), [.ow, .update]),
+         KeySpec(.keyword("STOREDIST", startFrom: start), .range(lastKey: 0, step: 1, limit: 0), [.ow, .update])]
+    }
+
+    static var geo: [CommandSpec] {
+        let searchComplexity = "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index."
+        let boxComplexity = "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape"
+        return [
+        CommandSpec("geoadd", arity: -5, flags: [.write, .denyOOM], keys: [.key(1, [.rw, .update])], group: .geo, since: "3.2.0",
+                    summary: "Add one or more geospatial items in the geospatial index represented using a sorted set",
+                    complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+                    syntax: "key condition=[NX | XX]@6.2.0 [change=CH]@6.2.0 (longitude:double latitude:double member) ...",
+                    history: [("6.2.0", "Added the `CH`, `NX` and `XX` options.")], handler: GeoCommands.geoadd),
+        CommandSpec("geodist", arity: -4, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .geo, since: "3.2.0",
+                    summary: "Returns the distance between two members of a geospatial index", complexity: "O(log(N))",
+                    syntax: "key member1 member2 unit=[M | KM | FT | MI]", handler: GeoCommands.geodist),
+        CommandSpec("geohash", arity: -2, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .geo, since: "3.2.0",
+                    summary: "Returns members of a geospatial index as standard geohash strings",
+                    complexity: "O(log(N)) for each member requested, where N is the number of elements in the sorted set.",
+                    syntax: "key member ...", handler: GeoCommands.geohash),
+        CommandSpec("geopos", arity: -2, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .geo, since: "3.2.0",
+                    summary: "Returns longitude and latitude of members of a geospatial index",
+                    complexity: "O(N) where N is the number of members requested.",
+                    syntax: "key member ...", handler: GeoCommands.geopos),
+        CommandSpec("georadius", arity: -6, flags: [.write, .denyOOM], keys: geoRadiusKeySpecs(storeFrom: 6), group: .geo, since: "3.2.0",
+                    summary: "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point",
+                    complexity: searchComplexity,
+                    syntax: "key longitude:double latitude:double radius:double unit=(M | KM | FT | MI) [WITHCOORD] [WITHDIST] [WITHHASH] count=[COUNT count [ANY]@6.2.0] order=[ASC | DESC] [STORE key] [STOREDIST key]",
+                    history: [("6.2.0", "Added the `ANY` option for `COUNT`."), ("7.0.0", "Added support for uppercase unit names.")],
+                    deprecated: Deprecation(since: "6.2.0", replacedBy: "`GEOSEARCH` and `GEOSEARCHSTORE` with the `BYRADIUS` argument"),
+                    handler: GeoCommands.georadius),
+        CommandSpec("georadius_ro", arity: -6, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .geo, since: "3.2.10",
+                    summary: "A read-only variant for GEORADIUS", complexity: searchComplexity,
+                    syntax: "key longitude:double latitude:double radius:double unit=(M | KM | FT | MI) [WITHCOORD] [WITHDIST] [WITHHASH] count=[COUNT count [ANY]@6.2.0] order=[ASC | DESC]",
+                    history: [("6.2.0", "Added the `ANY` option for `COUNT`.")],
+                    deprecated: Deprecation(since: "6.2.0", replacedBy: "`GEOSEARCH` with the `BYRADIUS` argument"),
+                    handler: GeoCommands.georadiusReadOnly),
+        CommandSpec("georadiusbymember", arity: -5, flags: [.write, .denyOOM], keys: geoRadiusKeySpecs(storeFrom: 5), group: .geo, since: "3.2.0",
+                    summary: "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member",
+                    complexity: searchComplexity,
+                    syntax: "key member radius:double unit=(M | KM | FT | MI) [WITHCOORD] [WITHDIST] [WITHHASH] count=[COUNT count [ANY]] order=[ASC | DESC] [STORE key] [STOREDIST key]",
+                    history: [("7.0.0", "Added support for uppercase unit names.")],
+                    deprecated: Deprecation(since: "6.2.0", replacedBy: "`GEOSEARCH` and `GEOSEARCHSTORE` with the `BYRADIUS` and `FROMMEMBER` arguments"),
+                    handler: GeoCommands.georadiusbymember),
+        CommandSpec("georadiusbymember_ro", arity: -5, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .geo, since: "3.2.10",
+                    summary: "A read-only variant for GEORADIUSBYMEMBER", complexity: searchComplexity,
+                    syntax: "key member radius:double unit=(M | KM | FT | MI) [WITHCOORD] [WITHDIST] [WITHHASH] count=[COUNT count [ANY]] order=[ASC | DESC]",
+                    deprecated: Deprecation(since: "6.2.0", replacedBy: "`GEOSEARCH` with the `BYRADIUS` and `FROMMEMBER` arguments"),
+                    handler: GeoCommands.georadiusbymemberReadOnly),
+        CommandSpec("geosearch", arity: -7, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .geo, since: "6.2.0",
+                    summary: "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.",
+                    complexity: boxComplexity,
+                    syntax: "key from=(FROMMEMBER member | longitude_latitude=FROMLONLAT (longitude:double latitude:double)) by=(circle=(BYRADIUS radius:double unit=(M | KM | FT | MI)) | box=(BYBOX width:double height:double unit=(M | KM | FT | MI))) order=[ASC | DESC] count=[COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]",
+                    history: [("7.0.0", "Added support for uppercase unit names.")], handler: GeoCommands.geosearch),
+        CommandSpec("geosearchstore", arity: -8, flags: [.write, .denyOOM], keys: [.key(1, [.ow, .update]), .key(2, [.ro, .access])], group: .geo, since: "6.2.0",
+                    summary: "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.",
+                    complexity: boxComplexity,
+                    syntax: "destination source from=(FROMMEMBER member | longitude_latitude=FROMLONLAT (longitude:double latitude:double)) by=(circle=(BYRADIUS radius:double unit=(M | KM | FT | MI)) | box=(BYBOX width:double height:double unit=(M | KM | FT | MI))) order=[ASC | DESC] count=[COUNT count [ANY]] [STOREDIST]",
+                    history: [("7.0.0", "Added support for uppercase unit names.")], handler: GeoCommands.geosearchstore),
+        ]
+    }
 
     // MARK: Bitmaps
 
