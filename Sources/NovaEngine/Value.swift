@@ -16,6 +16,8 @@ public enum Value: Sendable {
     case hash(HashValue)
     case set(SetValue)
     case zset(SortedSetValue)
+    /// A stream (entries, consumer groups); may be empty.
+    case stream(StreamValue)
 
     /// The range of Redis's shared integer objects (`OBJ_SHARED_INTEGERS`).
     public static let sharedIntegers: Range<Int64> = 0..<10000
@@ -56,6 +58,7 @@ public enum Value: Sendable {
         case .hash: return "hash"
         case .set: return "set"
         case .zset: return "zset"
+        case .stream: return "stream"
         }
     }
 
@@ -69,6 +72,7 @@ public enum Value: Sendable {
         case .hash(let hash): return hash.isListpack ? "listpack" : "hashtable"
         case .set(let set): return set.isIntset ? "intset" : "hashtable"
         case .zset(let zset): return zset.isListpack ? "listpack" : "skiplist"
+        case .stream: return "stream"
         }
     }
 
@@ -81,10 +85,12 @@ public enum Value: Sendable {
         case .hash(let hash): return hash.isListpack ? 1 : hash.count
         case .set(let set): return set.isIntset ? 1 : set.count
         case .zset(let zset): return zset.isListpack ? 1 : zset.count
+        case .stream(let stream): return stream.freeEffort
         }
     }
 
-    /// True for a list, hash, set or sorted set without elements (never kept in a database).
+    /// True for a list, hash, set or sorted set without elements (never kept in a database). A stream may
+    /// be empty.
     public var isEmptyCollection: Bool {
         switch self {
         case .list(let list): return list.isEmpty
@@ -137,6 +143,7 @@ public enum Value: Sendable {
         case .hash(let hash): return hash.footprint + hash.table.overheadBytes
         case .set(let set): return set.footprint + set.table.overheadBytes
         case .zset(let zset): return zset.footprint + zset.scores.overheadBytes
+        case .stream(let stream): return stream.footprint
         }
     }
 }

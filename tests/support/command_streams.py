@@ -1,4 +1,4 @@
-"""Seeded random command streams over hashes, lists, sets, sorted sets, bitmaps, HyperLogLogs and GEO (plus
+"""Seeded random command streams over hashes, lists, sets, sorted sets, bitmaps, HyperLogLogs, GEO and streams (plus
 cross-type key commands), shared by the differential test and the persistence tests."""
 
 TYPED_KEYS = {
@@ -9,7 +9,10 @@ TYPED_KEYS = {
     "bitmap": [b"b0", b"b1"],
     "hll": [b"p0", b"p1", b"p2"],
     "geo": [b"g0", b"g1"],
+    "stream": [b"x0", b"x1", b"x2"],
 }
+STREAM_GROUPS = [b"ga", b"gb", b"gc"]
+STREAM_CONSUMERS = [b"alice", b"bob", b"carol"]
 SHARED_KEYS = [b"x", b"str", b"missing"]
 MEMBERS = [b"a", b"b", b"c", b"d", b"e", b"f", b"1", b"2", b"10", b"-3", b"007", b"", b"\x00\xff", b"m" * 70]
 
@@ -17,6 +20,7 @@ MEMBERS = [b"a", b"b", b"c", b"d", b"e", b"f", b"1", b"2", b"10", b"-3", b"007",
 class Generator:
     def __init__(self, rng):
         self.rng = rng
+        self.clock = 1  # stream IDs: mostly increasing milliseconds, so that most XADDs succeed
 
     def key(self, kind):
         if self.rng.random() < 0.08:
@@ -272,23 +276,117 @@ class Generator:
             lambda: [b"ZRANGE", k(), b"0", b"-1", b"WITHSCORES"],
         ])()
 
+    def stream_id(self, bound=False):
+        """An entry ID: mostly the next milliseconds (explicit or `ms-*`), sometimes an old or odd one."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.55:
+            self.clock += rng.choice([0, 1, 1, 2, 5])
+            return b"%d-%d" % (self.clock, rng.randint(0, 3)) if bound or rng.random() < 0.7 else b"%d-*" % self.clock
+        if r < 0.8:
+            return b"%d-%d" % (rng.randint(0, self.clock + 1), rng.randint(0, 2))
+        if r < 0.9:
+            return str(rng.randint(0, self.clock + 1)).encode()
+        return rng.choice([b"0-0", b"0", b"-", b"+", b"0-1", b"x", b"1-x", b"18446744073709551615-18446744073709551615",
+                           b"18446744073709551616", b"-1", b" 5", b"+5-1", b"", b"5-", b"(3", b"3-*"])
+
+    def stream_bound(self):
+        rng = self.rng
+        r = rng.random()
+        if r < 0.5:
+            return b"%d-%d" % (rng.randint(0, self.clock + 1), rng.randint(0, 2))
+        if r < 0.7:
+            return b"(" + b"%d-%d" % (rng.randint(0, self.clock + 1), rng.randint(0, 2))
+        if r < 0.85:
+            return str(rng.randint(0, self.clock + 1)).encode()
+        return rng.choice([b"-", b"+", b"(-", b"(+", b"(0-0", b"(18446744073709551615-18446744073709551615", b"x",
+                           b"(", b"0", b"(5"])
+
+    def stream_command(self):
+        """Stream commands whose replies do not depend on the clock (explicit IDs, min-idle 0, no BLOCK, no
+        idle times): XADD with trimming, ranges, XDEL, XTRIM, XSETID, groups, reads, claims, XINFO GROUPS."""
+        rng = self.rng
+        k = lambda: self.key("stream")
+        group = lambda: rng.choice(STREAM_GROUPS + [b"nogroup"]) if rng.random() < 0.1 else rng.choice(STREAM_GROUPS)
+        consumer = lambda: rng.choice(STREAM_CONSUMERS)
+        fields = lambda: rng.choice([[b"f", self.member()], [b"a", b"1", b"b", b"2"], [b"a", self.member(), b"b", self.member()],
+                                     [self.member(), self.member()], [b"f"]])
+        count = lambda: rng.choice([[], [], [b"COUNT", rng.choice([b"1", b"2", b"3", b"0", b"-1", b"x"])]])
+
+        def trim():
+            strategy = rng.choice([b"MAXLEN", b"MINID", b"maxlen"])
+            operator = rng.choice([[], [b"="], [b"~"], [b"~"]])
+            threshold = (rng.choice([b"0", b"1", b"2", b"5", b"10", b"-1", b"x"]) if strategy != b"MINID"
+                         else self.stream_bound() if rng.random() < 0.3 else self.stream_id(bound=True))
+            limit = rng.choice([[], [], [b"LIMIT", rng.choice([b"0", b"1", b"5", b"-1"])]])
+            return [strategy] + operator + [threshold] + limit
+
+        def xadd():
+            words = [b"XADD", k()]
+            if rng.random() < 0.1:
+                words.append(b"NOMKSTREAM")
+            if rng.random() < 0.25:
+                words += trim()
+            return words + [self.stream_id()] + fields()
+
+        def ids(n=3):
+            return [self.stream_id(bound=True) if rng.random() < 0.3 else b"%d-%d" % (rng.randint(0, self.clock), rng.randint(0, 3))
+                    for _ in range(rng.randint(1, n))]
+
+        def xreadgroup():
+            words = [b"XREADGROUP", b"GROUP", group(), consumer()] + count()
+            if rng.random() < 0.2:
+                words.append(b"NOACK")
+            keys = rng.sample(TYPED_KEYS["stream"], rng.randint(1, 2))
+            return words + [b"STREAMS"] + keys + [rng.choice([b">", b">", b"0", self.stream_bound()]) for _ in keys]
+
+        return rng.choice([
+            xadd, xadd, xadd, xadd, xadd,
+            lambda: [b"XLEN", k()],
+            lambda: [b"XRANGE", k(), self.stream_bound(), self.stream_bound()] + count(),
+            lambda: [b"XRANGE", k(), b"-", b"+"],
+            lambda: [b"XREVRANGE", k(), self.stream_bound(), self.stream_bound()] + count(),
+            lambda: [b"XDEL", k()] + ids(),
+            lambda: [b"XTRIM", k()] + trim(),
+            lambda: [b"XSETID", k(), self.stream_id(bound=True)] + rng.choice([[], [b"ENTRIESADDED", self.count()],
+                                                                               [b"MAXDELETEDID", self.stream_bound()]]),
+            lambda: [b"XGROUP", b"CREATE", k(), group(), rng.choice([b"$", b"0", self.stream_bound()])]
+                    + rng.choice([[], [b"MKSTREAM"], [b"ENTRIESREAD", self.count()]]),
+            lambda: [b"XGROUP", b"SETID", k(), group(), rng.choice([b"$", b"0", self.stream_bound()])]
+                    + rng.choice([[], [b"ENTRIESREAD", self.count()]]),
+            lambda: [b"XGROUP", b"DESTROY", k(), group()],
+            lambda: [b"XGROUP", b"CREATECONSUMER", k(), group(), consumer()],
+            lambda: [b"XGROUP", b"DELCONSUMER", k(), group(), consumer()],
+            xreadgroup, xreadgroup, xreadgroup,
+            lambda: [b"XREAD"] + count() + [b"STREAMS", k(), rng.choice([b"0", b"$", self.stream_bound()])],
+            lambda: [b"XACK", k(), group()] + ids(),
+            lambda: [b"XPENDING", k(), group()],
+            lambda: [b"XCLAIM", k(), group(), consumer(), b"0"] + ids()
+                    + rng.choice([[], [b"JUSTID"], [b"FORCE"], [b"RETRYCOUNT", b"7"], [b"LASTID", self.stream_bound()], [b"BOGUS"]]),
+            lambda: [b"XAUTOCLAIM", k(), group(), consumer(), b"0", self.stream_bound()]
+                    + rng.choice([[], [b"COUNT", rng.choice([b"1", b"2", b"0", b"x"])], [b"JUSTID"]]),
+            lambda: [b"XINFO", b"GROUPS", k()],
+        ])()
+
     def command(self):
         rng = self.rng
         r = rng.random()
-        if r < 0.18:
+        if r < 0.16:
             return self.hash_command()
-        if r < 0.36:
+        if r < 0.32:
             return self.list_command()
-        if r < 0.52:
+        if r < 0.46:
             return self.set_command()
-        if r < 0.78:
+        if r < 0.69:
             return self.zset_command()
-        if r < 0.88:
+        if r < 0.79:
             return self.bitmap_command()
-        if r < 0.92:
+        if r < 0.83:
             return self.hll_command()
-        if r < 0.96:
+        if r < 0.87:
             return self.geo_command()
+        if r < 0.96:
+            return self.stream_command()
         all_keys = SHARED_KEYS + sum(TYPED_KEYS.values(), [])
         return rng.choice([
             lambda: [b"TYPE", rng.choice(all_keys)],

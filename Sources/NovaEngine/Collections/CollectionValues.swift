@@ -9,6 +9,9 @@ public struct EncodingLimits: Sendable {
     public var setMaxIntsetEntries = 512
     public var zsetMaxListpackEntries = 128
     public var zsetMaxListpackValue = 64
+    /// `stream-node-max-bytes` and `stream-node-max-entries`: when a stream opens a new node.
+    public var streamNodeMaxBytes = 4096
+    public var streamNodeMaxEntries = 100
     public init() {}
 }
 

@@ -81,6 +81,12 @@ public final class RDBInput {
         return true
     }
 
+    /// The next byte, not consumed.
+    public func peekByte() throws(RDBError) -> UInt8 {
+        guard try ensure(1) else { throw RDBError("unexpected end of file", offset: offset) }
+        return buffer[position]
+    }
+
     /// Reads one byte.
     public func byte() throws(RDBError) -> UInt8 {
         guard try ensure(1) else { throw RDBError("unexpected end of file", offset: offset) }
@@ -217,6 +223,16 @@ public struct RDBReader {
                 if keysLoaded & 0xFFFF == 0 { progress?(input.offset, keysLoaded) }
             }
         }
+    }
+
+    /// Redis's length encoding of a full 64-bit value (stream IDs and counters).
+    func length64() throws(RDBError) -> UInt64 {
+        let first = try input.peekByte()
+        if first == RDBFormat.length64Bit {
+            _ = try input.byte()
+            return try input.read(8) { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
+        }
+        return UInt64(try length())
     }
 
     /// Redis's length encoding; integer-encoded strings report `encoded`.
@@ -395,7 +411,7 @@ public struct RDBReader {
             }
             return try zset(members)
         case RDBFormat.typeStreamListpacks, RDBFormat.typeStreamListpacks2:
-            throw RDBError("The RDB file contains a stream, which NovaCache does not support", offset: input.offset)
+            return .stream(try stream(version2: type == RDBFormat.typeStreamListpacks2))
         case RDBFormat.typeModule, RDBFormat.typeModule2:
             throw RDBError("The RDB file contains module data, which NovaCache cannot load", offset: input.offset)
         default:
@@ -445,5 +461,78 @@ extension RDBReader {
             libraries.append(try reader.string())
         }
         return libraries
+    }
+}
+
+extension RDBReader {
+    /// A stream (`RDB_TYPE_STREAM_LISTPACKS` of Redis 5–6.2, `_2` of 7.0), as `rdbLoadObject` reads it.
+    func stream(version2: Bool) throws(RDBError) -> StreamValue {
+        func fail(_ message: String) -> RDBError { RDBError(message, offset: input.offset) }
+        func id() throws(RDBError) -> StreamID { StreamID(ms: try length64(), seq: try length64()) }
+        func rawID() throws(RDBError) -> StreamID {
+            try input.read(16) { StreamID(bigEndian: $0)! }
+        }
+        func milliseconds() throws(RDBError) -> Int64 {
+            try input.read(8) { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
+        }
+        let nodeCount = try length()
+        var nodes: [(master: StreamID, listpack: [UInt8])] = []
+        for _ in 0..<nodeCount {
+            guard let master = StreamID(bigEndian: try string()) else { throw fail("Stream node key entry is not the size of a stream ID") }
+            nodes.append((master, try string()))
+        }
+        let length = try length()
+        let lastID = try id()
+        var firstID = StreamID.zero, maxDeletedID = StreamID.zero
+        var entriesAdded = UInt64(length)
+        if version2 {
+            firstID = try id()
+            maxDeletedID = try id()
+            entriesAdded = try length64()
+        }
+        let groupCount = try self.length()
+        var groups: [StreamGroup] = []
+        for _ in 0..<groupCount {
+            let name = Bytes(try string())
+            let groupLastID = try id()
+            var entriesRead = StreamGroup.unknownEntriesRead
+            if version2 { entriesRead = Int64(bitPattern: try length64()) }
+            var group = StreamGroup(name: name, lastID: groupLastID, entriesRead: entriesRead)
+            var pending: [StreamID: (time: Int64, count: UInt64)] = [:]
+            let pendingCount = try self.length()
+            var order: [StreamID] = []
+            for _ in 0..<pendingCount {
+                let entryID = try rawID()
+                let time = try milliseconds()
+                let count = try length64()
+                guard pending[entryID] == nil else { throw fail("Duplicated global PEL entry loading stream consumer group") }
+                pending[entryID] = (time, count)
+                order.append(entryID)
+            }
+            let consumerCount = try self.length()
+            var owned = Set<StreamID>()
+            for _ in 0..<consumerCount {
+                let consumerName = Bytes(try string())
+                let seen = try milliseconds()
+                guard group.addConsumer(consumerName, seenTime: seen) else { throw fail("Duplicated consumer name in stream consumer group") }
+                let ownedCount = try self.length()
+                for _ in 0..<ownedCount {
+                    let entryID = try rawID()
+                    guard let info = pending[entryID], owned.insert(entryID).inserted else {
+                        throw fail("Consumer PEL entry not found in the group's global PEL")
+                    }
+                    group.setPending(PendingEntry(id: entryID, deliveryTime: info.time, deliveryCount: info.count, consumer: consumerName))
+                }
+            }
+            guard owned.count == order.count else { throw fail("Stream consumer group has PEL entries without a consumer") }
+            groups.append(group)
+        }
+        guard let stream = StreamValue(nodes: nodes, length: length, lastID: lastID, firstID: firstID,
+                                       maxDeletedID: maxDeletedID, entriesAdded: entriesAdded, groups: groups) else {
+            throw fail("Malformed stream listpack")
+        }
+        var loaded = stream
+        if !version2 { loaded.deriveVersion2Counters() }
+        return loaded
     }
 }

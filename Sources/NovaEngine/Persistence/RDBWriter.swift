@@ -38,18 +38,21 @@ public struct RDBWriter {
     mutating func bytes(_ raw: UnsafeRawBufferPointer) { buffer.append(contentsOf: raw) }
 
     /// Redis's length encoding.
-    mutating func length(_ value: Int) {
+    mutating func length(_ value: Int) { length64(UInt64(value)) }
+
+    /// Redis's length encoding of a full 64-bit value (stream IDs and counters).
+    mutating func length64(_ value: UInt64) {
         if value < 1 << 6 {
             byte(UInt8(value))
         } else if value < 1 << 14 {
             byte(UInt8(value >> 8) | RDBFormat.length14Bit << 6)
             byte(UInt8(value & 0xFF))
-        } else if value <= Int(UInt32.max) {
+        } else if value <= UInt64(UInt32.max) {
             byte(RDBFormat.length32Bit)
             withUnsafeBytes(of: UInt32(value).bigEndian) { bytes($0) }
         } else {
             byte(RDBFormat.length64Bit)
-            withUnsafeBytes(of: UInt64(value).bigEndian) { bytes($0) }
+            withUnsafeBytes(of: value.bigEndian) { bytes($0) }
         }
     }
 
@@ -220,8 +223,57 @@ public struct RDBWriter {
                 withUnsafeBytes(of: element.score.bitPattern.littleEndian) { bytes($0) }
                 return true
             }
+        case .stream(let stream):
+            try type(RDBFormat.typeStreamListpacks2)
+            try self.stream(stream)
         }
         try flushIfNeeded()
+    }
+
+    /// A stream as Redis 7.0 saves it (`RDB_TYPE_STREAM_LISTPACKS_2`): each node as its master ID (16 bytes,
+    /// big-endian) and its listpack, the counters, then each group with its pending entries and consumers.
+    mutating func stream(_ stream: StreamValue) throws {
+        let nodes = stream.nodeListpacks
+        length(nodes.count)
+        for (master, listpack) in nodes {
+            try master.bigEndianBytes.withUnsafeBytes { try string($0) }
+            try listpack.withUnsafeBytes { try string($0) }
+            try flushIfNeeded()
+        }
+        length(stream.length)
+        length64(stream.lastID.ms)
+        length64(stream.lastID.seq)
+        length64(stream.firstID.ms)
+        length64(stream.firstID.seq)
+        length64(stream.maxDeletedID.ms)
+        length64(stream.maxDeletedID.seq)
+        length64(stream.entriesAdded)
+        length(stream.groups.count)
+        for group in stream.groups {
+            try group.name.withBytes { try string($0) }
+            length64(group.lastID.ms)
+            length64(group.lastID.seq)
+            length64(UInt64(bitPattern: group.entriesRead))
+            length(group.pending.count)
+            group.pending.forEach(from: 0) { entry in
+                entry.id.bigEndianBytes.withUnsafeBytes { bytes($0) }
+                withUnsafeBytes(of: entry.deliveryTime.littleEndian) { bytes($0) }
+                length64(entry.deliveryCount)
+                return true
+            }
+            try flushIfNeeded()
+            length(group.consumers.count)
+            for consumer in group.consumers {
+                try consumer.name.withBytes { try string($0) }
+                withUnsafeBytes(of: consumer.seenTime.littleEndian) { bytes($0) }
+                length(consumer.pending.count)
+                consumer.pending.forEach(from: 0) { id in
+                    id.bigEndianBytes.withUnsafeBytes { bytes($0) }
+                    return true
+                }
+                try flushIfNeeded()
+            }
+        }
     }
 
     /// The EOF opcode and the checksum; flushes everything.

@@ -59,6 +59,19 @@ enum SortedSetKind: CollectionKind {
     static func isEmpty(_ payload: SortedSetValue) -> Bool { payload.isEmpty }
 }
 
+enum StreamKind: CollectionKind {
+    static func extract(_ value: borrowing Value) -> StreamValue? {
+        switch value {
+        case .stream(let s): return s
+        default: return nil
+        }
+    }
+    static func wrap(_ payload: StreamValue) -> Value { .stream(payload) }
+    static func make() -> StreamValue { StreamValue() }
+    /// A stream is kept when empty.
+    static func isEmpty(_ payload: StreamValue) -> Bool { false }
+}
+
 extension CommandContext {
     /// The encoding thresholds from the configuration.
     var limits: EncodingLimits { server.encodingLimits }

@@ -3,7 +3,7 @@
 enum CommandRegistry {
     /// Fresh specs for a new table (each table numbers its own).
     static var all: [CommandSpec] {
-        connection + strings + bitmaps + hyperLogLogs + geo + keys + hash + lists + sets + sortedSets + transactions + pubsub + server + [acl] + scripting
+        connection + strings + bitmaps + hyperLogLogs + geo + keys + hash + lists + sets + sortedSets + streams + transactions + pubsub + server + [acl] + scripting
     }
 
     // MARK: ACL
@@ -708,6 +708,94 @@ enum CommandRegistry {
                     summary: "An internal command for testing HyperLogLog values", complexity: "N/A",
                     systemCommand: true, handler: HyperLogLogCommands.pfselftest),
     ] }
+
+    // MARK: Streams
+
+    static var streams: [CommandSpec] {
+        let trimSyntax = "trim=(strategy=(MAXLEN | MINID@6.2.0) operator=[equal='=' | approximately='~'] threshold [LIMIT count]@6.2.0)"
+        let rangeComplexity = "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1)."
+        let streamsKeys = KeySpec(.keyword("STREAMS", startFrom: 1), .range(lastKey: -1, step: 1, limit: 2), [.ro, .access])
+        let groupStreamsKeys = KeySpec(.keyword("STREAMS", startFrom: 4), .range(lastKey: -1, step: 1, limit: 2), [.ro, .access])
+        return [
+            CommandSpec("xack", arity: -4, flags: [.write, .fast], keys: [.key(1, [.rw, .update])], group: .stream, since: "5.0.0",
+                        summary: "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.",
+                        complexity: "O(1) for each message ID processed.", syntax: "key group id ...", handler: StreamCommands.xack),
+            CommandSpec("xadd", arity: -5, flags: [.write, .denyOOM, .fast], keys: [.key(1, [.rw, .update], notes: "UPDATE instead of INSERT because of the optional trimming feature")],
+                        group: .stream, since: "5.0.0", summary: "Appends a new entry to a stream",
+                        complexity: "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
+                        syntax: "key [NOMKSTREAM]@6.2.0 trim=[strategy=(MAXLEN | MINID@6.2.0) operator=[equal='=' | approximately='~'] threshold [LIMIT count]@6.2.0] id_or_auto=(auto_id='*' | id) (field value) ...",
+                        history: [("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."), ("7.0.0", "Added support for the `<ms>-*` explicit ID form.")],
+                        tips: ["nondeterministic_output"], handler: StreamCommands.xadd),
+            CommandSpec("xautoclaim", arity: -6, flags: [.write, .fast], keys: [.key(1, [.rw, .delete])], group: .stream, since: "6.2.0",
+                        summary: "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
+                        complexity: "O(1) if COUNT is small.", syntax: "key group consumer min-idle-time start:string [COUNT count] [JUSTID]",
+                        history: [("7.0.0", "Added an element to the reply array, containing deleted entries the command cleared from the PEL")],
+                        tips: ["nondeterministic_output"], handler: StreamCommands.xautoclaim),
+            CommandSpec("xclaim", arity: -6, flags: [.write, .fast], keys: [.key(1, [.rw, .update])], group: .stream, since: "5.0.0",
+                        summary: "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
+                        complexity: "O(log N) with N being the number of messages in the PEL of the consumer group.",
+                        syntax: "key group consumer min-idle-time id ... [IDLE ms:integer] [TIME unix-time-milliseconds] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]",
+                        tips: ["nondeterministic_output"], handler: StreamCommands.xclaim),
+            CommandSpec("xdel", arity: -3, flags: [.write, .fast], keys: [.key(1, [.rw, .delete])], group: .stream, since: "5.0.0",
+                        summary: "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.",
+                        complexity: "O(1) for each single item to delete in the stream, regardless of the stream size.", syntax: "key id ...",
+                        handler: StreamCommands.xdel),
+            container("xgroup", arity: -2, group: .stream, since: "5.0.0", summary: "A container for consumer groups commands", categories: []) { sub in [
+                sub("create", -5, [.write, .denyOOM], "5.0.0", "Create a consumer group.", "key groupname id=(id | new_id='$') [MKSTREAM] [ENTRIESREAD entries_read:integer]",
+                    StreamCommands.groupCreate, keys: [.key(2, [.rw, .insert])], history: [("7.0.0", "Added the `entries_read` named argument.")]),
+                sub("createconsumer", 5, [.write, .denyOOM], "6.2.0", "Create a consumer in a consumer group.", "key groupname consumername",
+                    StreamCommands.groupCreateConsumer, keys: [.key(2, [.rw, .insert])]),
+                sub("delconsumer", 5, [.write], "5.0.0", "Delete a consumer from a consumer group.", "key groupname consumername",
+                    StreamCommands.groupDeleteConsumer, keys: [.key(2, [.rw, .delete])]),
+                sub("destroy", 4, [.write], "5.0.0", "Destroy a consumer group.", "key groupname", StreamCommands.groupDestroy,
+                    keys: [.key(2, [.rw, .delete])], complexity: "O(N) where N is the number of entries in the group's pending entries list (PEL)."),
+                sub("setid", -5, [.write], "5.0.0", "Set a consumer group to an arbitrary last delivered ID value.", "key groupname id=(id | new_id='$') [ENTRIESREAD entries_read:integer]",
+                    StreamCommands.groupSetID, keys: [.key(2, [.rw, .update])], history: [("7.0.0", "Added the optional `entries_read` argument.")]),
+                sub("help", 2, [.loading, .stale], "5.0.0", "Show helpful text about the different subcommands", "", StreamCommands.groupHelp),
+            ]},
+            container("xinfo", arity: -2, group: .stream, since: "5.0.0", summary: "A container for stream introspection commands", categories: []) { sub in [
+                sub("consumers", 4, [.readonly], "5.0.0", "List the consumers in a consumer group", "key groupname", StreamCommands.infoConsumers,
+                    keys: [.key(2, [.ro, .access])], tips: ["nondeterministic_output"]),
+                sub("groups", 3, [.readonly], "5.0.0", "List the consumer groups of a stream", "key", StreamCommands.infoGroups,
+                    keys: [.key(2, [.ro, .access])], history: [("7.0.0", "Added the `entries-read` and `lag` fields")]),
+                sub("stream", -3, [.readonly], "5.0.0", "Get information about a stream", "key [FULL ([COUNT count])]", StreamCommands.infoStream,
+                    keys: [.key(2, [.ro, .access])],
+                    history: [("6.0.0", "Added the `FULL` modifier."), ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields")]),
+                sub("help", 2, [.loading, .stale], "5.0.0", "Show helpful text about the different subcommands", "", StreamCommands.infoHelp),
+            ]},
+            CommandSpec("xlen", arity: 2, flags: [.readonly, .fast], keys: [.key(1, [.ro])], group: .stream, since: "5.0.0",
+                        summary: "Return the number of entries in a stream", complexity: "O(1)", syntax: "key", handler: StreamCommands.xlen),
+            CommandSpec("xpending", arity: -3, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .stream, since: "5.0.0",
+                        summary: "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.",
+                        complexity: "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.",
+                        syntax: "key group filters=[[IDLE min-idle-time:integer]@6.2.0 start:string end:string count [consumer]]",
+                        history: [("6.2.0", "Added the `IDLE` option and exclusive range intervals.")], tips: ["nondeterministic_output"], handler: StreamCommands.xpending),
+            CommandSpec("xrange", arity: -4, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .stream, since: "5.0.0",
+                        summary: "Return a range of elements in a stream, with IDs matching the specified IDs interval", complexity: rangeComplexity,
+                        syntax: "key start:string end:string [COUNT count]", history: [("6.2.0", "Added exclusive ranges.")], handler: StreamCommands.xrange),
+            CommandSpec("xread", arity: -4, flags: [.readonly, .blocking], keys: [streamsKeys], group: .stream, since: "5.0.0",
+                        summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
+                        complexity: "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.",
+                        syntax: "[COUNT count] [BLOCK milliseconds] STREAMS (key ... id ...)", handler: StreamCommands.xread),
+            CommandSpec("xreadgroup", arity: -7, flags: [.write, .blocking], keys: [groupStreamsKeys], group: .stream, since: "5.0.0",
+                        summary: "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
+                        complexity: "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
+                        syntax: "group_consumer=GROUP (group consumer) [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS (key ... id ...)", handler: StreamCommands.xreadgroup),
+            CommandSpec("xrevrange", arity: -4, flags: [.readonly], keys: [.key(1, [.ro, .access])], group: .stream, since: "5.0.0",
+                        summary: "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE",
+                        complexity: "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
+                        syntax: "key end:string start:string [COUNT count]", history: [("6.2.0", "Added exclusive ranges.")], handler: StreamCommands.xrevrange),
+            CommandSpec("xsetid", arity: -3, flags: [.write, .denyOOM, .fast], keys: [.key(1, [.rw, .update])], group: .stream, since: "5.0.0",
+                        summary: "An internal command for replicating stream values", complexity: "O(1)",
+                        syntax: "key last-id [ENTRIESADDED entries_added:integer]@7.0.0 [MAXDELETEDID max_deleted_entry_id]@7.0.0",
+                        history: [("7.0.0", "Added the `entries_added` and `max_deleted_entry_id` arguments.")], handler: StreamCommands.xsetid),
+            CommandSpec("xtrim", arity: -4, flags: [.write], keys: [.key(1, [.rw, .delete])], group: .stream, since: "5.0.0",
+                        summary: "Trims the stream to (approximately if '~' is passed) a certain size",
+                        complexity: "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
+                        syntax: "key " + trimSyntax, history: [("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option.")],
+                        tips: ["nondeterministic_output"], handler: StreamCommands.xtrim),
+        ]
+    }
 
     // MARK: GEO
 

@@ -246,6 +246,8 @@ package final class ServerCore: @unchecked Sendable {
         encodingLimits.setMaxIntsetEntries = int("set-max-intset-entries", 512)
         encodingLimits.zsetMaxListpackEntries = int("zset-max-listpack-entries", 128)
         encodingLimits.zsetMaxListpackValue = int("zset-max-listpack-value", 64)
+        encodingLimits.streamNodeMaxBytes = int("stream-node-max-bytes", 4096)
+        encodingLimits.streamNodeMaxEntries = int("stream-node-max-entries", 100)
         keyspaceEventFlags = KeyspaceEventFlags(parsing: settings.notifyKeyspaceEvents) ?? []
         keyspace.insertionObserver = keyspaceEventFlags.contains(.new) ? { [unowned self] database, key in
             notifyKeyspaceEvent(.new, "new", key, database: database)
@@ -521,7 +523,7 @@ package final class ServerCore: @unchecked Sendable {
         // Like Redis: a command is logged when it changed something, as rewritten by its handler.
         if aof != nil && !context.client.isReplaying && (stats.changes != changesBefore || context.propagation != nil) {
             if let rewritten = context.propagation {
-                for words in rewritten { propagate(database: database, words: words) }
+                propagate(database: database, commands: rewritten)
             } else {
                 propagate(database: database, arguments: context.args)
             }
@@ -665,6 +667,11 @@ package struct CommandContext {
 
     /// True while a blocked command is run again because one of its keys got data: it must not block again.
     var isRetryingBlocked = false
+    /// The key whose data woke the blocked command being run again (XREAD serves that key only).
+    var readyKey: Bytes? = nil
+
+    /// Whether this command runs inside a script (Redis's Lua client).
+    var isScriptClient: Bool { client === server.luaClient }
 
     /// What the append-only file records for this command instead of its own arguments (nil: as sent).
     var propagation: [[[UInt8]]]? = nil

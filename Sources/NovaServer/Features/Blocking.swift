@@ -145,7 +145,7 @@ extension ServerCore {
             for entry in blocking.takeReadyKeys() {
                 // A command served earlier in this loop has left the queue: `retry` skips it.
                 for command in blocking.waiting(on: entry) where blocking.contains(command.client) {
-                    retry(command)
+                    retry(command, readyKey: entry.key)
                 }
             }
         }
@@ -153,12 +153,13 @@ extension ServerCore {
 
     /// Runs a blocked command again; true when it completed (and the client was unblocked).
     @discardableResult
-    private func retry(_ command: BlockedCommand) -> Bool {
+    private func retry(_ command: BlockedCommand, readyKey: Bytes) -> Bool {
         let client = command.client
         var context = CommandContext(server: self, client: client, reply: RESPWriter(buffer: ByteBuffer(), version: client.protocolVersion))
         context.args = Arguments(command.arguments)
         context.spec = command.spec
         context.isRetryingBlocked = true
+        context.readyKey = readyKey
         let savedDatabase = client.database
         client.database = command.database
         defer { client.database = savedDatabase }
@@ -171,7 +172,7 @@ extension ServerCore {
         }
         guard context.reply.buffer.readableBytes > 0 else { return false }
         if aof != nil && stats.changes != changesBefore {
-            for words in context.propagation ?? [] { propagate(database: command.database, words: words) }
+            propagate(database: command.database, commands: context.propagation ?? [])
         }
         blocking.remove(client)
         pendingActions.append(.resume(client, context.reply.buffer))

@@ -32,6 +32,7 @@ struct DatasetDigest {
         case .set: return 2
         case .zset: return 3
         case .hash: return 4
+        case .stream: return 6
         }
     }
 
@@ -62,6 +63,12 @@ struct DatasetDigest {
                 field.key.withBytes { element.mix($0) }
                 field.value.withBytes { element.mix($0) }
                 xor(element.bytes)
+            }
+        case .stream(let stream):
+            stream.forEach(from: .zero, to: .max) { entry in
+                mix(Array("\(entry.id.ms).\(entry.id.seq)".utf8))
+                for part in entry.fieldsAndValues { part.withBytes { mix($0) } }
+                return true
             }
         }
         if hasExpiry { xor(Array("!!expire!!".utf8)) }

@@ -92,6 +92,9 @@ extension ServerCore {
     /// tracking clients that read it are told (CLIENT TRACKING).
     func keyModified(_ database: Int, _ key: some ContiguousBytes) {
         if !tracking.isEmpty { invalidateTrackedKey(Bytes(key)) }
+        // A stream deleted or replaced under a blocked XREADGROUP ends its wait (Redis's
+        // `signalDeletedKeyAsReady`); other waiters find nothing new and go on waiting.
+        signalKeyReady(database, key)
         guard !watches.isEmpty else { return }
         let entry = DatabaseKey(database: database, key: Bytes(key))
         watches.keyChanged(entry, present: keyspace.databases[database].find(entry.key) != nil)

@@ -55,6 +55,15 @@ extension ServerCore {
         if wrap { propagate(database: aofState.lastDatabase, words: [Array("EXEC".utf8)]) }
     }
 
+    /// Logs what one command propagates: between MULTI and EXEC when it is more than one command and no
+    /// transaction or script groups them already (Redis 7.0's `propagatePendingCommands`).
+    func propagate(database: Int, commands: [[[UInt8]]]) {
+        let wraps = commands.count > 1 && aofState.group == nil
+        if wraps { beginPropagationGroup() }
+        for words in commands { propagate(database: database, words: words) }
+        if wraps { endPropagationGroup(database: database) }
+    }
+
     /// Propagates a command given as byte arrays.
     func propagate(database: Int, words: [[UInt8]]) {
         func nest(_ index: Int, _ collected: [UnsafeRawBufferPointer]) {

@@ -1,0 +1,346 @@
+import NovaRESP
+
+/// Redis's listpack byte format, which streams keep their entries in (one listpack per stream node, as
+/// Redis does): a 32-bit total size, a 16-bit element count, the elements, and 0xFF. Each element is an
+/// integer (7, 13, 16, 24, 32 or 64 bits) or a string (6-, 12- or 32-bit length), followed by its own
+/// size in 1–5 bytes so that it can be walked backwards. Strings that are canonical integers are stored
+/// as integers, as `lpAppend` does. Keeping Redis's format byte for byte keeps the node sizes, and so
+/// where a stream splits into nodes, identical to redis-server's, and makes RDB files a copy.
+public struct Listpack: Sendable, Equatable {
+    /// The whole listpack, header and terminator included.
+    public private(set) var bytes: [UInt8]
+
+    /// The header's 16-bit count saturates here (the count is then unknown).
+    static let unknownCount = 65535
+
+    /// An empty listpack.
+    public init() {
+        bytes = [7, 0, 0, 0, 0, 0, 0xFF]
+    }
+
+    /// A listpack read from an RDB file, validated element by element; nil when malformed.
+    public init?(validating data: [UInt8]) {
+        guard data.count >= 7, data.last == 0xFF else { return nil }
+        let total = Int(data[0]) | Int(data[1]) << 8 | Int(data[2]) << 16 | Int(data[3]) << 24
+        guard total == data.count else { return nil }
+        self.bytes = data
+        var offset = 6
+        var elements = 0
+        while offset < data.count - 1 {
+            guard let size = elementSizeIfValid(at: offset) else { return nil }
+            offset += size
+            elements += 1
+        }
+        guard offset == data.count - 1 else { return nil }
+        let declared = Int(data[4]) | Int(data[5]) << 8
+        guard declared == Self.unknownCount || declared == elements else { return nil }
+    }
+
+    /// The total size in bytes (`lpBytes`).
+    public var byteCount: Int { bytes.count }
+
+    /// Offset of the first element, or nil when empty.
+    public var firstOffset: Int? { bytes.count > 7 ? 6 : nil }
+
+    /// Whether `offset` is the terminator (past the last element).
+    @inline(__always)
+    public func isEnd(_ offset: Int) -> Bool { bytes[offset] == 0xFF }
+
+    // MARK: Sizes
+
+    /// Bytes the back-length of an element of `size` bytes takes.
+    @inline(__always)
+    static func backLengthSize(_ size: Int) -> Int {
+        size <= 127 ? 1 : size < 16383 ? 2 : size < 2_097_151 ? 3 : size < 268_435_455 ? 4 : 5
+    }
+
+    /// Bytes an integer element takes without its back-length.
+    @inline(__always)
+    static func integerSize(_ value: Int64) -> Int {
+        switch value {
+        case 0...127: return 1
+        case -4096...4095: return 2
+        case -32768...32767: return 3
+        case -8_388_608...8_388_607: return 4
+        case Int64(Int32.min)...Int64(Int32.max): return 5
+        default: return 9
+        }
+    }
+
+    /// Bytes a string element of `length` bytes takes without its back-length.
+    @inline(__always)
+    static func stringSize(_ length: Int) -> Int {
+        length < 64 ? 1 + length : length < 4096 ? 2 + length : 5 + length
+    }
+
+    /// Bytes the element for `value` takes, back-length included (a canonical integer is stored as one).
+    public static func elementSize(_ value: UnsafeRawBufferPointer) -> Int {
+        let size = value.count <= 20 ? RedisInteger.parse(value).map(integerSize) ?? stringSize(value.count) : stringSize(value.count)
+        return size + backLengthSize(size)
+    }
+
+    /// Bytes the element for integer `value` takes, back-length included.
+    public static func elementSize(_ value: Int64) -> Int {
+        let size = integerSize(value)
+        return size + backLengthSize(size)
+    }
+
+    // MARK: Reading
+
+    /// An element: an integer, or a string at a byte range of `bytes`.
+    public enum Element: Equatable {
+        case integer(Int64)
+        case string(Range<Int>)
+    }
+
+    /// The element at `offset` and the offset of the next one.
+    @inline(__always)
+    public func element(at offset: Int) -> (Element, next: Int) {
+        bytes.withUnsafeBufferPointer { data in
+            let first = data[offset]
+            let element: Element
+            let size: Int
+            if first & 0x80 == 0 {
+                element = .integer(Int64(first))
+                size = 1
+            } else if first & 0xC0 == 0x80 {
+                let length = Int(first & 0x3F)
+                element = .string((offset + 1)..<(offset + 1 + length))
+                size = 1 + length
+            } else if first & 0xE0 == 0xC0 {
+                let raw = Int64(first & 0x1F) << 8 | Int64(data[offset + 1])
+                element = .integer(raw >= 4096 ? raw - 8192 : raw)
+                size = 2
+            } else if first & 0xF0 == 0xE0 {
+                let length = Int(first & 0x0F) << 8 | Int(data[offset + 1])
+                element = .string((offset + 2)..<(offset + 2 + length))
+                size = 2 + length
+            } else {
+                func little(_ count: Int) -> UInt64 {
+                    var value: UInt64 = 0
+                    for i in 0..<count { value |= UInt64(data[offset + 1 + i]) << (8 * i) }
+                    return value
+                }
+                func signed(_ raw: UInt64, bits: Int) -> Int64 {
+                    let shift = UInt64(64 - bits)
+                    return Int64(bitPattern: raw << shift) >> Int64(shift)
+                }
+                switch first {
+                case 0xF0:
+                    let length = Int(little(4))
+                    element = .string((offset + 5)..<(offset + 5 + length))
+                    size = 5 + length
+                case 0xF1:
+                    element = .integer(signed(little(2), bits: 16)); size = 3
+                case 0xF2:
+                    element = .integer(signed(little(3), bits: 24)); size = 4
+                case 0xF3:
+                    element = .integer(signed(little(4), bits: 32)); size = 5
+                default:
+                    element = .integer(Int64(bitPattern: little(8))); size = 9
+                }
+            }
+            return (element, offset + size + Self.backLengthSize(size))
+        }
+    }
+
+    /// The integer at `offset` (0 for a string, which stream metadata never is) and the next offset.
+    @inline(__always)
+    public func integer(at offset: Int) -> (Int64, next: Int) {
+        let (element, next) = element(at: offset)
+        if case .integer(let value) = element { return (value, next) }
+        return (0, next)
+    }
+
+    /// The offset just after the element at `offset`.
+    @inline(__always)
+    public func next(_ offset: Int) -> Int { element(at: offset).next }
+
+    /// The offset of the element before the one at `offset` (which may be the terminator), read from its
+    /// back-length; nil at the first element.
+    public func previous(_ offset: Int) -> Int? {
+        guard offset > 6 else { return nil }
+        var position = offset - 1
+        var size = 0
+        var shift = 0
+        while true {
+            let byte = Int(bytes[position])
+            size |= (byte & 127) << shift
+            if byte & 128 == 0 { break }
+            shift += 7
+            position -= 1
+        }
+        return position - size
+    }
+
+    /// The element at `offset` as bytes (integers in decimal).
+    public func value(at offset: Int) -> Bytes {
+        switch element(at: offset).0 {
+        case .integer(let value): return Bytes(RedisInteger.bytes(value))
+        case .string(let range): return bytes.withUnsafeBytes { Bytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        }
+    }
+
+    /// Whether the element at `offset` equals `other` as a string (an integer element compares by its
+    /// decimal form).
+    public func element(at offset: Int, equals other: UnsafeRawBufferPointer) -> Bool {
+        switch element(at: offset).0 {
+        case .integer(let value):
+            return RedisInteger.bytes(value).withUnsafeBytes { ByteCompare.equal($0, other) }
+        case .string(let range):
+            return bytes.withUnsafeBytes { ByteCompare.equal(UnsafeRawBufferPointer(rebasing: $0[range]), other) }
+        }
+    }
+
+    /// The element size at `offset` when it is well formed and inside the data (for validation).
+    private func elementSizeIfValid(at offset: Int) -> Int? {
+        let first = bytes[offset]
+        var size: Int
+        if first & 0x80 == 0 { size = 1 }
+        else if first & 0xC0 == 0x80 { size = 1 + Int(first & 0x3F) }
+        else if first & 0xE0 == 0xC0 { size = 2 }
+        else if first & 0xF0 == 0xE0 {
+            guard offset + 1 < bytes.count else { return nil }
+            size = 2 + (Int(first & 0x0F) << 8 | Int(bytes[offset + 1]))
+        } else {
+            switch first {
+            case 0xF0:
+                guard offset + 5 <= bytes.count else { return nil }
+                var length = 0
+                for i in 0..<4 { length |= Int(bytes[offset + 1 + i]) << (8 * i) }
+                size = 5 + length
+            case 0xF1: size = 3
+            case 0xF2: size = 4
+            case 0xF3: size = 5
+            case 0xF4: size = 9
+            default: return nil
+            }
+        }
+        let total = size + Self.backLengthSize(size)
+        guard offset + total < bytes.count else { return nil }
+        // The back-length must say the same.
+        var position = offset + total - 1
+        var declared = 0
+        var shift = 0
+        while true {
+            let byte = Int(bytes[position])
+            declared |= (byte & 127) << shift
+            if byte & 128 == 0 { break }
+            shift += 7
+            position -= 1
+            guard position >= offset + size, shift <= 28 else { return nil }
+        }
+        return declared == size && position == offset + size ? total : nil
+    }
+
+    // MARK: Writing
+
+    /// The encoding of an integer element with its back-length.
+    static func encode(integer value: Int64, into out: inout [UInt8]) {
+        let start = out.count
+        switch value {
+        case 0...127:
+            out.append(UInt8(value))
+        case -4096...4095:
+            let raw = value < 0 ? (1 << 13) + value : value
+            out.append(UInt8(raw >> 8) | 0xC0)
+            out.append(UInt8(raw & 0xFF))
+        case -32768...32767:
+            out.append(0xF1)
+            appendLittle(UInt64(bitPattern: value), 2, &out)
+        case -8_388_608...8_388_607:
+            out.append(0xF2)
+            appendLittle(UInt64(bitPattern: value), 3, &out)
+        case Int64(Int32.min)...Int64(Int32.max):
+            out.append(0xF3)
+            appendLittle(UInt64(bitPattern: value), 4, &out)
+        default:
+            out.append(0xF4)
+            appendLittle(UInt64(bitPattern: value), 8, &out)
+        }
+        appendBackLength(out.count - start, &out)
+    }
+
+    /// The encoding of an element for `value` (an integer when canonical) with its back-length.
+    static func encode(_ value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        if value.count <= 20, let number = RedisInteger.parse(value) {
+            encode(integer: number, into: &out)
+            return
+        }
+        let start = out.count
+        let length = value.count
+        if length < 64 {
+            out.append(0x80 | UInt8(length))
+        } else if length < 4096 {
+            out.append(0xE0 | UInt8(length >> 8))
+            out.append(UInt8(length & 0xFF))
+        } else {
+            out.append(0xF0)
+            appendLittle(UInt64(length), 4, &out)
+        }
+        out.append(contentsOf: value)
+        appendBackLength(out.count - start, &out)
+    }
+
+    private static func appendLittle(_ value: UInt64, _ count: Int, _ out: inout [UInt8]) {
+        for i in 0..<count { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))) }
+    }
+
+    private static func appendBackLength(_ size: Int, _ out: inout [UInt8]) {
+        switch size {
+        case ...127:
+            out.append(UInt8(size))
+        case ..<16383:
+            out.append(UInt8(size >> 7)); out.append(UInt8(size & 127) | 128)
+        case ..<2_097_151:
+            out.append(UInt8(size >> 14)); out.append(UInt8((size >> 7) & 127) | 128); out.append(UInt8(size & 127) | 128)
+        case ..<268_435_455:
+            out.append(UInt8(size >> 21)); out.append(UInt8((size >> 14) & 127) | 128)
+            out.append(UInt8((size >> 7) & 127) | 128); out.append(UInt8(size & 127) | 128)
+        default:
+            out.append(UInt8(truncatingIfNeeded: size >> 28)); out.append(UInt8((size >> 21) & 127) | 128)
+            out.append(UInt8((size >> 14) & 127) | 128); out.append(UInt8((size >> 7) & 127) | 128)
+            out.append(UInt8(size & 127) | 128)
+        }
+    }
+
+    /// Appends encoded elements (`count` of them) before the terminator and updates the header.
+    public mutating func append(encoded: [UInt8], count: Int) {
+        bytes.removeLast()
+        bytes.append(contentsOf: encoded)
+        bytes.append(0xFF)
+        updateHeader(addingElements: count)
+    }
+
+    /// Replaces the integer element at `offset` with `value` (its size may change).
+    public mutating func replaceInteger(at offset: Int, with value: Int64) {
+        let oldNext = next(offset)
+        var encoded: [UInt8] = []
+        Self.encode(integer: value, into: &encoded)
+        if encoded.count == oldNext - offset {
+            for i in 0..<encoded.count { bytes[offset + i] = encoded[i] }
+        } else {
+            bytes.replaceSubrange(offset..<oldNext, with: encoded)
+        }
+        updateHeader(addingElements: 0)
+    }
+
+    /// Gives back spare capacity (a node that will not grow again).
+    public mutating func shrink() {
+        if bytes.capacity > bytes.count + 16 { bytes = Array(unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
+            _ = buffer.initialize(from: bytes)
+            initialized = bytes.count
+        } }
+    }
+
+    private mutating func updateHeader(addingElements added: Int) {
+        let total = bytes.count
+        bytes[0] = UInt8(total & 0xFF); bytes[1] = UInt8((total >> 8) & 0xFF)
+        bytes[2] = UInt8((total >> 16) & 0xFF); bytes[3] = UInt8((total >> 24) & 0xFF)
+        guard added != 0 else { return }
+        let current = Int(bytes[4]) | Int(bytes[5]) << 8
+        guard current != Self.unknownCount else { return }
+        let updated = min(current + added, Self.unknownCount)
+        bytes[4] = UInt8(updated & 0xFF); bytes[5] = UInt8(updated >> 8)
+    }
+}
