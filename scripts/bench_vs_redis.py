@@ -37,8 +37,32 @@ def start(kind):
 SCRIPT = "redis.call('incr', KEYS[1]); redis.call('set', KEYS[2], ARGV[1]); return redis.call('get', KEYS[2])"
 
 
-def command_for(server, test):
-    """redis-benchmark's arguments for `test`: one of its own tests, or EVALSHA of SCRIPT."""
+# A stream entry of five small fields, as an event log or a job queue writes them.
+STREAM_FIELDS = ["kind", "click", "user", "4711", "page", "/products/42", "ms", "153", "ok", "1"]
+
+
+def fill_stream(server, key, entries):
+    """Appends `entries` entries with auto IDs to `key` through redis-cli --pipe."""
+    fields = "".join(f"${len(w)}\r\n{w}\r\n" for w in STREAM_FIELDS)
+    head = f"*{3 + len(STREAM_FIELDS)}\r\n$4\r\nXADD\r\n${len(key)}\r\n{key}\r\n$1\r\n*\r\n"
+    chunk = 100_000
+    for base in range(0, entries, chunk):
+        payload = (head + fields) * min(chunk, entries - base)
+        subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload.encode(),
+                       capture_output=True, check=True)
+
+
+def command_for(server, test, requests):
+    """redis-benchmark's arguments for `test`: one of its own tests, EVALSHA of SCRIPT, XADD of a five-field
+    entry, or XREADGROUP of one entry at a time from a stream filled with `requests` entries beforehand."""
+    if test == "xadd":
+        return ["XADD", "bench:xadd", "*"] + STREAM_FIELDS
+    if test == "xreadgroup":
+        key = f"bench:group:{time.time_ns()}"
+        fill_stream(server, key, requests)
+        subprocess.run(["redis-cli", "-p", str(server.port), "XGROUP", "CREATE", key, "workers", "0"],
+                       capture_output=True, check=True)
+        return ["XREADGROUP", "GROUP", "workers", "consumer", "COUNT", "1", "STREAMS", key, ">"]
     if test != "evalsha":
         return ["-t", test]
     sha = subprocess.run(["redis-cli", "-p", str(server.port), "SCRIPT", "LOAD", SCRIPT],
@@ -47,7 +71,7 @@ def command_for(server, test):
 
 
 def run_benchmark(server, test, requests, pipeline, clients):
-    command = command_for(server, test)
+    command = command_for(server, test, requests)
     before = cpu_seconds(server.process.pid)
     out = subprocess.run(
         ["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(clients),
@@ -64,12 +88,23 @@ def run_benchmark(server, test, requests, pipeline, clients):
     }
 
 
-def bytes_per_key(kind, keys):
+def rss_growth_per_item(kind, fill, items):
+    """RSS growth of a fresh server of `kind` per item while `fill(server)` writes `items` items."""
     server = start(kind)
     try:
         pid = server.process.pid
         time.sleep(0.3)
         rss_before = rss_bytes(pid)
+        fill(server)
+        time.sleep(0.5)
+        return (rss_bytes(pid) - rss_before) / items
+    finally:
+        server.cleanup()
+
+
+def bytes_per_key(kind, keys):
+    """RSS growth per key for `keys` SETs of 100-byte values with a TTL."""
+    def fill(server):
         value = "v" * 100
         chunk = 50_000
         for base in range(0, keys, chunk):
@@ -78,10 +113,12 @@ def bytes_per_key(kind, keys):
                 for k in (f"key:{i:012d}" for i in range(base, min(keys, base + chunk))))
             subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload.encode(),
                            capture_output=True, check=True)
-        time.sleep(0.5)
-        return (rss_bytes(pid) - rss_before) / keys
-    finally:
-        server.cleanup()
+    return rss_growth_per_item(kind, fill, keys)
+
+
+def bytes_per_stream_entry(kind, entries):
+    """RSS growth per entry for `entries` XADDs of five small fields to one stream."""
+    return rss_growth_per_item(kind, lambda server: fill_stream(server, "events", entries), entries)
 
 
 def main():
@@ -89,9 +126,12 @@ def main():
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
-    parser.add_argument("--tests", default="set,get,incr,mset", help="redis-benchmark tests, and evalsha")
+    parser.add_argument("--tests", default="set,get,incr,mset",
+                        help="redis-benchmark tests, and evalsha, xadd, xreadgroup")
     parser.add_argument("--pipelines", default="1,16")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--stream-entries", type=int, default=0,
+                        help="also measure memory per stream entry for this many XADDs of five small fields")
     parser.add_argument("--threads", type=int, default=None, help="io-threads (event loops) for nova")
     parser.add_argument("--rounds", type=int, default=1,
                         help="paired rounds per cell, servers alternating first; medians are reported "
@@ -150,6 +190,11 @@ def main():
                   f"| {cell('nova', 'cpu_per_million'):.2f} | {cell('redis', 'cpu_per_million'):.2f} "
                   f"| {median(cpu_ratios):.2f} |")
     print()
+    if args.stream_entries:
+        nova_entry = bytes_per_stream_entry("nova", args.stream_entries)
+        redis_entry = bytes_per_stream_entry("redis", args.stream_entries)
+        print(f"Memory for {args.stream_entries:,} stream entries (five small fields), RSS growth per entry: "
+              f"nova {nova_entry:.1f} B, redis {redis_entry:.1f} B, ratio {nova_entry / redis_entry:.2f}")
     if args.no_memory:
         return
     nova_bytes = bytes_per_key("nova", keys)

@@ -47,7 +47,6 @@ def test_limits_moving_window_lets_hits_through_as_the_window_moves(limiter_stor
     assert not limiter.hit(two_per_second, "k")
 
 
-@pytest.mark.xfail(strict=True, reason="rq 2.x/3.x keeps job results in streams (XADD, XREVRANGE): issue 18")
 def test_rq_enqueue_and_burst_worker(r, nova_server):
     connection = redis.Redis(port=nova_server.port)
     queue = Queue("scripts", connection=connection)

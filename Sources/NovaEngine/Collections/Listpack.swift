@@ -314,6 +314,11 @@ public struct Listpack: Sendable, Equatable {
 
     /// Replaces the integer element at `offset` with `value` (its size may change).
     public mutating func replaceInteger(at offset: Int, with value: Int64) {
+        // The common case, a small counter or flag staying small: one byte in place.
+        if value >= 0 && value <= 127 && bytes[offset] & 0x80 == 0 {
+            bytes[offset] = UInt8(value)
+            return
+        }
         let oldNext = next(offset)
         var encoded: [UInt8] = []
         Self.encode(integer: value, into: &encoded)

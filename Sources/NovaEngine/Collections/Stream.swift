@@ -32,8 +32,28 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
     /// `ms-seq`.
     public var description: String { "\(ms)-\(seq)" }
 
-    /// `ms-seq` as bytes.
-    public var bytes: [UInt8] { Array(description.utf8) }
+    /// `ms-seq` as bytes (written digit by digit: replies carry one per entry).
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(41)
+        func digits(_ value: UInt64) {
+            var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &scratch) { buffer in
+                var v = value
+                var index = 20
+                repeat {
+                    index -= 1
+                    buffer[index] = UInt8(truncatingIfNeeded: v % 10) + 48
+                    v /= 10
+                } while v > 0
+                out.append(contentsOf: buffer[index..<20])
+            }
+        }
+        digits(ms)
+        out.append(UInt8(ascii: "-"))
+        digits(seq)
+        return out
+    }
 
     /// The 16-byte big-endian form Redis uses as a radix-tree key and in RDB files.
     public var bigEndianBytes: [UInt8] {
@@ -337,6 +357,8 @@ public struct StreamValue: @unchecked Sendable {
         var maxDeletedID = StreamID.zero
         var entriesAdded: UInt64 = 0
         var groups: [StreamGroup] = []
+        /// The nodes' listpack bytes, kept up to date so that the footprint costs nothing to read.
+        var nodeBytes = 0
 
         init() {}
 
@@ -349,6 +371,7 @@ public struct StreamValue: @unchecked Sendable {
             other.maxDeletedID = maxDeletedID
             other.entriesAdded = entriesAdded
             other.groups = groups
+            other.nodeBytes = nodeBytes
             return other
         }
     }
@@ -453,13 +476,14 @@ public struct StreamValue: @unchecked Sendable {
             for i in 0..<fieldCount { fieldsAndValues[2 * i].withBytes { Listpack.encode($0, into: &encoded) } }
             Listpack.encode(integer: 0, into: &encoded)
             node.listpack.append(encoded: encoded, count: 4 + fieldCount)
+            storage.nodeBytes += node.listpack.byteCount
             storage.nodes.append(node)
             flags = StreamNode.sameFieldsFlag
             encoded.removeAll(keepingCapacity: true)
         } else {
             let index = storage.nodes.count - 1
             let header = storage.nodes[index].header
-            storage.nodes[index].listpack.replaceInteger(at: header.liveOffset, with: header.live + 1)
+            replaceInteger(node: index, at: header.liveOffset, with: header.live + 1)
             let updated = storage.nodes[index].header
             if updated.fieldCount == fieldCount {
                 var offset = updated.firstField
@@ -495,6 +519,7 @@ public struct StreamValue: @unchecked Sendable {
         Listpack.encode(integer: lpCount, into: &encoded)
         elements += 1
         storage.nodes[index].listpack.append(encoded: encoded, count: elements)
+        storage.nodeBytes += encoded.count
         storage.length += 1
         storage.entriesAdded &+= 1
         storage.lastID = id
@@ -618,13 +643,20 @@ public struct StreamValue: @unchecked Sendable {
     /// its last live entry (`streamIteratorRemoveEntry`).
     private mutating func markDeleted(node index: Int, slot: StreamNode.Slot, header: StreamNode.Header) {
         if header.live == 1 {
-            storage.nodes.remove(at: index)
+            storage.nodeBytes -= storage.nodes.remove(at: index).listpack.byteCount
             return
         }
-        storage.nodes[index].listpack.replaceInteger(at: slot.flagsOffset, with: slot.flags | StreamNode.deletedFlag)
-        storage.nodes[index].listpack.replaceInteger(at: header.liveOffset, with: header.live - 1)
+        replaceInteger(node: index, at: slot.flagsOffset, with: slot.flags | StreamNode.deletedFlag)
+        replaceInteger(node: index, at: header.liveOffset, with: header.live - 1)
         let updated = storage.nodes[index].header
-        storage.nodes[index].listpack.replaceInteger(at: updated.deletedOffset, with: updated.deleted + 1)
+        replaceInteger(node: index, at: updated.deletedOffset, with: updated.deleted + 1)
+    }
+
+    /// Replaces an integer of a node's listpack, keeping the byte count.
+    private mutating func replaceInteger(node index: Int, at offset: Int, with value: Int64) {
+        let before = storage.nodes[index].listpack.byteCount
+        storage.nodes[index].listpack.replaceInteger(at: offset, with: value)
+        storage.nodeBytes += storage.nodes[index].listpack.byteCount - before
     }
 
     /// How XADD and XTRIM trim.
@@ -651,7 +683,7 @@ public struct StreamValue: @unchecked Sendable {
             case .minID(let minID): removeNode = node.lastEntryID < minID
             }
             if removeNode {
-                storage.nodes.removeFirst()
+                storage.nodeBytes -= storage.nodes.removeFirst().listpack.byteCount
                 storage.length -= Int(entries)
                 deleted += entries
                 continue
@@ -669,7 +701,7 @@ public struct StreamValue: @unchecked Sendable {
                 }
                 if stop { break }
                 if !slot.isDeleted {
-                    storage.nodes[0].listpack.replaceInteger(at: slot.flagsOffset, with: slot.flags | StreamNode.deletedFlag)
+                    replaceInteger(node: 0, at: slot.flagsOffset, with: slot.flags | StreamNode.deletedFlag)
                     removedHere += 1
                     storage.length -= 1
                 }
@@ -677,9 +709,9 @@ public struct StreamValue: @unchecked Sendable {
             }
             deleted += removedHere
             let current = storage.nodes[0].header
-            storage.nodes[0].listpack.replaceInteger(at: current.liveOffset, with: entries - removedHere)
+            replaceInteger(node: 0, at: current.liveOffset, with: entries - removedHere)
             let afterLive = storage.nodes[0].header
-            storage.nodes[0].listpack.replaceInteger(at: afterLive.deletedOffset, with: header.deleted + removedHere)
+            replaceInteger(node: 0, at: afterLive.deletedOffset, with: header.deleted + removedHere)
             break
         }
         storage.firstID = storage.length == 0 ? .zero : edgeID(first: true) ?? .zero
@@ -781,12 +813,16 @@ public struct StreamValue: @unchecked Sendable {
     /// Rebuilds a stream from RDB parts; nil when a node is malformed. Counters are taken as given.
     public init?(nodes: [(master: StreamID, listpack: [UInt8])], length: Int, lastID: StreamID, firstID: StreamID,
                  maxDeletedID: StreamID, entriesAdded: UInt64, groups: [StreamGroup]) {
+        var live = 0
         for (master, bytes) in nodes {
             guard let listpack = Listpack(validating: bytes), listpack.firstOffset != nil else { return nil }
             let node = StreamNode(master: master, listpack: listpack)
-            guard Self.isWellFormed(node) else { return nil }
+            guard Self.isWellFormed(node), storage.nodes.last.map({ $0.master < master }) ?? true else { return nil }
+            live += Int(node.header.live)
+            storage.nodeBytes += listpack.byteCount
             storage.nodes.append(node)
         }
+        guard live == length else { return nil }
         storage.length = length
         storage.lastID = lastID
         storage.firstID = firstID
@@ -833,22 +869,21 @@ public struct StreamValue: @unchecked Sendable {
                 i += 1
             }
             i += count
-            guard i < elements.count, integer(i) != nil else { return false }
+            // lp-count: the entry's element count, which walking backwards relies on.
+            let own = flags & StreamNode.sameFieldsFlag == 0
+            guard i < elements.count, integer(i) == Int64(count + 3 + (own ? 1 : 0)) else { return false }
             i += 1
             if flags & StreamNode.deletedFlag != 0 { deletedSeen += 1 } else { entries += 1 }
         }
         return entries == live && deletedSeen == deleted
     }
 
-    /// Heap bytes, by the engine's accounting.
+    /// Heap bytes, by the engine's accounting: O(groups), as every write asks for it.
     public var footprint: Int {
-        var total = 96 + storage.nodes.count * (MemoryLayout<StreamNode>.stride + 32)
-        for node in storage.nodes { total += node.listpack.bytes.capacity }
+        var total = 96 + storage.nodes.count * (MemoryLayout<StreamNode>.stride + 32) + storage.nodeBytes
         for group in storage.groups {
-            total += 96 + group.name.heapFootprint + group.pending.count * (MemoryLayout<PendingEntry>.stride + 8)
-            for consumer in group.consumers {
-                total += 64 + consumer.name.heapFootprint + consumer.pending.count * 24
-            }
+            total += 96 + group.name.heapFootprint + group.pending.count * (MemoryLayout<PendingEntry>.stride + 24)
+                + group.consumers.count * (MemoryLayout<StreamConsumer>.stride + 64)
         }
         return total
     }

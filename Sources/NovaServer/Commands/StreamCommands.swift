@@ -201,7 +201,9 @@ enum StreamCommands {
         let fields = (fieldStart..<ctx.args.count).map { ctx.args[$0] }
         let limits = ctx.limits
         let now = UInt64(max(0, ctx.now))
-        var words = (0..<ctx.args.count).map { ctx.bytes($0) }
+        // What the AOF gets (the ID made, an approximate trim made exact); built only when there is one.
+        let logging = ctx.server.aof != nil
+        var words = logging ? (0..<ctx.args.count).map { ctx.bytes($0) } : []
         let (id, trimmed) = try ctx.modify(StreamKind.self, key, create: true) { stream throws(CommandError) -> (StreamID, Int64) in
             if stream.lastID == .max {
                 throw CommandError("ERR The stream has exhausted the last possible ID, unable to add more items")
@@ -218,7 +220,7 @@ enum StreamCommands {
             var trimmed: Int64 = 0
             if let strategy = options.strategy {
                 trimmed = stream.trim(strategy, approximate: options.approximate, limit: options.limit)
-                exactTrimWords(ctx, options, stream, words: &words)
+                if logging { exactTrimWords(ctx, options, stream, words: &words) }
             }
             return (id, trimmed)
         }!
@@ -226,8 +228,10 @@ enum StreamCommands {
         ctx.modified(key, "xadd", .stream)
         ctx.dirty()
         if trimmed > 0 { ctx.notify(key, "xtrim", .stream) }
-        if options.id == nil || !options.sequenceGiven { words[options.idIndex] = id.bytes }
-        ctx.propagate(words)
+        if logging && (options.id == nil || !options.sequenceGiven || options.approximate) {
+            if options.id == nil || !options.sequenceGiven { words[options.idIndex] = id.bytes }
+            ctx.propagate(words)
+        }
         ctx.server.signalKeyReady(ctx.db, key)
     }
 
@@ -366,19 +370,21 @@ extension StreamCommands {
     /// ID and read counter, records pending entries (unless `noAck`), and returns the entries with what
     /// to log (`streamReplyWithRange` with a group).
     static func deliver(_ stream: inout StreamValue, group name: ByteBuffer, consumer: Bytes, after start: StreamID,
-                        count: Int, noAck: Bool, now: Int64, key: ByteBuffer) -> (entries: [StreamEntry], log: [[[UInt8]]]) {
+                        count: Int, noAck: Bool, now: Int64, key: ByteBuffer, logging: Bool) -> (entries: [StreamEntry], log: [[[UInt8]]]) {
         guard let from = start.incremented else { return ([], []) }
         let entries = stream.entries(from: from, to: .max, limit: count)
         var log: [[[UInt8]]] = []
         var lastIDMoved = false
         for entry in entries {
-            let snapshot = stream
+            // Worked out before the group is changed: no copy of the stream may be alive then.
+            let tombstonesAhead = stream.rangeHasTombstones(from: entry.id)
+            let estimate = stream.entriesAdded != 0 ? stream.estimatedEntriesRead(upTo: entry.id) : nil
             stream.withGroup(name) { group in
                 if entry.id > group.lastID {
-                    if group.entriesRead != StreamGroup.unknownEntriesRead && !snapshot.rangeHasTombstones(from: entry.id) {
+                    if group.entriesRead != StreamGroup.unknownEntriesRead && !tombstonesAhead {
                         group.entriesRead += 1
-                    } else if snapshot.entriesAdded != 0 {
-                        group.entriesRead = snapshot.estimatedEntriesRead(upTo: entry.id)
+                    } else if let estimate {
+                        group.entriesRead = estimate
                     }
                     group.lastID = entry.id
                     if noAck { lastIDMoved = true }
@@ -386,11 +392,11 @@ extension StreamCommands {
                 if !noAck {
                     let pending = PendingEntry(id: entry.id, deliveryTime: now, deliveryCount: 1, consumer: consumer)
                     group.setPending(pending)
-                    log.append(claimWords(key, name, pending, lastID: group.lastID))
+                    if logging { log.append(claimWords(key, name, pending, lastID: group.lastID)) }
                 }
             }
         }
-        if lastIDMoved, let group = stream.group(name) { log.append(setIDWords(key, name, group)) }
+        if logging && lastIDMoved, let group = stream.group(name) { log.append(setIDWords(key, name, group)) }
         return (entries, log)
     }
 
@@ -423,7 +429,7 @@ extension StreamCommands {
 
     static func xack(_ ctx: inout CommandContext) throws(CommandError) {
         let key = ctx.args[1], name = ctx.args[2]
-        guard let stream = try ctx.read(StreamKind.self, key), stream.group(name) != nil else { return ctx.reply.integer(0) }
+        guard try ctx.read(StreamKind.self, key)?.group(name) != nil else { return ctx.reply.integer(0) }
         var ids: [StreamID] = []
         for index in 3..<ctx.args.count { ids.append(try StreamIDSyntax.parse(ctx.args[index]).id) }
         let acknowledged = try ctx.modify(StreamKind.self, key, create: false) { stream throws(CommandError) -> Int in
@@ -513,7 +519,7 @@ extension StreamCommands {
 
     static func xclaim(_ ctx: inout CommandContext) throws(CommandError) {
         let key = ctx.args[1], name = ctx.args[2]
-        guard let stream = try ctx.read(StreamKind.self, key), stream.group(name) != nil else { throw noGroup(key, name) }
+        guard try ctx.read(StreamKind.self, key)?.group(name) != nil else { throw noGroup(key, name) }
         var minIdle = try ctx.args.integer(4, or: CommandError("ERR Invalid min-idle-time argument for XCLAIM"))
         if minIdle < 0 { minIdle = 0 }
         var ids: [(StreamID, Int)] = []
@@ -666,7 +672,7 @@ extension StreamCommands {
             j += 1
         }
         let key = ctx.args[1], name = ctx.args[2]
-        guard let stream = try ctx.read(StreamKind.self, key), stream.group(name) != nil else { throw noGroup(key, name) }
+        guard try ctx.read(StreamKind.self, key)?.group(name) != nil else { throw noGroup(key, name) }
         let now = ctx.now
         let consumerName = ctx.args.bytes(3)
         var createdConsumer = false
@@ -844,31 +850,33 @@ extension StreamCommands {
         var log: [[[UInt8]]] = []
         for i in 0..<request.streams {
             let key = ctx.args[request.keysIndex + i]
-            guard let stream = try ctx.inspect(StreamKind.self, key, database: ctx.db, { $0 }) else { continue }
+            // No copy of the stream is kept past these looks: a copy alive while XREADGROUP changes the
+            // stream would make the change copy the whole stream.
+            guard let (top, groupLastID) = try ctx.inspect(StreamKind.self, key, database: ctx.db, { stream in
+                (stream.length > 0 ? stream.edgeID(first: false) : nil, request.group.flatMap { stream.group($0)?.lastID })
+            }) else { continue }
             var after = ids[i]
-            var serve = false
-            var history = false
-            if let group = request.group {
+            if request.group != nil {
+                var serve = false
+                var history = false
                 if after != newEntries {
                     serve = true
                     history = true
-                } else if stream.length > 0, let top = stream.edgeID(first: false), let last = stream.group(group)?.lastID, top > last {
+                } else if let top, let groupLastID, top > groupLastID {
                     serve = true
-                    after = last
+                    after = groupLastID
                 }
                 if let entries = try readGroup(&ctx, request, key: key, after: after, serve: serve, history: history, log: &log) {
                     served.append((key, entries))
                 }
                 continue
-            } else if stream.length > 0, let top = stream.edgeID(first: false), top > after {
-                serve = true
             }
-            if serve, let from = after.incremented {
-                let entries = stream.entries(from: from, to: .max, limit: Int(clamping: request.count))
-                served.append((key, entries.map { ($0.id, $0) }))
-            } else if serve {
-                served.append((key, []))
-            }
+            guard let top, top > after else { continue }
+            let from = after.incremented ?? .max
+            let entries = try ctx.inspect(StreamKind.self, key, database: ctx.db) { stream in
+                stream.entries(from: from, to: .max, limit: Int(clamping: request.count))
+            } ?? []
+            served.append((key, entries.map { ($0.id, $0) }))
         }
         if isGroupRead { ctx.propagation = log }
         if !served.isEmpty {
@@ -921,7 +929,7 @@ extension StreamCommands {
                 return (StreamCommands.history(&stream, group: group, consumer: consumer, after: after, count: count, now: now), words)
             }
             let delivered = deliver(&stream, group: group, consumer: consumer, after: after, count: count,
-                                    noAck: request.noAck, now: now, key: key)
+                                    noAck: request.noAck, now: now, key: key, logging: ctx.server.aof != nil)
             return (delivered.entries.map { ($0.id, $0) }, words + delivered.log)
         }!
         if created {
@@ -960,25 +968,27 @@ extension StreamCommands {
         guard let ready = ctx.readyKey else { return }
         guard let index = (0..<request.streams).first(where: { Bytes(ctx.args[request.keysIndex + $0]) == ready }) else { return }
         let key = ctx.args[request.keysIndex + index]
-        let stream: StreamValue?
+        let state: (lastID: StreamID, groupLastID: StreamID?)?
         do {
-            stream = try ctx.inspect(StreamKind.self, key, database: ctx.db, { $0 })
+            state = try ctx.inspect(StreamKind.self, key, database: ctx.db) { stream in
+                (stream.lastID, request.group.flatMap { stream.group($0)?.lastID })
+            }
         } catch {
-            stream = nil
+            state = nil
         }
-        guard let stream else {
+        guard let state else {
             if request.group != nil { ctx.reply.error("UNBLOCKED the stream key no longer exists") }
             return
         }
         var after = ids[index]
-        if let group = request.group {
-            guard let state = stream.group(group) else {
+        if request.group != nil {
+            guard let groupLastID = state.groupLastID else {
                 ctx.reply.error("NOGROUP the consumer group this client was blocked on no longer exists")
                 return
             }
-            after = state.lastID
+            after = groupLastID
         }
-        guard stream.lastID > after else { return }
+        guard state.lastID > after else { return }
         var log: [[[UInt8]]] = []
         let entries: [(StreamID, StreamEntry?)]
         if request.group != nil {
@@ -986,7 +996,9 @@ extension StreamCommands {
             ctx.propagation = log
         } else {
             let from = after.incremented ?? .max
-            entries = stream.entries(from: from, to: .max, limit: Int(clamping: request.count)).map { ($0.id, $0) }
+            entries = (try ctx.inspect(StreamKind.self, key, database: ctx.db) { stream in
+                stream.entries(from: from, to: .max, limit: Int(clamping: request.count))
+            } ?? []).map { ($0.id, $0) }
         }
         replyRead(&ctx, [(key, entries)])
     }
