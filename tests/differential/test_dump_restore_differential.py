@@ -47,6 +47,14 @@ def fill(client):
     client.zadd("bigzset", {str(n): n / 3 for n in range(300)})
     client.pfadd("hll", *range(100))
     client.pfadd("densehll", *range(5000))
+    for n in range(250):
+        client.xadd("stream", {"n": n, "kind": "click" if n % 3 else "view", "big": "b" * (n % 70)}, id=f"{n + 1}-{n % 3}")
+    client.xdel("stream", "5-2", "100-0")
+    client.xgroup_create("stream", "workers", id="0")
+    client.xreadgroup("workers", "alice", {"stream": ">"}, count=20)
+    client.xreadgroup("workers", "bob", {"stream": ">"}, count=5)
+    client.xgroup_create("stream", "idle", id="$", entries_read=250)
+    client.xadd("smallstream", {"a": 1}, id="1-1")
 
 
 def contents(client, key):
@@ -57,6 +65,8 @@ def contents(client, key):
         "set": lambda: sorted(client.smembers(key)),
         "hash": lambda: sorted(client.hgetall(key).items()),
         "zset": lambda: client.zrange(key, 0, -1, withscores=True),
+        "stream": lambda: (client.xrange(key), client.xrevrange(key), client.xinfo_stream(key, full=True)["groups"],
+                           client.execute_command("XINFO", "STREAM", key, "FULL", "COUNT", "0")),
     }[kind]
     return kind, read(), client.object("encoding", key)
 
@@ -136,7 +146,7 @@ def test_corrupt_payloads_are_refused_or_loaded_whole(pair):
             continue
         # Loaded: the value is whole, every element readable.
         kind = nova.type("k").decode()
-        assert kind in ("string", "list", "set", "hash", "zset")
+        assert kind in ("string", "list", "set", "hash", "zset", "stream")
         contents(nova, "k")
         nova.dump("k")
     assert nova.ping()

@@ -855,8 +855,11 @@ public struct StreamValue: @unchecked Sendable {
             guard i < elements.count, case .integer(let value) = elements[i] else { return nil }
             return value
         }
+        // Counts are checked against the elements present before any arithmetic, so that no value in the
+        // data can overflow it. A node may have no live entry left (a MINID trim can leave only tombstones).
         guard let live = integer(0), let deleted = integer(1), let fields = integer(2), fields >= 0,
-              live > 0, deleted >= 0, 3 + Int(fields) < elements.count, integer(3 + Int(fields)) == 0 else { return false }
+              fields < elements.count, live >= 0, deleted >= 0,
+              3 + Int(fields) < elements.count, integer(3 + Int(fields)) == 0 else { return false }
         var i = 4 + Int(fields)
         var entries: Int64 = 0, deletedSeen: Int64 = 0
         while i < elements.count {
@@ -864,7 +867,7 @@ public struct StreamValue: @unchecked Sendable {
             i += 3
             var count = Int(fields)
             if flags & StreamNode.sameFieldsFlag == 0 {
-                guard let own = integer(i), own >= 0 else { return false }
+                guard let own = integer(i), own >= 0, own < elements.count else { return false }
                 count = Int(own) * 2
                 i += 1
             }

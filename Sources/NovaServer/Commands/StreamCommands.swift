@@ -175,7 +175,7 @@ enum StreamCommands {
 
     /// The arguments as XADD/XTRIM propagate them after an approximate trim: `~` becomes `=` and the
     /// threshold the exact one reached (the length, or the first ID), so that a replay trims the same.
-    static func exactTrimWords(_ ctx: CommandContext, _ options: TrimOptions, _ stream: StreamValue, words: inout [[UInt8]]) {
+    static func exactTrimWords(_ options: TrimOptions, _ stream: StreamValue, words: inout [[UInt8]]) {
         guard options.approximate, options.strategy != nil else { return }
         words[options.thresholdIndex - 1] = Array("=".utf8)
         switch options.strategy! {
@@ -220,7 +220,7 @@ enum StreamCommands {
             var trimmed: Int64 = 0
             if let strategy = options.strategy {
                 trimmed = stream.trim(strategy, approximate: options.approximate, limit: options.limit)
-                if logging { exactTrimWords(ctx, options, stream, words: &words) }
+                if logging { exactTrimWords(options, stream, words: &words) }
             }
             return (id, trimmed)
         }!
@@ -242,7 +242,7 @@ enum StreamCommands {
         var words = (0..<ctx.args.count).map { ctx.bytes($0) }
         let deleted = try ctx.modify(StreamKind.self, key, create: false) { stream throws(CommandError) -> Int64 in
             let deleted = stream.trim(options.strategy!, approximate: options.approximate, limit: options.limit)
-            if deleted > 0 { exactTrimWords(ctx, options, stream, words: &words) }
+            if deleted > 0 { exactTrimWords(options, stream, words: &words) }
             return deleted
         }!
         if deleted > 0 {
@@ -494,7 +494,7 @@ extension StreamCommands {
         let now = ctx.now
         func consider(_ entry: PendingEntry) -> Bool {
             guard count > 0, entry.id <= end else { return false }
-            if minIdle != 0 && now - entry.deliveryTime < minIdle { return true }
+            if minIdle != 0 && now &- entry.deliveryTime < minIdle { return true }
             selected.append(entry)
             count -= 1
             return true
@@ -512,7 +512,7 @@ extension StreamCommands {
             ctx.reply.array(4)
             ctx.reply.streamID(entry.id)
             entry.consumer.withBytes { ctx.reply.bulk($0) }
-            ctx.reply.integer(max(0, now - entry.deliveryTime))
+            ctx.reply.integer(max(0, now &- entry.deliveryTime))
             ctx.reply.integer(Int64(bitPattern: entry.deliveryCount))
         }
     }
@@ -592,7 +592,7 @@ extension StreamCommands {
                     fresh = true
                 }
                 guard var claimed = pending else { continue }
-                if !fresh && options.minIdle != 0 && now - claimed.deliveryTime < options.minIdle { continue }
+                if !fresh && options.minIdle != 0 && now &- claimed.deliveryTime < options.minIdle { continue }
                 if !consumerReady {
                     stream.withGroup(name) { group in
                         if group.withConsumer(consumerName, { $0.seenTime = now }) == nil {
@@ -703,7 +703,7 @@ extension StreamCommands {
                     remaining -= 1
                     continue
                 }
-                if minIdle != 0 && now - candidate.deliveryTime < minIdle { continue }
+                if minIdle != 0 && now &- candidate.deliveryTime < minIdle { continue }
                 if !consumerReady {
                     stream.withGroup(name) { group in
                         if group.withConsumer(consumerName, { $0.seenTime = now }) == nil {
@@ -1175,7 +1175,7 @@ extension StreamCommands {
             ctx.reply.bulk("pending")
             ctx.reply.integer(consumer.pending.count)
             ctx.reply.bulk("idle")
-            ctx.reply.integer(max(0, now - consumer.seenTime))
+            ctx.reply.integer(max(0, now &- consumer.seenTime))
         }
     }
 
@@ -1303,8 +1303,10 @@ extension StreamCommands {
         }
     }
 
-    /// Redis's `radix-tree-nodes`: the nodes of a radix tree over the 16-byte big-endian master IDs, with
-    /// Redis's compressed nodes (a chain of single-child bytes is one node, plus the node it ends in).
+    /// An estimate of Redis's `radix-tree-nodes`: the nodes of a compressed trie over the nodes' 16-byte
+    /// big-endian master IDs (a chain of single-child bytes is one node, plus the node it ends in). Redis's
+    /// rax splits and merges its nodes in ways this does not model, so the figure can differ from
+    /// redis-server's for the same stream; nothing depends on it.
     static func radixTreeNodes(_ stream: StreamValue) -> Int {
         let keys = stream.nodeListpacks.map { $0.master.bigEndianBytes }
         guard !keys.isEmpty else { return 1 }
@@ -1323,7 +1325,7 @@ extension StreamCommands {
             while start < range.upperBound {
                 var end = start + 1
                 while end < range.upperBound && keys[end][common] == keys[start][common] { end += 1 }
-                nodes += count(start..<end, depth: common + 1) - 0
+                nodes += count(start..<end, depth: common + 1)
                 start = end
             }
             return nodes
