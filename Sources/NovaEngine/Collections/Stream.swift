@@ -737,9 +737,10 @@ public struct StreamValue: @unchecked Sendable {
         if id == storage.lastID { return added }
         if id > storage.lastID { return StreamGroup.unknownEntriesRead }
         let maxDeleted = storage.maxDeletedID
+        // Wrapping, as Redis's C arithmetic: XSETID ENTRIESADDED and XGROUP … ENTRIESREAD take any value.
         if maxDeleted.isZero || maxDeleted < storage.firstID {
-            if id < storage.firstID { return added - Int64(storage.length) }
-            if id == storage.firstID { return added - Int64(storage.length) + 1 }
+            if id < storage.firstID { return added &- Int64(storage.length) }
+            if id == storage.firstID { return added &- Int64(storage.length) &+ 1 }
         }
         return StreamGroup.unknownEntriesRead
     }
@@ -749,10 +750,10 @@ public struct StreamValue: @unchecked Sendable {
         let added = Int64(bitPattern: storage.entriesAdded)
         if storage.entriesAdded == 0 { return 0 }
         if group.entriesRead != StreamGroup.unknownEntriesRead && !rangeHasTombstones(from: group.lastID) {
-            return added - group.entriesRead
+            return added &- group.entriesRead
         }
         let estimate = estimatedEntriesRead(upTo: group.lastID)
-        return estimate == StreamGroup.unknownEntriesRead ? nil : added - estimate
+        return estimate == StreamGroup.unknownEntriesRead ? nil : added &- estimate
     }
 
     // MARK: Groups

@@ -382,7 +382,7 @@ extension StreamCommands {
             stream.withGroup(name) { group in
                 if entry.id > group.lastID {
                     if group.entriesRead != StreamGroup.unknownEntriesRead && !tombstonesAhead {
-                        group.entriesRead += 1
+                        group.entriesRead &+= 1  // wraps as in Redis (ENTRIESREAD takes any value)
                     } else if let estimate {
                         group.entriesRead = estimate
                     }
@@ -417,7 +417,7 @@ extension StreamCommands {
                 stream.withGroup(name) { group in
                     if var pending = group.pendingEntry(id) {
                         pending.deliveryTime = now
-                        pending.deliveryCount += 1
+                        pending.deliveryCount &+= 1
                         group.setPending(pending)
                     }
                 }
