@@ -249,3 +249,26 @@ def test_stream_effects_are_logged_as_redis_logs_them():
             if command[0] == b"XCLAIM":
                 command[7] = b"time"
     assert logs["nova"] == logs["redis"]
+
+
+def test_counters_at_the_edges_wrap_as_in_redis(pair):
+    """XSETID ENTRIESADDED and XGROUP … ENTRIESREAD accept values near 2^63; the read counter and the lag
+    then wrap as Redis's C arithmetic does (this once overflowed and stopped the server)."""
+    script = [
+        [b"XADD", b"ov", b"1-1", b"a", b"1"], [b"XGROUP", b"CREATE", b"ov", b"g", b"0"],
+        [b"XSETID", b"ov", b"1-1", b"ENTRIESADDED", b"9223372036854775807"], [b"XADD", b"ov", b"2-1", b"a", b"1"],
+        [b"XINFO", b"GROUPS", b"ov"], [b"XGROUP", b"CREATE", b"ov", b"g2", b"0", b"ENTRIESREAD", b"9223372036854775807"],
+        [b"XREADGROUP", b"GROUP", b"g2", b"c", b"STREAMS", b"ov", b">"], [b"XINFO", b"GROUPS", b"ov"],
+        [b"XINFO", b"STREAM", b"ov", b"FULL"], [b"XCLAIM", b"ov", b"g2", b"d", b"0", b"1-1", b"RETRYCOUNT", b"9223372036854775807"],
+        [b"XREADGROUP", b"GROUP", b"g2", b"d", b"STREAMS", b"ov", b"0"], [b"XPENDING", b"ov", b"g2", b"-", b"+", b"10"],
+    ]
+    conns = [resp.Connection(server.port, strict_nulls=True) for server in pair]
+    try:
+        for conn in conns:
+            conn.call(b"DEL", b"ov")
+        for command in script:
+            a, b = (masked(command, conn.call(*command)) for conn in conns)
+            assert a == b, f"{command!r}\n  nova:  {a!r}\n  redis: {b!r}"
+    finally:
+        for conn in conns:
+            conn.close()
