@@ -11,6 +11,11 @@ public enum RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Expre
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int64) { self = .integer(value) }
 
+    /// How a double goes on the wire: Swift's shortest round-trip form, `+inf`/`-inf` for infinities.
+    static func text(of value: Double) -> String {
+        value.isInfinite ? (value > 0 ? "+inf" : "-inf") : "\(value)"
+    }
+
     func write(into buffer: inout ByteBuffer) {
         switch self {
         case .string(let text):
@@ -27,7 +32,7 @@ public enum RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Expre
             buffer.writeBulkHeader(text.utf8.count)
             buffer.writeString(text)
         case .double(let value):
-            let text = value.isInfinite ? (value > 0 ? "+inf" : "-inf") : "\(value)"
+            let text = Self.text(of: value)
             buffer.writeBulkHeader(text.utf8.count)
             buffer.writeString(text)
         }

@@ -154,6 +154,7 @@ public final class RedisConnection: Sendable {
             if let name = url.clientName { try await send(RedisCommand("CLIENT", "SETNAME", .string(name))) }
         }
         if url.database != 0 { try await send(RedisCommand("SELECT", .integer(Int64(url.database)))) }
+        if url.readOnly { try await send(RedisCommand("READONLY")) }
     }
 
     /// Sends `command`; an error reply is thrown as `RedisError`.
@@ -189,6 +190,31 @@ public final class RedisConnection: Sendable {
         replies.reserveCapacity(promises.count)
         for promise in promises { replies.append(try await promise.futureResult.get()) }
         return replies
+    }
+
+    /// Runs WATCH `keys` (when any), then MULTI, the commands and EXEC in one write.
+    /// - Returns: the replies of the commands, or nil when EXEC was aborted by a WATCHed key.
+    /// - Throws: `RedisError` for an error reply to WATCH, MULTI or EXEC. When EXEC was refused because a
+    ///   command was refused while queued, the error is EXECABORT — or, when a cluster redirected that
+    ///   command (MOVED, ASK, TRYAGAIN, CLUSTERDOWN), the redirection itself, so that a cluster client can
+    ///   follow it.
+    public func transaction(_ commands: [RedisCommand], watching keys: [RedisArgument] = []) async throws -> [RESPValue]? {
+        if !keys.isEmpty { try await send(RedisCommand("WATCH", arguments: keys)) }
+        let replies = try await pipeline([RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")])
+        if case .error(let text) = replies[0] { throw RedisError(text) }
+        switch replies.last! {
+        case .null:
+            return nil
+        case .error(let text):
+            for case .error(let refused) in replies.dropFirst().dropLast() {
+                let error = RedisError(refused)
+                if error.isClusterRedirection { throw error }
+            }
+            throw RedisError(text)
+        case let value:
+            guard let items = value.elements else { throw RedisClientError.unexpectedReply(value) }
+            return items
+        }
     }
 
     /// Sends a command whose answers arrive as pushes (SUBSCRIBE and friends once subscribed): no reply is

@@ -125,6 +125,22 @@ public final class RedisConnectionPool: Sendable {
         try await sharedConnection().pipeline(commands)
     }
 
+    /// Every key matching `pattern` on this server, by SCAN (never KEYS, which blocks the server), `count`
+    /// per step.
+    public func scanKeys(matching pattern: String, count: Int) async throws -> [ByteBuffer] {
+        var cursor = "0"
+        var keys: [ByteBuffer] = []
+        repeat {
+            let reply = try await send(RedisCommand("SCAN", .string(cursor), "MATCH", .string(pattern), "COUNT", .integer(Int64(count))))
+            guard let parts = reply.elements, parts.count == 2, let next = parts[0].string, let batch = parts[1].elements else {
+                throw RedisClientError.unexpectedReply(reply)
+            }
+            cursor = next
+            for key in batch { if let bytes = try key.bulk() { keys.append(bytes) } }
+        } while cursor != "0"
+        return keys
+    }
+
     /// Runs `body` with a connection nobody else uses meanwhile (WATCH/MULTI/EXEC, blocking commands).
     /// The body must leave the connection as it found it (same database, no transaction, not subscribed);
     /// when it throws, the connection is closed rather than reused.

@@ -15,6 +15,12 @@ public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// Whether a cluster sent the command elsewhere or asked to retry it: MOVED, ASK, TRYAGAIN or
+    /// CLUSTERDOWN.
+    public var isClusterRedirection: Bool {
+        ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"].contains(code)
+    }
 }
 
 /// Why a command could not get a reply (as opposed to the server answering with an error).

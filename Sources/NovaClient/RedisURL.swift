@@ -60,6 +60,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     public var protocolVersion: Int
     /// A CLIENT SETNAME name for every connection.
     public var clientName: String?
+    /// Whether every connection sends READONLY (a cluster client reading from replicas); not part of the
+    /// URL text.
+    var readOnly = false
 
     /// The default when nothing is configured.
     public static let defaultURL = "redis://127.0.0.1:6379/0"

@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 
 @testable import NovaServer
+import NovaRESP
 
 /// Key specifications: finding keys the way Redis 7.0 does, and the legacy range COMMAND INFO reports.
 @Suite("Key specs")

@@ -69,6 +69,9 @@ public final class TestServer: @unchecked Sendable {
         return true
     }
 
+    /// Whether the server's process runs.
+    public var isRunning: Bool { process?.isRunning ?? false }
+
     /// Kills the process (SIGKILL) and waits for it to go.
     public func kill() {
         guard let process else { return }
@@ -154,7 +157,7 @@ public final class TestServer: @unchecked Sendable {
         throw TestServerError("nova-cache-server not built: run `swift build -c release` or set NOVA_SERVER_BIN")
     }
 
-    static func which(_ name: String) throws -> String {
+    public static func which(_ name: String) throws -> String {
         for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
             let path = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }

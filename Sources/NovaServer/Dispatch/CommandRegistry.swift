@@ -1,3 +1,5 @@
+import NovaRESP
+
 /// The command table: every command the server understands, declared once with its arity, flags, key
 /// positions, documentation and handler. Handlers live in `Commands/`, one file per group.
 enum CommandRegistry {

@@ -1,5 +1,5 @@
 package import NIOCore
-import NovaRESP
+package import NovaRESP
 
 /// Properties of a command that dispatch, COMMAND INFO and ACL categories read (Redis's command flags).
 package struct CommandFlags: OptionSet, Sendable {

@@ -1,5 +1,4 @@
 package import NIOCore
-import NovaRESP
 
 /// How a command uses one of its keys (Redis 7.0's key-spec flags): exactly one of RO, RW, OW, RM, and
 /// what it does with the data — access, update, insert, delete.
@@ -31,22 +30,13 @@ package struct KeySpecFlags: OptionSet, Sendable, Hashable {
     package static let variableFlags = KeySpecFlags(rawValue: 1 << 10)
 
     /// The names COMMAND INFO and GETKEYSANDFLAGS print, in Redis's order.
-    var names: [StaticString] {
+    package var names: [StaticString] {
         let all: [(KeySpecFlags, StaticString)] = [
             (.ro, "RO"), (.rw, "RW"), (.ow, "OW"), (.rm, "RM"), (.access, "access"), (.update, "update"),
             (.insert, "insert"), (.delete, "delete"), (.notKey, "not_key"), (.incomplete, "incomplete"),
             (.variableFlags, "variable_flags"),
         ]
         return all.filter { contains($0.0) }.map(\.1)
-    }
-
-    /// The ACL key permissions a key with these flags needs: read to access data, write to change it.
-    /// None for a key whose data is neither (EXISTS, TYPE, TTL): any key pattern that matches grants it.
-    var aclPermission: KeyPermission {
-        var needed: KeyPermission = []
-        if contains(.access) { needed.insert(.read) }
-        if !intersection([.insert, .delete, .update]).isEmpty { needed.insert(.write) }
-        return needed
     }
 }
 
@@ -106,7 +96,7 @@ package struct KeySpec: Sendable, Equatable {
     }
 
     /// The argument index where the search begins in `arguments`, or nil (keyword absent, unknown).
-    func begin(in arguments: [ByteBuffer]) -> Int? {
+    package func begin(in arguments: [ByteBuffer]) -> Int? {
         switch beginSearch {
         case .index(let index):
             return index
@@ -134,39 +124,22 @@ package struct KeyReference: Sendable, Equatable {
     /// The argument index.
     package var index: Int
     package var flags: KeySpecFlags
-}
 
-extension CommandSpec {
-    /// The keys of a call (`arguments` includes the command name), as Redis 7.0's
-    /// `getKeysFromCommandWithSpecs` finds them: from the key specs, reading `numkeys` strictly; when a
-    /// spec cannot be followed, by the command's own `keyFinder` (SORT), or for a bad `numkeys` as the
-    /// command's getkeys callback would (`numkeys` read with `atoi`, the counted keys first); no keys
-    /// when nothing works. Commands whose key flags
-    /// depend on the arguments (SET … GET) get them from `variableKeyFlags`.
-    package func keyReferences(_ arguments: [ByteBuffer]) -> [KeyReference] {
-        var found = KeyExtraction.bySpecs(keySpecs, arguments) ?? keyFinder?(arguments)
-            ?? KeyExtraction.byCallback(keySpecs, arguments)
-        if let variableKeyFlags {
-            for index in found.indices { found[index].flags = variableKeyFlags(arguments, found[index]) }
-        }
-        return found
+    package init(index: Int, flags: KeySpecFlags) {
+        self.index = index
+        self.flags = flags
     }
-
-    /// The argument indexes of the keys of a call (see `keyReferences`).
-    package func keyIndexes(_ arguments: [ByteBuffer]) -> [Int] {
-        keyReferences(arguments).map(\.index)
-    }
-
-    /// Whether the command takes keys at all.
-    package var hasKeys: Bool { keySpecs.contains { !$0.flags.contains(.notKey) } }
 }
 
 /// Redis 7.0's key extraction and its legacy (first, last, step) summary.
-enum KeyExtraction {
-    /// Redis's `getKeysUsingKeySpecs`: nil when a spec cannot be followed.
-    static func bySpecs(_ specs: [KeySpec], _ arguments: [ByteBuffer]) -> [KeyReference]? {
+package enum KeyExtraction {
+    /// Redis's `getKeysUsingKeySpecs`: nil when a spec cannot be followed. With `includingNotKeys`, the
+    /// arguments flagged `not_key` (SPUBLISH's channel) count too, as cluster routing needs them.
+    package static func bySpecs(
+        _ specs: [KeySpec], _ arguments: [ByteBuffer], includingNotKeys: Bool = false
+    ) -> [KeyReference]? {
         var result: [KeyReference] = []
-        for spec in specs where !spec.flags.contains(.notKey) {
+        for spec in specs where includingNotKeys || !spec.flags.contains(.notKey) {
             let first: Int
             switch spec.beginSearch {
             case .index(let index):
@@ -217,7 +190,7 @@ enum KeyExtraction {
 
     /// The getkeys callbacks of Redis 7.0's commands that count their keys (`genericGetKeys`):
     /// `numkeys` read with C's `atoi`, the counted keys, then a fixed key (a destination) after them.
-    static func byCallback(_ specs: [KeySpec], _ arguments: [ByteBuffer]) -> [KeyReference] {
+    package static func byCallback(_ specs: [KeySpec], _ arguments: [ByteBuffer]) -> [KeyReference] {
         guard let countedSpec = specs.first(where: { if case .keynum = $0.findKeys { return true } else { return false } }),
               case .index(let countIndex) = countedSpec.beginSearch, countIndex < arguments.count else { return [] }
         let numkeys = Int(arguments[countIndex].withUnsafeReadableBytes { atoi($0) })
@@ -233,7 +206,7 @@ enum KeyExtraction {
 
     /// C's `atoi`: leading white space, a sign, the digits up to the first other byte, saturated to 64
     /// bits by strtol and truncated to an int. So "2abc" counts 2 keys, and 4294967297 counts 1.
-    static func atoi(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+    package static func atoi(_ bytes: UnsafeRawBufferPointer) -> Int32 {
         var index = 0
         while index < bytes.count, bytes[index] == 32 || (bytes[index] >= 9 && bytes[index] <= 13) { index += 1 }
         var negative = false
@@ -261,7 +234,7 @@ enum KeyExtraction {
 
     /// COMMAND INFO's first key, last key and step, derived from the specs as Redis's
     /// `populateCommandLegacyRangeSpec` does, and whether the keys are "movable" (not all in that range).
-    static func legacyRange(_ specs: [KeySpec]) -> (first: Int, last: Int, step: Int, movable: Bool) {
+    package static func legacyRange(_ specs: [KeySpec]) -> (first: Int, last: Int, step: Int, movable: Bool) {
         if specs.isEmpty { return (0, 0, 0, false) }
         if specs.count == 1, case .index(let index) = specs[0].beginSearch, case let .range(lastKey, step, _) = specs[0].findKeys {
             let last = lastKey < 0 ? lastKey : index + lastKey
