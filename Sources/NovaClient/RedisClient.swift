@@ -92,8 +92,11 @@ public final class RedisClient: RedisCommandClient {
 
     /// Subscribes on a connection of its own; the messages arrive as an `AsyncSequence` that ends (throwing)
     /// when the connection is lost. Cancel the iterating task or call `RedisSubscription.close()` to stop.
-    public func subscribe(channels: [String], patterns: [String]) async throws -> RedisSubscription {
-        try await RedisSubscription.open(url: url, channels: channels, patterns: patterns, group: group, logger: logger)
+    /// Sharded channels must share a hash slot on a cluster node; any set of them works on a single server.
+    public func subscribe(channels: [String], patterns: [String], shardChannels: [String]) async throws -> RedisSubscription {
+        let request = RedisSubscription.Request(
+            url: url, channels: channels, patterns: patterns, shardChannelGroups: shardChannels.isEmpty ? [] : [shardChannels])
+        return try await RedisSubscription.open([request], group: group, logger: logger)
     }
 }
 

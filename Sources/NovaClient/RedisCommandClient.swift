@@ -19,9 +19,9 @@ public protocol RedisCommandClient: Sendable {
     /// Every key matching `pattern`, by SCAN (never KEYS, which blocks the server), `count` per step.
     func scanKeys(matching pattern: String, count: Int) async throws -> [ByteBuffer]
 
-    /// Subscribes on a connection of its own; the messages arrive as an `AsyncSequence` that ends (throwing)
-    /// when the connection is lost.
-    func subscribe(channels: [String], patterns: [String]) async throws -> RedisSubscription
+    /// Subscribes to channels, patterns and sharded channels (SSUBSCRIBE); the messages arrive as an
+    /// `AsyncSequence` that ends (throwing) when a connection is lost.
+    func subscribe(channels: [String], patterns: [String], shardChannels: [String]) async throws -> RedisSubscription
 
     /// Closes every connection; later commands fail with `RedisClientError.shutDown`.
     func shutdown()
@@ -45,9 +45,11 @@ extension RedisCommandClient {
         try await scanKeys(matching: pattern, count: 1000)
     }
 
-    /// Subscribes to channels and patterns on a connection of its own.
-    public func subscribe(channels: [String] = [], patterns: [String] = []) async throws -> RedisSubscription {
-        try await subscribe(channels: channels, patterns: patterns)
+    /// Subscribes to channels, patterns and sharded channels.
+    public func subscribe(
+        channels: [String] = [], patterns: [String] = [], shardChannels: [String] = []
+    ) async throws -> RedisSubscription {
+        try await subscribe(channels: channels, patterns: patterns, shardChannels: shardChannels)
     }
 
     // MARK: Connection and server
@@ -170,5 +172,12 @@ extension RedisCommandClient {
     @discardableResult
     public func publish(_ message: RedisArgument, to channel: String) async throws -> Int {
         Int(try await send(RedisCommand("PUBLISH", .string(channel), message)).integer())
+    }
+
+    /// SPUBLISH: publishes to a sharded channel (on a cluster, only the channel's shard carries it).
+    /// - Returns: how many subscribers received the message.
+    @discardableResult
+    public func publish(_ message: RedisArgument, toShardChannel channel: String) async throws -> Int {
+        Int(try await send(RedisCommand("SPUBLISH", .string(channel), message)).integer())
     }
 }

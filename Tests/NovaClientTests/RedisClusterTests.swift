@@ -109,6 +109,16 @@ import Testing
         var iterator = subscription.makeAsyncIterator()
         #expect(try await iterator.next()?.text == "hello")
         subscription.close()
+        // Sharded channels: each subscribed on its slot's primary, SPUBLISH routed by the channel.
+        let shardChannels = ["orders:{1}", "orders:{2}", "orders:{3}", "orders:{4}", "audit"]
+        #expect(Set(try shardChannels.map { try cluster.primaryPort(forSlot: HashSlot.of($0)) }).count > 1)
+        let sharded = try await client.subscribe(shardChannels: shardChannels)
+        for channel in shardChannels { #expect(try await client.publish(.string("m-\(channel)"), toShardChannel: channel) == 1) }
+        var shardIterator = sharded.makeAsyncIterator()
+        var received: Set<String> = []
+        for _ in shardChannels { if let message = try await shardIterator.next() { received.insert("\(message.channel)=\(message.text)") } }
+        #expect(received == Set(shardChannels.map { "\($0)=m-\($0)" }))
+        sharded.close()
 
         #expect(try await client.ping() == "PONG")
         #expect(client.statistics.moved == 0 && client.statistics.asked == 0)

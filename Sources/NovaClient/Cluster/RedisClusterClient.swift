@@ -224,12 +224,29 @@ public final class RedisClusterClient: RedisCommandClient {
         return keys
     }
 
-    /// Subscribes to channels and patterns. A cluster delivers every PUBLISH to every node, so one
-    /// connection, to any primary, receives them all.
-    public func subscribe(channels: [String], patterns: [String]) async throws -> RedisSubscription {
-        guard let node = try await topology().primaries.randomElement() else { throw RedisError(Self.noSlots) }
-        return try await RedisSubscription.open(
-            url: nodeURL(node.address), channels: channels, patterns: patterns, group: group, logger: logger)
+    /// Subscribes to channels, patterns and sharded channels. A cluster delivers every PUBLISH to every
+    /// node, so channels and patterns need one connection, to any primary; a sharded channel's messages
+    /// stay in its shard, so sharded channels are subscribed on the primary of their slot (one connection
+    /// per primary, one SSUBSCRIBE per slot). When a primary fails, the sequence ends with an error:
+    /// subscribe again to follow the promoted replica.
+    public func subscribe(channels: [String], patterns: [String], shardChannels: [String]) async throws -> RedisSubscription {
+        let topology = try await self.topology()
+        var requests: [RedisClusterNode.Address: RedisSubscription.Request] = [:]
+        var slotGroups: [RedisClusterNode.Address: [Int: [String]]] = [:]
+        for channel in shardChannels {
+            let slot = HashSlot.of(channel)
+            guard let address = address(for: .slot(slot, replica: false), in: topology) else { throw RedisError(Self.noSlots) }
+            slotGroups[address, default: [:]][slot, default: []].append(channel)
+        }
+        for (address, groups) in slotGroups {
+            requests[address] = .init(url: nodeURL(address), shardChannelGroups: groups.keys.sorted().map { groups[$0]! })
+        }
+        if !channels.isEmpty || !patterns.isEmpty || requests.isEmpty {
+            guard let address = requests.keys.first ?? topology.primaries.randomElement()?.address else { throw RedisError(Self.noSlots) }
+            requests[address, default: .init(url: nodeURL(address))].channels = channels
+            requests[address, default: .init(url: nodeURL(address))].patterns = patterns
+        }
+        return try await RedisSubscription.open(Array(requests.values), group: group, logger: logger)
     }
 
     // MARK: Topology
