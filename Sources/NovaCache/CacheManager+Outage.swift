@@ -15,7 +15,7 @@ extension CacheManager {
         case failed(RedisError)
     }
 
-    func remote<R: Sendable>(_ body: (RedisClient) async throws -> R) async -> RemoteResult<R> {
+    func remote<R: Sendable>(_ body: (any RedisCommandClient) async throws -> R) async -> RemoteResult<R> {
         guard state.withLock({ $0.circuit.allowsRemoteCalls }) else {
             stats.record(.remoteSkipped)
             return .unavailable
@@ -110,7 +110,7 @@ extension CacheManager {
                 continue
             }
             guard state.withLock({ $0.circuit.probeSucceeded() }) else { return }
-            client.pool.resetBackoff()
+            client.resetBackoff()
             logger.notice("remote cache reachable again; replaying outage writes", metadata: [
                 "url": "\(configuration.url)", "writes": "\(pendingCount)",
             ])
@@ -165,9 +165,20 @@ extension CacheManager {
     var probeCommand: RedisCommand { RedisCommand("PTTL", .string(layout.reserved + "probe")) }
 
     /// Nil when the remote answers `probeCommand` on a fresh connection (handshake included: AUTH,
-    /// SELECT), else why not.
+    /// SELECT), else why not. On a cluster the probe asks every primary (a probe key in one of its slots)
+    /// through the cluster client, which finds a promoted replica after a failover: the manager leaves
+    /// its fallback only when every shard answers.
     func probe() async -> RemoteFailure? {
         do {
+            if let cluster = client as? RedisClusterClient {
+                // Every shard must answer: a probe key in one slot of each primary.
+                cluster.resetBackoff()
+                let probes = try await cluster.topology().shards.compactMap { shard in
+                    shard.slots.first.map { RedisCommand("PTTL", .string(layout.reserved + "probe{" + HashSlot.tag(forSlot: $0.lowerBound) + "}")) }
+                }
+                _ = try Self.checked(try await cluster.pipeline(probes))
+                return nil
+            }
             let connection = try await RedisConnection.connect(to: configuration.url)
             defer { connection.close() }
             _ = try await connection.send(probeCommand)

@@ -14,22 +14,17 @@ extension CacheManager {
         if journalTagInvalidation(tag, at: at) { return }
         let index = layout.tagKey(tag)
         let layout = layout
+        // The index's members are taken out of it before their values go, so that a key tagged again
+        // meanwhile either goes too or stays indexed; no transaction is needed (on a cluster the index and
+        // the values live in different slots).
         let removed = await remote { client -> [String] in
-            try await client.pool.withConnection { connection -> [String] in
-                for _ in 0..<5 {
-                    try await connection.send(RedisCommand("WATCH", .string(index)))
-                    let members = (try await connection.send(RedisCommand("ZRANGE", .string(index), 0, -1)).elements ?? []).compactMap(\.string)
-                    var commands = [RedisCommand("MULTI")]
-                    for start in stride(from: 0, to: members.count, by: 250) {
-                        let chunk = members[start..<min(start + 250, members.count)]
-                        commands.append(RedisCommand("UNLINK", arguments: chunk.flatMap { [RedisArgument.string($0), .string(layout.metaKey($0))] }))
-                    }
-                    commands += [RedisCommand("DEL", .string(index)), RedisCommand("EXEC")]
-                    let replies = try Self.checked(try await connection.pipeline(commands))
-                    if replies.last != .null { return members }
-                }
-                return []
+            let members = (try await client.send(RedisCommand("ZRANGE", .string(index), 0, -1)).elements ?? []).compactMap(\.string)
+            for start in stride(from: 0, to: members.count, by: 250) {
+                let chunk = members[start..<min(start + 250, members.count)]
+                try await client.send(RedisCommand("ZREM", arguments: [.string(index)] + chunk.map { .string($0) }))
+                _ = try await client.unlink(chunk.flatMap { [RedisArgument.string($0), .string(layout.metaKey($0))] })
             }
+            return members
         }
         guard case .ok(let members) = removed else {
             if case .unavailable = removed { _ = journalTagInvalidation(tag, at: at, force: true) }

@@ -100,7 +100,8 @@ extension CacheManager {
                 let current = self.now
                 let ttl = expireAt == 0 ? nil : expireAt - current
                 _ = try Self.checked(try await client.pipeline(
-                    entry.writeCommands(full, self.layout, format: format, ttlMilliseconds: ttl, tags: tags, now: current)))
+                    entry.writeCommands(full, self.layout, format: format, ttlMilliseconds: ttl)
+                        + RemoteEntry.tagCommands(full, self.layout, ttlMilliseconds: ttl, tags: tags, now: current)))
                 return true
             case .delete:
                 return try Self.checked(try await client.pipeline(RemoteEntry.deleteCommands(full, self.layout)))[0].integer() > 0

@@ -41,7 +41,13 @@ public final class CacheManager: Sendable {
 
     /// Everything a manager can be told.
     public struct Configuration: Sendable {
+        /// The server; on a cluster, the first seed node (credentials, TLS and timeouts for every node).
         public var url: RedisURL
+        /// Set for a Redis/Valkey Cluster: its seeds and routing (nil: one server at `url`). Keys are
+        /// spread over the cluster's primaries; the memory tier, fallback, replay, single-flight and
+        /// coherence (tracking on every primary) work as with one server. `remoteTimeout` bounds how long a
+        /// command waits for a failover before the manager falls back to memory.
+        public var cluster: RedisClusterClient.Configuration?
         /// Prefix of every key (`crm` → `crm:key`); empty for none.
         public var namespace: String
         /// The policy of writes that name none.
@@ -88,17 +94,37 @@ public final class CacheManager: Sendable {
         }
 
         /// A configuration for a URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://`,
-        /// `unix://`); throws when the URL cannot be parsed.
+        /// `unix://`); a URL naming several hosts (`redis://h1:7000,h2:7000`) is a cluster's seeds. Throws
+        /// when the URL cannot be parsed.
         public init(url: String, namespace: String = "") throws {
-            self.init(url: try RedisURL(url), namespace: namespace)
+            if Self.namesSeveralHosts(url) {
+                let cluster = try RedisClusterClient.Configuration(url)
+                self.init(cluster: cluster, namespace: namespace)
+            } else {
+                self.init(url: try RedisURL(url), namespace: namespace)
+            }
+        }
+
+        /// A configuration for a Redis/Valkey Cluster.
+        public init(cluster: RedisClusterClient.Configuration, namespace: String = "") {
+            self.init(url: cluster.seeds.first ?? RedisURL(), namespace: namespace)
+            self.cluster = cluster
+        }
+
+        /// Whether the authority part of a URL lists several hosts.
+        static func namesSeveralHosts(_ url: String) -> Bool {
+            guard let schemeEnd = url.range(of: "://") else { return false }
+            let rest = url[schemeEnd.upperBound...]
+            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            return authority.split(separator: "@").last?.contains(",") ?? false
         }
     }
 
     public let configuration: Configuration
     /// The memory tier (exposed for inspection and benchmarks).
     public let memory: MemoryTier
-    /// The remote tier's client.
-    public let client: RedisClient
+    /// The remote tier's client: a `RedisClient`, or a `RedisClusterClient` for a cluster.
+    public let client: any RedisCommandClient
     let logger: Logger
     let stats: StatsRecorder
     let flights = SingleFlight<[UInt8]>()
@@ -131,20 +157,35 @@ public final class CacheManager: Sendable {
         if configuration.maxRecoveryInterval < configuration.pool.backoff.maximum {
             configuration.pool.backoff.maximum = configuration.maxRecoveryInterval
         }
+        if var cluster = configuration.cluster {
+            for index in cluster.seeds.indices {
+                cluster.seeds[index].commandTimeout = configuration.remoteTimeout
+                cluster.seeds[index].connectTimeout = configuration.remoteTimeout
+            }
+            cluster.pool = configuration.pool
+            // A command waits for a failover at most this long; then the manager serves from memory.
+            cluster.retryTimeout = min(cluster.retryTimeout, max(configuration.remoteTimeout, configuration.maxRecoveryInterval))
+            configuration.cluster = cluster
+            configuration.url = cluster.seeds.first ?? configuration.url
+        }
         self.configuration = configuration
         self.logger = logger
         let namespace = configuration.namespace
         keyPrefix = namespace.isEmpty || namespace.hasSuffix(":") ? namespace : namespace + ":"
-        layout = KeyLayout(prefix: keyPrefix)
+        layout = KeyLayout(prefix: keyPrefix, slotTagged: configuration.cluster != nil)
         localTags = LocalTagIndex(limit: configuration.memory.maxEntries)
         memory = MemoryTier(configuration: configuration.memory, clock: configuration.clock, maxStaleness: configuration.maxStaleness)
-        client = RedisClient(url: configuration.url, pool: configuration.pool, logger: logger)
+        if let cluster = configuration.cluster {
+            client = RedisClusterClient(configuration: cluster, logger: logger)
+        } else {
+            client = RedisClient(url: configuration.url, pool: configuration.pool, logger: logger)
+        }
         stats = StatsRecorder(label: configuration.metricsLabel)
         state = Mutex(ManagerState(
             circuit: RemoteCircuit(firstProbeAfter: configuration.recoveryInterval, maximumProbeInterval: configuration.maxRecoveryInterval),
             journal: OutageJournal(capacity: configuration.maxPendingWrites)))
         listener = configuration.coherence == .disabled ? nil : CoherenceListener(
-            url: configuration.url, coherence: configuration.coherence, keyPrefix: keyPrefix, clock: configuration.clock,
+            url: configuration.url, cluster: client as? RedisClusterClient, coherence: configuration.coherence, keyPrefix: keyPrefix, clock: configuration.clock,
             backoff: Backoff(base: configuration.recoveryInterval, maximum: configuration.maxRecoveryInterval), logger: logger)
         var tasks: [Task<Void, Never>] = [Task { [weak self] in await self?.probeAtStart() }]
         let recorder = stats
@@ -420,8 +461,8 @@ public final class CacheManager: Sendable {
         if journalClear(prefix: prefix, at: at) { return }
         let removed = await remote { client -> Int in
             var removed = 0
-            for pattern in self.layout.patterns(clearing: prefix) {
-                let keys = try await client.scanKeys(matching: Self.globEscaped(pattern) + "*")
+            for pattern in self.layout.scanPatterns(clearing: prefix) {
+                let keys = try await client.scanKeys(matching: pattern).filter { self.layout.clears(String(buffer: $0), prefix: prefix) }
                 for start in stride(from: 0, to: keys.count, by: 500) {
                     removed += try await client.unlink(keys[start..<min(start + 500, keys.count)].map { .buffer($0) })
                 }

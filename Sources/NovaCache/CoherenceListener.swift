@@ -5,7 +5,9 @@ import Synchronization
 
 /// Keeps the memory tiers of several processes coherent: one connection that receives invalidations —
 /// CLIENT TRACKING in BCAST mode (prefixed by the namespace) on RESP3 servers, else a pub/sub channel on
-/// which every manager announces its writes — re-established after every loss.
+/// which every manager announces its writes — re-established after every loss. On a cluster a node
+/// reports only the keys of its own slots, so there is one tracking connection per primary, following the
+/// topology (a promoted replica gets one, a demoted primary loses its own).
 ///
 /// It also tells this process's own writes from other writers' (tracking echoes our own writes back) and
 /// keeps a sequence of invalidations so that a remote read racing one does not put the old value back.
@@ -28,7 +30,10 @@ final class CoherenceListener: Sendable {
 
     private struct State: Sendable {
         var mode = Mode.none
-        var connection: RedisConnection?
+        /// The live connections, by node (one entry, "", for a single server).
+        var connections: [String: RedisConnection] = [:]
+        /// The cluster nodes with a listener running (connected or reconnecting).
+        var listening: Set<String> = []
         var ready = false
         var stopped = false
         /// Own remote writes whose tracking invalidation has not arrived yet (key → count, last time).
@@ -52,6 +57,7 @@ final class CoherenceListener: Sendable {
 
     private let state = Mutex(State())
     private let url: RedisURL
+    private let cluster: RedisClusterClient?
     private let requested: CacheManager.Coherence
     private let keyPrefix: String
     private let layout: KeyLayout
@@ -60,11 +66,15 @@ final class CoherenceListener: Sendable {
     private let backoff: Backoff
     private let logger: Logger
 
-    init(url: RedisURL, coherence: CacheManager.Coherence, keyPrefix: String, clock: any CacheClock, backoff: Backoff, logger: Logger) {
+    init(
+        url: RedisURL, cluster: RedisClusterClient?, coherence: CacheManager.Coherence, keyPrefix: String, clock: any CacheClock,
+        backoff: Backoff, logger: Logger
+    ) {
         self.url = url
+        self.cluster = cluster
         requested = coherence
         self.keyPrefix = keyPrefix
-        layout = KeyLayout(prefix: keyPrefix)
+        layout = KeyLayout(prefix: keyPrefix, slotTagged: cluster != nil)
         self.clock = clock
         self.backoff = backoff
         self.logger = logger
@@ -77,13 +87,13 @@ final class CoherenceListener: Sendable {
     /// Whether the listener connected once (or found the server cannot do it).
     var isReady: Bool { state.withLock { $0.ready } }
 
-    /// Closes the connection; `run` returns.
+    /// Closes the connections; `run` returns.
     func stop() {
-        let connection = state.withLock { state in
+        let connections = state.withLock { state in
             state.stopped = true
-            return state.connection
+            return Array(state.connections.values)
         }
-        connection?.close()
+        for connection in connections { connection.close() }
     }
 
     // MARK: Own writes and the invalidation sequence
@@ -116,23 +126,53 @@ final class CoherenceListener: Sendable {
     }
 
     /// Tells the others (pub/sub mode) that `key` changed.
-    func announce(key: String, using client: RedisClient) async {
+    func announce(key: String, using client: any RedisCommandClient) async {
         guard mode == .pubSub else { return }
         _ = try? await client.publish(.string("\(instanceID)\nk\n\(key)"), to: Self.channel)
     }
 
     /// Tells the others (pub/sub mode) that every key under `prefix` changed.
-    func announce(prefix: String, using client: RedisClient) async {
+    func announce(prefix: String, using client: any RedisCommandClient) async {
         guard mode == .pubSub else { return }
         _ = try? await client.publish(.string("\(instanceID)\np\n\(prefix)"), to: Self.channel)
     }
 
     // MARK: The connection
 
-    /// Keeps the connection until `stop()`, reporting through `events`.
+    /// Keeps the connection (on a cluster, one per primary) until `stop()`, reporting through `events`.
     func run(_ events: Events) async {
+        guard let cluster else {
+            await listen(to: url, node: "", events) { true }
+            return
+        }
+        // Every primary of the current topology gets a listener; a listener whose node is no longer a
+        // primary ends after its connection does.
+        await withTaskGroup(of: Void.self) { group in
+            while !Task.isCancelled, !state.withLock({ $0.stopped }) {
+                let primaries = (try? await cluster.topology().primaries.map(\.address)) ?? []
+                for address in primaries where state.withLock({ $0.listening.insert(address.description).inserted }) {
+                    group.addTask {
+                        await self.listen(to: cluster.url(of: address), node: address.description, events) {
+                            (try? await cluster.topology().primaries.contains { $0.address == address }) ?? true
+                        }
+                        self.state.withLock { _ = $0.listening.remove(address.description) }
+                    }
+                }
+                let connected = state.withLock { state in
+                    if !primaries.isEmpty, primaries.allSatisfy({ state.connections[$0.description] != nil }) { state.ready = true }
+                    return state.ready
+                }
+                try? await Task.sleep(for: connected ? .seconds(1) : .milliseconds(50))
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// One connection's life: connect, turn tracking on (or subscribe), wait for the loss, reconnect with
+    /// backoff while `stillWanted`.
+    private func listen(to url: RedisURL, node: String, _ events: Events, stillWanted: () async -> Bool) async {
         var failures = 0
-        while !Task.isCancelled, !state.withLock({ $0.stopped }) {
+        while !Task.isCancelled, !state.withLock({ $0.stopped }), await stillWanted() {
             do {
                 let connection = try await RedisConnection.connect(to: url) { [weak self] frame in
                     self?.handlePush(frame, events)
@@ -158,17 +198,17 @@ final class CoherenceListener: Sendable {
                 }
                 let stopped = state.withLock { state -> Bool in
                     state.mode = mode
-                    state.connection = connection
-                    state.ready = true
+                    state.connections[node] = connection
+                    if cluster == nil { state.ready = true }
                     return state.stopped
                 }
                 if stopped { connection.close(); return }
                 failures = 0
-                logger.debug("invalidation listener connected", metadata: ["mode": "\(mode)"])
+                logger.debug("invalidation listener connected", metadata: ["mode": "\(mode)", "node": "\(node)"])
                 try? await connection.closeFuture.get()
                 state.withLock { state in
                     state.mode = .none
-                    state.connection = nil
+                    state.connections[node] = nil
                     state.ownWrites = [:]
                 }
                 if Task.isCancelled || state.withLock({ $0.stopped }) { return }

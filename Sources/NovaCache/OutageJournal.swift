@@ -99,7 +99,7 @@ struct OutageJournal: Sendable {
 /// only if the remote's value is absent or was written by a CacheManager no later than the journalled
 /// write (a value of unknown origin is left alone).
 struct JournalReplay {
-    let client: RedisClient
+    let client: any RedisCommandClient
     let format: StoredFormat
     let layout: KeyLayout
 
@@ -119,9 +119,10 @@ struct JournalReplay {
         do {
             for clear in batch.clears {
                 // Values first (each with its metadata), then metadata left without a value.
-                for pattern in layout.patterns(clearing: clear.prefix) {
-                    for key in try await client.scanKeys(matching: CacheManager.globEscaped(pattern) + "*") {
+                for pattern in layout.scanPatterns(clearing: clear.prefix) {
+                    for key in try await client.scanKeys(matching: pattern) {
                         let name = String(buffer: key)
+                        guard layout.clears(name, prefix: clear.prefix) else { continue }
                         if !layout.isReserved(name) {
                             _ = try await compareAndWrite(name, notNewerThan: clear.at, RemoteEntry.deleteCommands(name, layout))
                         } else if !layout.isMetaKey(name) {
@@ -151,9 +152,11 @@ struct JournalReplay {
                         report.skipped += 1
                     } else {
                         let entry = RemoteEntry(payload: payload, writtenAt: writtenAt, slidingMilliseconds: sliding)
-                        let commands = entry.writeCommands(
-                            key, layout, format: format, ttlMilliseconds: expireAt == 0 ? nil : expireAt - current, tags: tags, now: current)
+                        let ttl = expireAt == 0 ? nil : expireAt - current
+                        let commands = entry.writeCommands(key, layout, format: format, ttlMilliseconds: ttl)
                         if try await compareAndWrite(key, notNewerThan: writtenAt, commands) {
+                            _ = try CacheManager.checked(try await client.pipeline(
+                                RemoteEntry.tagCommands(key, layout, ttlMilliseconds: ttl, tags: tags, now: current)))
                             report.replayed += 1
                             report.stored.insert(key)
                         } else {
@@ -178,7 +181,7 @@ struct JournalReplay {
     /// Runs `commands` in MULTI/EXEC unless the remote holds a value newer than `time` or of unknown
     /// origin; WATCH on the value and its metadata makes the check and the write atomic.
     private func compareAndWrite(_ key: String, notNewerThan time: Int64, _ commands: [RedisCommand]) async throws -> Bool {
-        try await client.pool.withConnection { connection -> Bool in
+        try await client.withConnection(forKey: .string(key)) { connection -> Bool in
             for _ in 0..<5 {
                 try await connection.send(RedisCommand("WATCH", .string(key), .string(layout.metaKey(key))))
                 let replies = try await connection.pipeline([RedisCommand("GET", .string(key)), RedisCommand("GET", .string(layout.metaKey(key)))])

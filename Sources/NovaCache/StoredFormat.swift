@@ -52,33 +52,33 @@ struct RemoteEntry: Sendable, Hashable {
         self.isOurs = isOurs
     }
 
-    /// The commands that store this entry under `full` in `format`, expiring in `ttl` ms (nil: never),
-    /// and add it to the indexes of `tags`.
-    func writeCommands(
-        _ full: String, _ layout: KeyLayout, format: StoredFormat, ttlMilliseconds ttl: Int64?, tags: [String] = [], now: Int64 = 0
-    ) -> [RedisCommand] {
+    /// The commands that store this entry under `full` in `format`, expiring in `ttl` ms (nil: never).
+    /// On a cluster they touch one hash slot (the metadata key shares the value's slot), so they can run
+    /// in one transaction.
+    func writeCommands(_ full: String, _ layout: KeyLayout, format: StoredFormat, ttlMilliseconds ttl: Int64?) -> [RedisCommand] {
         let expiry: [RedisArgument] = ttl.map { ["PX", .integer(max(1, $0))] } ?? []
-        var commands: [RedisCommand]
         switch format {
         case .envelope:
             let bytes = CacheEnvelope(writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, payload: payload).encoded
-            commands = [RedisCommand("SET", arguments: [.string(full), .bytes(bytes)] + expiry)]
+            return [RedisCommand("SET", arguments: [.string(full), .bytes(bytes)] + expiry)]
         case .plain:
             let metadata = Metadata(writtenAt: writtenAt, slidingMilliseconds: slidingMilliseconds, fingerprint: Self.fingerprint(payload))
-            commands = [
+            return [
                 RedisCommand("SET", arguments: [.string(full), .bytes(payload)] + expiry),
                 RedisCommand("SET", arguments: [.string(layout.metaKey(full)), .string(metadata.text)] + expiry),
             ]
         }
-        // Each tag index is a sorted set scored by expiry (+inf: never); every tagged write prunes the
-        // members that expired, so an index holds about the tag's live keys.
+    }
+
+    /// The commands that add `full` to the indexes of `tags`. Each index is a sorted set scored by expiry
+    /// (+inf: never); every tagged write prunes the members that expired, so an index holds about the
+    /// tag's live keys. Sent after the value (an index lives in a slot of its own on a cluster).
+    static func tagCommands(_ full: String, _ layout: KeyLayout, ttlMilliseconds ttl: Int64?, tags: [String], now: Int64) -> [RedisCommand] {
         let score: RedisArgument = ttl.map { .integer(now + max(1, $0)) } ?? "+inf"
-        for tag in tags {
+        return tags.flatMap { tag -> [RedisCommand] in
             let index = RedisArgument.string(layout.tagKey(tag))
-            commands.append(RedisCommand("ZADD", index, score, .string(full)))
-            commands.append(RedisCommand("ZREMRANGEBYSCORE", index, "-inf", .string("(\(now)")))
+            return [RedisCommand("ZADD", index, score, .string(full)), RedisCommand("ZREMRANGEBYSCORE", index, "-inf", .string("(\(now)"))]
         }
-        return commands
     }
 
     /// The commands that read `full` (value, remaining TTL, metadata): replies go to `init(replies:)`.
@@ -133,33 +133,50 @@ struct RemoteEntry: Sendable, Hashable {
 
 /// Where a manager's keys live: values under the namespace prefix; beside them, under
 /// `<prefix>__novacache__:`, the plain format's metadata (`m:<key>`) and the tag indexes (`t:<tag>`).
+///
+/// On a cluster a value's metadata must share its hash slot (they are written and watched together), so
+/// there the metadata key carries the value's slot as a hash tag: `crm:__novacache__:m:{3bk}customer:42`.
 struct KeyLayout: Sendable, Hashable {
     /// The namespace with its colon (`crm:`), or empty.
     let prefix: String
     /// `<prefix>__novacache__:`: keys the manager keeps for itself.
     let reserved: String
+    /// Whether metadata keys carry their value's hash slot (cluster layout).
+    let slotTagged: Bool
     private let metaPrefix: String
 
-    init(prefix: String) {
+    init(prefix: String, slotTagged: Bool = false) {
         self.prefix = prefix
+        self.slotTagged = slotTagged
         reserved = prefix + "__novacache__:"
         metaPrefix = reserved + "m:"
     }
 
-    /// The companion key of the value `full` (`crm:customer:42` → `crm:__novacache__:m:customer:42`).
+    /// The companion key of the value `full` (`crm:customer:42` → `crm:__novacache__:m:customer:42`, on a
+    /// cluster `crm:__novacache__:m:{<slot tag>}customer:42`).
     func metaKey(_ full: String) -> String {
-        guard full.hasPrefix(prefix) else { return metaPrefix + full }
-        return metaPrefix + full.dropFirst(prefix.count)
+        let rest = full.hasPrefix(prefix) ? full.dropFirst(prefix.count) : Substring(full)
+        guard slotTagged else { return metaPrefix + rest }
+        return metaPrefix + "{" + HashSlot.tag(forSlot: HashSlot.of(full)) + "}" + rest
     }
 
     /// The sorted set of the keys tagged `tag` (scored by their expiry time).
     func tagKey(_ tag: String) -> String { reserved + "t:" + tag }
 
-    /// The key prefixes to scan to remove everything under `prefix`: a namespace's own keys match its
-    /// prefix, a sub-namespace's metadata (`crm:eu:` → `crm:__novacache__:m:eu:`) does not.
-    func patterns(clearing prefix: String) -> [String] {
-        let meta = metaKey(prefix)
-        return meta.hasPrefix(prefix) ? [prefix] : [prefix, meta]
+    /// The SCAN patterns (globs) that find every key to remove under `prefix`: a namespace's own keys
+    /// match its prefix, a sub-namespace's metadata (`crm:eu:` → `crm:__novacache__:m:eu:`) does not.
+    /// Filter what they find with `clears(_:prefix:)`.
+    func scanPatterns(clearing prefix: String) -> [String] {
+        let own = CacheManager.globEscaped(prefix) + "*"
+        if metaPrefix.hasPrefix(prefix) { return [own] }
+        let rest = prefix.hasPrefix(self.prefix) ? prefix.dropFirst(self.prefix.count) : Substring(prefix)
+        let meta = CacheManager.globEscaped(metaPrefix) + (slotTagged ? "{*}" : "") + CacheManager.globEscaped(String(rest)) + "*"
+        return [own, meta]
+    }
+
+    /// Whether a key found by `scanPatterns(clearing: prefix)` goes when `prefix` is cleared.
+    func clears(_ name: String, prefix: String) -> Bool {
+        isMetaKey(name) ? valueKey(ofMeta: name).hasPrefix(prefix) : name.hasPrefix(prefix)
     }
 
     /// Whether `name` is one of the manager's own keys (metadata or tag index), not a value.
@@ -169,5 +186,9 @@ struct KeyLayout: Sendable, Hashable {
     func isMetaKey(_ name: String) -> Bool { name.hasPrefix(metaPrefix) }
 
     /// The value a companion key describes.
-    func valueKey(ofMeta name: String) -> String { prefix + name.dropFirst(metaPrefix.count) }
+    func valueKey(ofMeta name: String) -> String {
+        var rest = name.dropFirst(metaPrefix.count)
+        if slotTagged, rest.hasPrefix("{"), let close = rest.firstIndex(of: "}") { rest = rest[rest.index(after: close)...] }
+        return prefix + rest
+    }
 }

@@ -42,6 +42,15 @@ public final class RedisClient: RedisCommandClient {
     /// Closes every connection.
     public func shutdown() { pool.shutdown() }
 
+    /// Runs `body` on a leased connection (see `RedisConnectionPool.withConnection`); `key` does not
+    /// matter on one server.
+    public func withConnection<R: Sendable>(forKey key: RedisArgument?, _ body: (RedisConnection) async throws -> R) async throws -> R {
+        try await pool.withConnection(body)
+    }
+
+    /// Forgets the pool's failed connects (see `RedisConnectionPool.resetBackoff`).
+    public func resetBackoff() { pool.resetBackoff() }
+
     /// Sends any command; an error reply is thrown as `RedisError`.
     @discardableResult
     public func send(_ command: RedisCommand) async throws -> RESPValue {

@@ -23,6 +23,15 @@ public protocol RedisCommandClient: Sendable {
     /// `AsyncSequence` that ends (throwing) when a connection is lost.
     func subscribe(channels: [String], patterns: [String], shardChannels: [String]) async throws -> RedisSubscription
 
+    /// Runs `body` on a connection nobody else uses meanwhile (WATCH/MULTI/EXEC, blocking commands), to
+    /// the server holding `key` (on a cluster, the primary of its slot; any primary for nil). The body must
+    /// leave the connection as it found it; when it throws, the connection is closed rather than reused.
+    func withConnection<R: Sendable>(forKey key: RedisArgument?, _ body: (RedisConnection) async throws -> R) async throws -> R
+
+    /// Forgets failed connects, so that the next command connects at once instead of waiting out the
+    /// reconnect backoff (for a caller that learned by other means that the server is back).
+    func resetBackoff()
+
     /// Closes every connection; later commands fail with `RedisClientError.shutDown`.
     func shutdown()
 }

@@ -198,10 +198,26 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(layout.valueKey(ofMeta: "crm:__novacache__:m:customer:42") == "crm:customer:42")
         #expect(layout.tagKey("eu") == "crm:__novacache__:t:eu" && layout.isReserved("crm:__novacache__:t:eu"))
         #expect(!layout.isMetaKey(layout.tagKey("m")) && layout.metaKey("crm:t:x") != layout.tagKey("x"))
-        #expect(layout.patterns(clearing: "crm:") == ["crm:"])
-        #expect(layout.patterns(clearing: "crm:eu:") == ["crm:eu:", "crm:__novacache__:m:eu:"])
+        #expect(layout.scanPatterns(clearing: "crm:") == ["crm:*"])
+        #expect(layout.scanPatterns(clearing: "crm:e*u:") == ["crm:e\\*u:*", "crm:__novacache__:m:e\\*u:*"])
+        #expect(layout.clears("crm:__novacache__:m:eu:1", prefix: "crm:eu:") && !layout.clears("crm:__novacache__:m:us:1", prefix: "crm:eu:"))
         let bare = KeyLayout(prefix: "")
         #expect(bare.metaKey("k") == "__novacache__:m:k" && bare.valueKey(ofMeta: "__novacache__:m:k") == "k")
+    }
+
+    /// On a cluster a value and its metadata are written in one transaction: they must share a hash slot.
+    @Test func clusterMetadataKeysShareTheirValuesSlot() {
+        let layout = KeyLayout(prefix: "crm:", slotTagged: true)
+        for key in ["crm:customer:42", "crm:{tenant7}:orders", "crm:a}b{", "crm:eu:x", "crm:"] {
+            let meta = layout.metaKey(key)
+            #expect(HashSlot.of(meta) == HashSlot.of(key), "\(key) → \(meta)")
+            #expect(layout.isMetaKey(meta) && layout.valueKey(ofMeta: meta) == key)
+        }
+        #expect(layout.metaKey("crm:customer:42").hasPrefix("crm:__novacache__:m:{"))
+        #expect(layout.scanPatterns(clearing: "crm:eu:") == ["crm:eu:*", "crm:__novacache__:m:{*}eu:*"])
+        #expect(layout.clears(layout.metaKey("crm:eu:9"), prefix: "crm:eu:") && !layout.clears(layout.metaKey("crm:us:9"), prefix: "crm:eu:"))
+        // Every slot has a tag that hashes to it.
+        #expect((0..<HashSlot.count).allSatisfy { HashSlot.of("{" + HashSlot.tag(forSlot: $0) + "}") == $0 })
     }
 
     @Test func envelopeValuesAreReadByEitherFormat() {

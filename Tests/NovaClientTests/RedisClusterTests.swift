@@ -5,8 +5,8 @@ import NovaRESP
 import NovaTestSupport
 import Testing
 
-/// `RedisClusterClient` against a real cluster of Debian's redis-server 7.0 (3 primaries, 3 replicas).
-@Suite struct RedisClusterTests {
+/// Hash slots and seed URLs, without a cluster.
+@Suite struct ClusterRoutingTests {
     @Test func hashSlotsFollowRedis() {
         #expect(HashSlot.crc16(Array("123456789".utf8)) == 0x31C3)
         #expect(HashSlot.of("123456789") == 12739)
@@ -27,7 +27,11 @@ import Testing
         #expect(throws: RedisURLError.self) { try RedisClusterClient.Configuration("redis://h1:7000,h2:7001/3") }
         #expect(throws: RedisURLError.self) { try RedisClusterClient.Configuration("redis://") }
     }
+}
 
+/// `RedisClusterClient` against a real cluster of Debian's redis-server 7.0 (3 primaries, 3 replicas).
+@Suite(.serialized, .enabled(if: TestCluster.testsEnabled, "NOVA_CLUSTER_TESTS=1 runs it (scripts/test does, on its own)"))
+struct RedisClusterTests {
     @Test func routesKeysSplitsMultiKeyCommandsAndPipelines() async throws {
         let cluster = try TestCluster()
         let client = try RedisClusterClient(url: cluster.url)

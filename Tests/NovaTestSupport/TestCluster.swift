@@ -4,6 +4,11 @@ public import Foundation
 /// (`--cluster-enabled yes`, each with its own cluster bus port), joined by `redis-cli --cluster create`,
 /// ready when every node reports `cluster_state:ok` and the same primaries and replicas.
 public final class TestCluster: @unchecked Sendable {
+    /// Whether the cluster suites run: `NOVA_CLUSTER_TESTS=1`. Each cluster is six processes whose
+    /// replicas sync by forking; `scripts/test` runs these suites on their own, after the other Swift
+    /// tests, so that they do not starve the timing-sensitive ones.
+    public static var testsEnabled: Bool { ProcessInfo.processInfo.environment["NOVA_CLUSTER_TESTS"] == "1" }
+
     public let servers: [TestServer]
     public let primaries: Int
 

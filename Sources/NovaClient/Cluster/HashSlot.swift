@@ -28,6 +28,28 @@ public enum HashSlot {
         return (open + 1)..<close
     }
 
+    /// A short text (digits and letters) whose slot is `slot`: `"{" + tag + "}"` in a key puts the key in
+    /// that slot, as a companion key of another key must be to join it in a transaction.
+    public static func tag(forSlot slot: Int) -> String {
+        slotTags[slot]
+    }
+
+    private static let slotTags: [String] = {
+        var tags = [String](repeating: "", count: count)
+        var missing = count
+        var number = 0
+        while missing > 0 {
+            let text = String(number, radix: 36)
+            let slot = Int(crc16(text.utf8) & UInt16(count - 1))
+            if tags[slot].isEmpty {
+                tags[slot] = text
+                missing -= 1
+            }
+            number += 1
+        }
+        return tags
+    }()
+
     /// CRC16 with the XMODEM parameters (polynomial 0x1021, initial value 0), as Redis's `crc16`.
     public static func crc16<Bytes: Sequence>(_ bytes: Bytes) -> UInt16 where Bytes.Element == UInt8 {
         var crc: UInt16 = 0

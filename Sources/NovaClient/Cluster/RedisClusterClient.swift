@@ -154,6 +154,11 @@ public final class RedisClusterClient: RedisCommandClient {
         for pool in pools { pool.shutdown() }
     }
 
+    /// Forgets the failed connects of every node's pool.
+    public func resetBackoff() {
+        for pool in state.withLock({ Array($0.pools.values) }) { pool.resetBackoff() }
+    }
+
     /// What the client did beyond sending commands so far.
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
@@ -207,8 +212,8 @@ public final class RedisClusterClient: RedisCommandClient {
     }
 
     /// Runs `body` on a connection of its own to the primary serving `key` (any primary for nil): for
-    /// WATCH-based updates and blocking commands. Redirections and lost nodes before `body` gets the
-    /// connection are handled; what `body` sends is not redirected.
+    /// WATCH-based updates and blocking commands. Lost nodes are waited for; a body that throws a
+    /// redirection (MOVED after a resharding, TRYAGAIN) runs again on the right node.
     public func withConnection<R: Sendable>(
         forKey key: RedisArgument?, _ body: (RedisConnection) async throws -> R
     ) async throws -> R {
@@ -338,6 +343,12 @@ public final class RedisClusterClient: RedisCommandClient {
         }
         if created { pool.start() }
         return pool
+    }
+
+    /// The URL the client uses for a node: the first seed's settings (credentials, TLS, timeouts) with
+    /// the node's address.
+    public func url(of node: RedisClusterNode.Address) -> RedisURL {
+        nodeURL(node)
     }
 
     /// The first seed's settings (credentials, TLS, timeouts) for another node.
