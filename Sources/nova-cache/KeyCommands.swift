@@ -10,7 +10,7 @@ struct Ping: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let client = try await connection.connect()
+            let client = try await connection.connectRemote().client
             defer { client.shutdown() }
             let started = ContinuousClock.now
             let answer = try await client.ping()
@@ -27,7 +27,7 @@ struct Get: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let client = try await connection.connect()
+            let client = try await connection.connectRemote().client
             defer { client.shutdown() }
             guard let value = try await client.get(.string(key)) else { throw CLIFailure("\(key): no such key") }
             FileHandle.standardOutput.write(Data(value.readableBytesView) + Data("\n".utf8))
@@ -44,7 +44,7 @@ struct Set: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let client = try await connection.connect()
+            let client = try await connection.connectRemote().client
             defer { client.shutdown() }
             try await client.set(.string(key), .string(value), expiresIn: ttl.map { .milliseconds(Int64($0 * 1000)) })
             print("OK")
@@ -59,7 +59,7 @@ struct Del: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let client = try await connection.connect()
+            let client = try await connection.connectRemote().client
             defer { client.shutdown() }
             print(try await client.unlink(keys.map { .string($0) }))
         }
@@ -73,7 +73,7 @@ struct TTL: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let client = try await connection.connect()
+            let client = try await connection.connectRemote().client
             defer { client.shutdown() }
             switch try await client.ttl(.string(key)) {
             case .missing: throw CLIFailure("\(key): no such key")
@@ -94,7 +94,7 @@ struct Keys: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let client = try await connection.connect()
+            let client = try await connection.connectRemote().client
             defer { client.shutdown() }
             var keys = try await client.scanKeys(matching: pattern).map { String(buffer: $0) }.sorted()
             if let limit { keys = Array(keys.prefix(limit)) }

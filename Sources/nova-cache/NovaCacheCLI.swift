@@ -16,6 +16,11 @@ struct NovaCacheCLI: AsyncParsableCommand {
             redis://127.0.0.1:6379/0). A password can also come from NOVA_CACHE_PASSWORD; when the server \
             asks for one and none was given, it is prompted for on the terminal without echo. Passwords \
             are never printed.
+
+            A Redis or Valkey Cluster is named by several nodes (redis://h1:7000,h2:7000) or by one of \
+            them: status shows every node and the cluster's state, stats sums the nodes, flush and the key \
+            commands work across the cluster. backup, restore, monitor, dashboard and shutdown take one \
+            node's URL.
             """,
         version: NovaCacheVersion.current,
         subcommands: [
@@ -60,8 +65,55 @@ struct ConnectionOptions: ParsableArguments {
         return namesOne ? try resolvedURL().database : nil
     }
 
-    /// A connected client; asks for the password on a terminal when the server requires one.
+    /// Whether the URL names several hosts (a cluster's seeds).
+    var namesCluster: Bool {
+        guard let text = givenURL, let schemeEnd = text.range(of: "://") else { return false }
+        let authority = text[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return authority.split(separator: "@").last?.contains(",") ?? false
+    }
+
+    /// The server or the cluster the URL names: a URL with several hosts is a cluster's seeds, a node
+    /// that reports `cluster_enabled:1` stands for its cluster.
+    func connectRemote() async throws -> Remote {
+        if namesCluster {
+            guard db == nil || db == 0 else { throw CLIFailure("a cluster has only database 0", exitCode: 2) }
+            var configuration = try RedisClusterClient.Configuration(givenURL ?? "")
+            for index in configuration.seeds.indices {
+                if configuration.seeds[index].password == nil, let password = ProcessInfo.processInfo.environment["NOVA_CACHE_PASSWORD"],
+                    !password.isEmpty {
+                    configuration.seeds[index].password = password
+                }
+                configuration.seeds[index].commandTimeout = .seconds(10)
+            }
+            configuration.pool = .init(minimumConnections: 0, maximumConnections: 2)
+            configuration.refreshInterval = nil
+            configuration.retryTimeout = .seconds(5)
+            let cluster = RedisClusterClient(configuration: configuration)
+            do {
+                _ = try await cluster.topology()
+            } catch {
+                cluster.shutdown()
+                throw error
+            }
+            return .cluster(cluster)
+        }
+        let client = try await connect()
+        guard (try? await client.info("cluster"))?["cluster_enabled"] == "1" else { return .server(client) }
+        client.shutdown()
+        guard client.url.database == 0 else { throw CLIFailure("a cluster has only database 0", exitCode: 2) }
+        var configuration = RedisClusterClient.Configuration(seeds: [client.url])
+        configuration.pool = .init(minimumConnections: 0, maximumConnections: 2)
+        configuration.refreshInterval = nil
+        configuration.retryTimeout = .seconds(5)
+        return .cluster(RedisClusterClient(configuration: configuration))
+    }
+
+    /// A connected client for one server; asks for the password on a terminal when the server requires
+    /// one. A URL naming a cluster's nodes is refused: the command works on one node.
     func connect() async throws -> RedisClient {
+        if namesCluster {
+            throw CLIFailure("this command works on one server: give one node's URL (redis://host:port)", exitCode: 2)
+        }
         var url = try resolvedURL()
         var client = RedisClient(url: url, pool: .init(minimumConnections: 0, maximumConnections: 2))
         do {
@@ -78,6 +130,29 @@ struct ConnectionOptions: ParsableArguments {
             _ = try await client.ping()
         }
         return client
+    }
+}
+
+/// The server or cluster a command works on.
+enum Remote {
+    case server(RedisClient)
+    case cluster(RedisClusterClient)
+
+    /// The client for key commands (routed by slot on a cluster).
+    var client: any RedisCommandClient {
+        switch self {
+        case .server(let client): client
+        case .cluster(let cluster): cluster
+        }
+    }
+
+    func shutdown() { client.shutdown() }
+}
+
+extension RedisClusterClient {
+    /// INFO [section] of one node, as a dictionary of its `name:value` lines.
+    func info(_ section: String = "all", at node: RedisClusterNode.Address) async throws -> [String: String] {
+        InfoReport(parsing: try await send(RedisCommand("INFO", .string(section)), to: node).string ?? "").dictionary
     }
 }
 

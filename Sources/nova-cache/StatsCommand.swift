@@ -29,11 +29,34 @@ struct Stats: AsyncParsableCommand {
         var hitRatio: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
     }
 
-    /// The database whose key count is shown: the one --db or the URL names.
-    var db: Int? { try? connection.namedDatabase() }
+    /// The database whose key count is shown: the one --db or the URL names (0 on a cluster).
+    var db: Int? { connection.namesCluster ? 0 : try? connection.namedDatabase() }
 
-    func sample(_ client: RedisClient) async throws -> Sample {
-        let info = try await client.info()
+    /// The counters of a server, or the sums over every node of a cluster (keys: over the primaries).
+    func sample(_ remote: Remote) async throws -> Sample {
+        switch remote {
+        case .server(let client):
+            return sample(try await client.info(), keysOf: db)
+        case .cluster(let cluster):
+            var total = Sample()
+            for node in try await cluster.topology().nodes {
+                let part = sample(try await cluster.info(at: node.address), keysOf: node.isPrimary ? 0 : nil)
+                total.commands += part.commands
+                total.opsPerSecond += part.opsPerSecond
+                total.hits += part.hits
+                total.misses += part.misses
+                total.expired += part.expired
+                total.evicted += part.evicted
+                total.usedMemory += part.usedMemory
+                total.maxMemory += part.maxMemory
+                if let keys = part.keys { total.keys = (total.keys ?? 0) + keys }
+            }
+            total.usedMemoryHuman = formatBytes(total.usedMemory)
+            return total
+        }
+    }
+
+    private func sample(_ info: [String: String], keysOf db: Int?) -> Sample {
         func number(_ name: String) -> Int { Int(info[name] ?? "") ?? 0 }
         var sample = Sample(
             commands: number("total_commands_processed"),
@@ -54,7 +77,7 @@ struct Stats: AsyncParsableCommand {
             "expired_keys": sample.expired, "evicted_keys": sample.evicted,
             "used_memory": sample.usedMemory, "maxmemory": sample.maxMemory,
         ]
-        if let keys = sample.keys, let db { object["db"] = db; object["keys"] = keys }
+        if let keys = sample.keys { object["db"] = db ?? 0; object["keys"] = keys }
         if let interval { object["interval_ops_per_sec"] = interval.ops; object["interval_hit_ratio"] = interval.ratio }
         return object
     }
@@ -73,13 +96,13 @@ struct Stats: AsyncParsableCommand {
                     ? String(format: " of %@ (%.0f%%)", formatBytes(sample.maxMemory), Double(sample.usedMemory) * 100 / Double(sample.maxMemory))
                     : " (no maxmemory)"),
         ]
-        if let keys = sample.keys, let db { lines.append("keys in db\(db)         \(keys)") }
+        if let keys = sample.keys { lines.append("keys in db\(db ?? 0)         \(keys)") }
         return lines
     }
 
     func run() async throws {
         try await reporting {
-            let client = try await connection.connect()
+            let client = try await connection.connectRemote()
             defer { client.shutdown() }
             guard let watch else {
                 let current = try await sample(client)

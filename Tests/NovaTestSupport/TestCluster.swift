@@ -88,7 +88,9 @@ public final class TestCluster: @unchecked Sendable {
             let healthy = liveServers.allSatisfy { server in
                 guard let info = try? cli(server.port, "cluster", "info"), info.contains("cluster_state:ok"),
                     let nodes = try? self.nodes(seenFrom: server.port) else { return false }
-                let live = nodes.filter { !$0.flags.contains("fail") }
+                // A node counts when its process runs (a killed one is not flagged `fail` at once).
+                let running = Set(liveServers.map(\.port))
+                let live = nodes.filter { !$0.flags.contains("fail") && running.contains($0.port) }
                 let servingPrimaries = live.filter { $0.flags.contains("master") && !$0.slots.isEmpty }.count
                 let liveReplicas = live.filter { $0.flags.contains("slave") }.count
                 return servingPrimaries == primaries && liveReplicas >= replicas

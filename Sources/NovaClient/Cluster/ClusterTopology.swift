@@ -31,6 +31,13 @@ public struct RedisClusterNode: Sendable, Hashable, CustomStringConvertible {
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
+    public init(id: String, address: Address, isPrimary: Bool, health: String) {
+        self.id = id
+        self.address = address
+        self.isPrimary = isPrimary
+        self.health = health
+    }
+
     public var description: String { "\(address) \(isPrimary ? "primary" : "replica") \(id.prefix(8))" }
 }
 
@@ -48,11 +55,11 @@ public struct RedisClusterTopology: Sendable {
     /// The index in `shards` of each slot's owner; -1 for a slot nobody serves.
     private var owners: [Int16]
 
-    /// A topology of the given shards.
+    /// A topology of the given shards (kept in the order of their first slot).
     public init(shards: [Shard]) {
-        self.shards = shards
+        self.shards = shards.sorted { ($0.slots.map(\.lowerBound).min() ?? 0) < ($1.slots.map(\.lowerBound).min() ?? 0) }
         owners = Array(repeating: -1, count: HashSlot.count)
-        for (index, shard) in shards.enumerated() {
+        for (index, shard) in self.shards.enumerated() {
             for range in shard.slots where range.lowerBound >= 0 && range.upperBound < HashSlot.count {
                 for slot in range { owners[slot] = Int16(index) }
             }
