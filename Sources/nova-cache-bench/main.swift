@@ -3,6 +3,8 @@
 //              CacheManager.getBytes; MemoryTier.lookup); `--profile N` then runs N more getValue calls in
 //              one loop, for `perf record` (docs/performance.md); `--profile-typed N` the same for typed hits
 //   remote   — GET through the pool with N concurrent tasks: requests/s
+//   cluster  — SET/GET on a Redis Cluster (--url with the seeds) with N concurrent tasks, optionally pipelined:
+//              requests/s and client CPU per request (scripts/bench-cluster runs it beside redis-py's RedisCluster)
 //   zipf     — getOrLoad over a Zipf-distributed replay of customer searches: % of loader calls avoided
 //   footprint — resident bytes per memory-tier entry with and without kept decoded values (--decoded 0|1)
 //
@@ -35,6 +37,13 @@ final class Counter: Sendable {
     private let count = Mutex(0)
     func increment() { count.withLock { $0 += 1 } }
     var value: Int { count.withLock { $0 } }
+}
+
+/// User plus system CPU seconds of this process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -150,6 +159,50 @@ case "remote":
     }
     let seconds = nanoseconds(ContinuousClock.now - start) / 1e9
     print(String(format: "remote_get_rps=%.0f", Double(perTask * tasks) / seconds))
+    client.shutdown()
+
+case "cluster":
+    // SET/GET (half each) on --keys keys spread over a cluster's slots, --tasks at once; with --pipeline P,
+    // each task sends P commands per round trip. Client CPU from getrusage.
+    let tasks = option("--tasks", 50)
+    let requests = option("--requests", 100_000)
+    let keys = option("--keys", 10_000)
+    let depth = option("--pipeline", 1)
+    var configuration = try RedisClusterClient.Configuration(url)
+    configuration.pool = .init(minimumConnections: 1, maximumConnections: 4)
+    let client = RedisClusterClient(configuration: configuration)
+    let value = RedisArgument.bytes([UInt8](repeating: 120, count: 100))
+    _ = try await client.pipeline((0..<keys).map { RedisCommand("SET", .string("bench:\($0)"), value) })
+    let perTask = requests / tasks / depth
+    let cpuBefore = processCPUSeconds()
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for task in 0..<tasks {
+            group.addTask {
+                var index = task
+                for _ in 0..<perTask {
+                    if depth == 1 {
+                        let key = RedisArgument.string("bench:\(index % keys)")
+                        if index % 2 == 0 { try await client.set(key, value) } else { _ = try await client.get(key) }
+                        index += tasks
+                    } else {
+                        var commands: [RedisCommand] = []
+                        commands.reserveCapacity(depth)
+                        for _ in 0..<depth {
+                            let key = RedisArgument.string("bench:\(index % keys)")
+                            commands.append(index % 2 == 0 ? RedisCommand("SET", key, value) : RedisCommand("GET", key))
+                            index += tasks
+                        }
+                        _ = try await client.pipeline(commands)
+                    }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let seconds = nanoseconds(ContinuousClock.now - start) / 1e9
+    let done = Double(perTask * tasks * depth)
+    print(String(format: "cluster_rps=%.0f client_cpu_us_per_request=%.2f", done / seconds, (processCPUSeconds() - cpuBefore) / done * 1e6))
     client.shutdown()
 
 case "zipf":
