@@ -5,6 +5,7 @@
 //   remote   — GET through the pool with N concurrent tasks: requests/s
 //   cluster  — SET/GET on a Redis Cluster (--url with the seeds) with N concurrent tasks, optionally pipelined:
 //              requests/s and client CPU per request (scripts/bench-cluster runs it beside redis-py's RedisCluster)
+//   peer     — a CacheManager driven line by line from stdin (tests run two as separate processes)
 //   zipf     — getOrLoad over a Zipf-distributed replay of customer searches: % of loader calls avoided
 //   footprint — resident bytes per memory-tier entry with and without kept decoded values (--decoded 0|1)
 //
@@ -263,6 +264,35 @@ case "footprint":
     print("footprint_entries=\(cache.memory.count)")
     print(String(format: "footprint_resident_bytes_per_entry=%.0f", Double(after - before) / Double(keys)))
     print(String(format: "footprint_accounted_bytes_per_entry=%.0f", Double(cache.memory.bytes) / Double(keys)))
+    cache.shutdown()
+
+case "peer":
+    // A CacheManager driven line by line from stdin, answering one line each on stdout, so that tests run
+    // several as processes of their own: `ready`, `set KEY VALUE [TAG]`, `get KEY`, `cached KEY` (in the
+    // memory tier?), `invalidate TAG`, `status`.
+    var configuration = try CacheManager.Configuration(url: url, namespace: options["--namespace"] ?? "peer")
+    configuration.coherence = .tracking
+    configuration.remoteTimeout = .milliseconds(500)
+    configuration.maxRecoveryInterval = .milliseconds(300)
+    let cache = CacheManager(configuration: configuration)
+    while let line = readLine() {
+        let words = line.split(separator: " ").map(String.init)
+        guard let command = words.first else { continue }
+        switch (command, words.count) {
+        case ("ready", 1): print(await cache.waitUntilReady(timeout: .seconds(10)))
+        case ("set", 3), ("set", 4):
+            try await cache.set(words[1], words[2], tags: words.count == 4 ? [words[3]] : [])
+            print("OK")
+        case ("get", 2): print(try await cache.get(words[1], as: String.self) ?? "(nil)")
+        case ("cached", 2): print(cache.memory.lookup(cache.storedKey(words[1])) != nil ? "yes" : "no")
+        case ("invalidate", 2):
+            await cache.invalidate(tag: words[1])
+            print("OK")
+        case ("status", 1): print(cache.remoteStatus)
+        default: print("ERR unknown \(line)")
+        }
+        fflush(nil)
+    }
     cache.shutdown()
 
 default:

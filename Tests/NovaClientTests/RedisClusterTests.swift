@@ -29,6 +29,47 @@ import Testing
     }
 }
 
+extension ClusterRoutingTests {
+    func bulk(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
+
+    /// CLUSTER SHARDS in RESP3 (maps) and CLUSTER SLOTS (the fallback for servers before 7.0) give the
+    /// same slot map; an empty endpoint means the address the reply came from.
+    @Test func topologyFromShardsAndSlots() throws {
+        func node(_ id: String, _ port: Int64, _ role: String, endpoint: String = "127.0.0.1", health: String = "online") -> RESPValue {
+            .map([
+                (bulk("id"), bulk(id)), (bulk("port"), .integer(port)), (bulk("ip"), bulk("127.0.0.1")),
+                (bulk("endpoint"), bulk(endpoint)), (bulk("role"), bulk(role)), (bulk("health"), bulk(health)),
+            ])
+        }
+        let shards = RESPValue.array([
+            .map([(bulk("slots"), .array([.integer(0), .integer(8000)])), (bulk("nodes"), .array([node("a", 7000, "master"), node("b", 7003, "replica", health: "loading")]))]),
+            .map([(bulk("slots"), .array([.integer(8001), .integer(16383)])), (bulk("nodes"), .array([node("c", 7001, "master", endpoint: "")]))]),
+            // A failed primary that lost its slots: no shard.
+            .map([(bulk("slots"), .array([])), (bulk("nodes"), .array([node("d", 7002, "master", health: "failed")]))]),
+        ])
+        let fromShards = try RedisClusterTopology.fromShards(shards, queriedHost: "10.0.0.9")
+        #expect(fromShards.shards.count == 2 && fromShards.coveredSlots == 16384)
+        #expect(fromShards.shard(forSlot: 8000)?.primary.address.port == 7000)
+        #expect(fromShards.shard(forSlot: 8000)?.replicas.map(\.health) == ["loading"])
+        #expect(fromShards.shard(forSlot: 8001)?.primary.address == .init(host: "10.0.0.9", port: 7001))
+
+        let slots = RESPValue.array([
+            .array([.integer(8001), .integer(16383), .array([bulk(""), .integer(7001), bulk("c")])]),
+            .array([.integer(0), .integer(4000), .array([bulk("127.0.0.1"), .integer(7000), bulk("a")]), .array([bulk("127.0.0.1"), .integer(7003), bulk("b")])]),
+            .array([.integer(4001), .integer(8000), .array([bulk("127.0.0.1"), .integer(7000), bulk("a")]), .array([bulk("127.0.0.1"), .integer(7003), bulk("b")])]),
+        ])
+        let fromSlots = try RedisClusterTopology.fromSlots(slots, queriedHost: "10.0.0.9")
+        #expect(fromSlots.shards.count == 2 && fromSlots.coveredSlots == 16384)
+        #expect(fromSlots.shards[0].slots == [0...4000, 4001...8000] && fromSlots.shards[0].replicas.map(\.id) == ["b"])
+        #expect(fromSlots.shard(forSlot: 9000)?.primary.address == .init(host: "10.0.0.9", port: 7001))
+        // MOVED to an address that is no primary yet: a shard of its own for that slot.
+        var moved = fromSlots
+        moved.move(slot: 5, to: .init(host: "127.0.0.1", port: 7009))
+        #expect(moved.shard(forSlot: 5)?.primary.address.port == 7009 && moved.shard(forSlot: 6)?.primary.address.port == 7000)
+        #expect(RedisClusterNode.Address("[::1]:7000") == .init(host: "::1", port: 7000))
+    }
+}
+
 /// `RedisClusterClient` against a real cluster of Debian's redis-server 7.0 (3 primaries, 3 replicas).
 @Suite(.serialized, .enabled(if: TestCluster.testsEnabled, "NOVA_CLUSTER_TESTS=1 runs it (scripts/test does, on its own)"))
 struct RedisClusterTests {

@@ -95,7 +95,7 @@ public struct RedisClusterTopology: Sendable {
     }
 
     /// Parses a CLUSTER SHARDS reply (RESP2 or RESP3). Nodes announced with an empty endpoint are reached
-    /// at `queriedHost`, the address the reply came from, as Redis documents.
+    /// at `queriedHost`, the address the reply came from, as Redis documents; an unknown one (`?`) at its IP.
     public static func fromShards(_ reply: RESPValue, queriedHost: String) throws -> RedisClusterTopology {
         guard let items = reply.elements else { throw RedisClientError.unexpectedReply(reply) }
         var shards: [Shard] = []
@@ -116,8 +116,9 @@ public struct RedisClusterTopology: Sendable {
                 guard let node = nodeValue.fields, let id = node["id"]?.string, case .integer(let port)? = node["port"] ?? node["tls-port"] else {
                     throw RedisClientError.unexpectedReply(nodeValue)
                 }
+                // An empty endpoint is the address the reply came from; `?` (unknown) falls back to the IP.
                 var host = node["endpoint"]?.string ?? node["ip"]?.string ?? ""
-                if host.isEmpty || host == "?" { host = node["ip"]?.string ?? "" }
+                if host == "?" { host = node["ip"]?.string ?? "" }
                 if host.isEmpty || host == "?" { host = queriedHost }
                 let parsed = RedisClusterNode(
                     id: id, address: .init(host: host, port: Int(port)), isPrimary: node["role"]?.string == "master",
