@@ -149,7 +149,9 @@ final class CoherenceListener: Sendable {
         // primary ends after its connection does.
         await withTaskGroup(of: Void.self) { group in
             while !Task.isCancelled, !state.withLock({ $0.stopped }) {
-                let primaries = (try? await cluster.topology().primaries.map(\.address)) ?? []
+                var primaries = (try? await cluster.topology().primaries.map(\.address)) ?? []
+                // A cluster delivers every PUBLISH to every node: pub/sub needs one connection, not one per primary.
+                if requested == .pubSub { primaries = Array(primaries.prefix(1)) }
                 for address in primaries where state.withLock({ $0.listening.insert(address.description).inserted }) {
                     group.addTask {
                         await self.listen(to: cluster.url(of: address), node: address.description, events) {

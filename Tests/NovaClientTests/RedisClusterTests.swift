@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import NovaClient
+@testable import NovaClient
 import NovaRESP
 import NovaTestSupport
 import Testing
@@ -67,6 +67,37 @@ extension ClusterRoutingTests {
         moved.move(slot: 5, to: .init(host: "127.0.0.1", port: 7009))
         #expect(moved.shard(forSlot: 5)?.primary.address.port == 7009 && moved.shard(forSlot: 6)?.primary.address.port == 7000)
         #expect(RedisClusterNode.Address("[::1]:7000") == .init(host: "::1", port: 7000))
+    }
+
+    /// What each reply or failure makes the client do.
+    @Test func repliesAndFailuresDecideTheRetry() {
+        typealias Client = RedisClusterClient
+        let address = RedisClusterNode.Address(host: "127.0.0.1", port: 7002)
+        #expect(Client.next(after: .success(.error("MOVED 3999 127.0.0.1:7002")), repeatable: false) == .moved(slot: 3999, to: address))
+        #expect(Client.next(after: .success(.error("ASK 3999 127.0.0.1:7002")), repeatable: false) == .ask(address))
+        #expect(Client.next(after: .success(.error("TRYAGAIN Multiple keys request during rehashing of slot")), repeatable: false) == .wait(refresh: false))
+        #expect(Client.next(after: .success(.error("LOADING Redis is loading the dataset in memory")), repeatable: false) == .wait(refresh: false))
+        #expect(Client.next(after: .success(.error("CLUSTERDOWN The cluster is down")), repeatable: false) == .wait(refresh: true))
+        #expect(Client.next(after: .success(.error("WRONGTYPE Operation against a key holding the wrong kind of value")), repeatable: true) == .done)
+        #expect(Client.next(after: .success(.integer(1)), repeatable: true) == .done)
+        // Never sent: always retried. Sent and then lost: only a read is repeated.
+        #expect(Client.next(after: .failure(RedisClientError.connectFailed(url: "x", reason: "refused")), repeatable: false) == .wait(refresh: true))
+        #expect(Client.next(after: .failure(RedisClientError.connectionClosed), repeatable: false) == .done)
+        #expect(Client.next(after: .failure(RedisClientError.connectionClosed), repeatable: true) == .wait(refresh: true))
+        #expect(Client.next(after: .failure(RedisClientError.shutDown), repeatable: true) == .done)
+    }
+
+    /// Replies of several nodes combined as the command tips say.
+    @Test func repliesOfSeveralNodesCombineByPolicy() {
+        typealias Plan = RedisClusterClient.Plan
+        #expect(Plan.aggregate([.integer(2), .integer(3)], .sum) == .integer(5))
+        #expect(Plan.aggregate([.integer(2), .integer(3)], .minimum) == .integer(2))
+        #expect(Plan.aggregate([.array([.integer(1), .integer(0)]), .array([.integer(1), .integer(1)])], .logicalAnd) == .array([.integer(1), .integer(0)]))
+        #expect(Plan.aggregate([.array([bulk("a")]), .array([bulk("b")])], nil) == .array([bulk("a"), bulk("b")]))
+        #expect(Plan.aggregate([.simpleString("OK"), .error("ERR no")], .allSucceeded) == .error("ERR no"))
+        #expect(Plan.aggregate([.error("NOTBUSY"), .simpleString("OK")], .oneSucceeded) == .simpleString("OK"))
+        let keyed = Plan(parts: [], combination: .keyed(groups: [[0, 2], [1]], count: 3))
+        #expect(keyed.combine([.array([bulk("a"), bulk("c")]), .array([.null])]) == .array([bulk("a"), .null, bulk("c")]))
     }
 }
 

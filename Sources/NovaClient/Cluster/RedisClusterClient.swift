@@ -655,11 +655,7 @@ public final class RedisClusterClient: RedisCommandClient {
             case .done:
                 return outcome
             case .moved(let slot, let address):
-                state.withLock { state in
-                    state.statistics.moved += 1
-                    state.topology?.move(slot: slot, to: address)
-                }
-                scheduleRefresh()
+                noteMoved(slot: slot, to: address)
                 target = .node(address)
                 redirects += 1
             case .ask(let address):
@@ -679,6 +675,16 @@ public final class RedisClusterClient: RedisCommandClient {
             state.withLock { $0.statistics.retried += 1 }
             outcome = await attempt(part.command, target: target, asking: asking)
         }
+    }
+
+    /// A MOVED reply: the slot's new owner goes into the map at once, and the whole map is read again
+    /// soon (a resharding rarely moves one slot).
+    private func noteMoved(slot: Int, to address: RedisClusterNode.Address) {
+        state.withLock { state in
+            state.statistics.moved += 1
+            state.topology?.move(slot: slot, to: address)
+        }
+        scheduleRefresh()
     }
 
     private func attempt(
@@ -711,11 +717,7 @@ public final class RedisClusterClient: RedisCommandClient {
             } catch let error as RedisError where error.isClusterRedirection {
                 next = Self.next(after: .success(.error(error.message)), repeatable: false)
                 if case .moved(let slot, let address) = next {
-                    state.withLock { state in
-                        state.statistics.moved += 1
-                        state.topology?.move(slot: slot, to: address)
-                    }
-                    scheduleRefresh()
+                    noteMoved(slot: slot, to: address)
                     movedTo = address
                     redirects += 1
                     if redirects > configuration.maximumRedirects { throw error }
