@@ -14,6 +14,8 @@ from support import resp, servers  # noqa: E402
 def start(kind, workdir):
     if kind == "nova":
         return servers.start_nova("--save", "", "--appendonly", "no", workdir=workdir)
+    if kind == "valkey":
+        return servers.start_valkey(workdir=workdir)
     return servers.start_redis(workdir=workdir)
 
 
@@ -107,13 +109,15 @@ def run(kind, keys):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--peers", default="redis,valkey", help="the reference servers: redis, valkey or both")
     args = parser.parse_args()
-    rows = {kind: run(kind, args.keys) for kind in ("nova", "redis")}
+    kinds = ["nova"] + [peer for peer in args.peers.split(",") if peer]
+    rows = {kind: run(kind, args.keys) for kind in kinds}
     print(f"{args.keys:,} keys of mixed types (strings with 100-byte values, one key in eight with a TTL; "
           f"integers; small hashes, lists, sets, sorted sets); {os.cpu_count()} cores\n")
     print("| server | SAVE s | load s | file MB | GET p99 ms idle | GET max ms idle | GET p99 ms during BGSAVE | GET max ms during BGSAVE |")
     print("|---|---|---|---|---|---|---|---|")
-    for kind in ("nova", "redis"):
+    for kind in kinds:
         save_s, load_s, size, lat = rows[kind]
         print(f"| {kind} | {save_s:.2f} | {load_s:.2f} | {size / 1e6:.1f} | {lat['idle'][0]:.3f} | {lat['idle'][1]:.3f} "
               f"| {lat['bgsave'][0]:.3f} | {lat['bgsave'][1]:.3f} |")

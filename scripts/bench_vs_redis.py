@@ -125,6 +125,31 @@ def bytes_per_key(kind, keys):
     return rss_growth_per_item(kind, fill, keys)
 
 
+def collection_command(kind, key, members):
+    """One command that creates a collection of `kind` with `members` small members under `key`."""
+    if kind == "hash":
+        return ["HSET", key] + [word for i in range(members) for word in (f"field{i}", f"value{i}")]
+    if kind == "list":
+        return ["RPUSH", key] + [f"member{i}" for i in range(members)]
+    if kind == "set":
+        return ["SADD", key] + [f"member{i}" for i in range(members)]
+    return ["ZADD", key] + [word for i in range(members) for word in (str(i), f"member{i}")]
+
+
+def bytes_per_collection(kind, collection, keys, members=10):
+    """RSS growth per key for `keys` collections of `collection` kind with `members` small members each."""
+    def fill(server):
+        chunk = 50_000
+        for base in range(0, keys, chunk):
+            payload = "".join(
+                f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+                for words in (collection_command(collection, f"{collection}:{i:012d}", members)
+                              for i in range(base, min(keys, base + chunk))))
+            subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload.encode(),
+                           capture_output=True, check=True)
+    return rss_growth_per_item(kind, fill, keys)
+
+
 def bytes_per_stream_entry(kind, entries):
     """RSS growth per entry for `entries` XADDs of five small fields to one stream."""
     return rss_growth_per_item(kind, lambda server: fill_stream(server, "events", entries), entries)
@@ -142,6 +167,9 @@ def main():
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--stream-entries", type=int, default=0,
                         help="also measure memory per stream entry for this many XADDs of five small fields")
+    parser.add_argument("--collection-keys", type=int, default=0,
+                        help="also measure memory per key for this many hashes, lists, sets and sorted sets of "
+                             "10 small members each")
     parser.add_argument("--threads", type=int, default=None, help="io-threads (event loops) for nova")
     parser.add_argument("--valkey-io-threads", type=int, default=None, help="io-threads for valkey-server")
     parser.add_argument("--peers", default="redis,valkey", help="the reference servers: redis, valkey or both")
@@ -216,6 +244,9 @@ def main():
         ratios = ", ".join(f"nova/{peer} {measured['nova'] / measured[peer]:.2f}" for peer in peers)
         print(f"{title}, RSS growth per item: {parts}; {ratios}")
 
+    for collection in ("hash", "list", "set", "zset") if args.collection_keys else ():
+        memory_line(f"Memory for {args.collection_keys:,} {collection} keys of 10 small members",
+                    lambda kind: bytes_per_collection(kind, collection, args.collection_keys))
     if args.stream_entries:
         memory_line(f"Memory for {args.stream_entries:,} stream entries (five small fields)",
                     lambda kind: bytes_per_stream_entry(kind, args.stream_entries))
