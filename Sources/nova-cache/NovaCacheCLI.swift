@@ -72,12 +72,23 @@ struct ConnectionOptions: ParsableArguments {
         return authority.split(separator: "@").last?.contains(",") ?? false
     }
 
+    /// A cluster URL's nodes as `host:port,host:port` (no credentials), for messages.
+    var clusterSeedsText: String {
+        let seeds = (try? RedisClusterClient.Configuration(givenURL ?? ""))?.seeds ?? []
+        return seeds.map(\.clusterAddressText).joined(separator: ",")
+    }
+
     /// The server or the cluster the URL names: a URL with several hosts is a cluster's seeds, a node
     /// that reports `cluster_enabled:1` stands for its cluster.
     func connectRemote() async throws -> Remote {
         if namesCluster {
             guard db == nil || db == 0 else { throw CLIFailure("a cluster has only database 0", exitCode: 2) }
-            var configuration = try RedisClusterClient.Configuration(givenURL ?? "")
+            var configuration: RedisClusterClient.Configuration
+            do {
+                configuration = try RedisClusterClient.Configuration(givenURL ?? "")
+            } catch {
+                throw CLIFailure("\(error)", exitCode: 2)
+            }
             for index in configuration.seeds.indices {
                 if configuration.seeds[index].password == nil, let password = ProcessInfo.processInfo.environment["NOVA_CACHE_PASSWORD"],
                     !password.isEmpty {

@@ -21,6 +21,8 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let url = try connection.resolvedURL()
+        // What the messages name: the URL (password masked), or a cluster's seeds.
+        let target = connection.namesCluster ? "cluster \(connection.clusterSeedsText)" : url.description
         let client: RedisClient
         let report: InfoReport
         do {
@@ -41,17 +43,17 @@ struct Status: AsyncParsableCommand {
             // It answered, with an error: reachable but not usable.
             let reason = Self.unhealthyReason(error)
             if json {
-                try printJSON(["reachable": true, "healthy": false, "url": url.description, "problems": [reason]])
+                try printJSON(["reachable": true, "healthy": false, "url": target, "problems": [reason]])
             } else {
-                print("\(url): UNHEALTHY (\(reason))")
+                print("\(target): UNHEALTHY (\(reason))")
             }
             throw ExitCode(2)
         } catch {
             let reason = oneLine(error)
             if json {
-                try printJSON(["reachable": false, "url": url.description, "error": reason])
+                try printJSON(["reachable": false, "url": target, "error": reason])
             } else {
-                print("\(url): UNREACHABLE (\(reason))")
+                print("\(target): UNREACHABLE (\(reason))")
             }
             throw ExitCode(1)
         }
@@ -237,6 +239,8 @@ extension Status {
         case "LOADING": "loading the dataset into memory"
         case "BUSY": "busy running a script"
         case "MASTERDOWN": "a replica without its primary"
+        case "ERR" where error.message.contains("cluster support disabled"):
+            "not a cluster (cluster support disabled): give one server's URL, not several hosts"
         default: error.message
         }
     }
