@@ -175,6 +175,12 @@ struct CLIFailure: Error, CustomStringConvertible {
         self.description = description
         self.exitCode = exitCode
     }
+
+    /// Writes the line on stderr; the exit code to throw.
+    func reported() -> ExitCode {
+        FileHandle.standardError.write(Data("nova-cache: \(description)\n".utf8))
+        return ExitCode(exitCode)
+    }
 }
 
 extension AsyncParsableCommand {
@@ -183,8 +189,7 @@ extension AsyncParsableCommand {
         do {
             try await body()
         } catch let failure as CLIFailure {
-            FileHandle.standardError.write(Data("nova-cache: \(failure.description)\n".utf8))
-            throw ExitCode(failure.exitCode)
+            throw failure.reported()
         } catch let error as ExitCode {
             throw error
         } catch {

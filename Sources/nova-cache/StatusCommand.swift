@@ -37,8 +37,7 @@ struct Status: AsyncParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch let failure as CLIFailure {
-            FileHandle.standardError.write(Data("nova-cache: \(failure.description)\n".utf8))
-            throw ExitCode(failure.exitCode)
+            throw failure.reported()
         } catch let error as RedisError {
             // It answered, with an error: reachable but not usable.
             let reason = Self.unhealthyReason(error)

@@ -205,7 +205,9 @@ public final class RedisClusterClient: RedisCommandClient {
     /// - Returns: the replies of the commands, or nil when EXEC was aborted by a WATCHed key.
     public func transaction(_ commands: [RedisCommand], watching keys: [RedisArgument]) async throws -> [RESPValue]? {
         var slots = Set(keys.map(\.hashSlot))
-        for command in commands { slots.formUnion(try await keySlots(command, routing: try await routing(for: command))) }
+        for command in commands {
+            slots.formUnion(try await keySlots(command, indexes: try await routing(for: command).keyIndexes(command.arguments)))
+        }
         guard slots.count <= 1 else { throw RedisError(Self.crossSlot) }
         let target: Target = slots.first.map { .slot($0, replica: false) } ?? .anyPrimary
         return try await retrying(target) { connection in try await connection.transaction(commands, watching: keys) }
@@ -459,7 +461,8 @@ public final class RedisClusterClient: RedisCommandClient {
 
     /// How the server says `command` is routed (COMMAND INFO, asked once per name).
     func routing(for command: RedisCommand) async throws -> CommandRouting {
-        let name = command.name.lowercased()
+        // The name as sent, lower-cased once (not `command.name`, which upper-cases it first).
+        guard let name = command.arguments.first?.text?.lowercased() else { return .unknown }
         if let known = state.withLock({ $0.commands[name] }) { return known.resolved(command.arguments) }
         let reply = try await sendToAnyPrimary(RedisCommand("COMMAND", "INFO", .string(name)))
         let routing = reply.elements?.first.flatMap(CommandRouting.parse)?.routing ?? .unknown
@@ -467,9 +470,10 @@ public final class RedisClusterClient: RedisCommandClient {
         return routing.resolved(command.arguments)
     }
 
-    /// The slot of each key of `command`, in argument order (COMMAND GETKEYS when the key specs cannot say).
-    private func keySlots(_ command: RedisCommand, routing: CommandRouting) async throws -> [Int] {
-        if let indexes = routing.keyIndexes(command.arguments) { return indexes.map { command.arguments[$0].hashSlot } }
+    /// The slot of each key of `command`, in argument order: from the key indexes the specs found
+    /// (`CommandRouting.keyIndexes`), by COMMAND GETKEYS when they could not say (nil).
+    private func keySlots(_ command: RedisCommand, indexes: [Int]?) async throws -> [Int] {
+        if let indexes { return indexes.map { command.arguments[$0].hashSlot } }
         let reply = try? await sendToAnyPrimary(RedisCommand("COMMAND", arguments: ["GETKEYS"] + command.arguments))
         return (reply?.elements ?? []).compactMap { $0.bytes.map { HashSlot.of($0) } }
     }
@@ -489,7 +493,7 @@ public final class RedisClusterClient: RedisCommandClient {
         }
         let arguments = command.arguments
         let indexes = routing.keyIndexes(arguments)
-        let slots = try await keySlots(command, routing: routing)
+        let slots = try await keySlots(command, indexes: indexes)
         let replica = readOnly && configuration.readFrom == .replica
         guard let first = slots.first else {
             return Plan(parts: [Part(command: command, target: .anyPrimary, repeatable: readOnly)], combination: .single)
