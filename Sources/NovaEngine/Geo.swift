@@ -408,7 +408,7 @@ extension SortedSetValue {
             let scores = cell.scoreRange
             let ranks = ranks(in: ScoreRange(min: scores.min, max: scores.max, minExclusive: false, maxExclusive: true))
             if !ranks.isEmpty {
-                ordered.forEach(from: ranks.lowerBound) { element in
+                forEach(from: ranks.lowerBound) { element in
                     guard element.score < scores.max else { return false }
                     let position = GeoHash.position(ofScore: element.score)
                     if let distance = shape.distanceIfInside(longitude: position.longitude, latitude: position.latitude) {

@@ -140,9 +140,9 @@ public enum Value: Sendable {
         case .int, .ownedInt: return 0
         case .string(let bytes), .rawString(let bytes): return bytes.heapFootprint
         case .list(let list): return list.footprint
-        case .hash(let hash): return hash.footprint + hash.table.overheadBytes
+        case .hash(let hash): return hash.footprint
         case .set(let set): return set.footprint + set.table.overheadBytes
-        case .zset(let zset): return zset.footprint + zset.scores.overheadBytes
+        case .zset(let zset): return zset.footprint
         case .stream(let stream): return stream.footprint
         }
     }

@@ -98,55 +98,172 @@ public struct HashField: ByteKeyed, Sendable {
     }
 }
 
-/// A hash: fields and values in a `ByteKeyTable`.
+/// A hash. Small hashes are one listpack of fields and values alternating, in insertion order (Redis's
+/// `listpack` encoding, and its memory cost); past `hash-max-listpack-entries` fields or a field or value
+/// longer than `hash-max-listpack-value` bytes it converts, as Redis does, to a `ByteKeyTable` and never back.
 public struct HashValue: Sendable {
-    public private(set) var table = ByteKeyTable<HashField>()
-    public private(set) var footprint = 64
+    /// The compact form, nil once converted.
+    @usableFromInline private(set) var compact: Listpack?
+    /// The table form (empty while compact).
+    @usableFromInline private(set) var table = ByteKeyTable<HashField>()
+    /// The number of fields.
+    public private(set) var count = 0
+    /// What the table's fields cost (the table form only).
+    private var tableFootprint = 64
+
+    public init() { compact = Listpack() }
+
+    public var isEmpty: Bool { count == 0 }
+
     /// Redis's compact encoding: converted to a hash table once a limit is exceeded, never back.
-    public private(set) var isListpack = true
+    public var isListpack: Bool { compact != nil }
 
-    public init() {}
+    /// Heap bytes the hash takes, by the engine's accounting.
+    public var footprint: Int {
+        if let compact { return 64 + compact.heapFootprint }
+        return tableFootprint + table.overheadBytes
+    }
 
-    public var count: Int { table.count }
-    public var isEmpty: Bool { table.isEmpty }
-
+    /// The value of `field`, or nil.
     @inlinable
     public func value(_ field: some ContiguousBytes) -> Bytes? {
-        table.index(of: field).map { table[$0].value }
+        guard let compact else { return table.index(of: field).map { table[$0].value } }
+        return field.withBytes { raw in
+            HashValue.valueOffset(in: compact, ListpackNeedle(raw)).map { compact.value(at: $0) }
+        }
+    }
+
+    /// The offset of the value whose field matches `needle`, in a compact hash.
+    @usableFromInline
+    static func valueOffset(in compact: Listpack, _ needle: ListpackNeedle) -> Int? {
+        var offset = 6
+        while !compact.isEnd(offset) {
+            let value = compact.next(offset)
+            if compact.matches(offset, needle) { return value }
+            offset = compact.next(value)
+        }
+        return nil
     }
 
     /// Sets a field; returns true when it was new.
     @discardableResult
     public mutating func set(_ field: Bytes, _ value: Bytes, limits: EncodingLimits) -> Bool {
-        if isListpack && (field.count > limits.hashMaxListpackValue || value.count > limits.hashMaxListpackValue) {
-            isListpack = false
+        if compact != nil {
+            if field.count > limits.hashMaxListpackValue || value.count > limits.hashMaxListpackValue {
+                convertToTable()
+            } else if setCompact(field, value, maxEntries: limits.hashMaxListpackEntries) {
+                return true
+            } else if compact != nil {
+                return false
+            }
         }
         if let index = table.index(of: field) {
-            footprint += cost(value) - cost(table[index].value)
+            tableFootprint += cost(value) - cost(table[index].value)
             table.update(at: index) { $0.value = value }
             return false
         }
-        footprint += cost(field) + cost(value) + 8
+        tableFootprint += cost(field) + cost(value) + 8
         table.insertNew(HashField(key: field, value: value))
-        if isListpack && table.count > limits.hashMaxListpackEntries { isListpack = false }
+        count += 1
         return true
+    }
+
+    /// Sets a field of a compact hash: true when added; false when replaced, or when adding would exceed
+    /// `maxEntries` (the hash is then converted, and the caller adds the field to the table).
+    private mutating func setCompact(_ field: Bytes, _ value: Bytes, maxEntries: Int) -> Bool {
+        var encoded: [UInt8] = []
+        let found = field.withBytes { HashValue.valueOffset(in: compact!, ListpackNeedle($0)) }
+        if let offset = found {
+            value.withBytes { Listpack.encodeElement($0, into: &encoded) }
+            let end = compact!.next(offset)
+            compact!.replace(offset..<end, with: encoded, elementDelta: 0)
+            return false
+        }
+        guard count + 1 <= maxEntries else {
+            convertToTable()
+            return false
+        }
+        field.withBytes { Listpack.encodeElement($0, into: &encoded) }
+        value.withBytes { Listpack.encodeElement($0, into: &encoded) }
+        let end = compact!.endOffset
+        compact!.replace(end..<end, with: encoded, elementDelta: 2)
+        count += 1
+        return true
+    }
+
+    private mutating func convertToTable() {
+        let fields = self.fields
+        compact = nil
+        table = ByteKeyTable()
+        tableFootprint = 64
+        count = 0
+        for field in fields {
+            tableFootprint += cost(field.key) + cost(field.value) + 8
+            table.insertNew(field)
+            count += 1
+        }
     }
 
     /// Removes a field; returns whether it existed.
     @discardableResult
     public mutating func remove(_ field: some ContiguousBytes) -> Bool {
+        if compact != nil {
+            guard let value = field.withBytes({ HashValue.valueOffset(in: compact!, ListpackNeedle($0)) }),
+                  let start = compact!.previous(value) else { return false }
+            compact!.replace(start..<compact!.next(value), with: [], elementDelta: -2)
+            count -= 1
+            return true
+        }
         guard let removed = table.remove(key: field) else { return false }
-        footprint -= cost(removed.key) + cost(removed.value) + 8
+        tableFootprint -= cost(removed.key) + cost(removed.value) + 8
+        count -= 1
         return true
     }
 
-    /// The fields in storage order.
-    public var fields: [HashField] { table.elements }
+    /// The fields in storage order (insertion order while compact).
+    public var fields: [HashField] {
+        guard let compact else { return table.elements }
+        var result: [HashField] = []
+        result.reserveCapacity(count)
+        var offset = 6
+        while !compact.isEnd(offset) {
+            let value = compact.next(offset)
+            result.append(HashField(key: compact.value(at: offset), value: compact.value(at: value)))
+            offset = compact.next(value)
+        }
+        return result
+    }
 
-    /// Sets the encoding when loading (RDB/AOF keeps what was saved; Redis re-derives it).
+    /// Calls `body` with each field and value in storage order, without copying them.
+    public func forEach(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        guard let compact else {
+            for field in table.elements {
+                try field.key.withBytes { key in try field.value.withBytes { try body(key, $0) } }
+            }
+            return
+        }
+        var offset = 6
+        while !compact.isEnd(offset) {
+            let value = compact.next(offset)
+            try compact.withElementBytes(at: offset) { key in try compact.withElementBytes(at: value) { try body(key, $0) } }
+            offset = compact.next(value)
+        }
+    }
+
+    /// The field at storage position `index` (0..<count), for a random pick.
+    /// - Complexity: O(1) for a table, O(n) for a compact hash.
+    public func field(at index: Int) -> HashField {
+        guard let compact else { return table[index] }
+        var offset = 6
+        for _ in 0..<index { offset = compact.next(compact.next(offset)) }
+        return HashField(key: compact.value(at: offset), value: compact.value(at: compact.next(offset)))
+    }
+
+    /// Sets the encoding after loading (RDB/AOF), as Redis re-derives it from the limits.
     public mutating func deriveEncoding(limits: EncodingLimits) {
-        isListpack = table.count <= limits.hashMaxListpackEntries
-            && table.elements.allSatisfy { $0.key.count <= limits.hashMaxListpackValue && $0.value.count <= limits.hashMaxListpackValue }
+        let fits = count <= limits.hashMaxListpackEntries
+            && fields.allSatisfy { $0.key.count <= limits.hashMaxListpackValue && $0.value.count <= limits.hashMaxListpackValue }
+        if !fits && compact != nil { convertToTable() }
     }
 }
 
@@ -238,37 +355,152 @@ public struct MemberScore: ByteKeyed, Sendable {
     public var score: Double
 }
 
-/// A sorted set: members by score in a counted B-tree (O(log n) rank and range) and scores by member.
+/// A sorted set. Small ones are one listpack of member and score pairs in ascending order (Redis's
+/// `listpack` encoding and its memory cost; a score that is an integer of at most 53 bits is an integer
+/// element, any other its 8 bytes as a string element, so reading one back is exact and needs no parsing).
+/// Past `zset-max-listpack-entries` members or a member longer than `zset-max-listpack-value` bytes it
+/// converts, as Redis does, to members by score in a counted B-tree (O(log n) rank and range) plus
+/// scores by member, and never back.
 public struct SortedSetValue: Sendable {
-    public private(set) var ordered = CountedBTree<ScoredMember>()
-    public private(set) var scores = ByteKeyTable<MemberScore>()
-    public private(set) var footprint = 64
-    /// Redis's `listpack` encoding for small sorted sets (else `skiplist`); never converted back.
-    public private(set) var isListpack = true
+    /// The compact form, nil once converted.
+    @usableFromInline private(set) var compact: Listpack?
+    @usableFromInline private(set) var ordered = CountedBTree<ScoredMember>()
+    @usableFromInline private(set) var scores = ByteKeyTable<MemberScore>()
+    /// The number of members.
+    public private(set) var count = 0
+    private var treeFootprint = 64
 
-    public init() {}
+    public init() { compact = Listpack() }
 
     /// An empty sorted set that starts in the skiplist encoding when `listpack` is false (keeping -0 scores
     /// as given, as Redis's skiplist does).
-    public init(listpack: Bool) { isListpack = listpack }
+    public init(listpack: Bool) {
+        if listpack { compact = Listpack() }
+    }
 
-    public var count: Int { scores.count }
-    public var isEmpty: Bool { scores.isEmpty }
+    public var isEmpty: Bool { count == 0 }
+
+    /// Redis's `listpack` encoding for small sorted sets (else `skiplist`); never converted back.
+    public var isListpack: Bool { compact != nil }
+
+    /// Heap bytes the sorted set takes, by the engine's accounting.
+    public var footprint: Int {
+        if let compact { return 64 + compact.heapFootprint }
+        return treeFootprint + scores.overheadBytes
+    }
+
+    // MARK: The compact form
+
+    /// The largest magnitude below which an integral score is stored as an integer element (every such
+    /// integer is exactly a Double).
+    private static let integerScoreLimit = Double(1 << 53)
+
+    private static func encode(score: Double, into out: inout [UInt8]) {
+        if score == score.rounded(), abs(score) <= integerScoreLimit {
+            Listpack.encodeElement(integer: Int64(score), into: &out)
+        } else {
+            withUnsafeBytes(of: score.bitPattern.littleEndian) { Listpack.encodeElement($0, into: &out) }
+        }
+    }
+
+    /// The score element at `offset` of a compact set.
+    private static func score(in compact: Listpack, at offset: Int) -> Double {
+        switch compact.element(at: offset).0 {
+        case .integer(let value): return Double(value)
+        case .string(let range):
+            return compact.bytes.withUnsafeBytes { raw in
+                Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: range.lowerBound, as: UInt64.self)))
+            }
+        }
+    }
+
+    /// The element whose member starts at `offset` of a compact set, and the offset of the next one.
+    private static func element(in compact: Listpack, at offset: Int) -> (ScoredMember, next: Int) {
+        let scoreOffset = compact.next(offset)
+        let element = ScoredMember(score: score(in: compact, at: scoreOffset), member: compact.value(at: offset))
+        return (element, compact.next(scoreOffset))
+    }
+
+    /// The offset of `needle`'s member in a compact set, with its rank.
+    private static func find(in compact: Listpack, _ needle: ListpackNeedle) -> (offset: Int, rank: Int)? {
+        var offset = 6
+        var rank = 0
+        while !compact.isEnd(offset) {
+            if compact.matches(offset, needle) { return (offset, rank) }
+            offset = compact.next(compact.next(offset))
+            rank += 1
+        }
+        return nil
+    }
+
+    private mutating func insertCompact(_ member: Bytes, score: Double) {
+        let probe = ScoredMember(score: score, member: member)
+        var offset = 6
+        while !compact!.isEnd(offset) {
+            let (element, next) = Self.element(in: compact!, at: offset)
+            if probe < element { break }
+            offset = next
+        }
+        var encoded: [UInt8] = []
+        member.withBytes { Listpack.encodeElement($0, into: &encoded) }
+        Self.encode(score: score, into: &encoded)
+        compact!.replace(offset..<offset, with: encoded, elementDelta: 2)
+    }
+
+    private mutating func convertToTree() {
+        let elements = allElements
+        compact = nil
+        ordered = CountedBTree()
+        scores = ByteKeyTable()
+        treeFootprint = 64
+        for element in elements {
+            scores.insertNew(MemberScore(key: element.member, score: element.score))
+            ordered.insert(element)
+            treeFootprint += cost(element.member) * 2 + 24
+        }
+    }
+
+    // MARK: Operations
 
     @inlinable
     public func score(_ member: some ContiguousBytes) -> Double? {
-        scores.index(of: member).map { scores[$0].score }
+        guard compact == nil else { return compactScore(member) }
+        return scores.index(of: member).map { scores[$0].score }
+    }
+
+    @usableFromInline
+    func compactScore(_ member: some ContiguousBytes) -> Double? {
+        guard let compact else { return nil }
+        return member.withBytes { raw in
+            Self.find(in: compact, ListpackNeedle(raw)).map { Self.score(in: compact, at: compact.next($0.offset)) }
+        }
     }
 
     /// Sets `member`'s score; returns its previous score (nil when it was new).
     @discardableResult
     public mutating func set(_ member: Bytes, score requested: Double, limits: EncodingLimits) -> Double? {
-        if isListpack && member.count > limits.zsetMaxListpackValue { isListpack = false }
-        let existing = scores.index(of: member)
-        if isListpack && existing == nil && scores.count + 1 > limits.zsetMaxListpackEntries { isListpack = false }
-        // A listpack keeps scores as text, where -0 reads back as 0.
-        let score = isListpack && requested == 0 ? 0 : requested
-        if let index = existing {
+        if compact != nil {
+            let found = member.withBytes { Self.find(in: compact!, ListpackNeedle($0)) }
+            if member.count > limits.zsetMaxListpackValue || (found == nil && count + 1 > limits.zsetMaxListpackEntries) {
+                convertToTree()
+            } else {
+                // A listpack keeps scores as text in Redis, where -0 reads back as 0.
+                let score = requested == 0 ? 0 : requested
+                guard let found else {
+                    insertCompact(member, score: score)
+                    count += 1
+                    return nil
+                }
+                let previous = Self.score(in: compact!, at: compact!.next(found.offset))
+                if previous != score {
+                    removeCompact(at: found.offset)
+                    insertCompact(member, score: score)
+                }
+                return previous
+            }
+        }
+        let score = requested
+        if let index = scores.index(of: member) {
             let previous = scores[index].score
             if previous != score {
                 ordered.remove(ScoredMember(score: previous, member: member))
@@ -279,31 +511,109 @@ public struct SortedSetValue: Sendable {
         }
         scores.insertNew(MemberScore(key: member, score: score))
         ordered.insert(ScoredMember(score: score, member: member))
-        footprint += cost(member) * 2 + 24
+        treeFootprint += cost(member) * 2 + 24
+        count += 1
         return nil
+    }
+
+    private mutating func removeCompact(at offset: Int) {
+        let end = compact!.next(compact!.next(offset))
+        compact!.replace(offset..<end, with: [], elementDelta: -2)
     }
 
     /// Removes `member`; returns whether it was present.
     @discardableResult
     public mutating func remove(_ member: some ContiguousBytes) -> Bool {
+        if compact != nil {
+            guard let found = member.withBytes({ Self.find(in: compact!, ListpackNeedle($0)) }) else { return false }
+            removeCompact(at: found.offset)
+            count -= 1
+            return true
+        }
         guard let removed = scores.remove(key: member) else { return false }
         ordered.remove(ScoredMember(score: removed.score, member: removed.key))
-        footprint -= cost(removed.key) * 2 + 24
+        treeFootprint -= cost(removed.key) * 2 + 24
+        count -= 1
         return true
     }
 
     /// The 0-based rank of `member` by ascending score.
     public func rank(_ member: some ContiguousBytes) -> Int? {
+        if let compact { return member.withBytes { Self.find(in: compact, ListpackNeedle($0))?.rank } }
         guard let index = scores.index(of: member) else { return nil }
         let element = scores[index]
         return ordered.rank(of: ScoredMember(score: element.score, member: element.key))
     }
 
     /// The element at rank `index`.
-    public subscript(index: Int) -> ScoredMember { ordered[index] }
+    /// - Complexity: O(log n), O(n) for a compact set.
+    public subscript(index: Int) -> ScoredMember {
+        guard let compact else { return ordered[index] }
+        var offset = 6
+        for _ in 0..<index { offset = compact.next(compact.next(offset)) }
+        return Self.element(in: compact, at: offset).0
+    }
+
+    /// The number of elements before the first one for which `isAfter` holds (elements are partitioned:
+    /// false, then true).
+    public func partitionIndex(where isAfter: (ScoredMember) -> Bool) -> Int {
+        guard let compact else { return ordered.partitionIndex(where: isAfter) }
+        var offset = 6
+        var rank = 0
+        while !compact.isEnd(offset) {
+            let (element, next) = Self.element(in: compact, at: offset)
+            if isAfter(element) { return rank }
+            offset = next
+            rank += 1
+        }
+        return rank
+    }
+
+    /// Calls `body` with the elements from rank `start` upwards until it returns false.
+    public func forEach(from start: Int, _ body: (ScoredMember) throws -> Bool) rethrows {
+        guard let compact else { return try ordered.forEach(from: start, body) }
+        var offset = 6
+        var rank = 0
+        while !compact.isEnd(offset) {
+            if rank >= start {
+                let (element, next) = Self.element(in: compact, at: offset)
+                guard try body(element) else { return }
+                offset = next
+            } else {
+                offset = compact.next(compact.next(offset))
+            }
+            rank += 1
+        }
+    }
+
+    /// Calls `body` with the elements from rank `start` downwards until it returns false.
+    public func forEachReversed(from start: Int, _ body: (ScoredMember) throws -> Bool) rethrows {
+        guard let compact else { return try ordered.forEachReversed(from: start, body) }
+        guard start >= 0, start < count else { return }
+        var offset = 6
+        for _ in 0..<start { offset = compact.next(compact.next(offset)) }
+        while true {
+            guard try body(Self.element(in: compact, at: offset).0) else { return }
+            guard let score = compact.previous(offset), let member = compact.previous(score) else { return }
+            offset = member
+        }
+    }
+
+    /// All elements in ascending order.
+    public var allElements: [ScoredMember] {
+        guard compact != nil else { return ordered.elements }
+        var result: [ScoredMember] = []
+        result.reserveCapacity(count)
+        forEach(from: 0) { element in
+            result.append(element)
+            return true
+        }
+        return result
+    }
 
     public mutating func deriveEncoding(limits: EncodingLimits) {
-        isListpack = scores.count <= limits.zsetMaxListpackEntries
-            && scores.elements.allSatisfy { $0.key.count <= limits.zsetMaxListpackValue }
+        let fits = count <= limits.zsetMaxListpackEntries
+            && allElements.allSatisfy { $0.member.count <= limits.zsetMaxListpackValue }
+        if !fits && compact != nil { convertToTree() }
     }
 }

@@ -349,3 +349,80 @@ public struct Listpack: Sendable, Equatable {
         bytes[4] = UInt8(updated & 0xFF); bytes[5] = UInt8(updated >> 8)
     }
 }
+
+// MARK: Searching and editing (the compact encodings of small hashes, sets and sorted sets)
+
+/// A string looked for in a listpack, with its integer value when it is a canonical integer (which a
+/// listpack stores as an integer element).
+public struct ListpackNeedle {
+    public let bytes: UnsafeRawBufferPointer
+    public let integer: Int64?
+
+    public init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        integer = bytes.count <= 20 ? RedisInteger.parse(bytes) : nil
+    }
+}
+
+extension Listpack {
+    /// Whether the element at `offset` equals `needle` as a string.
+    @inline(__always)
+    public func matches(_ offset: Int, _ needle: ListpackNeedle) -> Bool {
+        switch element(at: offset).0 {
+        case .integer(let value): return needle.integer == value
+        case .string(let range):
+            return bytes.withUnsafeBytes { ByteCompare.equal(UnsafeRawBufferPointer(rebasing: $0[range]), needle.bytes) }
+        }
+    }
+
+    /// Calls `body` with the element at `offset` as bytes (an integer formatted in decimal, without an
+    /// allocation).
+    @inline(__always)
+    public func withElementBytes<R>(at offset: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch element(at: offset).0 {
+        case .integer(let value):
+            var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            return try withUnsafeMutableBytes(of: &scratch) { out in
+                let length = RedisInteger.format(value, into: out)
+                return try body(UnsafeRawBufferPointer(rebasing: out[0..<length]))
+            }
+        case .string(let range):
+            return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        }
+    }
+
+    /// The offset of the terminator: where an append goes.
+    public var endOffset: Int { bytes.count - 1 }
+
+    /// Replaces the elements in `range` (whole encoded elements, or an empty range at an element's offset
+    /// or the end) with `encoded` elements, changing the element count by `elementDelta`. Storage grows
+    /// to the exact size needed, as Redis reallocates a listpack on every insertion: small collections
+    /// are many and stay small.
+    public mutating func replace(_ range: Range<Int>, with encoded: [UInt8], elementDelta: Int) {
+        let newCount = bytes.count - range.count + encoded.count
+        if newCount > bytes.capacity {
+            var fresh: [UInt8] = []
+            fresh.reserveCapacity(newCount)
+            fresh.append(contentsOf: bytes[..<range.lowerBound])
+            fresh.append(contentsOf: encoded)
+            fresh.append(contentsOf: bytes[range.upperBound...])
+            bytes = fresh
+        } else {
+            bytes.replaceSubrange(range, with: encoded)
+        }
+        updateHeader(addingElements: elementDelta)
+    }
+
+    /// The encoding of `value` as one element (an integer when canonical), appended to `out`.
+    public static func encodeElement(_ value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        encode(value, into: &out)
+    }
+
+    /// The encoding of integer `value` as one element, appended to `out`.
+    public static func encodeElement(integer value: Int64, into out: inout [UInt8]) {
+        encode(integer: value, into: &out)
+    }
+
+    /// Heap bytes the listpack takes, for memory accounting.
+    public var heapFootprint: Int { MemoryEstimate.allocation(32 + bytes.capacity) }
+}

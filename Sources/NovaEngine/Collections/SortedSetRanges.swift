@@ -82,8 +82,8 @@ extension SortedSetValue {
     /// - Complexity: O(log n).
     public func ranks(in range: ScoreRange) -> Range<Int> {
         guard !range.isEmpty else { return 0..<0 }
-        let lower = ordered.partitionIndex { range.isAboveMin($0.score) }
-        let upper = ordered.partitionIndex { !range.isBelowMax($0.score) }
+        let lower = partitionIndex { range.isAboveMin($0.score) }
+        let upper = partitionIndex { !range.isBelowMax($0.score) }
         return lower..<Swift.max(lower, upper)
     }
 
@@ -96,14 +96,14 @@ extension SortedSetValue {
     /// - Complexity: O(log n) for a large set with equal scores, O(n) otherwise.
     public func ranks(in range: LexRange, fromEnd: Bool = false) -> Range<Int> {
         guard !range.isEmpty, count > 0,
-              range.isAboveMin(ordered[count - 1].member), range.isBelowMax(ordered[0].member) else { return 0..<0 }
-        let uniformScores = ordered[0].score == ordered[count - 1].score
+              range.isAboveMin(self[count - 1].member), range.isBelowMax(self[0].member) else { return 0..<0 }
+        let uniformScores = self[0].score == self[count - 1].score
         if !isListpack && uniformScores {
             let lower = ordered.partitionIndex { range.isAboveMin($0.member) }
             let upper = ordered.partitionIndex { !range.isBelowMax($0.member) }
             return lower..<Swift.max(lower, upper)
         }
-        let all = ordered.elements
+        let all = allElements
         if fromEnd && !isListpack {
             // Redis's skiplist finds the last element walking forward from the start while the next one is
             // within the max (its listpack, below, walks back from the end instead).
@@ -146,7 +146,7 @@ extension SortedSetValue {
             result.append(element)
             return limit.map { result.count < $0 } ?? true
         }
-        if reversed { ordered.forEachReversed(from: start, visit) } else { ordered.forEach(from: start, visit) }
+        if reversed { forEachReversed(from: start, visit) } else { forEach(from: start, visit) }
         return result
     }
 
@@ -158,12 +158,12 @@ extension SortedSetValue {
         var result: [ScoredMember] = []
         result.reserveCapacity(ranks.count)
         if reversed {
-            ordered.forEachReversed(from: ranks.upperBound - 1) { element in
+            forEachReversed(from: ranks.upperBound - 1) { element in
                 result.append(element)
                 return result.count < ranks.count
             }
         } else {
-            ordered.forEach(from: ranks.lowerBound) { element in
+            forEach(from: ranks.lowerBound) { element in
                 result.append(element)
                 return result.count < ranks.count
             }
@@ -179,6 +179,4 @@ extension SortedSetValue {
         return doomed.count
     }
 
-    /// All elements in ascending order.
-    public var allElements: [ScoredMember] { ordered.elements }
 }

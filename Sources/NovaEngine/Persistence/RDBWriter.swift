@@ -210,15 +210,15 @@ public struct RDBWriter {
         case .hash(let hash):
             try type(RDBFormat.typeHash)
             length(hash.count)
-            for field in hash.table.elements {
-                try field.key.withBytes { try string($0) }
-                try field.value.withBytes { try string($0) }
+            try hash.forEach { field, value in
+                try string(field)
+                try string(value)
             }
         case .zset(let zset):
             try type(RDBFormat.typeZSet2)
             length(zset.count)
             // Lowest score last, as Redis writes them, so that loading appends in order.
-            try zset.ordered.forEachReversed(from: zset.count - 1) { element in
+            try zset.forEachReversed(from: zset.count - 1) { element in
                 try element.member.withBytes { try string($0) }
                 withUnsafeBytes(of: element.score.bitPattern.littleEndian) { bytes($0) }
                 return true

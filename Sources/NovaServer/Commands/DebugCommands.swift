@@ -159,9 +159,9 @@ enum DebugCommands {
         var elements: [String] = []
         switch value {
         case .list(let list): elements = list.items.map { String(decoding: $0.array, as: UTF8.self) }
-        case .hash(let hash): elements = hash.table.elements.flatMap { [String(decoding: $0.key.array, as: UTF8.self), String(decoding: $0.value.array, as: UTF8.self)] }
+        case .hash(let hash): elements = hash.fields.flatMap { [String(decoding: $0.key.array, as: UTF8.self), String(decoding: $0.value.array, as: UTF8.self)] }
         case .zset(let zset):
-            zset.ordered.forEach(from: 0) { element in
+            zset.forEach(from: 0) { element in
                 elements += [String(decoding: element.member.array, as: UTF8.self), String(decoding: RedisFloat.format(element.score), as: UTF8.self)]
                 return true
             }

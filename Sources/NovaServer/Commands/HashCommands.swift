@@ -162,10 +162,10 @@ enum HashCommands {
         let hash = try ctx.read(HashKind.self, ctx.args[1])
         guard let count else {
             guard let hash, hash.count > 0 else { return ctx.reply.null() }
-            hash.table[Int.random(in: 0..<hash.count)].key.withBytes { ctx.reply.bulk($0) }
+            hash.field(at: Int.random(in: 0..<hash.count)).key.withBytes { ctx.reply.bulk($0) }
             return
         }
-        let fields = hash?.table.elements ?? []
+        let fields = hash?.fields ?? []
         if count < 0 {
             let picks = fields.isEmpty ? 0 : Int(-count)
             let pairs = withValues && ctx.reply.version == .v3

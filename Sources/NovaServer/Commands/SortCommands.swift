@@ -143,7 +143,7 @@ enum SortCommands {
         case .set(let set):
             items = set.table.elements.map { Item(element: $0.key) }
         case .zset(let zset):
-            items = zset.ordered.elements.map { Item(element: $0.member) }
+            items = zset.allElements.map { Item(element: $0.member) }
         default:
             break
         }

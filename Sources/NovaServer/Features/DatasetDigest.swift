@@ -51,17 +51,17 @@ struct DatasetDigest {
         case .set(let set):
             for member in set.table.elements { member.key.withBytes { xor($0) } }
         case .zset(let zset):
-            for member in zset.scores.elements {
+            for member in zset.allElements {
                 var element = DatasetDigest()
-                member.key.withBytes { element.mix($0) }
+                member.member.withBytes { element.mix($0) }
                 element.mix(RedisFloat.format(member.score))
                 xor(element.bytes)
             }
         case .hash(let hash):
-            for field in hash.table.elements {
+            hash.forEach { field, value in
                 var element = DatasetDigest()
-                field.key.withBytes { element.mix($0) }
-                field.value.withBytes { element.mix($0) }
+                element.mix(field)
+                element.mix(value)
                 xor(element.bytes)
             }
         case .stream(let stream):

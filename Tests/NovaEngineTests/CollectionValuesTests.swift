@@ -1,0 +1,152 @@
+import Testing
+
+@testable import NovaEngine
+
+/// The collections' compact encodings (one listpack for a small hash, set or sorted set) against simple
+/// models, through the conversions at the `*-max-listpack-*` limits.
+@Suite("Collection values")
+struct CollectionValuesTests {
+    /// Strings that exercise the listpack's element kinds: canonical integers (stored as integers, of every
+    /// width), non-canonical numbers ("007", "+1", "-0"), short and 12-bit-length strings, the empty string.
+    static func word(_ rng: inout SeededRandom) -> Bytes {
+        switch rng.next() % 9 {
+        case 0: return Bytes(String(Int64(bitPattern: rng.next()) >> Int64(rng.next() % 63)))
+        case 1: return Bytes(String(rng.next() % 200))
+        case 2: return Bytes(["007", "+1", "-0", "1.5", " 1", "00"][Int(rng.next() % 6)])
+        case 3: return Bytes("")
+        case 4: return Bytes(String(repeating: "x", count: 60 + Int(rng.next() % 10)))
+        default: return Bytes("f\(rng.next() % 40)")
+        }
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func hashMatchesADictionary(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var limits = EncodingLimits()
+        limits.hashMaxListpackEntries = 24
+        limits.hashMaxListpackValue = 64
+        for _ in 0..<40 {
+            var hash = HashValue()
+            var model: [Bytes: Bytes] = [:]
+            var order: [Bytes] = []
+            var converted = false
+            for _ in 0..<Int(rng.next() % 60) {
+                let field = Self.word(&rng)
+                if rng.next() % 4 == 0 {
+                    #expect(hash.remove(field) == (model.removeValue(forKey: field) != nil))
+                    order.removeAll { $0 == field }
+                } else {
+                    let value = Self.word(&rng)
+                    let new = model.updateValue(value, forKey: field) == nil
+                    if new { order.append(field) }
+                    #expect(hash.set(field, value, limits: limits) == new)
+                    if field.count > 64 || value.count > 64 || model.count > 24 { converted = true }
+                }
+                #expect(hash.isListpack == !converted)
+                #expect(hash.count == model.count)
+            }
+            for (field, value) in model { #expect(hash.value(field) == value) }
+            #expect(hash.value(Bytes("absent")) == nil)
+            let fields = hash.fields
+            #expect(Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }) == model)
+            // A listpack keeps insertion order, as Redis's HGETALL shows for small hashes.
+            if hash.isListpack { #expect(fields.map(\.key) == order) }
+            for index in 0..<fields.count { #expect(hash.field(at: index).key == fields[index].key) }
+            var visited = 0
+            hash.forEach { field, value in
+                visited += 1
+                #expect(model[Bytes(field)] == Bytes(value))
+            }
+            #expect(visited == model.count)
+        }
+    }
+
+    @Test
+    func compactHashCostsAFractionOfATable() {
+        var small = HashValue()
+        for index in 0..<10 { small.set(Bytes("field\(index)"), Bytes("value\(index)"), limits: EncodingLimits()) }
+        #expect(small.isListpack)
+        var tight = EncodingLimits()
+        tight.hashMaxListpackEntries = 0
+        var table = HashValue()
+        for index in 0..<10 { table.set(Bytes("field\(index)"), Bytes("value\(index)"), limits: tight) }
+        #expect(!table.isListpack)
+        #expect(small.footprint * 3 < table.footprint, "\(small.footprint) vs \(table.footprint)")
+    }
+
+    static func score(_ rng: inout SeededRandom) -> Double {
+        switch rng.next() % 7 {
+        case 0: return Double(rng.next() % 10)
+        case 1: return -Double(rng.next() % 1000) / 8
+        case 2: return [Double.infinity, -Double.infinity, 9_007_199_254_740_994, 1e300, -0.0][Int(rng.next() % 5)]
+        case 3: return Double(Int64(bitPattern: rng.next()) >> 10)
+        default: return Double(rng.next() % 1000) / 3
+        }
+    }
+
+    /// Every read of a sorted set against a sorted array: ranks, selection, walks both ways, ranges.
+    func expectSortedSet(_ zset: SortedSetValue, equals model: [ScoredMember]) {
+        #expect(zset.count == model.count)
+        #expect(zset.allElements == model)
+        for (rank, element) in model.enumerated() {
+            #expect(zset.score(element.member) == element.score)
+            #expect(zset.rank(element.member) == rank)
+            #expect(zset[rank] == element)
+        }
+        if !model.isEmpty {
+            let middle = model.count / 2
+            #expect(zset.elements(ranks: middle..<model.count) == Array(model[middle...]))
+            #expect(zset.elements(ranks: 0..<middle + 1, reversed: true) == model[0...middle].reversed())
+            let range = ScoreRange(min: -10, max: 100, minExclusive: true)
+            let inside = model.indices.filter { range.contains(model[$0].score) }
+            let found = zset.ranks(in: range)
+            #expect(Array(found) == inside)
+        }
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func sortedSetMatchesASortedArray(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var limits = EncodingLimits()
+        limits.zsetMaxListpackEntries = 20
+        limits.zsetMaxListpackValue = 64
+        for _ in 0..<40 {
+            var zset = SortedSetValue()
+            var model: [ScoredMember] = []
+            var converted = false
+            for _ in 0..<Int(rng.next() % 50) {
+                let member = Self.word(&rng)
+                let existing = model.firstIndex { $0.member == member }
+                if rng.next() % 4 == 0 {
+                    #expect(zset.remove(member) == (existing != nil))
+                    if let existing { model.remove(at: existing) }
+                } else {
+                    var score = Self.score(&rng)
+                    if existing == nil && model.count + 1 > 20 || member.count > 64 { converted = true }
+                    // A listpack keeps -0 as 0, as Redis's text form does; a converted set keeps it.
+                    let previous = zset.set(member, score: score, limits: limits)
+                    #expect(previous == existing.map { model[$0].score })
+                    if !converted && score == 0 { score = 0 }
+                    if let existing { model.remove(at: existing) }
+                    model.insert(ScoredMember(score: score, member: member), at: model.partitioningIndex { $0 > ScoredMember(score: score, member: member) })
+                }
+                #expect(zset.isListpack == !converted)
+            }
+            expectSortedSet(zset, equals: model)
+            #expect(zset.score(Bytes("absent")) == nil)
+            #expect(zset.removeRanks(0..<min(3, model.count)) == min(3, model.count))
+            expectSortedSet(zset, equals: Array(model.dropFirst(3)))
+        }
+    }
+
+    @Test
+    func compactSortedSetCostsAFractionOfATree() {
+        var small = SortedSetValue()
+        for index in 0..<10 { small.set(Bytes("member\(index)"), score: Double(index), limits: EncodingLimits()) }
+        let big = SortedSetValue(listpack: false)
+        var tree = big
+        for index in 0..<10 { tree.set(Bytes("member\(index)"), score: Double(index), limits: EncodingLimits()) }
+        #expect(small.isListpack && !tree.isListpack)
+        #expect(small.footprint * 3 < tree.footprint, "\(small.footprint) vs \(tree.footprint)")
+    }
+}
