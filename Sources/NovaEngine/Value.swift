@@ -141,7 +141,7 @@ public enum Value: Sendable {
         case .string(let bytes), .rawString(let bytes): return bytes.heapFootprint
         case .list(let list): return list.footprint
         case .hash(let hash): return hash.footprint
-        case .set(let set): return set.footprint + set.table.overheadBytes
+        case .set(let set): return set.footprint
         case .zset(let zset): return zset.footprint
         case .stream(let stream): return stream.footprint
         }

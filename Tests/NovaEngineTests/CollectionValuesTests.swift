@@ -149,4 +149,46 @@ struct CollectionValuesTests {
         #expect(small.isListpack && !tree.isListpack)
         #expect(small.footprint * 3 < tree.footprint, "\(small.footprint) vs \(tree.footprint)")
     }
+
+    @Test(arguments: [1, 2, 3])
+    func setMatchesASwiftSet(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var limits = EncodingLimits()
+        limits.setMaxIntsetEntries = 30
+        limits.setMaxListpackEntries = 20
+        for round in 0..<60 {
+            var set = SetValue()
+            var model = Set<Bytes>()
+            var intset = true, compact = true
+            let integersOnly = round % 3 == 0
+            for _ in 0..<Int(rng.next() % 60) {
+                let member = integersOnly ? Bytes(String(Int64(rng.next() % 90) - 30)) : Self.word(&rng)
+                if rng.next() % 4 == 0 {
+                    #expect(set.remove(member) == (model.remove(member) != nil))
+                } else {
+                    let new = model.insert(member).inserted
+                    if new && compact {
+                        let isInteger = member.withBytes { $0.count <= 20 && Int64(String(decoding: $0, as: UTF8.self)).map { String($0) } == member.description }
+                        if intset && !isInteger { intset = false }
+                        if intset ? model.count > 30 : (model.count > 20 || member.count > 64) { compact = false; intset = false }
+                    }
+                    #expect(set.add(member, limits: limits) == new)
+                }
+                #expect(set.isIntset == intset)
+                #expect(set.isCompact == compact)
+                #expect(set.count == model.count)
+            }
+            for member in model { #expect(set.contains(member)) }
+            #expect(!set.contains(Bytes("absent")) && !set.contains(Bytes("12345678")))
+            #expect(Set(set.members) == model)
+            if set.isIntset {
+                let numbers = set.members.map { Int64($0.description)! }
+                #expect(numbers == numbers.sorted())
+            }
+            #expect((0..<set.count).map { set[$0] } == set.members)
+            var visited: [Bytes] = []
+            set.forEach { visited.append(Bytes($0)) }
+            #expect(visited == set.members)
+        }
+    }
 }

@@ -1,12 +1,17 @@
 public import DequeModule
 import NovaRESP
 
-/// Size limits that decide the compact encodings Redis reports (`hash-max-listpack-*`,
-/// `set-max-intset-entries`, `zset-max-listpack-*`). Only OBJECT ENCODING depends on them here.
+/// Size limits that decide the compact encodings (`hash-max-listpack-*`, `set-max-intset-entries`,
+/// `zset-max-listpack-*`): when a small collection stops being one listpack, and so OBJECT ENCODING.
 public struct EncodingLimits: Sendable {
     public var hashMaxListpackEntries = 512
     public var hashMaxListpackValue = 64
     public var setMaxIntsetEntries = 512
+    /// How large a set of strings stays one listpack (Redis 7.2's and Valkey's `set-max-listpack-*`
+    /// defaults). Redis 7.0 has no such setting and reports these sets as `hashtable`, so neither is
+    /// configurable here: they decide memory, not anything a client sees.
+    public var setMaxListpackEntries = 128
+    public var setMaxListpackValue = 64
     public var zsetMaxListpackEntries = 128
     public var zsetMaxListpackValue = 64
     /// `stream-node-max-bytes` and `stream-node-max-entries`: when a stream opens a new node.
@@ -275,55 +280,168 @@ public struct SetMember: ByteKeyed, Sendable {
     public init(_ key: Bytes) { self.key = key }
 }
 
-/// A set of byte strings.
+/// A set of byte strings. Small sets are one listpack: integers in ascending order while every member is
+/// an integer (Redis's `intset`, up to `set-max-intset-entries`), else members in insertion order up to
+/// `setMaxListpackEntries` members of at most `setMaxListpackValue` bytes (Redis 7.2's and Valkey's
+/// listpack sets; OBJECT ENCODING still reports Redis 7.0's `hashtable` for them). Larger sets are a
+/// `ByteKeyTable`, never converted back.
 public struct SetValue: Sendable {
-    public private(set) var table = ByteKeyTable<SetMember>()
-    public private(set) var footprint = 64
+    /// The compact form, nil once converted.
+    @usableFromInline private(set) var compact: Listpack?
+    @usableFromInline private(set) var table = ByteKeyTable<SetMember>()
+    /// The number of members.
+    public private(set) var count = 0
     /// Redis's `intset` encoding: only integers, at most `set-max-intset-entries`; never converted back.
     public private(set) var isIntset = true
+    private var tableFootprint = 64
 
-    public init() {}
+    public init() { compact = Listpack() }
 
-    public var count: Int { table.count }
-    public var isEmpty: Bool { table.isEmpty }
+    public var isEmpty: Bool { count == 0 }
+
+    /// Whether the set is one listpack (an intset or a small set of strings).
+    public var isCompact: Bool { compact != nil }
+
+    /// Heap bytes the set takes, by the engine's accounting.
+    public var footprint: Int {
+        if let compact { return 64 + compact.heapFootprint }
+        return tableFootprint + table.overheadBytes
+    }
+
+    /// The offset of `needle` in a compact set, or where it would go in an intset (with `found` false).
+    private static func find(in compact: Listpack, _ needle: ListpackNeedle, sorted: Bool) -> (offset: Int, found: Bool) {
+        var offset = 6
+        while !compact.isEnd(offset) {
+            if sorted, let wanted = needle.integer, case .integer(let value) = compact.element(at: offset).0, value >= wanted {
+                return (offset, value == wanted)
+            }
+            if !sorted && compact.matches(offset, needle) { return (offset, true) }
+            offset = compact.next(offset)
+        }
+        return (offset, false)
+    }
 
     @inlinable
-    public func contains(_ member: some ContiguousBytes) -> Bool { table.index(of: member) != nil }
+    public func contains(_ member: some ContiguousBytes) -> Bool {
+        guard compact == nil else { return compactContains(member) }
+        return table.index(of: member) != nil
+    }
+
+    @usableFromInline
+    func compactContains(_ member: some ContiguousBytes) -> Bool {
+        guard let compact else { return false }
+        return member.withBytes { raw in
+            let needle = ListpackNeedle(raw)
+            if isIntset && needle.integer == nil { return false }
+            return Self.find(in: compact, needle, sorted: isIntset).found
+        }
+    }
 
     /// Adds a member; returns true when it was new.
     @discardableResult
     public mutating func add(_ member: Bytes, limits: EncodingLimits) -> Bool {
+        if compact != nil {
+            let added: Bool? = member.withBytes { raw in
+                let needle = ListpackNeedle(raw)
+                let staysIntset = isIntset && needle.integer != nil
+                let place = isIntset && !staysIntset
+                    ? (offset: compact!.endOffset, found: false)
+                    : Self.find(in: compact!, needle, sorted: isIntset)
+                if place.found { return false }
+                let fits = staysIntset
+                    ? count + 1 <= limits.setMaxIntsetEntries
+                    : count + 1 <= limits.setMaxListpackEntries && raw.count <= limits.setMaxListpackValue
+                guard fits else { return nil }
+                var encoded: [UInt8] = []
+                Listpack.encodeElement(raw, into: &encoded)
+                compact!.replace(place.offset..<place.offset, with: encoded, elementDelta: 1)
+                isIntset = staysIntset
+                count += 1
+                return true
+            }
+            if let added { return added }
+            convertToTable()
+        }
         guard table.index(of: member) == nil else { return false }
-        if isIntset && (member.withBytes { RedisInteger.parse($0) } == nil) { isIntset = false }
-        footprint += cost(member) + 8
+        tableFootprint += cost(member) + 8
         table.insertNew(SetMember(member))
-        if isIntset && table.count > limits.setMaxIntsetEntries { isIntset = false }
+        count += 1
         return true
+    }
+
+    private mutating func convertToTable() {
+        let members = self.members
+        compact = nil
+        isIntset = false
+        table = ByteKeyTable()
+        tableFootprint = 64
+        for member in members {
+            tableFootprint += cost(member) + 8
+            table.insertNew(SetMember(member))
+        }
     }
 
     /// Removes a member; returns whether it was present.
     @discardableResult
     public mutating func remove(_ member: some ContiguousBytes) -> Bool {
+        if compact != nil {
+            let place = member.withBytes { raw -> (offset: Int, found: Bool) in
+                let needle = ListpackNeedle(raw)
+                if isIntset && needle.integer == nil { return (0, false) }
+                return Self.find(in: compact!, needle, sorted: isIntset)
+            }
+            guard place.found else { return false }
+            compact!.replace(place.offset..<compact!.next(place.offset), with: [], elementDelta: -1)
+            count -= 1
+            return true
+        }
         guard let removed = table.remove(key: member) else { return false }
-        footprint -= cost(removed.key) + 8
+        tableFootprint -= cost(removed.key) + 8
+        count -= 1
         return true
     }
 
-    /// The members in storage order (sorted numerically while intset-encoded, as Redis returns them).
+    /// The members in storage order (ascending while intset-encoded, as Redis returns them).
     public var members: [Bytes] {
-        let members = table.elements.map(\.key)
-        guard isIntset else { return members }
-        return members.sorted { a, b in
-            (a.withBytes { RedisInteger.parse($0) } ?? 0) < (b.withBytes { RedisInteger.parse($0) } ?? 0)
+        guard let compact else { return table.elements.map(\.key) }
+        var result: [Bytes] = []
+        result.reserveCapacity(count)
+        var offset = 6
+        while !compact.isEnd(offset) {
+            result.append(compact.value(at: offset))
+            offset = compact.next(offset)
+        }
+        return result
+    }
+
+    /// Calls `body` with each member in storage order, without copying it.
+    public func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        guard let compact else {
+            for member in table.elements { try member.key.withBytes(body) }
+            return
+        }
+        var offset = 6
+        while !compact.isEnd(offset) {
+            try compact.withElementBytes(at: offset, body)
+            offset = compact.next(offset)
         }
     }
 
     /// The member at storage `index` (random access for SPOP / SRANDMEMBER).
-    public subscript(index: Int) -> Bytes { table[index].key }
+    /// - Complexity: O(1) for a table, O(n) for a compact set.
+    public subscript(index: Int) -> Bytes {
+        guard let compact else { return table[index].key }
+        var offset = 6
+        for _ in 0..<index { offset = compact.next(offset) }
+        return compact.value(at: offset)
+    }
 
     public mutating func deriveEncoding(limits: EncodingLimits) {
-        isIntset = table.count <= limits.setMaxIntsetEntries
-            && table.elements.allSatisfy { $0.key.withBytes { RedisInteger.parse($0) } != nil }
+        guard compact != nil else { return }
+        let fits = isIntset
+            ? count <= limits.setMaxIntsetEntries
+            : count <= limits.setMaxListpackEntries && members.allSatisfy { $0.count <= limits.setMaxListpackValue }
+        if !fits { convertToTable() }
     }
 }
 

@@ -206,7 +206,7 @@ public struct RDBWriter {
         case .set(let set):
             try type(RDBFormat.typeSet)
             length(set.count)
-            for member in set.table.elements { try member.key.withBytes { try string($0) } }
+            try set.forEach { try string($0) }
         case .hash(let hash):
             try type(RDBFormat.typeHash)
             length(hash.count)

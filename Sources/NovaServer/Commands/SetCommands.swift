@@ -85,8 +85,10 @@ enum SetCommands {
         let count = try RandomPick.count(ctx, 2)
         guard let set = try ctx.read(SetKind.self, ctx.args[1]) else { return ctx.reply.array(0) }
         if count < 0 {
+            // A compact set is walked once, not once per pick.
+            let members = set.isCompact ? set.members : []
             ctx.replyPicks(set.isEmpty ? 0 : Int(-count), from: set.count) { reply, index in
-                set[index].withBytes { reply.bulk($0) }
+                (set.isCompact ? members[index] : set[index]).withBytes { reply.bulk($0) }
             }
             return
         }

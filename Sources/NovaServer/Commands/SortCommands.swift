@@ -141,7 +141,7 @@ enum SortCommands {
         case .list(let list):
             items = list.items.map { Item(element: $0) }
         case .set(let set):
-            items = set.table.elements.map { Item(element: $0.key) }
+            items = set.members.map { Item(element: $0) }
         case .zset(let zset):
             items = zset.allElements.map { Item(element: $0.member) }
         default:

@@ -49,7 +49,7 @@ struct DatasetDigest {
         case .list(let list):
             for item in list.items { item.withBytes { mix($0) } }
         case .set(let set):
-            for member in set.table.elements { member.key.withBytes { xor($0) } }
+            set.forEach { xor($0) }
         case .zset(let zset):
             for member in zset.allElements {
                 var element = DatasetDigest()
