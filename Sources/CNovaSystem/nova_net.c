@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -207,6 +208,12 @@ long nova_read(int fd, void *buffer, size_t count) {
 long nova_write(int fd, const void *buffer, size_t count) {
     ssize_t n;
     do { n = write(fd, buffer, count); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+long nova_writev(int fd, const struct iovec *pieces, int count) {
+    ssize_t n;
+    do { n = writev(fd, pieces, count); } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
 }
 

@@ -240,6 +240,15 @@ public struct Bytes: @unchecked Sendable {
         }
     }
 
+    /// The heap block holding the contents, with their address, for a reply that sends them without a
+    /// copy (nil when inline). The address stays valid while the block is alive, and the block is never
+    /// changed in place while anyone else holds it (`append` and `withMutableBytes` copy a shared block).
+    public var sharedStorage: (owner: AnyObject, bytes: UnsafeRawBufferPointer)? {
+        guard case .heap(let buffer) = storage else { return nil }
+        let base = buffer.withUnsafeMutablePointerToElements { UnsafeRawPointer($0) }
+        return (buffer, UnsafeRawBufferPointer(start: base, count: buffer.header))
+    }
+
     /// Bytes the heap block takes from the allocator (0 when inline), for memory accounting.
     public var heapFootprint: Int {
         switch storage {

@@ -11,10 +11,18 @@ public enum RESPVersion: Int, Sendable, Hashable {
 /// Handlers write their replies through this type instead of building reply values, so a reply costs no
 /// allocation beyond the bytes themselves.
 public struct RESPWriter: Sendable {
-    /// The encoded bytes.
+    /// The encoded bytes (without the payloads in `references`).
     public var buffer: ByteBuffer
     /// The protocol the peer expects.
     public var version: RESPVersion
+    /// Large payloads written by reference instead of copied into `buffer`, in order; only when
+    /// `acceptsReferences` (a connection that can write them with `writev`). Each one's bytes belong
+    /// before `buffer`'s byte at its `offset`.
+    public var references: [ReplyReference] = []
+    /// Whether `bulk(reference:owner:)` may defer a payload; otherwise it copies.
+    public var acceptsReferences = false
+    /// The bytes of `references` not yet written out.
+    public var referencedBytes = 0
 
     public init(buffer: ByteBuffer, version: RESPVersion = .v2) {
         self.buffer = buffer
@@ -112,6 +120,33 @@ public struct RESPWriter: Sendable {
     @inlinable
     public mutating func bulk(_ bytes: UnsafeRawBufferPointer) {
         frame(UInt8(ascii: "$"), bytes, lengthHeader: true)
+    }
+
+    /// The smallest payload `bulk(reference:owner:)` defers: below it a copy costs less than a separate
+    /// piece of the `writev`.
+    public static let referenceThreshold = 4096
+
+    /// A bulk string whose payload lives in `owner` (an immutable heap block kept alive by the reference):
+    /// deferred without a copy when the writer accepts references and the payload is large, else copied.
+    public mutating func bulk(reference bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        guard acceptsReferences, bytes.count >= Self.referenceThreshold else { return bulk(bytes) }
+        header(UInt8(ascii: "$"), bytes.count)
+        references.append(ReplyReference(offset: buffer.writerIndex, bytes: bytes, owner: owner))
+        referencedBytes += bytes.count
+        crlf()
+    }
+
+    /// The reply's size, deferred payloads included.
+    @inlinable
+    public var pendingBytes: Int { buffer.readableBytes + referencedBytes }
+
+    /// Drops what was written after `mark` (a `buffer.writerIndex` taken before), deferred payloads too.
+    public mutating func rewind(to mark: Int) {
+        buffer.moveWriterIndex(to: mark)
+        while let last = references.last, last.offset >= mark {
+            referencedBytes -= last.bytes.count
+            references.removeLast()
+        }
     }
 
     /// A bulk string.
@@ -239,4 +274,18 @@ public struct RESPWriter: Sendable {
     /// Appends bytes that are already encoded RESP.
     @inlinable
     public mutating func raw(_ bytes: StaticString) { buffer.writeStaticString(bytes) }
+}
+
+/// A payload a reply refers to instead of copying: the bytes go out before `offset` in the reply buffer.
+/// `owner` keeps them alive (and, being a second reference, makes any later in-place change copy first).
+public struct ReplyReference: @unchecked Sendable {
+    public let offset: Int
+    public let bytes: UnsafeRawBufferPointer
+    public let owner: AnyObject
+
+    public init(offset: Int, bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        self.offset = offset
+        self.bytes = bytes
+        self.owner = owner
+    }
 }

@@ -53,4 +53,8 @@ long nova_read_line(int fd, char *buffer, size_t size, int timeout_ms);
 long nova_read(int fd, void *buffer, size_t count);
 long nova_write(int fd, const void *buffer, size_t count);
 
+#include <sys/uio.h>
+/// writev that reports -errno instead of -1 (EINTR retried).
+long nova_writev(int fd, const struct iovec *pieces, int count);
+
 #endif

@@ -88,6 +88,18 @@ final class Session {
 
     /// Runs the buffered commands, appending replies to `output` until it holds `limit` bytes.
     func run(into output: inout ByteBuffer, limit: Int) -> Progress {
+        var references: [ReplyReference] = []
+        var referencedBytes = 0
+        return run(into: &output, references: &references, referencedBytes: &referencedBytes, acceptsReferences: false, limit: limit)
+    }
+
+    /// `run` for a transport that writes with `writev`: large values are not copied into `output` but
+    /// appended to `references` (their bytes belong before `output`'s byte at each one's offset), with
+    /// their total in `referencedBytes`; `limit` counts both.
+    func run(
+        into output: inout ByteBuffer, references: inout [ReplyReference], referencedBytes: inout Int,
+        acceptsReferences: Bool, limit: Int
+    ) -> Progress {
         if client.closeAfterReply { return .close }
         if isBlocked { return .waiting }
         while true {
@@ -111,18 +123,23 @@ final class Session {
                     break
                 }
             }
-            if output.readableBytes >= limit { return .outputFull }
+            if output.readableBytes + referencedBytes >= limit { return .outputFull }
             var writer = RESPWriter(buffer: output, version: client.protocolVersion)
+            writer.acceptsReferences = acceptsReferences
+            swap(&writer.references, &references)
+            writer.referencedBytes = referencedBytes
             output = ByteBuffer()
             let buffers = BufferReport(
                 unparsed: inbound.readableBytes, batchBytes: batchBytes, free: inbound.writableBytes,
-                capacity: inbound.capacity, peak: inputPeak, pendingOutput: writer.buffer.readableBytes)
+                capacity: inbound.capacity, peak: inputPeak, pendingOutput: writer.pendingBytes)
             let actions = server.execute(
                 batch, from: &batchIndex, client: client, reply: &writer, outputLimit: limit,
                 bytesRead: bytesRead, bytesWritten: bytesWritten, buffers: buffers)
             bytesRead = 0
             bytesWritten = 0
             output = writer.buffer
+            swap(&writer.references, &references)
+            referencedBytes = writer.referencedBytes
             if !actions.isEmpty { perform(actions) }
             if client.closeAfterReply { return .close }
             if isBlocked { return .waiting }

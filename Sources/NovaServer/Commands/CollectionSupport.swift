@@ -186,7 +186,7 @@ extension CommandContext {
             // a reply bound to break the limit is dropped at once, not after seconds under the lock.
             if done & 1023 == 1023,
                Double(reply.buffer.writerIndex - start) / Double(done + 1) * Double(picks) > Double(limit) {
-                reply.buffer.moveWriterIndex(to: start)
+                reply.rewind(to: start)
                 server.logger.warning(
                     "Client closed for overcoming of output buffer limits.",
                     metadata: ["client": "\(client.address)", "command": "\(spec.fullName)", "limit": "\(limit)"])

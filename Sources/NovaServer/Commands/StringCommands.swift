@@ -83,7 +83,13 @@ enum StringCommands {
     static func write(_ value: borrowing Value, to reply: inout RESPWriter) {
         switch value {
         case .int(let number), .ownedInt(let number): reply.bulk(decimal: number)
-        case .string(let bytes), .rawString(let bytes): bytes.withBytes { reply.bulk($0) }
+        case .string(let bytes), .rawString(let bytes):
+            // A large value goes out by reference (written with writev), not copied into the reply.
+            if reply.acceptsReferences && bytes.count >= RESPWriter.referenceThreshold, let shared = bytes.sharedStorage {
+                reply.bulk(reference: shared.bytes, owner: shared.owner)
+            } else {
+                bytes.withBytes { reply.bulk($0) }
+            }
         default: reply.null()
         }
     }

@@ -366,7 +366,7 @@ package final class ServerCore: @unchecked Sendable {
             // The batch's storage goes into the context once; each command moves the window over it.
             context.args = Arguments(storage: batch.arguments, range: 0..<0)
             while start < batch.count && !client.closeAfterReply && !client.isBlocked && !halted
-                    && context.reply.buffer.readableBytes < outputLimit {
+                    && context.reply.pendingBytes < outputLimit {
                 context.args.select(batch.range(of: start))
                 if client.replyMode == .on && !client.replySkipNext {
                     dispatch(&context)
@@ -395,7 +395,7 @@ package final class ServerCore: @unchecked Sendable {
         }
         let mark = context.reply.buffer.writerIndex
         dispatch(&context)
-        if client.replyMode != .on { context.reply.buffer.moveWriterIndex(to: mark) }
+        if client.replyMode != .on { context.reply.rewind(to: mark) }
         if client.replyMode == .skip { client.replyMode = .on }
     }
 

@@ -261,7 +261,7 @@ extension ServerCore {
             // SHUTDOWN NOSAVE stopped it: as in Redis, which exits from the script, none of it is logged
             // and its caller gets no reply.
             if ownsGroup { aofState.group = nil }
-            context.reply.buffer.moveWriterIndex(to: replyStart)
+            context.reply.rewind(to: replyStart)
             context.client.closeAfterReply = true
         } else if ownsGroup {
             endPropagationGroup(database: client.database)

@@ -2,6 +2,7 @@
 import Glibc
 import CNovaSystem
 import NIOCore
+import NovaRESP
 import NIOConcurrencyHelpers
 
 /// The server's network transport on Linux: a few event-loop threads, each with its own epoll set, reading
@@ -385,6 +386,12 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     let fd: Int32
     var session: Session?
     private var output = ByteBuffer()
+    /// Large values the replies in `output` refer to, in order, the first possibly partly sent.
+    private var references: [ReplyReference] = []
+    /// Bytes of `references[0]` already sent.
+    private var referenceSent = 0
+    /// Bytes of `references` not sent yet.
+    private var referencedBytes = 0
     private var wantsWrite = false
     private var readPaused = false
     private var closing = false
@@ -412,7 +419,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
             var reply = reply
             output.writeBuffer(&reply)
             process()
-            if output.readableBytes > 0 { loop.scheduleFlush(self) }
+            if hasPendingOutput { loop.scheduleFlush(self) }
         }
     }
 
@@ -422,10 +429,10 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
             var data = data
             output.writeBuffer(&data)
             if !limit.isUnlimited
-                && limit.isExceeded(pending: output.readableBytes, now: SystemClock.nowMilliseconds(), softSince: &softLimitSince) {
+                && limit.isExceeded(pending: output.readableBytes + referencedBytes, now: SystemClock.nowMilliseconds(), softSince: &softLimitSince) {
                 loop.server.logger.warning(
                     "Client closed for overcoming of output buffer limits.",
-                    metadata: ["client": "\(session?.client.address ?? "?")", "pending": "\(output.readableBytes)"])
+                    metadata: ["client": "\(session?.client.address ?? "?")", "pending": "\(output.readableBytes + referencedBytes)"])
                 closeNow()
                 return
             }
@@ -448,9 +455,12 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
         loop.active = self
         defer { loop.active = outer }
         while !closed, let session {
-            switch session.run(into: &output, limit: Self.outputChunk) {
+            let progress = session.run(
+                into: &output, references: &references, referencedBytes: &referencedBytes, acceptsReferences: true,
+                limit: Self.outputChunk)
+            switch progress {
             case .waiting:
-                if output.readableBytes > 0 { loop.scheduleFlush(self) }
+                if hasPendingOutput { loop.scheduleFlush(self) }
                 return
             case .close:
                 closing = true
@@ -458,7 +468,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
                 return
             case .outputFull:
                 flush()
-                if closed || output.readableBytes > 0 {
+                if closed || hasPendingOutput {
                     // The peer is not taking replies: stop reading until it does (back-pressure).
                     if !closed && !readPaused {
                         readPaused = true
@@ -472,13 +482,85 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
 
     func writable() { flush() }
 
+    /// Whether replies are waiting to be written.
+    private var hasPendingOutput: Bool { output.readableBytes > 0 || !references.isEmpty }
+
+    /// Writes as much of the pending output as the socket takes: one `write` of the buffer, or a
+    /// `writev` of the buffer's pieces and the referenced values between them. Returns the byte count or
+    /// -errno.
+    private func writePending() -> Int {
+        guard !references.isEmpty else {
+            return output.withUnsafeReadableBytes { nova_write(fd, $0.baseAddress, $0.count) }
+        }
+        let maxPieces = 64
+        return output.withUnsafeReadableBytes { pending in
+            withUnsafeTemporaryAllocation(of: iovec.self, capacity: maxPieces) { pieces in
+                let start = output.readerIndex
+                var position = start
+                var count = 0
+                var complete = true
+                for (index, reference) in references.enumerated() {
+                    if count + 2 > maxPieces {
+                        complete = false
+                        break
+                    }
+                    if reference.offset > position {
+                        pieces[count] = iovec(
+                            iov_base: UnsafeMutableRawPointer(mutating: pending.baseAddress! + (position - start)),
+                            iov_len: reference.offset - position)
+                        count += 1
+                        position = reference.offset
+                    }
+                    let skip = index == 0 ? referenceSent : 0
+                    pieces[count] = iovec(
+                        iov_base: UnsafeMutableRawPointer(mutating: reference.bytes.baseAddress! + skip),
+                        iov_len: reference.bytes.count - skip)
+                    count += 1
+                }
+                if complete && position < start + pending.count {
+                    pieces[count] = iovec(
+                        iov_base: UnsafeMutableRawPointer(mutating: pending.baseAddress! + (position - start)),
+                        iov_len: start + pending.count - position)
+                    count += 1
+                }
+                return nova_writev(fd, pieces.baseAddress, Int32(count))
+            }
+        }
+    }
+
+    /// Marks `written` bytes of the pending output as sent, in order across the buffer and the references.
+    private func consume(_ written: Int) {
+        var left = written
+        while left > 0 {
+            guard let first = references.first else {
+                output.moveReaderIndex(forwardBy: left)
+                return
+            }
+            let before = first.offset - output.readerIndex
+            if before > 0 {
+                let take = min(before, left)
+                output.moveReaderIndex(forwardBy: take)
+                left -= take
+                continue
+            }
+            let take = min(first.bytes.count - referenceSent, left)
+            referenceSent += take
+            referencedBytes -= take
+            left -= take
+            if referenceSent == first.bytes.count {
+                references.removeFirst()
+                referenceSent = 0
+            }
+        }
+    }
+
     /// Writes pending replies; closes when closing and done; resumes a paused reader once drained.
     func flush() {
         guard !closed else { return }
-        while output.readableBytes > 0 {
-            let written = output.withUnsafeReadableBytes { nova_write(fd, $0.baseAddress, $0.count) }
+        while hasPendingOutput {
+            let written = writePending()
             if written > 0 {
-                output.moveReaderIndex(forwardBy: written)
+                consume(written)
                 session?.sent(written)
             } else if -written == EAGAIN || -written == EWOULDBLOCK {
                 break
@@ -487,7 +569,7 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
                 return
             }
         }
-        if output.readableBytes > 0 {
+        if hasPendingOutput {
             if !wantsWrite {
                 wantsWrite = true
                 loop.updateInterest(self, readable: !readPaused && !closing, writable: true)
@@ -512,6 +594,8 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         output = ByteBuffer()
+        references = []
+        referencedBytes = 0
         loop.forget(self)
         Glibc.close(fd)
         if let session { loop.server.unregister(session.client) }
