@@ -191,4 +191,61 @@ struct CollectionValuesTests {
             #expect(visited == set.members)
         }
     }
+
+    @Test(arguments: [1, 2, 3, 4])
+    func listMatchesAnArray(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        for round in 0..<30 {
+            var list = ListValue()
+            var model: [Bytes] = []
+            // Some rounds stay under the compact limits, some cross them by count or by bytes.
+            let steps = Int(rng.next() % (round % 3 == 0 ? 60 : 300))
+            for _ in 0..<steps {
+                let item = rng.next() % 50 == 0 ? Bytes(String(repeating: "L", count: 3000)) : Self.word(&rng)
+                switch rng.next() % 9 {
+                case 0: list.append(item); model.append(item)
+                case 1: list.prepend(item); model.insert(item, at: 0)
+                case 2: #expect(list.popFirst() == (model.isEmpty ? nil : model.removeFirst()))
+                case 3: #expect(list.popLast() == model.popLast())
+                case 4 where !model.isEmpty:
+                    let index = Int(rng.next() % UInt64(model.count))
+                    list.set(index, item)
+                    model[index] = item
+                case 5:
+                    let index = Int(rng.next() % UInt64(model.count + 1))
+                    list.insert(item, at: index)
+                    model.insert(item, at: index)
+                case 6 where !model.isEmpty:
+                    let index = Int(rng.next() % UInt64(model.count))
+                    #expect(list.remove(at: index) == model.remove(at: index))
+                case 7 where rng.next() % 5 == 0:
+                    let lower = Int(rng.next() % UInt64(model.count + 1))
+                    let upper = lower + Int(rng.next() % UInt64(model.count - lower + 1))
+                    list.keep(lower..<upper)
+                    model = Array(model[lower..<upper])
+                default: list.append(item); model.append(item)
+                }
+                #expect(list.count == model.count)
+            }
+            #expect(list.elements == model)
+            let bytes = model.reduce(7) { $0 + $1.count + 3 }
+            if list.isCompact { #expect(model.count <= ListValue.maxCompactEntries && bytes <= ListValue.maxCompactBytes + 3 * model.count) }
+            for index in model.indices { #expect(list[index] == model[index]) }
+            let lower = model.count / 3, upper = model.count - model.count / 4
+            var forward: [Bytes] = [], backward: [Bytes] = []
+            list.forEach(in: lower..<upper) { forward.append(Bytes($0)); return true }
+            list.forEach(in: lower..<upper, reversed: true) { backward.append(Bytes($0)); return true }
+            #expect(forward == Array(model[lower..<upper]))
+            #expect(backward == Array(model[lower..<upper].reversed()))
+        }
+    }
+
+    @Test
+    func compactListCostsAFractionOfADeque() {
+        let small = ListValue((0..<10).map { Bytes("member\($0)") })
+        var large = ListValue((0..<200).map { Bytes("member\($0)") })
+        while large.count > 10 { _ = large.popLast() }
+        #expect(small.isCompact && !large.isCompact)
+        #expect(small.footprint < large.footprint, "\(small.footprint) vs \(large.footprint)")
+    }
 }

@@ -26,68 +26,233 @@ func cost(_ bytes: Bytes) -> Int { MemoryLayout<Bytes>.stride + bytes.heapFootpr
 
 // MARK: List
 
-/// A list: a double-ended queue of byte strings (copy-on-write).
+/// A list. A small one is one listpack (Redis 7.2's and Valkey's `listpack` lists; Redis 7.0 reports
+/// `quicklist` for every list, and so does OBJECT ENCODING here): up to `maxCompactEntries` elements in
+/// at most `maxCompactBytes`. Past either it becomes a double-ended queue of byte strings, never
+/// converted back.
 public struct ListValue: Sendable {
-    public private(set) var items: Deque<Bytes> = []
-    public private(set) var footprint = 64
+    /// The compact form, nil once converted.
+    @usableFromInline private(set) var compact: Listpack?
+    @usableFromInline private(set) var items: Deque<Bytes> = []
+    private var dequeFootprint = 64
+    /// The number of elements.
+    public private(set) var count = 0
 
-    public init() {}
+    /// The compact form's limits: with them every operation on it stays a short walk and memmove.
+    public static let maxCompactEntries = 128
+    public static let maxCompactBytes = 8192
+
+    public init() { compact = Listpack() }
 
     public init<S: Sequence<Bytes>>(_ items: S) {
+        self.init()
         for item in items { append(item) }
     }
 
-    public var count: Int { items.count }
-    public var isEmpty: Bool { items.isEmpty }
-    public subscript(index: Int) -> Bytes { items[index] }
+    public var isEmpty: Bool { count == 0 }
+
+    /// Whether the list is one listpack.
+    public var isCompact: Bool { compact != nil }
+
+    /// Heap bytes the list takes, by the engine's accounting.
+    public var footprint: Int {
+        if let compact { return 64 + compact.heapFootprint }
+        return dequeFootprint
+    }
+
+    // MARK: The compact form
+
+    /// The offset of the element at `index` of a compact list, walking from the nearer end.
+    private func offset(of index: Int) -> Int {
+        let compact = compact!
+        if index <= count / 2 {
+            var offset = 6
+            for _ in 0..<index { offset = compact.next(offset) }
+            return offset
+        }
+        var offset = compact.endOffset
+        for _ in index..<count { offset = compact.previous(offset)! }
+        return offset
+    }
+
+    /// Whether `item` can join the compact form; converts the list when it cannot.
+    private mutating func compactFits(adding item: Bytes) -> Bool {
+        guard let compact else { return false }
+        let size = item.withBytes { Listpack.elementSize($0) }
+        if count + 1 <= Self.maxCompactEntries && compact.byteCount + size <= Self.maxCompactBytes {
+            return true
+        }
+        convertToDeque()
+        return false
+    }
+
+    private mutating func convertToDeque() {
+        let elements = self.elements
+        compact = nil
+        items = Deque(elements)
+        dequeFootprint = 64 + elements.reduce(0) { $0 + cost($1) }
+    }
+
+    private mutating func insertCompact(_ item: Bytes, at offset: Int) {
+        var encoded: [UInt8] = []
+        item.withBytes { Listpack.encodeElement($0, into: &encoded) }
+        compact!.replace(offset..<offset, with: encoded, elementDelta: 1)
+    }
+
+    private mutating func removeCompact(at offset: Int) -> Bytes {
+        let item = compact!.value(at: offset)
+        compact!.replace(offset..<compact!.next(offset), with: [], elementDelta: -1)
+        return item
+    }
+
+    // MARK: Operations
+
+    /// The element at `index`.
+    /// - Complexity: O(1), O(n) for a compact list.
+    public subscript(index: Int) -> Bytes {
+        guard let compact else { return items[index] }
+        return compact.value(at: offset(of: index))
+    }
 
     public mutating func append(_ item: Bytes) {
-        footprint += cost(item)
-        items.append(item)
+        if compactFits(adding: item) {
+            insertCompact(item, at: compact!.endOffset)
+        } else {
+            dequeFootprint += cost(item)
+            items.append(item)
+        }
+        count += 1
     }
 
     public mutating func prepend(_ item: Bytes) {
-        footprint += cost(item)
-        items.prepend(item)
+        if compactFits(adding: item) {
+            insertCompact(item, at: 6)
+        } else {
+            dequeFootprint += cost(item)
+            items.prepend(item)
+        }
+        count += 1
     }
 
     public mutating func popFirst() -> Bytes? {
-        guard let item = items.popFirst() else { return nil }
-        footprint -= cost(item)
+        guard count > 0 else { return nil }
+        count -= 1
+        if compact != nil { return removeCompact(at: 6) }
+        let item = items.removeFirst()
+        dequeFootprint -= cost(item)
         return item
     }
 
     public mutating func popLast() -> Bytes? {
-        guard let item = items.popLast() else { return nil }
-        footprint -= cost(item)
+        guard count > 0 else { return nil }
+        count -= 1
+        if compact != nil { return removeCompact(at: compact!.previous(compact!.endOffset)!) }
+        let item = items.removeLast()
+        dequeFootprint -= cost(item)
         return item
     }
 
     public mutating func set(_ index: Int, _ item: Bytes) {
-        footprint += cost(item) - cost(items[index])
+        if compact != nil {
+            let offset = offset(of: index)
+            let old = compact!.next(offset) - offset
+            if compact!.byteCount - old + item.withBytes({ Listpack.elementSize($0) }) <= Self.maxCompactBytes {
+                var encoded: [UInt8] = []
+                item.withBytes { Listpack.encodeElement($0, into: &encoded) }
+                compact!.replace(offset..<(offset + old), with: encoded, elementDelta: 0)
+                return
+            }
+            convertToDeque()
+        }
+        dequeFootprint += cost(item) - cost(items[index])
         items[index] = item
     }
 
     public mutating func insert(_ item: Bytes, at index: Int) {
-        footprint += cost(item)
-        items.insert(item, at: index)
+        if compactFits(adding: item) {
+            insertCompact(item, at: index == count ? compact!.endOffset : offset(of: index))
+        } else {
+            dequeFootprint += cost(item)
+            items.insert(item, at: index)
+        }
+        count += 1
     }
 
     public mutating func remove(at index: Int) -> Bytes {
+        if compact != nil {
+            let item = removeCompact(at: offset(of: index))
+            count -= 1
+            return item
+        }
+        count -= 1
         let item = items.remove(at: index)
-        footprint -= cost(item)
+        dequeFootprint -= cost(item)
         return item
     }
 
     /// Keeps only `range` (LTRIM).
     public mutating func keep(_ range: Range<Int>) {
+        if compact != nil {
+            guard !range.isEmpty else {
+                compact = Listpack()
+                count = 0
+                return
+            }
+            let start = offset(of: range.lowerBound)
+            let end = range.upperBound == count ? compact!.endOffset : offset(of: range.upperBound)
+            compact!.replace(end..<compact!.endOffset, with: [], elementDelta: -(count - range.upperBound))
+            compact!.replace(6..<start, with: [], elementDelta: -range.lowerBound)
+            count = range.count
+            return
+        }
         if range.isEmpty {
             items.removeAll()
-            footprint = 64
+            dequeFootprint = 64
+            count = 0
             return
         }
         if range.upperBound < items.count { for _ in range.upperBound..<items.count { _ = popLast() } }
         for _ in 0..<range.lowerBound { _ = popFirst() }
+    }
+
+    /// Calls `body` with the elements at `range`, in order or, when `reversed`, from the last, without
+    /// copying them, until it returns false.
+    public func forEach(
+        in range: Range<Int>, reversed: Bool = false, _ body: (UnsafeRawBufferPointer) throws -> Bool
+    ) rethrows {
+        let range = range.clamped(to: 0..<count)
+        guard !range.isEmpty else { return }
+        guard let compact else {
+            if reversed {
+                for index in range.reversed() { guard try items[index].withBytes(body) else { return } }
+            } else {
+                for index in range { guard try items[index].withBytes(body) else { return } }
+            }
+            return
+        }
+        var offset = self.offset(of: reversed ? range.upperBound - 1 : range.lowerBound)
+        for _ in range {
+            guard try compact.withElementBytes(at: offset, body) else { return }
+            if reversed {
+                guard let previous = compact.previous(offset) else { return }
+                offset = previous
+            } else {
+                offset = compact.next(offset)
+            }
+        }
+    }
+
+    /// All elements in order.
+    public var elements: [Bytes] {
+        guard let compact else { return Array(items) }
+        var result: [Bytes] = []
+        result.reserveCapacity(count)
+        var offset = 6
+        while !compact.isEnd(offset) {
+            result.append(compact.value(at: offset))
+            offset = compact.next(offset)
+        }
+        return result
     }
 }
 

@@ -202,7 +202,10 @@ public struct RDBWriter {
             // The plain list type: every Redis version since 1.0 loads it.
             try type(RDBFormat.typeList)
             length(list.count)
-            for item in list.items { try item.withBytes { try string($0) } }
+            try list.forEach(in: 0..<list.count) { item in
+                try string(item)
+                return true
+            }
         case .set(let set):
             try type(RDBFormat.typeSet)
             length(set.count)

@@ -158,7 +158,7 @@ enum DebugCommands {
         guard "\(value.encodingName)" == "listpack" else { throw CommandError("ERR Not a listpack encoded object.") }
         var elements: [String] = []
         switch value {
-        case .list(let list): elements = list.items.map { String(decoding: $0.array, as: UTF8.self) }
+        case .list(let list): elements = list.elements.map { String(decoding: $0.array, as: UTF8.self) }
         case .hash(let hash): elements = hash.fields.flatMap { [String(decoding: $0.key.array, as: UTF8.self), String(decoding: $0.value.array, as: UTF8.self)] }
         case .zset(let zset):
             zset.forEach(from: 0) { element in

@@ -116,7 +116,10 @@ enum ListCommands {
             return
         }
         ctx.reply.array(range.count)
-        for index in range { list[index].withBytes { ctx.reply.bulk($0) } }
+        list.forEach(in: range.lowerBound..<(range.upperBound + 1)) { item in
+            ctx.reply.bulk(item)
+            return true
+        }
     }
 
     static func lindex(_ ctx: inout CommandContext) throws(CommandError) {
@@ -149,7 +152,7 @@ enum ListCommands {
         let args = ctx.args
         let pivot = args.bytes(3)
         let result = try ctx.modify(ListKind.self, args[1], create: false) { list throws(CommandError) -> Int in
-            guard let position = list.items.firstIndex(of: pivot) else { return -1 }
+            guard let position = list.elements.firstIndex(of: pivot) else { return -1 }
             list.insert(args.bytes(4), at: after ? position + 1 : position)
             return list.count
         }
@@ -243,10 +246,15 @@ enum ListCommands {
         var matches: [Int] = []
         var skip = Int(clamping: rank.magnitude) - 1
         let limit = maxLength == 0 ? list.count : min(list.count, Int(clamping: maxLength))
-        for step in 0..<limit where matches.count < wanted {
-            let position = rank > 0 ? step : list.count - 1 - step
-            if list[position] == element {
-                if skip > 0 { skip -= 1 } else { matches.append(position) }
+        var step = 0
+        let scanned = rank > 0 ? 0..<limit : (list.count - limit)..<list.count
+        element.withBytes { element in
+            list.forEach(in: scanned, reversed: rank < 0) { item in
+                if ByteCompare.equal(item, element) {
+                    if skip > 0 { skip -= 1 } else { matches.append(rank > 0 ? step : list.count - 1 - step) }
+                }
+                step += 1
+                return matches.count < wanted
             }
         }
         if count != nil {

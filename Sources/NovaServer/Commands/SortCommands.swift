@@ -139,7 +139,7 @@ enum SortCommands {
                 start = 0
             }
         case .list(let list):
-            items = list.items.map { Item(element: $0) }
+            items = list.elements.map { Item(element: $0) }
         case .set(let set):
             items = set.members.map { Item(element: $0) }
         case .zset(let zset):

@@ -47,7 +47,7 @@ struct DatasetDigest {
         case .int, .ownedInt, .string, .rawString:
             value.withStringBytes { mix($0) }
         case .list(let list):
-            for item in list.items { item.withBytes { mix($0) } }
+            list.forEach(in: 0..<list.count) { mix($0); return true }
         case .set(let set):
             set.forEach { xor($0) }
         case .zset(let zset):
