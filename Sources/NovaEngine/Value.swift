@@ -150,9 +150,9 @@ public enum Value: Sendable {
 
 /// One key of a database with its value, absolute expiry and access clock.
 public struct Entry: ByteKeyed, Sendable {
-    // Declared in this order for the layout: `Value` is 41 bytes (a 40-byte collection payload and its
-    // tag), so the access clock fits in the padding after it — an 80-byte stride where key, value,
-    // expiry, clock took 88 — and the expiry a lookup checks sits next to the key it compares.
+    // Declared in this order for the layout: `Value` is 25 bytes (every payload fits 24 — collections box
+    // their large forms — plus its tag), so key (24), expiry (8), value and the access clock make a
+    // 64-byte stride, and the expiry a lookup checks sits next to the key it compares.
     public let key: Bytes
     /// Expiry as Unix time in milliseconds; 0 when the key is persistent.
     public var expireAt: Int64

@@ -1,4 +1,4 @@
-public import DequeModule
+import DequeModule
 import NovaRESP
 
 /// Size limits that decide the compact encodings (`hash-max-listpack-*`, `set-max-intset-entries`,
@@ -30,13 +30,43 @@ func cost(_ bytes: Bytes) -> Int { MemoryLayout<Bytes>.stride + bytes.heapFootpr
 /// `quicklist` for every list, and so does OBJECT ENCODING here): up to `maxCompactEntries` elements in
 /// at most `maxCompactBytes`. Past either it becomes a double-ended queue of byte strings, never
 /// converted back.
-public struct ListValue: Sendable {
+/// (`@unchecked Sendable`: its box is changed only when uniquely referenced — value semantics.)
+public struct ListValue: @unchecked Sendable {
     /// The compact form, nil once converted.
     @usableFromInline private(set) var compact: Listpack?
-    @usableFromInline private(set) var items: Deque<Bytes> = []
-    private var dequeFootprint = 64
+    /// The deque form, boxed so that a list (like every value) fits the 24 bytes of a key's entry.
+    private var large: Large?
     /// The number of elements.
     public private(set) var count = 0
+
+    private final class Large {
+        var items: Deque<Bytes> = []
+        var footprint = 64
+        func copy() -> Large {
+            let other = Large()
+            other.items = items
+            other.footprint = footprint
+            return other
+        }
+    }
+
+    private static let noItems = Deque<Bytes>()
+
+    private var items: Deque<Bytes> {
+        _read { if let large { yield large.items } else { yield Self.noItems } }
+        _modify {
+            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+            yield &large!.items
+        }
+    }
+
+    private var dequeFootprint: Int {
+        get { large?.footprint ?? 64 }
+        set {
+            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+            large!.footprint = newValue
+        }
+    }
 
     /// The compact form's limits: with them every operation on it stays a short walk and memmove.
     public static let maxCompactEntries = 128
@@ -271,15 +301,45 @@ public struct HashField: ByteKeyed, Sendable {
 /// A hash. Small hashes are one listpack of fields and values alternating, in insertion order (Redis's
 /// `listpack` encoding, and its memory cost); past `hash-max-listpack-entries` fields or a field or value
 /// longer than `hash-max-listpack-value` bytes it converts, as Redis does, to a `ByteKeyTable` and never back.
-public struct HashValue: Sendable {
+/// (`@unchecked Sendable`: its box is changed only when uniquely referenced — value semantics.)
+public struct HashValue: @unchecked Sendable {
     /// The compact form, nil once converted.
     @usableFromInline private(set) var compact: Listpack?
     /// The table form (empty while compact).
-    @usableFromInline private(set) var table = ByteKeyTable<HashField>()
+    /// The table form, boxed so that a hash (like every value) fits the 24 bytes of a key's entry.
+    private var large: Large?
     /// The number of fields.
     public private(set) var count = 0
-    /// What the table's fields cost (the table form only).
-    private var tableFootprint = 64
+
+    private final class Large {
+        var table = ByteKeyTable<HashField>()
+        /// What the table's fields cost.
+        var footprint = 64
+        func copy() -> Large {
+            let other = Large()
+            other.table = table
+            other.footprint = footprint
+            return other
+        }
+    }
+
+    private static let noFields = ByteKeyTable<HashField>()
+
+    private var table: ByteKeyTable<HashField> {
+        _read { if let large { yield large.table } else { yield Self.noFields } }
+        _modify {
+            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+            yield &large!.table
+        }
+    }
+
+    private var tableFootprint: Int {
+        get { large?.footprint ?? 64 }
+        set {
+            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+            large!.footprint = newValue
+        }
+    }
 
     public init() { compact = Listpack() }
 
@@ -295,7 +355,6 @@ public struct HashValue: Sendable {
     }
 
     /// The value of `field`, or nil.
-    @inlinable
     public func value(_ field: some ContiguousBytes) -> Bytes? {
         guard let compact else { return table.index(of: field).map { table[$0].value } }
         return field.withBytes { raw in
@@ -450,15 +509,56 @@ public struct SetMember: ByteKeyed, Sendable {
 /// `setMaxListpackEntries` members of at most `setMaxListpackValue` bytes (Redis 7.2's and Valkey's
 /// listpack sets; OBJECT ENCODING still reports Redis 7.0's `hashtable` for them). Larger sets are a
 /// `ByteKeyTable`, never converted back.
-public struct SetValue: Sendable {
+/// (`@unchecked Sendable`: its box is changed only when uniquely referenced — value semantics.)
+public struct SetValue: @unchecked Sendable {
     /// The compact form, nil once converted.
     @usableFromInline private(set) var compact: Listpack?
-    @usableFromInline private(set) var table = ByteKeyTable<SetMember>()
+    /// The table form, boxed so that a set (like every value) fits the 24 bytes of a key's entry.
+    private var large: Large?
+    /// The member count, and in the top bit whether the set is an intset (one word, for the same reason).
+    private var countAndIntset: UInt64 = 1 << 63
+
     /// The number of members.
-    public private(set) var count = 0
+    public private(set) var count: Int {
+        get { Int(countAndIntset & ~(1 << 63)) }
+        set { countAndIntset = countAndIntset & (1 << 63) | UInt64(newValue) }
+    }
+
     /// Redis's `intset` encoding: only integers, at most `set-max-intset-entries`; never converted back.
-    public private(set) var isIntset = true
-    private var tableFootprint = 64
+    public private(set) var isIntset: Bool {
+        get { countAndIntset >> 63 == 1 }
+        set { countAndIntset = countAndIntset & ~(1 << 63) | (newValue ? 1 << 63 : 0) }
+    }
+
+    private final class Large {
+        var table = ByteKeyTable<SetMember>()
+        /// What the table's members cost.
+        var footprint = 64
+        func copy() -> Large {
+            let other = Large()
+            other.table = table
+            other.footprint = footprint
+            return other
+        }
+    }
+
+    private static let noMembers = ByteKeyTable<SetMember>()
+
+    private var table: ByteKeyTable<SetMember> {
+        _read { if let large { yield large.table } else { yield Self.noMembers } }
+        _modify {
+            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+            yield &large!.table
+        }
+    }
+
+    private var tableFootprint: Int {
+        get { large?.footprint ?? 64 }
+        set {
+            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+            large!.footprint = newValue
+        }
+    }
 
     public init() { compact = Listpack() }
 
@@ -486,7 +586,6 @@ public struct SetValue: Sendable {
         return (offset, false)
     }
 
-    @inlinable
     public func contains(_ member: some ContiguousBytes) -> Bool {
         guard compact == nil else { return compactContains(member) }
         return table.index(of: member) != nil
@@ -644,14 +743,59 @@ public struct MemberScore: ByteKeyed, Sendable {
 /// Past `zset-max-listpack-entries` members or a member longer than `zset-max-listpack-value` bytes it
 /// converts, as Redis does, to members by score in a counted B-tree (O(log n) rank and range) plus
 /// scores by member, and never back.
-public struct SortedSetValue: Sendable {
+/// (`@unchecked Sendable`: its box is changed only when uniquely referenced — value semantics.)
+public struct SortedSetValue: @unchecked Sendable {
     /// The compact form, nil once converted.
     @usableFromInline private(set) var compact: Listpack?
-    @usableFromInline private(set) var ordered = CountedBTree<ScoredMember>()
-    @usableFromInline private(set) var scores = ByteKeyTable<MemberScore>()
+    /// The tree form, boxed so that a sorted set (like every value) fits the 24 bytes of a key's entry.
+    private var large: Large?
     /// The number of members.
     public private(set) var count = 0
-    private var treeFootprint = 64
+
+    private final class Large {
+        var ordered = CountedBTree<ScoredMember>()
+        var scores = ByteKeyTable<MemberScore>()
+        /// What the members cost.
+        var footprint = 64
+        func copy() -> Large {
+            let other = Large()
+            other.ordered = ordered
+            other.scores = scores
+            other.footprint = footprint
+            return other
+        }
+    }
+
+    private static let noScores = ByteKeyTable<MemberScore>()
+    private static let noElements = CountedBTree<ScoredMember>()
+
+    private mutating func uniqueLarge() {
+        if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+    }
+
+    var ordered: CountedBTree<ScoredMember> {
+        _read { if let large { yield large.ordered } else { yield Self.noElements } }
+        _modify {
+            uniqueLarge()
+            yield &large!.ordered
+        }
+    }
+
+    private var scores: ByteKeyTable<MemberScore> {
+        _read { if let large { yield large.scores } else { yield Self.noScores } }
+        _modify {
+            uniqueLarge()
+            yield &large!.scores
+        }
+    }
+
+    private var treeFootprint: Int {
+        get { large?.footprint ?? 64 }
+        set {
+            uniqueLarge()
+            large!.footprint = newValue
+        }
+    }
 
     public init() { compact = Listpack() }
 
@@ -745,7 +889,6 @@ public struct SortedSetValue: Sendable {
 
     // MARK: Operations
 
-    @inlinable
     public func score(_ member: some ContiguousBytes) -> Double? {
         guard compact == nil else { return compactScore(member) }
         return scores.index(of: member).map { scores[$0].score }
