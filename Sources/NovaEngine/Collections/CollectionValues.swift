@@ -24,6 +24,49 @@ public struct EncodingLimits: Sendable {
 @inline(__always)
 func cost(_ bytes: Bytes) -> Int { MemoryLayout<Bytes>.stride + bytes.heapFootprint }
 
+/// The table form of a large hash or set: one optional class reference (copied on write), so that the
+/// value stays small while the collection is compact or the table is shared with a snapshot.
+struct BoxedTable<Element: ByteKeyed>: @unchecked Sendable {
+    private final class Box {
+        var table = ByteKeyTable<Element>()
+        /// What the table's elements cost, by the engine's accounting.
+        var footprint = 64
+
+        func copy() -> Box {
+            let other = Box()
+            other.table = table
+            other.footprint = footprint
+            return other
+        }
+    }
+
+    private var box: Box?
+
+    private mutating func unique() {
+        if !isKnownUniquelyReferenced(&box) { box = box?.copy() ?? Box() }
+    }
+
+    /// The table (empty before the first write).
+    var table: ByteKeyTable<Element> {
+        _read {
+            if let box { yield box.table } else { yield ByteKeyTable() }
+        }
+        _modify {
+            unique()
+            yield &box!.table
+        }
+    }
+
+    /// What the elements cost (64 before the first write).
+    var footprint: Int {
+        get { box?.footprint ?? 64 }
+        set {
+            unique()
+            box!.footprint = newValue
+        }
+    }
+}
+
 // MARK: List
 
 /// A list. A small one is one listpack (Redis 7.2's and Valkey's `listpack` lists; Redis 7.0 reports
@@ -305,40 +348,19 @@ public struct HashField: ByteKeyed, Sendable {
 public struct HashValue: @unchecked Sendable {
     /// The compact form, nil once converted.
     @usableFromInline private(set) var compact: Listpack?
-    /// The table form (empty while compact).
     /// The table form, boxed so that a hash (like every value) fits the 24 bytes of a key's entry.
-    private var large: Large?
+    private var large = BoxedTable<HashField>()
     /// The number of fields.
     public private(set) var count = 0
 
-    private final class Large {
-        var table = ByteKeyTable<HashField>()
-        /// What the table's fields cost.
-        var footprint = 64
-        func copy() -> Large {
-            let other = Large()
-            other.table = table
-            other.footprint = footprint
-            return other
-        }
-    }
-
-    private static let noFields = ByteKeyTable<HashField>()
-
     private var table: ByteKeyTable<HashField> {
-        _read { if let large { yield large.table } else { yield Self.noFields } }
-        _modify {
-            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
-            yield &large!.table
-        }
+        _read { yield large.table }
+        _modify { yield &large.table }
     }
 
     private var tableFootprint: Int {
-        get { large?.footprint ?? 64 }
-        set {
-            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
-            large!.footprint = newValue
-        }
+        get { large.footprint }
+        set { large.footprint = newValue }
     }
 
     public init() { compact = Listpack() }
@@ -514,7 +536,7 @@ public struct SetValue: @unchecked Sendable {
     /// The compact form, nil once converted.
     @usableFromInline private(set) var compact: Listpack?
     /// The table form, boxed so that a set (like every value) fits the 24 bytes of a key's entry.
-    private var large: Large?
+    private var large = BoxedTable<SetMember>()
     /// The member count, and in the top bit whether the set is an intset (one word, for the same reason).
     private var countAndIntset: UInt64 = 1 << 63
 
@@ -530,34 +552,14 @@ public struct SetValue: @unchecked Sendable {
         set { countAndIntset = countAndIntset & ~(1 << 63) | (newValue ? 1 << 63 : 0) }
     }
 
-    private final class Large {
-        var table = ByteKeyTable<SetMember>()
-        /// What the table's members cost.
-        var footprint = 64
-        func copy() -> Large {
-            let other = Large()
-            other.table = table
-            other.footprint = footprint
-            return other
-        }
-    }
-
-    private static let noMembers = ByteKeyTable<SetMember>()
-
     private var table: ByteKeyTable<SetMember> {
-        _read { if let large { yield large.table } else { yield Self.noMembers } }
-        _modify {
-            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
-            yield &large!.table
-        }
+        _read { yield large.table }
+        _modify { yield &large.table }
     }
 
     private var tableFootprint: Int {
-        get { large?.footprint ?? 64 }
-        set {
-            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
-            large!.footprint = newValue
-        }
+        get { large.footprint }
+        set { large.footprint = newValue }
     }
 
     public init() { compact = Listpack() }
