@@ -217,6 +217,16 @@ extension ByteKeyTable {
         key.withBytes { find($0, hash: KeyHashing.hash($0)) }
     }
 
+    /// The index of the element with `key` (nil when absent) and the key's hash, so that a miss can be
+    /// followed by `insert(_:hash:)` without hashing the key again.
+    @inlinable
+    public func probe(_ key: some ContiguousBytes) -> (index: Int?, hash: UInt64) {
+        key.withBytes { raw in
+            let hash = KeyHashing.hash(raw)
+            return (find(raw, hash: hash), hash)
+        }
+    }
+
     /// Adds an element whose key is absent, hashing it.
     @discardableResult
     public mutating func insertNew(_ element: Element) -> Int {

@@ -248,4 +248,59 @@ struct CollectionValuesTests {
         #expect(small.isCompact && !large.isCompact)
         #expect(small.footprint < large.footprint, "\(small.footprint) vs \(large.footprint)")
     }
+
+    /// The large forms live in a box shared by copies (a snapshot for BGSAVE, a value read out before a
+    /// write): every write to one copy must leave the other, and its footprint, as they were.
+    @Test
+    func largeFormsAreCopiedOnWrite() {
+        var limits = EncodingLimits()
+        limits.hashMaxListpackEntries = 128
+        let words = (0..<300).map { Bytes("member\($0)") }
+
+        var hash = HashValue()
+        for word in words { hash.set(word, word, limits: limits) }
+        let hashCopy = hash
+        let hashFootprint = hash.footprint
+        hash.set(words[0], Bytes("changed"), limits: limits)
+        hash.set(Bytes("new"), Bytes("field"), limits: limits)
+        hash.remove(words[1])
+        #expect(!hashCopy.isListpack && hashCopy.count == 300 && hashCopy.footprint == hashFootprint)
+        #expect(hashCopy.value(words[0]) == words[0] && hashCopy.value(words[1]) == words[1])
+        #expect(hashCopy.value(Bytes("new")) == nil && hash.value(words[0]) == Bytes("changed"))
+
+        var set = SetValue()
+        for word in words { set.add(word, limits: limits) }
+        let setCopy = set
+        let setFootprint = set.footprint
+        set.add(Bytes("new"), limits: limits)
+        set.remove(words[0])
+        #expect(setCopy.count == 300 && setCopy.footprint == setFootprint)
+        #expect(setCopy.contains(words[0]) && !setCopy.contains(Bytes("new")) && !set.contains(words[0]))
+
+        var zset = SortedSetValue()
+        for (rank, word) in words.enumerated() { zset.set(word, score: Double(rank), limits: limits) }
+        let zsetCopy = zset
+        let zsetFootprint = zset.footprint
+        zset.set(words[0], score: 1000, limits: limits)
+        zset.set(Bytes("new"), score: -1, limits: limits)
+        zset.remove(words[1])
+        #expect(!zsetCopy.isListpack && zsetCopy.count == 300 && zsetCopy.footprint == zsetFootprint)
+        #expect(zsetCopy.score(words[0]) == 0 && zsetCopy.rank(words[1]) == 1 && zsetCopy.score(Bytes("new")) == nil)
+        #expect(zsetCopy.allElements.map(\.member) == words && zset.rank(words[0]) == 299)
+
+        var list = ListValue(words)
+        let listCopy = list
+        let listFootprint = list.footprint
+        list.prepend(Bytes("first"))
+        list.append(Bytes("last"))
+        _ = list.popFirst()
+        _ = list.popLast()
+        list.set(0, Bytes("changed"))
+        list.insert(Bytes("inserted"), at: 5)
+        _ = list.remove(at: 6)
+        list.keep(1..<200)
+        #expect(!listCopy.isCompact && listCopy.footprint == listFootprint && listCopy.elements == words)
+        list.keep(0..<0)
+        #expect(list.isEmpty && listCopy.count == 300 && listCopy[299] == words[299])
+    }
 }

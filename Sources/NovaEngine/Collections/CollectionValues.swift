@@ -46,24 +46,31 @@ struct BoxedTable<Element: ByteKeyed>: @unchecked Sendable {
         if !isKnownUniquelyReferenced(&box) { box = box?.copy() ?? Box() }
     }
 
-    /// The table (empty before the first write).
-    var table: ByteKeyTable<Element> {
-        _read {
-            if let box { yield box.table } else { yield ByteKeyTable() }
-        }
-        _modify {
-            unique()
-            yield &box!.table
-        }
+    /// Runs one write on the table and its footprint: a single uniqueness check, then both fields in place.
+    mutating func modify<R>(_ body: (inout ByteKeyTable<Element>, inout Int) throws -> R) rethrows -> R {
+        unique()
+        let box = self.box.unsafelyUnwrapped
+        return try body(&box.table, &box.footprint)
     }
 
-    /// What the elements cost (64 before the first write).
-    var footprint: Int {
-        get { box?.footprint ?? 64 }
-        set {
-            unique()
-            box!.footprint = newValue
-        }
+    /// What the elements and the table's own arrays cost (64 before the first write), read in place.
+    var totalFootprint: Int {
+        guard let box else { return 64 }
+        return box.footprint + box.table.overheadBytes
+    }
+
+    /// Calls `body` with the table (empty before the first write), in place.
+    func read<R>(_ body: (ByteKeyTable<Element>) throws -> R) rethrows -> R {
+        guard let box else { return try body(ByteKeyTable()) }
+        return try body(box.table)
+    }
+
+    /// Starts over with `elements`, which cost `footprint` (a conversion from the compact form).
+    mutating func replace(with elements: some Sequence<Element>, footprint: Int) {
+        let box = Box()
+        for element in elements { box.table.insertNew(element) }
+        box.footprint = footprint
+        self.box = box
     }
 }
 
@@ -93,22 +100,10 @@ public struct ListValue: @unchecked Sendable {
         }
     }
 
-    private static let noItems = Deque<Bytes>()
-
-    private var items: Deque<Bytes> {
-        _read { if let large { yield large.items } else { yield Self.noItems } }
-        _modify {
-            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
-            yield &large!.items
-        }
-    }
-
-    private var dequeFootprint: Int {
-        get { large?.footprint ?? 64 }
-        set {
-            if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
-            large!.footprint = newValue
-        }
+    /// Runs one write on the deque form: a single uniqueness check, then its fields in place.
+    private mutating func modifyLarge<R>(_ body: (Large) throws -> R) rethrows -> R {
+        if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+        return try body(large.unsafelyUnwrapped)
     }
 
     /// The compact form's limits: with them every operation on it stays a short walk and memmove.
@@ -130,7 +125,7 @@ public struct ListValue: @unchecked Sendable {
     /// Heap bytes the list takes, by the engine's accounting.
     public var footprint: Int {
         if let compact { return 64 + compact.heapFootprint }
-        return dequeFootprint
+        return large?.footprint ?? 64
     }
 
     // MARK: The compact form
@@ -162,8 +157,10 @@ public struct ListValue: @unchecked Sendable {
     private mutating func convertToDeque() {
         let elements = self.elements
         compact = nil
-        items = Deque(elements)
-        dequeFootprint = 64 + elements.reduce(0) { $0 + cost($1) }
+        let large = Large()
+        large.items = Deque(elements)
+        large.footprint = 64 + elements.reduce(0) { $0 + cost($1) }
+        self.large = large
     }
 
     private mutating func insertCompact(_ item: Bytes, at offset: Int) {
@@ -183,7 +180,7 @@ public struct ListValue: @unchecked Sendable {
     /// The element at `index`.
     /// - Complexity: O(1), O(n) for a compact list.
     public subscript(index: Int) -> Bytes {
-        guard let compact else { return items[index] }
+        guard let compact else { return large.unsafelyUnwrapped.items[index] }
         return compact.value(at: offset(of: index))
     }
 
@@ -191,8 +188,10 @@ public struct ListValue: @unchecked Sendable {
         if compactFits(adding: item) {
             insertCompact(item, at: compact!.endOffset)
         } else {
-            dequeFootprint += cost(item)
-            items.append(item)
+            modifyLarge { large in
+                large.footprint += cost(item)
+                large.items.append(item)
+            }
         }
         count += 1
     }
@@ -201,8 +200,10 @@ public struct ListValue: @unchecked Sendable {
         if compactFits(adding: item) {
             insertCompact(item, at: 6)
         } else {
-            dequeFootprint += cost(item)
-            items.prepend(item)
+            modifyLarge { large in
+                large.footprint += cost(item)
+                large.items.prepend(item)
+            }
         }
         count += 1
     }
@@ -211,18 +212,22 @@ public struct ListValue: @unchecked Sendable {
         guard count > 0 else { return nil }
         count -= 1
         if compact != nil { return removeCompact(at: 6) }
-        let item = items.removeFirst()
-        dequeFootprint -= cost(item)
-        return item
+        return modifyLarge { large in
+            let item = large.items.removeFirst()
+            large.footprint -= cost(item)
+            return item
+        }
     }
 
     public mutating func popLast() -> Bytes? {
         guard count > 0 else { return nil }
         count -= 1
         if compact != nil { return removeCompact(at: compact!.previous(compact!.endOffset)!) }
-        let item = items.removeLast()
-        dequeFootprint -= cost(item)
-        return item
+        return modifyLarge { large in
+            let item = large.items.removeLast()
+            large.footprint -= cost(item)
+            return item
+        }
     }
 
     public mutating func set(_ index: Int, _ item: Bytes) {
@@ -237,16 +242,20 @@ public struct ListValue: @unchecked Sendable {
             }
             convertToDeque()
         }
-        dequeFootprint += cost(item) - cost(items[index])
-        items[index] = item
+        modifyLarge { large in
+            large.footprint += cost(item) - cost(large.items[index])
+            large.items[index] = item
+        }
     }
 
     public mutating func insert(_ item: Bytes, at index: Int) {
         if compactFits(adding: item) {
             insertCompact(item, at: index == count ? compact!.endOffset : offset(of: index))
         } else {
-            dequeFootprint += cost(item)
-            items.insert(item, at: index)
+            modifyLarge { large in
+                large.footprint += cost(item)
+                large.items.insert(item, at: index)
+            }
         }
         count += 1
     }
@@ -258,9 +267,11 @@ public struct ListValue: @unchecked Sendable {
             return item
         }
         count -= 1
-        let item = items.remove(at: index)
-        dequeFootprint -= cost(item)
-        return item
+        return modifyLarge { large in
+            let item = large.items.remove(at: index)
+            large.footprint -= cost(item)
+            return item
+        }
     }
 
     /// Keeps only `range` (LTRIM).
@@ -279,12 +290,11 @@ public struct ListValue: @unchecked Sendable {
             return
         }
         if range.isEmpty {
-            items.removeAll()
-            dequeFootprint = 64
+            large = nil
             count = 0
             return
         }
-        if range.upperBound < items.count { for _ in range.upperBound..<items.count { _ = popLast() } }
+        if range.upperBound < count { for _ in range.upperBound..<count { _ = popLast() } }
         for _ in 0..<range.lowerBound { _ = popFirst() }
     }
 
@@ -296,6 +306,7 @@ public struct ListValue: @unchecked Sendable {
         let range = range.clamped(to: 0..<count)
         guard !range.isEmpty else { return }
         guard let compact else {
+            let items = large.unsafelyUnwrapped.items
             if reversed {
                 for index in range.reversed() { guard try items[index].withBytes(body) else { return } }
             } else {
@@ -317,7 +328,7 @@ public struct ListValue: @unchecked Sendable {
 
     /// All elements in order.
     public var elements: [Bytes] {
-        guard let compact else { return Array(items) }
+        guard let compact else { return large.map { Array($0.items) } ?? [] }
         var result: [Bytes] = []
         result.reserveCapacity(count)
         var offset = 6
@@ -353,16 +364,6 @@ public struct HashValue: @unchecked Sendable {
     /// The number of fields.
     public private(set) var count = 0
 
-    private var table: ByteKeyTable<HashField> {
-        _read { yield large.table }
-        _modify { yield &large.table }
-    }
-
-    private var tableFootprint: Int {
-        get { large.footprint }
-        set { large.footprint = newValue }
-    }
-
     public init() { compact = Listpack() }
 
     public var isEmpty: Bool { count == 0 }
@@ -373,12 +374,12 @@ public struct HashValue: @unchecked Sendable {
     /// Heap bytes the hash takes, by the engine's accounting.
     public var footprint: Int {
         if let compact { return 64 + compact.heapFootprint }
-        return tableFootprint + table.overheadBytes
+        return large.totalFootprint
     }
 
     /// The value of `field`, or nil.
     public func value(_ field: some ContiguousBytes) -> Bytes? {
-        guard let compact else { return table.index(of: field).map { table[$0].value } }
+        guard let compact else { return large.read { table in table.index(of: field).map { table[$0].value } } }
         return field.withBytes { raw in
             HashValue.valueOffset(in: compact, ListpackNeedle(raw)).map { compact.value(at: $0) }
         }
@@ -408,15 +409,19 @@ public struct HashValue: @unchecked Sendable {
                 return false
             }
         }
-        if let index = table.index(of: field) {
-            tableFootprint += cost(value) - cost(table[index].value)
-            table.update(at: index) { $0.value = value }
-            return false
+        let added = large.modify { table, footprint in
+            let (found, hash) = table.probe(field)
+            if let index = found {
+                footprint += cost(value) - table.withElement(at: index) { cost($0.value) }
+                table.update(at: index) { $0.value = value }
+                return false
+            }
+            footprint += cost(field) + cost(value) + 8
+            table.insert(HashField(key: field, value: value), hash: hash)
+            return true
         }
-        tableFootprint += cost(field) + cost(value) + 8
-        table.insertNew(HashField(key: field, value: value))
-        count += 1
-        return true
+        if added { count += 1 }
+        return added
     }
 
     /// Sets a field of a compact hash: true when added; false when replaced, or when adding would exceed
@@ -445,14 +450,7 @@ public struct HashValue: @unchecked Sendable {
     private mutating func convertToTable() {
         let fields = self.fields
         compact = nil
-        table = ByteKeyTable()
-        tableFootprint = 64
-        count = 0
-        for field in fields {
-            tableFootprint += cost(field.key) + cost(field.value) + 8
-            table.insertNew(field)
-            count += 1
-        }
+        large.replace(with: fields, footprint: fields.reduce(64) { $0 + cost($1.key) + cost($1.value) + 8 })
     }
 
     /// Removes a field; returns whether it existed.
@@ -465,15 +463,18 @@ public struct HashValue: @unchecked Sendable {
             count -= 1
             return true
         }
-        guard let removed = table.remove(key: field) else { return false }
-        tableFootprint -= cost(removed.key) + cost(removed.value) + 8
-        count -= 1
-        return true
+        let removed = large.modify { table, footprint in
+            guard let removed = table.remove(key: field) else { return false }
+            footprint -= cost(removed.key) + cost(removed.value) + 8
+            return true
+        }
+        if removed { count -= 1 }
+        return removed
     }
 
     /// The fields in storage order (insertion order while compact).
     public var fields: [HashField] {
-        guard let compact else { return table.elements }
+        guard let compact else { return large.read { $0.elements } }
         var result: [HashField] = []
         result.reserveCapacity(count)
         var offset = 6
@@ -488,10 +489,11 @@ public struct HashValue: @unchecked Sendable {
     /// Calls `body` with each field and value in storage order, without copying them.
     public func forEach(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
         guard let compact else {
-            for field in table.elements {
-                try field.key.withBytes { key in try field.value.withBytes { try body(key, $0) } }
+            return try large.read { table in
+                for field in table.elements {
+                    try field.key.withBytes { key in try field.value.withBytes { try body(key, $0) } }
+                }
             }
-            return
         }
         var offset = 6
         while !compact.isEnd(offset) {
@@ -504,7 +506,7 @@ public struct HashValue: @unchecked Sendable {
     /// The field at storage position `index` (0..<count), for a random pick.
     /// - Complexity: O(1) for a table, O(n) for a compact hash.
     public func field(at index: Int) -> HashField {
-        guard let compact else { return table[index] }
+        guard let compact else { return large.read { $0[index] } }
         var offset = 6
         for _ in 0..<index { offset = compact.next(compact.next(offset)) }
         return HashField(key: compact.value(at: offset), value: compact.value(at: compact.next(offset)))
@@ -552,16 +554,6 @@ public struct SetValue: @unchecked Sendable {
         set { countAndIntset = countAndIntset & ~(1 << 63) | (newValue ? 1 << 63 : 0) }
     }
 
-    private var table: ByteKeyTable<SetMember> {
-        _read { yield large.table }
-        _modify { yield &large.table }
-    }
-
-    private var tableFootprint: Int {
-        get { large.footprint }
-        set { large.footprint = newValue }
-    }
-
     public init() { compact = Listpack() }
 
     public var isEmpty: Bool { count == 0 }
@@ -572,7 +564,7 @@ public struct SetValue: @unchecked Sendable {
     /// Heap bytes the set takes, by the engine's accounting.
     public var footprint: Int {
         if let compact { return 64 + compact.heapFootprint }
-        return tableFootprint + table.overheadBytes
+        return large.totalFootprint
     }
 
     /// The offset of `needle` in a compact set, or where it would go in an intset (with `found` false).
@@ -590,7 +582,7 @@ public struct SetValue: @unchecked Sendable {
 
     public func contains(_ member: some ContiguousBytes) -> Bool {
         guard compact == nil else { return compactContains(member) }
-        return table.index(of: member) != nil
+        return large.read { $0.index(of: member) != nil }
     }
 
     @usableFromInline
@@ -628,23 +620,22 @@ public struct SetValue: @unchecked Sendable {
             if let added { return added }
             convertToTable()
         }
-        guard table.index(of: member) == nil else { return false }
-        tableFootprint += cost(member) + 8
-        table.insertNew(SetMember(member))
-        count += 1
-        return true
+        let added = large.modify { table, footprint in
+            let (found, hash) = table.probe(member)
+            guard found == nil else { return false }
+            footprint += cost(member) + 8
+            table.insert(SetMember(member), hash: hash)
+            return true
+        }
+        if added { count += 1 }
+        return added
     }
 
     private mutating func convertToTable() {
         let members = self.members
         compact = nil
         isIntset = false
-        table = ByteKeyTable()
-        tableFootprint = 64
-        for member in members {
-            tableFootprint += cost(member) + 8
-            table.insertNew(SetMember(member))
-        }
+        large.replace(with: members.lazy.map(SetMember.init), footprint: members.reduce(64) { $0 + cost($1) + 8 })
     }
 
     /// Removes a member; returns whether it was present.
@@ -661,15 +652,18 @@ public struct SetValue: @unchecked Sendable {
             count -= 1
             return true
         }
-        guard let removed = table.remove(key: member) else { return false }
-        tableFootprint -= cost(removed.key) + 8
-        count -= 1
-        return true
+        let removed = large.modify { table, footprint in
+            guard let removed = table.remove(key: member) else { return false }
+            footprint -= cost(removed.key) + 8
+            return true
+        }
+        if removed { count -= 1 }
+        return removed
     }
 
     /// The members in storage order (ascending while intset-encoded, as Redis returns them).
     public var members: [Bytes] {
-        guard let compact else { return table.elements.map(\.key) }
+        guard let compact else { return large.read { $0.elements.map(\.key) } }
         var result: [Bytes] = []
         result.reserveCapacity(count)
         var offset = 6
@@ -683,8 +677,9 @@ public struct SetValue: @unchecked Sendable {
     /// Calls `body` with each member in storage order, without copying it.
     public func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
         guard let compact else {
-            for member in table.elements { try member.key.withBytes(body) }
-            return
+            return try large.read { table in
+                for member in table.elements { try member.key.withBytes(body) }
+            }
         }
         var offset = 6
         while !compact.isEnd(offset) {
@@ -696,7 +691,7 @@ public struct SetValue: @unchecked Sendable {
     /// The member at storage `index` (random access for SPOP / SRANDMEMBER).
     /// - Complexity: O(1) for a table, O(n) for a compact set.
     public subscript(index: Int) -> Bytes {
-        guard let compact else { return table[index].key }
+        guard let compact else { return large.read { $0[index].key } }
         var offset = 6
         for _ in 0..<index { offset = compact.next(offset) }
         return compact.value(at: offset)
@@ -759,6 +754,12 @@ public struct SortedSetValue: @unchecked Sendable {
         var scores = ByteKeyTable<MemberScore>()
         /// What the members cost.
         var footprint = 64
+        /// Where `member` is in `scores`. (Reached from here, not through `large.scores.index(of:)`,
+        /// which measured 65 ns slower per ZADD: the table was copied out of the object first.)
+        func index(of member: some ContiguousBytes) -> Int? {
+            member.withBytes { scores.find($0, hash: KeyHashing.hash($0)) }
+        }
+
         func copy() -> Large {
             let other = Large()
             other.ordered = ordered
@@ -768,36 +769,14 @@ public struct SortedSetValue: @unchecked Sendable {
         }
     }
 
-    private static let noScores = ByteKeyTable<MemberScore>()
-    private static let noElements = CountedBTree<ScoredMember>()
-
-    private mutating func uniqueLarge() {
+    /// Runs one write on the tree form: a single uniqueness check, then its fields in place.
+    private mutating func modifyLarge<R>(_ body: (Large) throws -> R) rethrows -> R {
         if !isKnownUniquelyReferenced(&large) { large = large?.copy() ?? Large() }
+        return try body(large.unsafelyUnwrapped)
     }
 
-    var ordered: CountedBTree<ScoredMember> {
-        _read { if let large { yield large.ordered } else { yield Self.noElements } }
-        _modify {
-            uniqueLarge()
-            yield &large!.ordered
-        }
-    }
-
-    private var scores: ByteKeyTable<MemberScore> {
-        _read { if let large { yield large.scores } else { yield Self.noScores } }
-        _modify {
-            uniqueLarge()
-            yield &large!.scores
-        }
-    }
-
-    private var treeFootprint: Int {
-        get { large?.footprint ?? 64 }
-        set {
-            uniqueLarge()
-            large!.footprint = newValue
-        }
-    }
+    /// The tree form's members in order (empty while compact).
+    var ordered: CountedBTree<ScoredMember> { large?.ordered ?? CountedBTree() }
 
     public init() { compact = Listpack() }
 
@@ -815,7 +794,8 @@ public struct SortedSetValue: @unchecked Sendable {
     /// Heap bytes the sorted set takes, by the engine's accounting.
     public var footprint: Int {
         if let compact { return 64 + compact.heapFootprint }
-        return treeFootprint + scores.overheadBytes
+        guard let large else { return 64 }
+        return large.footprint + large.scores.overheadBytes
     }
 
     // MARK: The compact form
@@ -879,21 +859,21 @@ public struct SortedSetValue: @unchecked Sendable {
     private mutating func convertToTree() {
         let elements = allElements
         compact = nil
-        ordered = CountedBTree()
-        scores = ByteKeyTable()
-        treeFootprint = 64
+        let large = Large()
         for element in elements {
-            scores.insertNew(MemberScore(key: element.member, score: element.score))
-            ordered.insert(element)
-            treeFootprint += cost(element.member) * 2 + 24
+            large.scores.insertNew(MemberScore(key: element.member, score: element.score))
+            large.ordered.insert(element)
+            large.footprint += cost(element.member) * 2 + 24
         }
+        self.large = large
     }
 
     // MARK: Operations
 
     public func score(_ member: some ContiguousBytes) -> Double? {
         guard compact == nil else { return compactScore(member) }
-        return scores.index(of: member).map { scores[$0].score }
+        guard let large, let index = large.index(of: member) else { return nil }
+        return large.scores.withElement(at: index) { $0.score }
     }
 
     @usableFromInline
@@ -928,20 +908,24 @@ public struct SortedSetValue: @unchecked Sendable {
             }
         }
         let score = requested
-        if let index = scores.index(of: member) {
-            let previous = scores[index].score
-            if previous != score {
-                ordered.remove(ScoredMember(score: previous, member: member))
-                ordered.insert(ScoredMember(score: score, member: member))
-                scores.update(at: index) { $0.score = score }
+        let previous = modifyLarge { large -> Double? in
+            let (found, hash) = large.scores.probe(member)
+            if let index = found {
+                let previous = large.scores.withElement(at: index) { $0.score }
+                if previous != score {
+                    large.ordered.remove(ScoredMember(score: previous, member: member))
+                    large.ordered.insert(ScoredMember(score: score, member: member))
+                    large.scores.update(at: index) { $0.score = score }
+                }
+                return previous
             }
-            return previous
+            large.scores.insert(MemberScore(key: member, score: score), hash: hash)
+            large.ordered.insert(ScoredMember(score: score, member: member))
+            large.footprint += cost(member) * 2 + 24
+            return nil
         }
-        scores.insertNew(MemberScore(key: member, score: score))
-        ordered.insert(ScoredMember(score: score, member: member))
-        treeFootprint += cost(member) * 2 + 24
-        count += 1
-        return nil
+        if previous == nil { count += 1 }
+        return previous
     }
 
     private mutating func removeCompact(at offset: Int) {
@@ -958,25 +942,28 @@ public struct SortedSetValue: @unchecked Sendable {
             count -= 1
             return true
         }
-        guard let removed = scores.remove(key: member) else { return false }
-        ordered.remove(ScoredMember(score: removed.score, member: removed.key))
-        treeFootprint -= cost(removed.key) * 2 + 24
-        count -= 1
-        return true
+        let removed = modifyLarge { large in
+            guard let removed = large.scores.remove(key: member) else { return false }
+            large.ordered.remove(ScoredMember(score: removed.score, member: removed.key))
+            large.footprint -= cost(removed.key) * 2 + 24
+            return true
+        }
+        if removed { count -= 1 }
+        return removed
     }
 
     /// The 0-based rank of `member` by ascending score.
     public func rank(_ member: some ContiguousBytes) -> Int? {
         if let compact { return member.withBytes { Self.find(in: compact, ListpackNeedle($0))?.rank } }
-        guard let index = scores.index(of: member) else { return nil }
-        let element = scores[index]
-        return ordered.rank(of: ScoredMember(score: element.score, member: element.key))
+        guard let large, let index = large.index(of: member) else { return nil }
+        let element = large.scores[index]
+        return large.ordered.rank(of: ScoredMember(score: element.score, member: element.key))
     }
 
     /// The element at rank `index`.
     /// - Complexity: O(log n), O(n) for a compact set.
     public subscript(index: Int) -> ScoredMember {
-        guard let compact else { return ordered[index] }
+        guard let compact else { return large.unsafelyUnwrapped.ordered[index] }
         var offset = 6
         for _ in 0..<index { offset = compact.next(compact.next(offset)) }
         return Self.element(in: compact, at: offset).0
@@ -985,7 +972,7 @@ public struct SortedSetValue: @unchecked Sendable {
     /// The number of elements before the first one for which `isAfter` holds (elements are partitioned:
     /// false, then true).
     public func partitionIndex(where isAfter: (ScoredMember) -> Bool) -> Int {
-        guard let compact else { return ordered.partitionIndex(where: isAfter) }
+        guard let compact else { return large?.ordered.partitionIndex(where: isAfter) ?? 0 }
         var offset = 6
         var rank = 0
         while !compact.isEnd(offset) {
@@ -999,7 +986,10 @@ public struct SortedSetValue: @unchecked Sendable {
 
     /// Calls `body` with the elements from rank `start` upwards until it returns false.
     public func forEach(from start: Int, _ body: (ScoredMember) throws -> Bool) rethrows {
-        guard let compact else { return try ordered.forEach(from: start, body) }
+        guard let compact else {
+            guard let large else { return }
+            return try large.ordered.forEach(from: start, body)
+        }
         var offset = 6
         var rank = 0
         while !compact.isEnd(offset) {
@@ -1016,7 +1006,10 @@ public struct SortedSetValue: @unchecked Sendable {
 
     /// Calls `body` with the elements from rank `start` downwards until it returns false.
     public func forEachReversed(from start: Int, _ body: (ScoredMember) throws -> Bool) rethrows {
-        guard let compact else { return try ordered.forEachReversed(from: start, body) }
+        guard let compact else {
+            guard let large else { return }
+            return try large.ordered.forEachReversed(from: start, body)
+        }
         guard start >= 0, start < count else { return }
         var offset = 6
         for _ in 0..<start { offset = compact.next(compact.next(offset)) }
