@@ -153,6 +153,44 @@ extension CacheManager {
         if memory.remove(full) { stats.record(.invalidation) }
     }
 
+    /// Checks the memory copy of a key this process wrote against the remote once the write's
+    /// invalidation came back: under BCAST tracking one invalidation may stand for our write and another
+    /// writer's of the same server cycle, so only the remote can tell whether the copy is still current.
+    /// A copy that differs from the remote's value is dropped as another writer's change; one the remote
+    /// cannot be asked about (outage) stays, as the fail-safe copy it is.
+    func ownWriteEchoed(_ full: String) {
+        guard memory.lookup(full) != nil else { return }
+        let start = state.withLock { state -> Bool in
+            if state.verifying[full] != nil {
+                state.verifying[full] = true
+                return false
+            }
+            state.verifying[full] = false
+            return true
+        }
+        guard start else { return }
+        Task { [weak self] in
+            while let self {
+                await self.verifyMemoryCopy(full)
+                let again = self.state.withLock { state -> Bool in
+                    if state.verifying[full] == true {
+                        state.verifying[full] = false
+                        return true
+                    }
+                    state.verifying[full] = nil
+                    return false
+                }
+                if !again { return }
+            }
+        }
+    }
+
+    private func verifyMemoryCopy(_ full: String) async {
+        let replies = await remote { try Self.checked(try await $0.pipeline(RemoteEntry.readCommands(full, layout))) }
+        guard case .ok(let values) = replies, let record = memory.lookup(full) else { return }
+        if RemoteEntry(value: values[0], meta: values[2])?.payload != record.payload { invalidated(full) }
+    }
+
     /// How early before its expiry time an invalidation still counts as the expiry (clock skew between
     /// this host and the server).
     static let expiryTolerance: Int64 = 250

@@ -146,6 +146,9 @@ public final class CacheManager: Sendable {
         var recovery: Task<Void, Never>?
         /// Journal entries taken by the replay running now.
         var replaying = 0
+        /// Keys whose memory copy is being checked against the remote after an echo of our own write;
+        /// true when another echo came meanwhile (the check then runs once more).
+        var verifying: [String: Bool] = [:]
     }
 
     /// A manager for `configuration`; connects in the background and never fails because the remote is
@@ -198,6 +201,7 @@ public final class CacheManager: Sendable {
         if let listener {
             let events = CoherenceListener.Events(
                 keyInvalidated: { [weak self] key in self?.invalidated(key) },
+                ownWriteEchoed: { [weak self] key in self?.ownWriteEchoed(key) },
                 prefixInvalidated: { [weak self] prefix in
                     self?.memory.removeAll(prefix: prefix)
                     self?.stats.record(.invalidation)

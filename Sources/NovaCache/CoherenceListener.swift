@@ -11,6 +11,9 @@ import Synchronization
 ///
 /// It also tells this process's own writes from other writers' (tracking echoes our own writes back) and
 /// keeps a sequence of invalidations so that a remote read racing one does not put the old value back.
+/// An echo is only probably ours: a server sends one BCAST invalidation per key per event-loop cycle, so
+/// the echo of our write may also stand for another writer's write of the same cycle (and two of our
+/// writes may come back as one). The manager therefore checks its copy against the server on each echo.
 final class CoherenceListener: Sendable {
     enum Mode: Sendable { case none, tracking, pubSub }
 
@@ -18,6 +21,9 @@ final class CoherenceListener: Sendable {
     struct Events: Sendable {
         /// Another writer changed (or the server expired) the key.
         var keyInvalidated: @Sendable (String) -> Void
+        /// The invalidation that this process's own write of the key was waiting for arrived; it may
+        /// also cover another writer's write of the same server cycle.
+        var ownWriteEchoed: @Sendable (String) -> Void
         /// Every key under the prefix changed (FLUSHDB, a clear by another manager).
         var prefixInvalidated: @Sendable (String) -> Void
         /// The connection was lost: invalidations may have been missed.
@@ -249,19 +255,21 @@ final class CoherenceListener: Sendable {
         }
     }
 
-    /// Passes on an invalidation unless it is the echo of this process's own write.
+    /// Passes on an invalidation as another writer's, or as the echo of this process's own write.
     private func invalidate(_ key: String, _ events: Events) {
         let current = clock.nowMilliseconds()
         let own = state.withLock { state -> Bool in
+            // Either way a remote read racing it must not store what it read: the echo may cover
+            // another writer's write too.
+            state.noteInvalidation(of: key)
             if let entry = state.ownWrites[key], entry.count > 0, current - entry.at < 10_000 {
                 if entry.count == 1 { state.ownWrites[key] = nil } else { state.ownWrites[key]!.count -= 1 }
                 return true
             }
             state.ownWrites[key] = nil
-            state.noteInvalidation(of: key)
             return false
         }
-        if !own { events.keyInvalidated(key) }
+        if own { events.ownWriteEchoed(key) } else { events.keyInvalidated(key) }
     }
 
     private func invalidateAll(prefix: String, _ events: Events) {
