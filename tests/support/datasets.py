@@ -136,8 +136,13 @@ def stream_state(info):
 def as_replayed(state):
     """A capture as an append-only file replay can bring it back, which Redis 7.0's logging does not do
     entirely: without the stream consumers that own no pending entry (their creation is logged only through
-    the XCLAIMs of their deliveries, or for NOACK reads) and without the groups' `entries-read` and `lag`
-    (deliveries are logged as XCLAIM … LASTID, which moves the last ID but not the read counter)."""
+    the XCLAIMs of their deliveries, or for NOACK reads), without the groups' `entries-read` and `lag`
+    (deliveries are logged as XCLAIM … LASTID, which moves the last ID but not the read counter), and
+    without the pending entries' delivery time and count (a read of the consumer's own history,
+    XREADGROUP with an ID other than `>`, delivers again — time and count change — and is not logged)."""
+    def unlogged_deliveries(pending):
+        return tuple(entry[:-2] for entry in pending)
+
     result = {}
     for key, (kind, encoding, value, ttl) in state.items():
         if kind == b"stream":
@@ -145,7 +150,14 @@ def as_replayed(state):
             groups = []
             for group in fields[b"groups"]:
                 group = dict(group)
-                group[b"consumers"] = tuple(c for c in group[b"consumers"] if dict(zip(c[0::2], c[1::2]))[b"pel-count"])
+                consumers = []
+                for consumer in group[b"consumers"]:
+                    consumer = dict(zip(consumer[0::2], consumer[1::2]))
+                    if consumer[b"pel-count"]:
+                        consumer[b"pending"] = unlogged_deliveries(consumer[b"pending"])
+                        consumers.append(tuple(sorted(consumer.items())))
+                group[b"consumers"] = tuple(consumers)
+                group[b"pending"] = unlogged_deliveries(group[b"pending"])
                 group.pop(b"entries-read", None)
                 group.pop(b"lag", None)
                 groups.append(tuple(sorted(group.items())))
