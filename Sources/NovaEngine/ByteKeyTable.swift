@@ -18,6 +18,13 @@ public enum KeyHashing {
 /// are cheap) indexed by an open-addressing slot array with linear probing and backward-shift deletion
 /// (no tombstones).
 ///
+/// A slot holds an element's index + 1 (0: empty) in its low bits and the low bits of its key's hash
+/// above them: enough to find the slot's home position again (backward shift needs it) and, above the
+/// position bits, a tag that spares most key comparisons. Tables of up to `narrowCapacity` slots use
+/// 4-byte slots (index in log2(capacity) bits, the rest hash); larger ones 8-byte slots (32 and 32), so
+/// the index costs 4 bytes per slot for the tables that hold almost every key (a database is 1,024
+/// segments, each its own table).
+///
 /// Both arrays are copy-on-write: a copy of the table is an O(1) point-in-time snapshot, and the first
 /// write after it copies only this table.
 ///
@@ -25,8 +32,14 @@ public enum KeyHashing {
 public struct ByteKeyTable<Element: ByteKeyed> {
     /// The elements, densely packed, in no particular order.
     public private(set) var elements: [Element] = []
-    /// 0 for an empty slot, else the low 32 bits of the key's hash (high half) and index + 1 (low half).
-    @usableFromInline private(set) var slots: [UInt64] = []
+    /// The slots while the table has at most `narrowCapacity` of them (else empty).
+    @usableFromInline private(set) var narrow: [UInt32] = []
+    /// The slots of a larger table (else empty).
+    @usableFromInline private(set) var wide: [UInt64] = []
+
+    /// The most slots kept 4 bytes wide: log2 of it index bits leave 18 hash bits, of which 4 sit above
+    /// the position (a tag that matches another key's with probability 1/16 when their homes agree).
+    @usableFromInline static var narrowCapacity: Int { 1 << 14 }
 
     public init() {}
 
@@ -35,6 +48,15 @@ public struct ByteKeyTable<Element: ByteKeyed> {
 
     /// True when the table holds no element.
     @inlinable public var isEmpty: Bool { elements.isEmpty }
+
+    /// The number of slots.
+    @inlinable var capacity: Int { wide.isEmpty ? narrow.count : wide.count }
+
+    /// How many low bits of a slot hold the index: log2(capacity) for narrow slots, 32 for wide ones.
+    @inlinable
+    static func indexBits(capacity: Int) -> Int {
+        capacity > narrowCapacity ? 32 : capacity.trailingZeroBitCount
+    }
 
     /// Whether this table and `other` still share their element storage (a snapshot not yet written
     /// through): every change to a table copies its elements first when they are shared.
@@ -64,40 +86,48 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         try body(&elements[index])
     }
 
-    @inline(__always)
-    private static func slotValue(hash: UInt64, index: Int) -> UInt64 {
-        (hash << 32) | UInt64(index + 1)
+    /// The slot for the element at `index` whose key hashes to `hash`.
+    @inlinable @inline(__always)
+    static func slot<S: FixedWidthInteger & UnsignedInteger>(hash: UInt64, index: Int, indexBits: Int) -> S {
+        S(truncatingIfNeeded: hash << UInt64(indexBits)) | S(truncatingIfNeeded: index + 1)
     }
 
     /// The index of the element whose key equals `key`, or nil.
     /// - Complexity: O(1) on average.
     @inlinable
     public func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
-        findSlot(key, hash: hash).map { Int(truncatingIfNeeded: slotsValue($0) & 0xFFFF_FFFF) - 1 }
+        findSlot(key, hash: hash)?.index
     }
 
-    @usableFromInline
-    func slotsValue(_ position: Int) -> UInt64 { slots[position] }
-
-    /// The slot position holding `key`, or nil. Inlinable so that every caller, in any module, gets a
-    /// version specialised for its element type (an unspecialised one copies elements through witnesses).
+    /// The slot position holding `key` and the element's index, or nil. Inlinable so that every caller,
+    /// in any module, gets a version specialised for its element type (an unspecialised one copies
+    /// elements through witnesses).
     @inlinable
-    func findSlot(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
-        guard !slots.isEmpty else { return nil }
-        return slots.withUnsafeBufferPointer { slots -> Int? in
-            elements.withUnsafeBufferPointer { elements -> Int? in
-                let mask = slots.count - 1
-                let tag = hash & 0xFFFF_FFFF
-                var position = Int(truncatingIfNeeded: hash) & mask
-                while true {
-                    let slot = slots[position]
-                    if slot == 0 { return nil }
-                    if slot >> 32 == tag {
-                        let index = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1
-                        if elements[index].key.withBytes({ ByteCompare.equal($0, key) }) { return position }
-                    }
-                    position = (position + 1) & mask
+    func findSlot(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (position: Int, index: Int)? {
+        if !wide.isEmpty { return wide.withUnsafeBufferPointer { Self.probe($0, indexBits: 32, elements, key, hash) } }
+        if narrow.isEmpty { return nil }
+        return narrow.withUnsafeBufferPointer {
+            Self.probe($0, indexBits: $0.count.trailingZeroBitCount, elements, key, hash)
+        }
+    }
+
+    @inlinable
+    static func probe<S: FixedWidthInteger & UnsignedInteger>(
+        _ slots: UnsafeBufferPointer<S>, indexBits: Int, _ elements: [Element], _ key: UnsafeRawBufferPointer, _ hash: UInt64
+    ) -> (position: Int, index: Int)? {
+        elements.withUnsafeBufferPointer { elements -> (position: Int, index: Int)? in
+            let mask = slots.count - 1
+            let indexMask = S(truncatingIfNeeded: (1 as UInt64) << UInt64(indexBits) &- 1)
+            let expected: S = slot(hash: hash, index: -1, indexBits: indexBits)
+            var position = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let slot = slots[position]
+                if slot == 0 { return nil }
+                if slot & ~indexMask == expected {
+                    let index = Int(truncatingIfNeeded: slot & indexMask) - 1
+                    if elements[index].key.withBytes({ ByteCompare.equal($0, key) }) { return (position, index) }
                 }
+                position = (position + 1) & mask
             }
         }
     }
@@ -106,21 +136,33 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     /// - Complexity: amortised O(1).
     @discardableResult
     public mutating func insert(_ element: Element, hash: UInt64) -> Int {
-        if (elements.count + 1) * 4 > slots.count * 3 {
-            rebuild(capacity: Swift.max(8, slots.count * 2), adding: 1)
+        if (elements.count + 1) * 4 > capacity * 3 {
+            rebuild(capacity: Swift.max(8, capacity * 2), adding: 1)
         }
         let index = elements.count
         elements.append(element)
-        place(Self.slotValue(hash: hash, index: index))
+        setSlot(hash: hash, index: index, at: nil)
         return index
     }
 
-    private mutating func place(_ value: UInt64) {
-        slots.withUnsafeMutableBufferPointer { slots in
+    /// Writes the slot of the element at `index` at `position`, or (nil) in the first free slot from its
+    /// home.
+    private mutating func setSlot(hash: UInt64, index: Int, at position: Int?) {
+        func place<S: FixedWidthInteger & UnsignedInteger>(_ slots: UnsafeMutableBufferPointer<S>, _ indexBits: Int) {
+            let value: S = Self.slot(hash: hash, index: index, indexBits: indexBits)
+            if let position {
+                slots[position] = value
+                return
+            }
             let mask = slots.count - 1
-            var position = Int(truncatingIfNeeded: value >> 32) & mask
-            while slots[position] != 0 { position = (position + 1) & mask }
-            slots[position] = value
+            var free = Int(truncatingIfNeeded: hash) & mask
+            while slots[free] != 0 { free = (free + 1) & mask }
+            slots[free] = value
+        }
+        if !wide.isEmpty {
+            wide.withUnsafeMutableBufferPointer { place($0, 32) }
+        } else {
+            narrow.withUnsafeMutableBufferPointer { place($0, $0.count.trailingZeroBitCount) }
         }
     }
 
@@ -128,18 +170,17 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     /// - Complexity: O(1) on average.
     @discardableResult
     public mutating func remove(at index: Int) -> Element {
-        let hash = elements[index].key.withBytes { KeyHashing.hash($0) }
-        let position = elements[index].key.withBytes { findSlot($0, hash: hash) }!
+        let position = elements[index].key.withBytes { findSlot($0, hash: KeyHashing.hash($0)) }!.position
         clearSlot(position)
         let last = elements.count - 1
         if index != last {
             let movedHash = elements[last].key.withBytes { KeyHashing.hash($0) }
-            let movedPosition = elements[last].key.withBytes { findSlot($0, hash: movedHash) }!
-            slots[movedPosition] = Self.slotValue(hash: movedHash, index: index)
+            let movedPosition = elements[last].key.withBytes { findSlot($0, hash: movedHash) }!.position
+            setSlot(hash: movedHash, index: index, at: movedPosition)
             elements.swapAt(index, last)
         }
         let removed = elements.removeLast()
-        if slots.count > 8 && elements.count * 8 < slots.count {
+        if capacity > 8 && elements.count * 8 < capacity {
             rebuild(capacity: Swift.max(8, (elements.count * 2).nextPowerOfTwo), adding: 0)
             // Give the element array's spare capacity back too.
             var compact: [Element] = []
@@ -152,7 +193,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
 
     /// Removes the slot at `position`, shifting later members of its probe run back.
     private mutating func clearSlot(_ position: Int) {
-        slots.withUnsafeMutableBufferPointer { slots in
+        func shift<S: FixedWidthInteger & UnsignedInteger>(_ slots: UnsafeMutableBufferPointer<S>, _ indexBits: Int) {
             let mask = slots.count - 1
             var hole = position
             var next = position
@@ -160,7 +201,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
                 next = (next + 1) & mask
                 let slot = slots[next]
                 if slot == 0 { break }
-                let home = Int(truncatingIfNeeded: slot >> 32) & mask
+                let home = Int(truncatingIfNeeded: slot >> S(indexBits)) & mask
                 // The slot may move into the hole unless its home lies cyclically in (hole, next].
                 let stays = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
                 if !stays {
@@ -170,32 +211,48 @@ public struct ByteKeyTable<Element: ByteKeyed> {
             }
             slots[hole] = 0
         }
+        if !wide.isEmpty {
+            wide.withUnsafeMutableBufferPointer { shift($0, 32) }
+        } else {
+            narrow.withUnsafeMutableBufferPointer { shift($0, $0.count.trailingZeroBitCount) }
+        }
     }
 
     private mutating func rebuild(capacity: Int, adding: Int) {
-        var fresh = [UInt64](repeating: 0, count: capacity)
-        fresh.withUnsafeMutableBufferPointer { fresh in
-            let mask = capacity - 1
-            for index in elements.indices {
-                let hash = elements[index].key.withBytes { KeyHashing.hash($0) }
-                var position = Int(truncatingIfNeeded: hash) & mask
-                while fresh[position] != 0 { position = (position + 1) & mask }
-                fresh[position] = Self.slotValue(hash: hash, index: index)
+        func fill<S: FixedWidthInteger & UnsignedInteger>(_ type: S.Type) -> [S] {
+            let indexBits = Self.indexBits(capacity: capacity)
+            var fresh = [S](repeating: 0, count: capacity)
+            fresh.withUnsafeMutableBufferPointer { fresh in
+                let mask = capacity - 1
+                for index in elements.indices {
+                    let hash = elements[index].key.withBytes { KeyHashing.hash($0) }
+                    var position = Int(truncatingIfNeeded: hash) & mask
+                    while fresh[position] != 0 { position = (position + 1) & mask }
+                    fresh[position] = Self.slot(hash: hash, index: index, indexBits: indexBits)
+                }
             }
+            return fresh
         }
-        slots = fresh
+        if capacity > Self.narrowCapacity {
+            wide = fill(UInt64.self)
+            narrow = []
+        } else {
+            narrow = fill(UInt32.self)
+            wide = []
+        }
         elements.reserveCapacity(elements.count + adding)
     }
 
     /// Removes every element.
     public mutating func removeAll() {
         elements = []
-        slots = []
+        narrow = []
+        wide = []
     }
 
     /// Bytes taken by the table's own arrays (not by what the elements point to).
     public var overheadBytes: Int {
-        elements.capacity * MemoryLayout<Element>.stride + slots.count * 8
+        elements.capacity * MemoryLayout<Element>.stride + narrow.count * 4 + wide.count * 8
     }
 }
 

@@ -167,8 +167,9 @@ public struct Entry: ByteKeyed, Sendable {
         self.access = access
     }
 
-    /// Fixed cost of a key: its slot in the element array and its share of the index.
-    public static let fixedFootprint = MemoryLayout<Entry>.stride + 16
+    /// Fixed cost of a key: its slot in the element array and its share of the index (4-byte slots at
+    /// a load between 3/8 and 3/4).
+    public static let fixedFootprint = MemoryLayout<Entry>.stride + 8
 
     /// What this key costs in memory, by the engine's accounting.
     public var footprint: Int { Entry.fixedFootprint + key.heapFootprint + value.footprint }

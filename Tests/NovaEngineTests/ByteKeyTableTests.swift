@@ -116,6 +116,29 @@ struct ByteKeyTableTests {
         }
     }
 
+    /// Grows from 4-byte slots to 8-byte ones (past 16,384 slots) and shrinks back, every key found
+    /// throughout and the index's size following.
+    @Test func slotsWidenAndNarrowWithTheTable() {
+        var table = ByteKeyTable<Item>()
+        let keys = (0..<40_000).map { Bytes("member:\($0)") }
+        func findsAll(_ range: Range<Int>) -> Bool {
+            range.allSatisfy { i in keys[i].withBytes { table.find($0, hash: KeyHashing.hash($0)) }.map { table[$0].value == i } ?? false }
+        }
+        for (i, key) in keys.enumerated() { table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) }) }
+        #expect(findsAll(0..<40_000))
+        // 40,000 elements need 65,536 slots: 8 bytes each.
+        #expect(table.overheadBytes - table.elements.capacity * MemoryLayout<Item>.stride == 65_536 * 8)
+        for i in 0..<39_000 {
+            let index = keys[i].withBytes { table.find($0, hash: KeyHashing.hash($0)) }!
+            table.remove(at: index)
+            if i % 5_000 == 0 { #expect(findsAll((i + 1)..<40_000)) }
+        }
+        #expect(findsAll(39_000..<40_000) && table.count == 1_000)
+        #expect(keys[0].withBytes { table.find($0, hash: KeyHashing.hash($0)) } == nil)
+        // Shrunk (at an eighth full) to 16,384 and then 4,096 slots, of 4 bytes.
+        #expect(table.overheadBytes - table.elements.capacity * MemoryLayout<Item>.stride == 4_096 * 4)
+    }
+
     @Test func copiesAreSnapshots() {
         var table = ByteKeyTable<Item>()
         for i in 0..<100 {
