@@ -104,21 +104,21 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     /// elements through witnesses).
     @inlinable
     func findSlot(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (position: Int, index: Int)? {
-        if !wide.isEmpty { return wide.withUnsafeBufferPointer { Self.probe($0, indexBits: 32, elements, key, hash) } }
-        if narrow.isEmpty { return nil }
-        return narrow.withUnsafeBufferPointer {
-            Self.probe($0, indexBits: $0.count.trailingZeroBitCount, elements, key, hash)
+        if !wide.isEmpty {
+            return wide.withUnsafeBufferPointer { Self.search($0, indexBits: Self.indexBits(capacity: $0.count), elements, key, hash) }
         }
+        if narrow.isEmpty { return nil }
+        return narrow.withUnsafeBufferPointer { Self.search($0, indexBits: Self.indexBits(capacity: $0.count), elements, key, hash) }
     }
 
     @inlinable
-    static func probe<S: FixedWidthInteger & UnsignedInteger>(
+    static func search<S: FixedWidthInteger & UnsignedInteger>(
         _ slots: UnsafeBufferPointer<S>, indexBits: Int, _ elements: [Element], _ key: UnsafeRawBufferPointer, _ hash: UInt64
     ) -> (position: Int, index: Int)? {
         elements.withUnsafeBufferPointer { elements -> (position: Int, index: Int)? in
             let mask = slots.count - 1
             let indexMask = S(truncatingIfNeeded: (1 as UInt64) << UInt64(indexBits) &- 1)
-            let expected: S = slot(hash: hash, index: -1, indexBits: indexBits)
+            let expected: S = slot(hash: hash, index: -1, indexBits: indexBits)  // the hash bits, index 0
             var position = Int(truncatingIfNeeded: hash) & mask
             while true {
                 let slot = slots[position]
@@ -160,9 +160,9 @@ public struct ByteKeyTable<Element: ByteKeyed> {
             slots[free] = value
         }
         if !wide.isEmpty {
-            wide.withUnsafeMutableBufferPointer { place($0, 32) }
+            wide.withUnsafeMutableBufferPointer { place($0, Self.indexBits(capacity: $0.count)) }
         } else {
-            narrow.withUnsafeMutableBufferPointer { place($0, $0.count.trailingZeroBitCount) }
+            narrow.withUnsafeMutableBufferPointer { place($0, Self.indexBits(capacity: $0.count)) }
         }
     }
 
@@ -212,9 +212,9 @@ public struct ByteKeyTable<Element: ByteKeyed> {
             slots[hole] = 0
         }
         if !wide.isEmpty {
-            wide.withUnsafeMutableBufferPointer { shift($0, 32) }
+            wide.withUnsafeMutableBufferPointer { shift($0, Self.indexBits(capacity: $0.count)) }
         } else {
-            narrow.withUnsafeMutableBufferPointer { shift($0, $0.count.trailingZeroBitCount) }
+            narrow.withUnsafeMutableBufferPointer { shift($0, Self.indexBits(capacity: $0.count)) }
         }
     }
 
