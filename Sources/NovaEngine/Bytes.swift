@@ -38,8 +38,10 @@ extension String: ContiguousBytes {
 /// An immutable, binary-safe byte string with value semantics: how the engine stores keys and string
 /// values. Up to 22 bytes are stored inline (no allocation, no reference counting); longer contents live
 /// in one heap block, which may carry spare capacity so that APPEND is amortised O(1). The inline form
-/// fills the 23 bytes that, with the enum's tag, make the same 24-byte stride as a heap reference would.
-/// (22 bytes hold the keys of redis-benchmark, `element:000000012345`, and most application keys.)
+/// fills the 23 bytes that, with the enum's tag, make a 24-byte stride; the heap form keeps its count
+/// there too, next to the reference, so the block is the object header and the bytes alone (a 100-byte
+/// value takes a 128-byte chunk where a counted block took 144). (22 bytes hold the keys of
+/// redis-benchmark, `element:000000012345`, and most application keys.)
 public struct Bytes: @unchecked Sendable {
     @usableFromInline
     typealias Inline = (UInt64, UInt64, UInt32, UInt16, UInt8)
@@ -48,7 +50,8 @@ public struct Bytes: @unchecked Sendable {
     enum Storage {
         /// Bytes in order, the count in the last byte (`.4`).
         case inline(Inline)
-        case heap(ManagedBuffer<Int, UInt8>)
+        /// A block of at least `count` bytes (its capacity) and the count in use.
+        case heap(ManagedBuffer<Void, UInt8>, count: Int)
     }
 
     @usableFromInline
@@ -71,11 +74,11 @@ public struct Bytes: @unchecked Sendable {
             }
             storage = .inline(words)
         } else {
-            let buffer = ManagedBuffer<Int, UInt8>.create(minimumCapacity: Swift.max(count, capacity)) { _ in count }
+            let buffer = ManagedBuffer<Void, UInt8>.create(minimumCapacity: Swift.max(count, capacity)) { _ in () }
             buffer.withUnsafeMutablePointerToElements { out in
                 if count > 0 { UnsafeMutableRawPointer(out).copyMemory(from: bytes.baseAddress!, byteCount: count) }
             }
-            storage = .heap(buffer)
+            storage = .heap(buffer, count: count)
         }
     }
 
@@ -102,7 +105,7 @@ public struct Bytes: @unchecked Sendable {
     public var count: Int {
         switch storage {
         case .inline(let words): return Int(words.4)
-        case .heap(let buffer): return buffer.header
+        case .heap(_, let count): return count
         }
     }
 
@@ -114,7 +117,7 @@ public struct Bytes: @unchecked Sendable {
     public var capacity: Int {
         switch storage {
         case .inline: return Self.inlineCapacity
-        case .heap(let buffer): return buffer.capacity
+        case .heap(let buffer, _): return buffer.capacity
         }
     }
 
@@ -131,9 +134,9 @@ public struct Bytes: @unchecked Sendable {
         case .inline(var words):
             let count = Int(words.4)
             return try withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-        case .heap(let buffer):
-            return try buffer.withUnsafeMutablePointers { header, elements in
-                try body(UnsafeRawBufferPointer(start: elements, count: header.pointee))
+        case .heap(let buffer, let count):
+            return try buffer.withUnsafeMutablePointerToElements { elements in
+                try body(UnsafeRawBufferPointer(start: elements, count: count))
             }
         }
     }
@@ -145,11 +148,11 @@ public struct Bytes: @unchecked Sendable {
     public mutating func append(_ tail: UnsafeRawBufferPointer) {
         let oldCount = count
         let newCount = oldCount + tail.count
-        if case .heap(var buffer) = storage {
+        if case .heap(var buffer, _) = storage {
             // Drop our own reference first so that the check sees other holders only.
             storage = .inline((0, 0, 0, 0, 0))
             let unique = isKnownUniquelyReferenced(&buffer)
-            storage = .heap(buffer)
+            storage = .heap(buffer, count: oldCount)
             if unique && newCount <= buffer.capacity {
                 appendWithinCapacity(tail, at: oldCount)
                 return
@@ -186,11 +189,11 @@ public struct Bytes: @unchecked Sendable {
     ) rethrows -> R {
         let oldCount = count
         var inPlace = false
-        if case .heap(var buffer) = storage {
+        if case .heap(var buffer, _) = storage {
             // Drop our own reference first so that the check sees other holders only.
             storage = .inline((0, 0, 0, 0, 0))
             inPlace = isKnownUniquelyReferenced(&buffer) && newCount <= buffer.capacity
-            storage = .heap(buffer)
+            storage = .heap(buffer, count: oldCount)
         } else {
             inPlace = newCount <= Self.inlineCapacity
         }
@@ -211,10 +214,10 @@ public struct Bytes: @unchecked Sendable {
             words.4 = UInt8(newCount)
             storage = .inline(words)
             return result
-        case .heap(let buffer):
-            return try buffer.withUnsafeMutablePointers { header, elements in
+        case .heap(let buffer, _):
+            storage = .heap(buffer, count: newCount)
+            return try buffer.withUnsafeMutablePointerToElements { elements in
                 if newCount > kept { (elements + kept).initialize(repeating: 0, count: newCount - kept) }
-                header.pointee = newCount
                 return try body(UnsafeMutableRawBufferPointer(start: elements, count: newCount))
             }
         }
@@ -230,13 +233,13 @@ public struct Bytes: @unchecked Sendable {
             }
             words.4 = UInt8(offset + tail.count)
             storage = .inline(words)
-        case .heap(let buffer):
-            buffer.withUnsafeMutablePointers { header, elements in
+        case .heap(let buffer, _):
+            buffer.withUnsafeMutablePointerToElements { elements in
                 if !tail.isEmpty {
                     UnsafeMutableRawPointer(elements + offset).copyMemory(from: tail.baseAddress!, byteCount: tail.count)
                 }
-                header.pointee = offset + tail.count
             }
+            storage = .heap(buffer, count: offset + tail.count)
         }
     }
 
@@ -244,16 +247,16 @@ public struct Bytes: @unchecked Sendable {
     /// copy (nil when inline). The address stays valid while the block is alive, and the block is never
     /// changed in place while anyone else holds it (`append` and `withMutableBytes` copy a shared block).
     public var sharedStorage: (owner: AnyObject, bytes: UnsafeRawBufferPointer)? {
-        guard case .heap(let buffer) = storage else { return nil }
+        guard case .heap(let buffer, let count) = storage else { return nil }
         let base = buffer.withUnsafeMutablePointerToElements { UnsafeRawPointer($0) }
-        return (buffer, UnsafeRawBufferPointer(start: base, count: buffer.header))
+        return (buffer, UnsafeRawBufferPointer(start: base, count: count))
     }
 
     /// Bytes the heap block takes from the allocator (0 when inline), for memory accounting.
     public var heapFootprint: Int {
         switch storage {
         case .inline: return 0
-        case .heap(let buffer): return MemoryEstimate.allocation(24 + buffer.capacity)
+        case .heap(let buffer, _): return MemoryEstimate.allocation(16 + buffer.capacity)
         }
     }
 }

@@ -24,6 +24,22 @@ struct ByteKeyTableTests {
         #expect(Bytes([0xFF]) > Bytes([0x01, 0x02]))
     }
 
+    /// A heap string's count lives next to its reference, so the block is the object header and the
+    /// bytes: a 100-byte value takes a 128-byte chunk (a counted block took 144).
+    @Test func heapBlockHoldsOnlyTheBytes() {
+        var value = Bytes(String(repeating: "v", count: 100))
+        #expect(value.isHeap && value.count == 100 && value.heapFootprint == 128)
+        let copy = value
+        value.withMutableBytes(count: 40) { $0[0] = UInt8(ascii: "w") }
+        #expect(copy.count == 100 && copy.description == String(repeating: "v", count: 100))
+        #expect(value.count == 40 && value.description == "w" + String(repeating: "v", count: 39))
+        // Shrinking a block held only here is in place; growing back within capacity zero-fills.
+        let block = value.withBytes { $0.baseAddress }
+        value.withMutableBytes(count: 10) { _ in }
+        value.withMutableBytes(count: 12) { _ in }
+        #expect(value.withBytes { $0.baseAddress } == block && value.array.suffix(2) == [0, 0])
+    }
+
     @Test func appendGrowsAndKeepsCopiesIndependent() {
         var text = Bytes("start")
         let snapshot = text
