@@ -303,4 +303,48 @@ struct CollectionValuesTests {
         list.keep(0..<0)
         #expect(list.isEmpty && listCopy.count == 300 && listCopy[299] == words[299])
     }
+
+    /// A listpack's block keeps no count of its own (the listpack's header says its size), and is
+    /// copy-on-write like the large forms: every write to one copy leaves the other as it was.
+    @Test
+    func listpackBlocksAreCopiedOnWrite() {
+        var limits = EncodingLimits()
+        limits.hashMaxListpackEntries = 128
+        var hash = HashValue()
+        for index in 0..<10 { hash.set(Bytes("field\(index)"), Bytes("value\(index)"), limits: limits) }
+        #expect(hash.isListpack)
+        // Ten pairs of 6-byte strings (8 bytes each as elements): 7 + 10 * 16 = 167 bytes, in a block
+        // with a 16-byte header (an array's was 32).
+        let pack = hash.compact!
+        #expect(pack.byteCount == 167 && pack.bytes.count == 167 && pack.bytes.last == 0xFF)
+        #expect(pack.heapFootprint == MemoryEstimate.allocation(16 + 167), "\(pack.heapFootprint)")
+        let copy = hash
+        // A removal first: the shared block is copied whole, then shrunk in the copy.
+        hash.remove(Bytes("field9"))
+        hash.set(Bytes("field0"), Bytes("a much longer value than before"), limits: limits)
+        hash.set(Bytes("counter"), Bytes("7"), limits: limits)
+        #expect(copy.compact! == pack && copy.count == 10 && copy.value(Bytes("field0")) == Bytes("value0"))
+        #expect(hash.value(Bytes("field0")) == Bytes("a much longer value than before") && hash.count == 10)
+        #expect(hash.compact!.byteCount == hash.compact!.bytes.count)
+
+        // Stream-style appends grow geometrically; an integer rewritten in place on a shared block copies it.
+        var node = Listpack()
+        var encoded: [UInt8] = []
+        Listpack.encodeElement(integer: 5, into: &encoded)
+        var capacities = Set<Int>()
+        for _ in 0..<1000 {
+            node.append(encoded: encoded, count: 1)
+            capacities.insert(node.heapFootprint)
+        }
+        #expect(node.byteCount == 6 + 2000 + 1 && capacities.count < 20)
+        let shared = node
+        node.replaceInteger(at: 6, with: 9)
+        node.replaceInteger(at: 8, with: 100_000)
+        #expect(shared.integer(at: 6).0 == 5 && shared.integer(at: 8).0 == 5 && shared.byteCount == 2007)
+        #expect(node.integer(at: 6).0 == 9 && node.integer(at: 8).0 == 100_000 && node.byteCount == 2007 + 3)
+        node.shrink()
+        #expect(node.heapFootprint <= MemoryEstimate.allocation(16 + node.byteCount + 16))
+        #expect(Listpack(validating: node.bytes) == node && Listpack(validating: Array(node.bytes.dropLast())) == nil)
+        #expect(node.canGrow(by: Listpack.maxSafeBytes - node.byteCount) && !node.canGrow(by: Listpack.maxSafeBytes))
+    }
 }

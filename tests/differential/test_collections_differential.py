@@ -140,6 +140,8 @@ def test_collection_command_stream_matches_redis(pair, protocol, fixed_seed):
                 batch = []
         if batch:
             check(batch)
+    except ConnectionError as error:
+        raise AssertionError(f"seed={seed} protocol={protocol}: {error} after {history[-8:]!r}") from error
     finally:
         nova.close()
         ref.close()

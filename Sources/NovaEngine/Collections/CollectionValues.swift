@@ -401,7 +401,8 @@ public struct HashValue: @unchecked Sendable {
     @discardableResult
     public mutating func set(_ field: Bytes, _ value: Bytes, limits: EncodingLimits) -> Bool {
         if compact != nil {
-            if field.count > limits.hashMaxListpackValue || value.count > limits.hashMaxListpackValue {
+            if field.count > limits.hashMaxListpackValue || value.count > limits.hashMaxListpackValue
+                || !compact!.canGrow(by: field.count + value.count) {
                 convertToTable()
             } else if setCompact(field, value, maxEntries: limits.hashMaxListpackEntries) {
                 return true
@@ -609,7 +610,7 @@ public struct SetValue: @unchecked Sendable {
                 let fits = staysIntset
                     ? count + 1 <= limits.setMaxIntsetEntries
                     : count + 1 <= limits.setMaxListpackEntries && raw.count <= limits.setMaxListpackValue
-                guard fits else { return nil }
+                guard fits && compact!.canGrow(by: raw.count) else { return nil }
                 var encoded: [UInt8] = []
                 Listpack.encodeElement(raw, into: &encoded)
                 compact!.replace(place.offset..<place.offset, with: encoded, elementDelta: 1)
@@ -817,7 +818,7 @@ public struct SortedSetValue: @unchecked Sendable {
         switch compact.element(at: offset).0 {
         case .integer(let value): return Double(value)
         case .string(let range):
-            return compact.bytes.withUnsafeBytes { raw in
+            return compact.withUnsafeBytes { raw in
                 Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: range.lowerBound, as: UInt64.self)))
             }
         }
@@ -889,7 +890,8 @@ public struct SortedSetValue: @unchecked Sendable {
     public mutating func set(_ member: Bytes, score requested: Double, limits: EncodingLimits) -> Double? {
         if compact != nil {
             let found = member.withBytes { Self.find(in: compact!, ListpackNeedle($0)) }
-            if member.count > limits.zsetMaxListpackValue || (found == nil && count + 1 > limits.zsetMaxListpackEntries) {
+            if member.count > limits.zsetMaxListpackValue || (found == nil && count + 1 > limits.zsetMaxListpackEntries)
+                || !compact!.canGrow(by: member.count) {
                 convertToTree()
             } else {
                 // A listpack keeps scores as text in Redis, where -0 reads back as 0.

@@ -6,16 +6,33 @@ import NovaRESP
 /// size in 1–5 bytes so that it can be walked backwards. Strings that are canonical integers are stored
 /// as integers, as `lpAppend` does. Keeping Redis's format byte for byte keeps the node sizes, and so
 /// where a stream splits into nodes, identical to redis-server's, and makes RDB files a copy.
-public struct Listpack: Sendable, Equatable {
-    /// The whole listpack, header and terminator included.
-    public private(set) var bytes: [UInt8]
+///
+/// The bytes live in a block of their own that keeps no count (the listpack's first four bytes are its
+/// size): 16 bytes of header per small collection where an array had 32. Copy-on-write: a change to a
+/// block another value shares (a snapshot's) copies it first.
+public struct Listpack: @unchecked Sendable, Equatable {
+    /// The listpack at the start of the block, header and terminator included; capacity may be larger.
+    private var block: ManagedBuffer<Void, UInt8>
 
     /// The header's 16-bit count saturates here (the count is then unknown).
     static let unknownCount = 65535
 
+    /// The largest a compact collection's listpack grows, whatever the configured limits (Redis's
+    /// `LISTPACK_MAX_SAFETY_SIZE`): beyond it the collection converts. It keeps the 32-bit size in the
+    /// header, which is also the block's only count, exact.
+    public static let maxSafeBytes = 1 << 30
+
     /// An empty listpack.
     public init() {
-        bytes = [7, 0, 0, 0, 0, 0, 0xFF]
+        self.init(copying: [7, 0, 0, 0, 0, 0, 0xFF])
+    }
+
+    /// A listpack holding a copy of `data` (whose header must already say its size).
+    private init(copying data: [UInt8]) {
+        block = ManagedBuffer<Void, UInt8>.create(minimumCapacity: data.count) { _ in () }
+        block.withUnsafeMutablePointerToElements { out in
+            data.withUnsafeBufferPointer { out.initialize(from: $0.baseAddress!, count: data.count) }
+        }
     }
 
     /// A listpack read from an RDB file, validated element by element; nil when malformed.
@@ -23,7 +40,7 @@ public struct Listpack: Sendable, Equatable {
         guard data.count >= 7, data.last == 0xFF else { return nil }
         let total = Int(data[0]) | Int(data[1]) << 8 | Int(data[2]) << 16 | Int(data[3]) << 24
         guard total == data.count else { return nil }
-        self.bytes = data
+        self.init(copying: data)
         var offset = 6
         var elements = 0
         while offset < data.count - 1 {
@@ -36,15 +53,44 @@ public struct Listpack: Sendable, Equatable {
         guard declared == Self.unknownCount || declared == elements else { return nil }
     }
 
-    /// The total size in bytes (`lpBytes`).
-    public var byteCount: Int { bytes.count }
+    /// The total size in bytes (`lpBytes`), read from the header.
+    @inline(__always)
+    public var byteCount: Int {
+        block.withUnsafeMutablePointerToElements { Int(UInt32(littleEndian: UnsafeRawPointer($0).loadUnaligned(as: UInt32.self))) }
+    }
+
+    /// The whole listpack as an array (RDB, tests).
+    public var bytes: [UInt8] { withData { Array($0) } }
+
+    /// Calls `body` with the listpack's bytes.
+    @inline(__always)
+    func withData<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let count = byteCount
+        return try block.withUnsafeMutablePointerToElements { try body(UnsafeBufferPointer(start: $0, count: count)) }
+    }
+
+    /// Calls `body` with the listpack's bytes, untyped.
+    @inline(__always)
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withData { try body(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The byte at `offset`.
+    @inline(__always)
+    func byte(_ offset: Int) -> UInt8 {
+        withData { $0[offset] }
+    }
+
+    public static func == (lhs: Listpack, rhs: Listpack) -> Bool {
+        lhs.withUnsafeBytes { a in rhs.withUnsafeBytes { b in ByteCompare.equal(a, b) } }
+    }
 
     /// Offset of the first element, or nil when empty.
-    public var firstOffset: Int? { bytes.count > 7 ? 6 : nil }
+    public var firstOffset: Int? { byteCount > 7 ? 6 : nil }
 
     /// Whether `offset` is the terminator (past the last element).
     @inline(__always)
-    public func isEnd(_ offset: Int) -> Bool { bytes[offset] == 0xFF }
+    public func isEnd(_ offset: Int) -> Bool { byte(offset) == 0xFF }
 
     // MARK: Sizes
 
@@ -96,7 +142,7 @@ public struct Listpack: Sendable, Equatable {
     /// The element at `offset` and the offset of the next one.
     @inline(__always)
     public func element(at offset: Int) -> (Element, next: Int) {
-        bytes.withUnsafeBufferPointer { data in
+        withData { data in
             let first = data[offset]
             let element: Element
             let size: Int
@@ -164,7 +210,7 @@ public struct Listpack: Sendable, Equatable {
         var size = 0
         var shift = 0
         while true {
-            let byte = Int(bytes[position])
+            let byte = Int(self.byte(position))
             size |= (byte & 127) << shift
             if byte & 128 == 0 { break }
             shift += 7
@@ -177,7 +223,7 @@ public struct Listpack: Sendable, Equatable {
     public func value(at offset: Int) -> Bytes {
         switch element(at: offset).0 {
         case .integer(let value): return Bytes(RedisInteger.bytes(value))
-        case .string(let range): return bytes.withUnsafeBytes { Bytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        case .string(let range): return withUnsafeBytes { Bytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
         }
     }
 
@@ -188,12 +234,16 @@ public struct Listpack: Sendable, Equatable {
         case .integer(let value):
             return RedisInteger.bytes(value).withUnsafeBytes { ByteCompare.equal($0, other) }
         case .string(let range):
-            return bytes.withUnsafeBytes { ByteCompare.equal(UnsafeRawBufferPointer(rebasing: $0[range]), other) }
+            return withUnsafeBytes { ByteCompare.equal(UnsafeRawBufferPointer(rebasing: $0[range]), other) }
         }
     }
 
     /// The element size at `offset` when it is well formed and inside the data (for validation).
     private func elementSizeIfValid(at offset: Int) -> Int? {
+        withData { bytes in Self.elementSizeIfValid(in: bytes, at: offset) }
+    }
+
+    private static func elementSizeIfValid(in bytes: UnsafeBufferPointer<UInt8>, at offset: Int) -> Int? {
         let first = bytes[offset]
         var size: Int
         if first & 0x80 == 0 { size = 1 }
@@ -216,7 +266,7 @@ public struct Listpack: Sendable, Equatable {
             default: return nil
             }
         }
-        let total = size + Self.backLengthSize(size)
+        let total = size + backLengthSize(size)
         guard offset + total < bytes.count else { return nil }
         // The back-length must say the same.
         var position = offset + total - 1
@@ -305,48 +355,65 @@ public struct Listpack: Sendable, Equatable {
     }
 
     /// Appends encoded elements (`count` of them) before the terminator and updates the header.
+    /// Room grows geometrically, as a stream node is appended to until it is full.
     public mutating func append(encoded: [UInt8], count: Int) {
-        bytes.removeLast()
-        bytes.append(contentsOf: encoded)
-        bytes.append(0xFF)
-        updateHeader(addingElements: count)
+        let end = endOffset
+        splice(end..<end, with: encoded, elementDelta: count, growth: byteCount + byteCount / 2)
     }
 
     /// Replaces the integer element at `offset` with `value` (its size may change).
     public mutating func replaceInteger(at offset: Int, with value: Int64) {
         // The common case, a small counter or flag staying small: one byte in place.
-        if value >= 0 && value <= 127 && bytes[offset] & 0x80 == 0 {
-            bytes[offset] = UInt8(value)
+        if value >= 0 && value <= 127 && byte(offset) & 0x80 == 0 {
+            reserve(byteCount, growth: byteCount)
+            block.withUnsafeMutablePointerToElements { $0[offset] = UInt8(value) }
             return
         }
-        let oldNext = next(offset)
         var encoded: [UInt8] = []
         Self.encode(integer: value, into: &encoded)
-        if encoded.count == oldNext - offset {
-            for i in 0..<encoded.count { bytes[offset + i] = encoded[i] }
-        } else {
-            bytes.replaceSubrange(offset..<oldNext, with: encoded)
-        }
-        updateHeader(addingElements: 0)
+        splice(offset..<next(offset), with: encoded, elementDelta: 0, growth: 0)
     }
 
     /// Gives back spare capacity (a node that will not grow again).
     public mutating func shrink() {
-        if bytes.capacity > bytes.count + 16 { bytes = Array(unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
-            _ = buffer.initialize(from: bytes)
-            initialized = bytes.count
-        } }
+        let count = byteCount
+        if block.capacity > count + 16 { block = withData { Self.block(copying: $0, capacity: count) } }
     }
 
-    private mutating func updateHeader(addingElements added: Int) {
-        let total = bytes.count
-        bytes[0] = UInt8(total & 0xFF); bytes[1] = UInt8((total >> 8) & 0xFF)
-        bytes[2] = UInt8((total >> 16) & 0xFF); bytes[3] = UInt8((total >> 24) & 0xFF)
-        guard added != 0 else { return }
-        let current = Int(bytes[4]) | Int(bytes[5]) << 8
-        guard current != Self.unknownCount else { return }
-        let updated = min(current + added, Self.unknownCount)
-        bytes[4] = UInt8(updated & 0xFF); bytes[5] = UInt8(updated >> 8)
+    /// A new block of at least `capacity` bytes starting with a copy of `data`.
+    private static func block(copying data: UnsafeBufferPointer<UInt8>, capacity: Int) -> ManagedBuffer<Void, UInt8> {
+        let fresh = ManagedBuffer<Void, UInt8>.create(minimumCapacity: capacity) { _ in () }
+        fresh.withUnsafeMutablePointerToElements { $0.initialize(from: data.baseAddress!, count: data.count) }
+        return fresh
+    }
+
+    /// Makes the block this value's own with room for `needed` bytes: a shared or short block is copied
+    /// whole into one of `max(needed, growth)` bytes, or of its current size when that is larger (the
+    /// splice that shrinks a shared listpack moves its tail inside the copy).
+    private mutating func reserve(_ needed: Int, growth: Int) {
+        if isKnownUniquelyReferenced(&block) && block.capacity >= needed { return }
+        block = withData { Self.block(copying: $0, capacity: Swift.max(needed, growth, $0.count)) }
+    }
+
+    /// Replaces the bytes in `range` with `encoded` (whole elements), then writes the header: the new
+    /// size, and the element count changed by `elementDelta` (unless it has saturated).
+    private mutating func splice(_ range: Range<Int>, with encoded: [UInt8], elementDelta: Int, growth: Int) {
+        let oldCount = byteCount
+        let newCount = oldCount - range.count + encoded.count
+        reserve(newCount, growth: growth)
+        block.withUnsafeMutablePointerToElements { data in
+            let raw = UnsafeMutableRawPointer(data)
+            if encoded.count != range.count {
+                (raw + range.lowerBound + encoded.count).copyMemory(from: raw + range.upperBound, byteCount: oldCount - range.upperBound)
+            }
+            encoded.withUnsafeBytes { if !$0.isEmpty { (raw + range.lowerBound).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            raw.storeBytes(of: UInt32(truncatingIfNeeded: newCount).littleEndian, as: UInt32.self)
+            guard elementDelta != 0 else { return }
+            let current = Int(data[4]) | Int(data[5]) << 8
+            guard current != Self.unknownCount else { return }
+            let updated = min(current + elementDelta, Self.unknownCount)
+            data[4] = UInt8(updated & 0xFF); data[5] = UInt8(updated >> 8)
+        }
     }
 }
 
@@ -371,7 +438,7 @@ extension Listpack {
         switch element(at: offset).0 {
         case .integer(let value): return needle.integer == value
         case .string(let range):
-            return bytes.withUnsafeBytes { ByteCompare.equal(UnsafeRawBufferPointer(rebasing: $0[range]), needle.bytes) }
+            return withUnsafeBytes { ByteCompare.equal(UnsafeRawBufferPointer(rebasing: $0[range]), needle.bytes) }
         }
     }
 
@@ -387,31 +454,23 @@ extension Listpack {
                 return try body(UnsafeRawBufferPointer(rebasing: out[0..<length]))
             }
         case .string(let range):
-            return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+            return try withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
         }
     }
 
     /// The offset of the terminator: where an append goes.
-    public var endOffset: Int { bytes.count - 1 }
+    public var endOffset: Int { byteCount - 1 }
 
     /// Replaces the elements in `range` (whole encoded elements, or an empty range at an element's offset
     /// or the end) with `encoded` elements, changing the element count by `elementDelta`. Storage grows
     /// to the exact size needed, as Redis reallocates a listpack on every insertion: small collections
     /// are many and stay small.
     public mutating func replace(_ range: Range<Int>, with encoded: [UInt8], elementDelta: Int) {
-        let newCount = bytes.count - range.count + encoded.count
-        if newCount > bytes.capacity {
-            var fresh: [UInt8] = []
-            fresh.reserveCapacity(newCount)
-            fresh.append(contentsOf: bytes[..<range.lowerBound])
-            fresh.append(contentsOf: encoded)
-            fresh.append(contentsOf: bytes[range.upperBound...])
-            bytes = fresh
-        } else {
-            bytes.replaceSubrange(range, with: encoded)
-        }
-        updateHeader(addingElements: elementDelta)
+        splice(range, with: encoded, elementDelta: elementDelta, growth: 0)
     }
+
+    /// Whether `added` more bytes of elements keep the listpack within `maxSafeBytes` (`lpSafeToAdd`).
+    public func canGrow(by added: Int) -> Bool { byteCount + added <= Self.maxSafeBytes }
 
     /// The encoding of `value` as one element (an integer when canonical), appended to `out`.
     public static func encodeElement(_ value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
@@ -424,5 +483,5 @@ extension Listpack {
     }
 
     /// Heap bytes the listpack takes, for memory accounting.
-    public var heapFootprint: Int { MemoryEstimate.allocation(32 + bytes.capacity) }
+    public var heapFootprint: Int { MemoryEstimate.allocation(16 + block.capacity) }
 }
