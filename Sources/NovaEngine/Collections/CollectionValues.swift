@@ -890,8 +890,8 @@ public struct SortedSetValue: @unchecked Sendable {
     public mutating func set(_ member: Bytes, score requested: Double, limits: EncodingLimits) -> Double? {
         if compact != nil {
             let found = member.withBytes { Self.find(in: compact!, ListpackNeedle($0)) }
-            if member.count > limits.zsetMaxListpackValue || (found == nil && count + 1 > limits.zsetMaxListpackEntries)
-                || !compact!.canGrow(by: member.count) {
+            if member.count > limits.zsetMaxListpackValue
+                || (found == nil && (count + 1 > limits.zsetMaxListpackEntries || !compact!.canGrow(by: member.count))) {
                 convertToTree()
             } else {
                 // A listpack keeps scores as text in Redis, where -0 reads back as 0.
