@@ -13,10 +13,11 @@ extension ServerCore {
         let (activeExpiry, budget) = withLock { (activeExpireEnabled, UInt64(1_000_000 * config.settings.activeExpireEffort)) }
         if activeExpiry { expireActively(budgetNanoseconds: budget) }
         var idle: [any ConnectionControl] = []
+        sampleMemoryFromCron()
         let actions = withLock { () -> [PostAction] in
             let now = SystemClock.nowMilliseconds()
             if clientPause.isOver(now: now) { unpauseClients() }
-            sampleMemory()
+            peakMemory = max(peakMemory, usedMemory)
             rates.record(stats, at: now)
             if now - lastAlertCheck >= 1000 {
                 lastAlertCheck = now
