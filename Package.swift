@@ -46,6 +46,7 @@ let package = Package(
             name: "NovaEngine",
             dependencies: [
                 "NovaRESP",
+                "CNovaSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

@@ -132,6 +132,44 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         }
     }
 
+    /// The address of the slot where a search for `hash` starts, to prefetch it; nil for an empty table.
+    @inlinable
+    func homeSlotAddress(hash: UInt64) -> UnsafeRawPointer? {
+        if !wide.isEmpty {
+            return wide.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + (Int(truncatingIfNeeded: hash) & ($0.count - 1))) }
+        }
+        if narrow.isEmpty { return nil }
+        return narrow.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + (Int(truncatingIfNeeded: hash) & ($0.count - 1))) }
+    }
+
+    /// The index of the element a search for `hash` compares first (the first slot from its home that
+    /// carries `hash`'s bits), read from the slots alone, to prefetch it; nil when no slot matches.
+    @inlinable
+    func likelyIndex(hash: UInt64) -> Int? {
+        func scan<S: FixedWidthInteger & UnsignedInteger>(_ slots: UnsafeBufferPointer<S>) -> Int? {
+            let indexBits = Self.indexBits(capacity: slots.count)
+            let mask = slots.count - 1
+            let indexMask = S(truncatingIfNeeded: (1 as UInt64) << UInt64(indexBits) &- 1)
+            let expected: S = Self.slot(hash: hash, index: -1, indexBits: indexBits)
+            var position = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let slot = slots[position]
+                if slot == 0 { return nil }
+                if slot & ~indexMask == expected { return Int(truncatingIfNeeded: slot & indexMask) - 1 }
+                position = (position + 1) & mask
+            }
+        }
+        if !wide.isEmpty { return wide.withUnsafeBufferPointer(scan) }
+        if narrow.isEmpty { return nil }
+        return narrow.withUnsafeBufferPointer(scan)
+    }
+
+    /// The address of the element at `index`, to prefetch it.
+    @inlinable
+    func elementAddress(_ index: Int) -> UnsafeRawPointer {
+        elements.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + index) }
+    }
+
     /// Adds an element whose key is not in the table; returns its index.
     /// - Complexity: amortised O(1).
     @discardableResult

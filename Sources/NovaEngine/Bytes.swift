@@ -252,6 +252,16 @@ public struct Bytes: @unchecked Sendable {
         return (buffer, UnsafeRawBufferPointer(start: base, count: count))
     }
 
+    /// The address of the heap block (its header, which a reference-counted reply touches first), to
+    /// prefetch it; nil when inline. Reads the reference without retaining it.
+    @inlinable
+    var blockAddress: UnsafeRawPointer? {
+        switch storage {
+        case .inline: return nil
+        case .heap(let buffer, _): return UnsafeRawPointer(Unmanaged.passUnretained(buffer).toOpaque())
+        }
+    }
+
     /// Bytes the heap block takes from the allocator (0 when inline), for memory accounting.
     public var heapFootprint: Int {
         switch storage {

@@ -1,3 +1,5 @@
+internal import CNovaSystem
+
 /// Where a key lives inside a database: valid until the database is next modified.
 public struct EntryRef: Hashable, Sendable {
     public let segment: Int
@@ -68,6 +70,30 @@ public final class Database {
     @inlinable
     func borrowEntry<R>(_ ref: EntryRef, _ body: (borrowing Entry) throws -> R) rethrows -> R {
         try segments[ref.segment].withElement(at: ref.index, body)
+    }
+
+    /// Prefetches what looking up keys with these hashes will read, for several keys at once so that
+    /// their cache misses overlap instead of following one another: every home slot first, then every
+    /// entry those slots point to, then every string's heap block (the reply's reference counts it).
+    /// Nothing changes; a wrong guess (a key that is absent, a tag shared by another key) costs a load.
+    public func prefetch(hashes: UnsafeBufferPointer<UInt64>) {
+        for hash in hashes {
+            if let address = segments[Self.segment(of: hash)].homeSlotAddress(hash: hash) { nova_prefetch(address) }
+        }
+        var found = 0
+        withUnsafeTemporaryAllocation(of: EntryRef.self, capacity: hashes.count) { refs in
+            for hash in hashes {
+                let segment = Self.segment(of: hash)
+                guard let index = segments[segment].likelyIndex(hash: hash) else { continue }
+                nova_prefetch(segments[segment].elementAddress(index))
+                refs.initializeElement(at: found, to: EntryRef(segment: segment, index: index))
+                found += 1
+            }
+            for ref in refs[0..<found] {
+                let block = segments[ref.segment].withElement(at: ref.index) { $0.value.stringBlockAddress }
+                if let block { nova_prefetch(block) }
+            }
+        }
     }
 
     /// Exchanges the whole contents of two databases (SWAPDB), leaving the objects in place.

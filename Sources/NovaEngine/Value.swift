@@ -134,6 +134,15 @@ public enum Value: Sendable {
         }
     }
 
+    /// The address of a string's heap block, to prefetch it (nil for other values and inline strings).
+    @inlinable
+    var stringBlockAddress: UnsafeRawPointer? {
+        switch self {
+        case .string(let bytes), .rawString(let bytes): return bytes.blockAddress
+        default: return nil
+        }
+    }
+
     /// Heap bytes this value owns, for memory accounting.
     public var footprint: Int {
         switch self {

@@ -1,6 +1,6 @@
 import Testing
 
-import NovaEngine
+@testable import NovaEngine
 
 struct Item: ByteKeyed, Equatable {
     let key: Bytes
@@ -153,6 +153,39 @@ struct ByteKeyTableTests {
         #expect(keys[0].withBytes { table.find($0, hash: KeyHashing.hash($0)) } == nil)
         // Shrunk (at an eighth full) to 16,384 and then 4,096 slots, of 4 bytes.
         #expect(table.overheadBytes - table.elements.capacity * MemoryLayout<Item>.stride == 4_096 * 4)
+    }
+
+    /// A pipeline's prefetch guesses, from the slots alone, the element a search for each key compares
+    /// first: the key's own element for almost every present key (another key's only when their hash
+    /// tags collide on the probe run), with narrow and wide slots alike; nothing in an empty table.
+    @Test func prefetchGuessesTheElementASearchReads() {
+        var table = ByteKeyTable<Item>()
+        #expect(table.likelyIndex(hash: 42) == nil && table.homeSlotAddress(hash: 42) == nil)
+        let keys = (0..<40_000).map { Bytes("key:\($0)") }
+        for (i, key) in keys.enumerated() {
+            table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) })
+            guard i == 999 || i == 39_999 else { continue }  // 2,048 narrow slots, then 65,536 wide ones
+            var right = 0
+            for key in keys[0...i] {
+                let hash = key.withBytes { KeyHashing.hash($0) }
+                #expect(table.homeSlotAddress(hash: hash) != nil)
+                if table.likelyIndex(hash: hash) == key.withBytes({ table.find($0, hash: hash) }) { right += 1 }
+            }
+            #expect(right * 100 >= (i + 1) * 98, "\(right) of \(i + 1)")
+        }
+        let absent = (0..<1_000).filter { i in
+            let hash = Bytes("absent:\(i)").withBytes { KeyHashing.hash($0) }
+            return table.likelyIndex(hash: hash) == nil
+        }
+        #expect(absent.count > 500, "most absent keys meet an empty slot before a matching tag")
+        // The database's prefetch over present and absent keys changes nothing.
+        let database = Database()
+        for key in keys.prefix(20_000) { database.insert(Entry(key: key, value: .string(Bytes(String(repeating: "v", count: 100))))) }
+        var hashes = keys.prefix(16).map { $0.withBytes { KeyHashing.hash($0) } } + [1, 2, 3]
+        hashes.withUnsafeBufferPointer { database.prefetch(hashes: $0) }
+        #expect(database.count == 20_000 && keys.prefix(20_000).allSatisfy { database.find($0) != nil })
+        hashes = []
+        hashes.withUnsafeBufferPointer { database.prefetch(hashes: $0) }
     }
 
     @Test func copiesAreSnapshots() {

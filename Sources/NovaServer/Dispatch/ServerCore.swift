@@ -368,8 +368,10 @@ package final class ServerCore: @unchecked Sendable {
             context.clock = SystemClock.monotonicNanoseconds()
             // The batch's storage goes into the context once; each command moves the window over it.
             context.args = Arguments(storage: batch.arguments, range: 0..<0)
+            var prefetched = start
             while start < batch.count && !client.closeAfterReply && !client.isBlocked && !halted
                     && context.reply.pendingBytes < outputLimit {
+                if start >= prefetched { prefetched = prefetchKeys(batch, from: start, db: client.database) }
                 context.args.select(batch.range(of: start))
                 if client.replyMode == .on && !client.replySkipNext {
                     dispatch(&context)
@@ -385,6 +387,29 @@ package final class ServerCore: @unchecked Sendable {
             if client.isBlocked { pendingActions.append(.blocked) }
             return pendingActions
         }
+    }
+
+    /// Commands of a pipeline prefetched at a time.
+    static let prefetchWindow = 16
+
+    /// Starts loading what the next commands of a pipeline will read under their first key (the second
+    /// argument, where almost every command with a key has one), so that the cache misses of up to
+    /// `prefetchWindow` lookups overlap (`Keyspace.prefetch`). Returns the end of the window. A single
+    /// command or a small database is not worth it; an argument that is no key costs a hash.
+    private func prefetchKeys(_ batch: CommandBatch, from start: Int, db: Int) -> Int {
+        let end = min(batch.count, start + Self.prefetchWindow)
+        guard end - start >= 2, keyspace.prefetchPays(db) else { return end }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: end - start) { hashes in
+            var count = 0
+            for index in start..<end {
+                let range = batch.range(of: index)
+                guard range.count >= 2 else { continue }
+                hashes[count] = batch.arguments[range.lowerBound + 1].withUnsafeReadableBytes { KeyHashing.hash($0) }
+                count += 1
+            }
+            keyspace.prefetch(db, hashes: UnsafeBufferPointer(rebasing: hashes[0..<count]))
+        }
+        return end
     }
 
     /// `dispatch` for a client that turned replies off or skips this one (CLIENT REPLY): what the command
