@@ -288,9 +288,10 @@ package final class NovaCacheServer: Service, @unchecked Sendable {
         // Once a second, outside the server lock: memory freed by closed connections and deleted keys
         // goes back to the system (see FreeMemoryReclaimer).
         let reclaimer = NIOLockedValueBox(FreeMemoryReclaimer())
-        startPeriodicThread(intervalMilliseconds: 1000) { [self] in
+        startPeriodicThread(intervalMilliseconds: 1000) { [self, core] in
             guard state.withLockedValue({ $0.cronRunning }) else { return false }
-            _ = reclaimer.withLockedValue { $0.tick() }
+            let allocated = core.withLock { core.memorySample.allocated }
+            _ = reclaimer.withLockedValue { $0.tick(allocated: allocated) }
             return true
         }
     }

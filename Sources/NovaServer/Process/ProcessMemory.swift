@@ -92,13 +92,15 @@ struct FreeMemoryReclaimer {
     /// Unused resident bytes right after the last release.
     private var floor = 0
 
-    /// Releases free memory when enough accumulated; true when it did.
-    mutating func tick() -> Bool {
-        let unused = ProcessMemory.residentBytes() - ProcessMemory.allocatedBytes()
+    /// Releases free memory when enough accumulated; true when it did. `allocated` is the cron's latest
+    /// allocator sample (a release gives back free pages only, so it stays true across one): asking the
+    /// allocator here too walked every free chunk once more each second, with its arenas locked.
+    mutating func tick(allocated: Int) -> Bool {
+        let unused = ProcessMemory.residentBytes() - allocated
         if unused < floor { floor = max(0, unused) }
         guard unused > floor + threshold else { return false }
         ProcessMemory.releaseFreeMemory()
-        floor = max(0, ProcessMemory.residentBytes() - ProcessMemory.allocatedBytes())
+        floor = max(0, ProcessMemory.residentBytes() - allocated)
         return true
     }
 }
