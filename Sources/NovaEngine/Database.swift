@@ -74,7 +74,8 @@ public final class Database {
 
     /// Prefetches what looking up keys with these hashes will read, for several keys at once so that
     /// their cache misses overlap instead of following one another: every home slot first, then every
-    /// entry those slots point to, then every string's heap block (the reply's reference counts it).
+    /// entry those slots point to, then every string's heap block (the reply's reference counts it) or
+    /// compact collection's listpack.
     /// Nothing changes; a wrong guess (a key that is absent, a tag shared by another key) costs a load.
     public func prefetch(hashes: UnsafeBufferPointer<UInt64>) {
         for hash in hashes {
@@ -90,7 +91,7 @@ public final class Database {
                 found += 1
             }
             for ref in refs[0..<found] {
-                let block = segments[ref.segment].withElement(at: ref.index) { $0.value.stringBlockAddress }
+                let block = segments[ref.segment].withElement(at: ref.index) { $0.value.blockAddress }
                 if let block { nova_prefetch(block) }
             }
         }
