@@ -117,6 +117,27 @@ struct ServerCoreTests {
         #expect(try h.run("CONFIG", "SET", "nosuch", "1") == .error("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"))
     }
 
+    /// A pipeline over a database large enough to be prefetched (8,192 keys and more) answers exactly
+    /// as one command at a time: keys present and absent, an argument that is no key, commands without
+    /// arguments, a hash, writes that move entries (DEL moves the last one into the hole) and SELECT and
+    /// FLUSHDB inside the window.
+    @Test func prefetchedPipelinesAnswerAsSingleCommands() throws {
+        let h = try Harness()
+        _ = try h.run((0..<10_000).map { ["SET", "key:\($0)", String(repeating: "v", count: $0 % 40)] })
+        _ = try h.run([["HSET", "hash", "f", "1"], ["SELECT", "1"], ["SET", "key:1", "other"], ["SELECT", "0"]])
+        let pipeline: [[String]] = [
+            ["GET", "key:1"], ["GET", "absent"], ["PING"], ["DEL", "key:2"], ["GET", "key:9999"], ["HGET", "hash", "f"],
+            ["CONFIG", "GET", "hz"], ["GET", "key:39"], ["SELECT", "1"], ["GET", "key:1"], ["SELECT", "0"],
+            ["SET", "key:2", "back"], ["GET", "key:2"], ["INCR", "counter"], ["DBSIZE"], ["FLUSHDB"], ["GET", "key:1"],
+        ]
+        let expected = try pipeline.map { try h.run([$0])[0] }
+        // The same state again (FLUSHDB emptied database 0), then the whole pipeline in one batch.
+        _ = try h.run((0..<10_000).map { ["SET", "key:\($0)", String(repeating: "v", count: $0 % 40)] })
+        _ = try h.run([["HSET", "hash", "f", "1"], ["SET", "counter", "0"]])
+        #expect(try h.run(pipeline) == expected)
+        #expect(expected[0] == .bulk("v") && expected[9] == .bulk("other") && expected[14] == .integer(10_002))
+    }
+
     @Test func maxmemoryWithNoevictionRefusesWrites() throws {
         let h = try Harness(["--maxmemory", "1"])
         #expect(try h.run("SET", "a", "b") == .error("OOM command not allowed when used memory > 'maxmemory'."))
