@@ -618,7 +618,7 @@ package final class ServerCore: @unchecked Sendable {
         peakMemory = max(peakMemory, allocated)
     }
 
-    /// How old a sample may be before the cron or the maxmemory check takes another: at least a
+    /// How old a sample may be before the cron takes another: at least a
     /// millisecond, and a hundred times what the last one cost, so that sampling never takes more than
     /// 1% of a core (every cron tick sampled a 1.4 GB heap in 4-5 ms: 4% of the server's CPU in a 16 KB
     /// GET benchmark, with the lock held).
@@ -653,9 +653,9 @@ package final class ServerCore: @unchecked Sendable {
     func enforceMaxMemory(_ limit: Int, incoming: Int = 0) -> Bool {
         if usedMemory + incoming <= limit { return true }
         // The cron's sample may predate memory given back since (a large request's buffer, taken while it
-        // was being read): over the limit, decide on a fresh sample, at most one per `memorySampleSpacing`
-        // (on a large heap a sample per write at the limit would cost more than the writes).
-        if SystemClock.monotonicNanoseconds() &- memorySampleTime > memorySampleSpacing {
+        // was being read): over the limit, decide on a sample at most a millisecond old. (Not the cron's
+        // longer spacing: a write right after a refused large one must see its buffer gone.)
+        if SystemClock.monotonicNanoseconds() &- memorySampleTime > 1_000_000 {
             sampleMemory()
             if usedMemory + incoming <= limit { return true }
         }
