@@ -175,13 +175,23 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     @discardableResult
     public mutating func insert(_ element: Element, hash: UInt64) -> Int {
         if (elements.count + 1) * 4 > capacity * 3 {
-            rebuild(capacity: Swift.max(8, capacity * 2), adding: 1)
+            rebuild(capacity: Swift.max(8, capacity * 2))
         }
         let index = elements.count
+        if index == elements.capacity { elements.reserveCapacity(Self.grownElementCapacity(index)) }
         elements.append(element)
         setSlot(hash: hash, index: index, at: nil)
         return index
     }
+
+    /// The element array's capacity when it is full at `count`: half as much again (at least 8).
+    ///
+    /// An appended array doubles, which leaves 44% of its entries unused on average over table sizes
+    /// (a full table of `n` has room for between `n` and `2n`); growing by half leaves 23%, for one more
+    /// copy of each element over its life. With 64-byte entries that is ~13 bytes per key (200,000 keys
+    /// in 1,024 segments: 195 per segment in room for 256 before, for 202 or 303 now).
+    @inlinable
+    static func grownElementCapacity(_ count: Int) -> Int { Swift.max(8, count + count / 2) }
 
     /// Writes the slot of the element at `index` at `position`, or (nil) in the first free slot from its
     /// home.
@@ -219,7 +229,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         }
         let removed = elements.removeLast()
         if capacity > 8 && elements.count * 8 < capacity {
-            rebuild(capacity: Swift.max(8, (elements.count * 2).nextPowerOfTwo), adding: 0)
+            rebuild(capacity: Swift.max(8, (elements.count * 2).nextPowerOfTwo))
             // Give the element array's spare capacity back too.
             var compact: [Element] = []
             compact.reserveCapacity(elements.count)
@@ -256,7 +266,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         }
     }
 
-    private mutating func rebuild(capacity: Int, adding: Int) {
+    private mutating func rebuild(capacity: Int) {
         func fill<S: FixedWidthInteger & UnsignedInteger>(_ type: S.Type) -> [S] {
             let indexBits = Self.indexBits(capacity: capacity)
             var fresh = [S](repeating: 0, count: capacity)
@@ -278,7 +288,6 @@ public struct ByteKeyTable<Element: ByteKeyed> {
             narrow = fill(UInt32.self)
             wide = []
         }
-        elements.reserveCapacity(elements.count + adding)
     }
 
     /// Removes every element.

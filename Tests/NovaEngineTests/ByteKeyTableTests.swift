@@ -202,6 +202,27 @@ struct ByteKeyTableTests {
         #expect(snapshot.elements.allSatisfy { $0.value >= 0 })
     }
 
+    /// The element array grows by half, not by doubling: at every size its spare room stays under half
+    /// of what it holds (plus the first 8), and a snapshot taken before a growth keeps its elements.
+    @Test func elementArrayGrowsByHalf() {
+        var table = ByteKeyTable<Item>()
+        var snapshot = table
+        var worst = 0.0
+        for i in 0..<5_000 {
+            let key = Bytes("k\(i)")
+            if i == 1_000 { snapshot = table }
+            table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) })
+            let count = table.count, capacity = table.elements.capacity
+            #expect(capacity >= count && capacity <= max(8, count + count / 2) + 8, "\(count) in \(capacity)")
+            if count >= 64 { worst = max(worst, Double(capacity) / Double(count)) }
+        }
+        #expect(worst < 1.55)
+        #expect(snapshot.count == 1_000 && snapshot.elements.map(\.value).sorted() == Array(0..<1_000))
+        for i in stride(from: 0, to: 5_000, by: 7) {
+            #expect(Bytes("k\(i)").withBytes { table.find($0, hash: KeyHashing.hash($0)) }.map { table[$0].value } == i)
+        }
+    }
+
     @Test func shrinksAfterMassRemoval() {
         var table = ByteKeyTable<Item>()
         for i in 0..<10_000 {
