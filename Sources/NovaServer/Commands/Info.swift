@@ -117,7 +117,7 @@ enum Info {
     }
 
     static func memorySection(_ server: ServerCore) -> [String] {
-        server.sampleMemory()
+        server.refreshMemorySample()
         let used = server.usedMemory
         let rss = ProcessMemory.residentBytes()
         let total = ProcessMemory.totalSystemMemory()

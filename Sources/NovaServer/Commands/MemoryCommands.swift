@@ -96,7 +96,7 @@ enum MemoryCommands {
         var largestOutput: Int, largestInput: Int, clientCount: Int
 
         init(_ server: ServerCore) {
-            server.sampleMemory()
+            server.refreshMemorySample()
             used = server.usedMemory
             peak = max(server.peakMemory, used)
             startup = min(server.startupMemory, used)

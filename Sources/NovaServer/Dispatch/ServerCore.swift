@@ -391,6 +391,8 @@ package final class ServerCore: @unchecked Sendable {
 
     /// Commands of a pipeline prefetched at a time.
     static let prefetchWindow = 16
+    /// The longest first argument a pipeline's prefetch hashes.
+    static let prefetchKeyLimit = 1024
 
     /// Starts loading what the next commands of a pipeline will read under their first key (the second
     /// argument, where almost every command with a key has one), so that the cache misses of up to
@@ -403,7 +405,9 @@ package final class ServerCore: @unchecked Sendable {
             var count = 0
             for index in start..<end {
                 let range = batch.range(of: index)
-                guard range.count >= 2 else { continue }
+                // A first argument this long is rarely a key (ECHO, EVAL's body): not worth hashing twice.
+                guard range.count >= 2, batch.arguments[range.lowerBound + 1].readableBytes <= Self.prefetchKeyLimit
+                else { continue }
                 hashes[count] = batch.arguments[range.lowerBound + 1].withUnsafeReadableBytes { KeyHashing.hash($0) }
                 count += 1
             }
@@ -609,6 +613,14 @@ package final class ServerCore: @unchecked Sendable {
         let start = SystemClock.monotonicNanoseconds()
         let allocated = ProcessMemory.allocatedBytes()
         recordMemorySample(allocated: allocated, footprint: keyspace.footprint, start: start)
+    }
+
+    /// The sample INFO and MEMORY STATS report from: a fresh one, unless the last is younger than the
+    /// cron's spacing. Each sample holds the lock while glibc walks its free chunks (4-5 ms on a large,
+    /// churned heap), so an exporter scraping many times a second would otherwise stall every client
+    /// that often; what the engine allocated since the sample is counted either way (`usedMemory`).
+    func refreshMemorySample() {
+        if SystemClock.monotonicNanoseconds() &- memorySampleTime >= memorySampleSpacing { sampleMemory() }
     }
 
     func recordMemorySample(allocated: Int, footprint: Int, start: UInt64) {
