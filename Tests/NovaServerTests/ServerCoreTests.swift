@@ -138,6 +138,28 @@ struct ServerCoreTests {
         #expect(expected[0] == .bulk("v") && expected[9] == .bulk("other") && expected[14] == .integer(10_002))
     }
 
+    /// MGET, MSET, DEL and EXISTS prefetch their keys in windows of 16 over a large database: with 40
+    /// keys (three windows, repeated and absent keys, a hash among them, a key over the prefetch's length
+    /// limit) each answers as the single-key commands do.
+    @Test func multiKeyCommandsPrefetchAndAnswerAsSingleKeys() throws {
+        let h = try Harness()
+        func one(_ args: [String]) throws -> RESPValue { try h.run([args])[0] }
+        _ = try h.run((0..<10_000).map { ["SET", "key:\($0)", "v\($0)"] })
+        let long = String(repeating: "k", count: 2_000)
+        _ = try h.run([["HSET", "hash", "f", "1"], ["SET", long, "long"]])
+        let keys = (0..<36).map { $0 % 5 == 0 ? "absent:\($0)" : "key:\($0 * 277)" } + ["hash", long, "key:277", "key:277"]
+        let singles = try keys.map { try one(["GET", $0]) }
+        #expect(singles[1] == .bulk("v277") && singles[37] == .bulk("long") && singles[0] == .null)
+        #expect(try one(["MGET"] + keys) == .array(keys.indices.map { keys[$0] == "hash" ? .null : singles[$0] }))
+        let present = singles.filter { $0 != .null }.count  // the hash's WRONGTYPE counts: it exists
+        #expect(try one(["EXISTS"] + keys) == .integer(Int64(present)))
+        _ = try one(["MSET"] + keys.enumerated().flatMap { [$0.element, "new\($0.offset)"] })
+        #expect(try one(["MGET"] + keys) == .array(keys.map { .bulk("new\(keys.lastIndex(of: $0)!)") }))
+        #expect(try one(["DEL"] + keys) == .integer(Int64(Set(keys).count)))
+        #expect(try one(["EXISTS"] + keys) == .integer(0))
+        #expect(try h.run("DBSIZE") == .integer(Int64(10_000 - Set(keys.filter { $0.hasPrefix("key:") }).count)))
+    }
+
     @Test func maxmemoryWithNoevictionRefusesWrites() throws {
         let h = try Harness(["--maxmemory", "1"])
         #expect(try h.run("SET", "a", "b") == .error("OOM command not allowed when used memory > 'maxmemory'."))

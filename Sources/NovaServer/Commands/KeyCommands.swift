@@ -15,7 +15,10 @@ enum KeyCommands {
 
     private static func remove(_ ctx: inout CommandContext, lazily: Bool) {
         var deleted = 0
-        for index in 1..<ctx.args.count where ctx.keyspace.delete(ctx.db, ctx.args[index], lazily: lazily) {
+        var prefetched = 1
+        for index in 1..<ctx.args.count {
+            if index >= prefetched { prefetched = ctx.prefetchKeys(from: index) }
+            guard ctx.keyspace.delete(ctx.db, ctx.args[index], lazily: lazily) else { continue }
             ctx.modified(ctx.args[index], "del", .generic)
             deleted += 1
         }
@@ -25,8 +28,10 @@ enum KeyCommands {
 
     static func exists(_ ctx: inout CommandContext) throws(CommandError) {
         var count = 0
-        for index in 1..<ctx.args.count where ctx.keyspace.lookupRead(ctx.db, ctx.args[index], [.noTouch]) != nil {
-            count += 1
+        var prefetched = 1
+        for index in 1..<ctx.args.count {
+            if index >= prefetched { prefetched = ctx.prefetchKeys(from: index) }
+            if ctx.keyspace.lookupRead(ctx.db, ctx.args[index], [.noTouch]) != nil { count += 1 }
         }
         ctx.reply.integer(count)
     }

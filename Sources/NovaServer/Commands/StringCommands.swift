@@ -234,7 +234,9 @@ enum StringCommands {
     static func mget(_ ctx: inout CommandContext) throws(CommandError) {
         let count = ctx.args.count - 1
         ctx.reply.array(count)
+        var prefetched = 1
         for index in 1...count {
+            if index >= prefetched { prefetched = ctx.prefetchKeys(from: index) }
             if let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions) {
                 let value = ctx.keyspace.entry(ctx.db, ref).value
                 if value.isString {
@@ -248,7 +250,9 @@ enum StringCommands {
 
     static func mset(_ ctx: inout CommandContext) throws(CommandError) {
         guard ctx.args.count % 2 == 1 else { throw .arity(ctx.spec.fullName) }
+        var prefetched = 1
         for index in stride(from: 1, to: ctx.args.count, by: 2) {
+            if index >= prefetched { prefetched = ctx.prefetchKeys(from: index, step: 2) }
             ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1], sharesIntegers: ctx.sharesIntegers))
             ctx.modified(ctx.args[index], "set", .string)
         }

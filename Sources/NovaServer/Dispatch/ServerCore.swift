@@ -389,9 +389,9 @@ package final class ServerCore: @unchecked Sendable {
         }
     }
 
-    /// Commands of a pipeline prefetched at a time.
+    /// Commands of a pipeline (or keys of one command) prefetched at a time.
     static let prefetchWindow = 16
-    /// The longest first argument a pipeline's prefetch hashes.
+    /// The longest key a prefetch hashes (a pipeline's first arguments include ECHO's and EVAL's).
     static let prefetchKeyLimit = 1024
 
     /// Starts loading what the next commands of a pipeline will read under their first key (the second
@@ -755,4 +755,24 @@ package struct CommandContext {
 
     /// The bytes of argument `index`.
     func bytes(_ index: Int) -> [UInt8] { Array(args[index].readableBytesView) }
+
+    /// Starts loading what looking up this command's keys `args[first]`, `args[first + step]`, … will
+    /// read, up to `ServerCore.prefetchWindow` of them, so that a multi-key command (MGET, MSET, DEL,
+    /// EXISTS) pays their cache misses together, as a pipeline's prefetch does across commands. Returns
+    /// the argument index after the window; call again when the loop reaches it. Nothing is prefetched
+    /// for fewer than two keys or a database small enough to stay cached (`Keyspace.prefetchPays`).
+    func prefetchKeys(from first: Int, step: Int = 1) -> Int {
+        let end = min(args.count, first + ServerCore.prefetchWindow * step)
+        let keys = (end - first + step - 1) / step
+        guard keys >= 2, keyspace.prefetchPays(db) else { return end }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keys) { hashes in
+            var count = 0
+            for index in stride(from: first, to: end, by: step) where args[index].readableBytes <= ServerCore.prefetchKeyLimit {
+                hashes[count] = args[index].withUnsafeReadableBytes { KeyHashing.hash($0) }
+                count += 1
+            }
+            keyspace.prefetch(db, hashes: UnsafeBufferPointer(rebasing: hashes[0..<count]))
+        }
+        return end
+    }
 }
