@@ -32,3 +32,31 @@ struct MemorySamplingTests {
         #expect(server.withLock { server.memorySampleSpacing } == 1_000_000)
     }
 }
+
+/// The free-memory reclaimer releases once the unused resident bytes grew past the floor by 8 MB, or by
+/// an eighth of the heap in use when that is more (a busy large heap recycles its free chunks).
+@Suite("Free-memory reclaimer")
+struct FreeMemoryReclaimerTests {
+    @Test func smallHeapsReleaseAfterEightMegabytes() {
+        var reclaimer = FreeMemoryReclaimer()
+        func due(_ unused: Int) -> Bool { reclaimer.isDue(unused: unused, allocated: 20 << 20) }
+        #expect(!due(8 << 20))
+        #expect(due((8 << 20) + 1))
+        reclaimer.released(unused: 3 << 20)  // what fragmentation kept
+        #expect(!due(11 << 20))
+        #expect(due((11 << 20) + 1))
+        // A smaller gap lowers the floor.
+        #expect(!due(1 << 20))
+        #expect(reclaimer.floor == 1 << 20)
+        #expect(due((9 << 20) + 1))
+    }
+
+    @Test func largeHeapsKeepAnEighthForReuse() {
+        var reclaimer = FreeMemoryReclaimer()
+        func due(_ unused: Int) -> Bool { reclaimer.isDue(unused: unused, allocated: 1600 << 20) }
+        #expect(reclaimer.threshold(allocated: 1600 << 20) == 200 << 20)
+        #expect(!due(100 << 20))
+        #expect(!due(200 << 20))
+        #expect(due(201 << 20))
+    }
+}
