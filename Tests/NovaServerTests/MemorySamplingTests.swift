@@ -34,7 +34,8 @@ struct MemorySamplingTests {
 }
 
 /// The free-memory reclaimer releases once the unused resident bytes grew past the floor by 8 MB, or by
-/// an eighth of the heap in use when that is more (a busy large heap recycles its free chunks).
+/// an eighth of the heap in use when that is more (a busy large heap recycles its free chunks), or by
+/// 8 MB for ten ticks in a row.
 @Suite("Free-memory reclaimer")
 struct FreeMemoryReclaimerTests {
     @Test func smallHeapsReleaseAfterEightMegabytes() {
@@ -58,5 +59,14 @@ struct FreeMemoryReclaimerTests {
         #expect(!due(100 << 20))
         #expect(!due(200 << 20))
         #expect(due(201 << 20))
+        reclaimer.released(unused: 0)
+        // A gap above 8 MB but below the eighth is released once it has lasted ten ticks; one tick
+        // below 8 MB starts the count again.
+        for _ in 0..<9 { #expect(!due(50 << 20)) }
+        #expect(!due(1 << 20))
+        for _ in 0..<9 { #expect(!due(50 << 20)) }
+        #expect(due(50 << 20))
+        reclaimer.released(unused: 2 << 20)
+        #expect(!due(50 << 20))
     }
 }

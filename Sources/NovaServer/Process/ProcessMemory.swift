@@ -91,12 +91,18 @@ package enum ServerProcess {
 /// server recycles its free chunks (values overwritten, query buffers refilled); releasing them gives
 /// the pages back only for the next allocations to fault them in again, zeroed by the kernel. With a
 /// fixed 8 MB, 16 KB SETs over a 1.6 GB heap ran into that cycle (a release each second, 19% of the
-/// server's CPU in the kernel clearing pages, half the throughput) in 2 of 7 runs.
+/// server's CPU in the kernel clearing pages, half the throughput) in 2 of 7 runs. A gap between 8 MB
+/// and the eighth is released once it has lasted `decayTicks` ticks (seconds): a large heap that
+/// shrank still gives the memory back, and a churning one pays for a release a tenth as often.
 struct FreeMemoryReclaimer {
     /// The least growth of the unused resident bytes that triggers a release.
     var minimumThreshold = 8 << 20
+    /// Ticks a gap above `minimumThreshold` (but below the heap's threshold) lasts before a release.
+    var decayTicks = 10
     /// Unused resident bytes right after the last release.
     private(set) var floor = 0
+    /// Consecutive ticks the gap has been above `minimumThreshold`.
+    private var ticksAbove = 0
 
     /// How far the unused resident bytes may grow past the floor before a release, for a heap of
     /// `allocated` bytes in use.
@@ -106,11 +112,20 @@ struct FreeMemoryReclaimer {
     /// than the floor lowers the floor.
     mutating func isDue(unused: Int, allocated: Int) -> Bool {
         if unused < floor { floor = max(0, unused) }
-        return unused > floor + threshold(allocated: allocated)
+        if unused > floor + threshold(allocated: allocated) { return true }
+        guard unused > floor + minimumThreshold else {
+            ticksAbove = 0
+            return false
+        }
+        ticksAbove += 1
+        return ticksAbove >= decayTicks
     }
 
     /// Records what a release left unused: the new floor.
-    mutating func released(unused: Int) { floor = max(0, unused) }
+    mutating func released(unused: Int) {
+        floor = max(0, unused)
+        ticksAbove = 0
+    }
 
     /// Releases free memory when enough accumulated; true when it did. `allocated` is the cron's latest
     /// allocator sample (a release gives back free pages only, so it stays true across one): asking the
