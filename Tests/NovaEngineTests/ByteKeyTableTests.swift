@@ -203,17 +203,21 @@ struct ByteKeyTableTests {
     }
 
     /// The element array grows by half, not by doubling: at every size its spare room stays under half
-    /// of what it holds (plus the first 8), and a snapshot taken before a growth keeps its elements.
+    /// of what it holds (plus the first 8, plus what the allocator rounds up: an array past glibc's mmap
+    /// threshold gets whole pages, and whether it is past depends on what the process freed before —
+    /// 3,445 elements of 32 bytes in room for 5,246), and a snapshot taken before a growth keeps its
+    /// elements.
     @Test func elementArrayGrowsByHalf() {
         var table = ByteKeyTable<Item>()
         var snapshot = table
         var worst = 0.0
+        let rounding = 4096 / MemoryLayout<Item>.stride
         for i in 0..<5_000 {
             let key = Bytes("k\(i)")
             if i == 1_000 { snapshot = table }
             table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) })
             let count = table.count, capacity = table.elements.capacity
-            #expect(capacity >= count && capacity <= max(8, count + count / 2) + 8, "\(count) in \(capacity)")
+            #expect(capacity >= count && capacity <= max(8, count + count / 2) + max(8, rounding), "\(count) in \(capacity)")
             if count >= 64 { worst = max(worst, Double(capacity) / Double(count)) }
         }
         #expect(worst < 1.55)
