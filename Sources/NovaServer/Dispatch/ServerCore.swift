@@ -400,20 +400,29 @@ package final class ServerCore: @unchecked Sendable {
     /// command or a small database is not worth it; an argument that is no key costs a hash.
     private func prefetchKeys(_ batch: CommandBatch, from start: Int, db: Int) -> Int {
         let end = min(batch.count, start + Self.prefetchWindow)
-        guard end - start >= 2, keyspace.prefetchPays(db) else { return end }
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: end - start) { hashes in
-            var count = 0
-            for index in start..<end {
-                let range = batch.range(of: index)
-                // A first argument this long is rarely a key (ECHO, EVAL's body): not worth hashing twice.
-                guard range.count >= 2, batch.arguments[range.lowerBound + 1].readableBytes <= Self.prefetchKeyLimit
-                else { continue }
-                hashes[count] = batch.arguments[range.lowerBound + 1].withUnsafeReadableBytes { KeyHashing.hash($0) }
-                count += 1
-            }
-            keyspace.prefetch(db, hashes: UnsafeBufferPointer(rebasing: hashes[0..<count]))
+        Self.prefetch(keyspace, db, count: end - start) { offset in
+            let range = batch.range(of: start + offset)
+            return range.count >= 2 ? batch.arguments[range.lowerBound + 1] : nil
         }
         return end
+    }
+
+    /// Hashes the keys `key(0..<count)` names (nil: the command has none) and prefetches what looking
+    /// them up in `db` reads (`Keyspace.prefetch`): the one way a pipeline and a multi-key command get
+    /// their lookups' cache misses to overlap. Not for fewer than two keys or a database small enough to
+    /// stay cached; a key over `prefetchKeyLimit` bytes is skipped (a pipeline's first arguments include
+    /// ECHO's and EVAL's, rarely keys, not worth hashing twice).
+    static func prefetch(_ keyspace: Keyspace, _ db: Int, count: Int, key: (Int) -> ByteBuffer?) {
+        guard count >= 2, keyspace.prefetchPays(db) else { return }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count) { hashes in
+            var found = 0
+            for index in 0..<count {
+                guard let buffer = key(index), buffer.readableBytes <= prefetchKeyLimit else { continue }
+                hashes[found] = buffer.withUnsafeReadableBytes { KeyHashing.hash($0) }
+                found += 1
+            }
+            keyspace.prefetch(db, hashes: UnsafeBufferPointer(rebasing: hashes[0..<found]))
+        }
     }
 
     /// `dispatch` for a client that turned replies off or skips this one (CLIENT REPLY): what the command
@@ -763,16 +772,7 @@ package struct CommandContext {
     /// for fewer than two keys or a database small enough to stay cached (`Keyspace.prefetchPays`).
     func prefetchKeys(from first: Int, step: Int = 1) -> Int {
         let end = min(args.count, first + ServerCore.prefetchWindow * step)
-        let keys = (end - first + step - 1) / step
-        guard keys >= 2, keyspace.prefetchPays(db) else { return end }
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keys) { hashes in
-            var count = 0
-            for index in stride(from: first, to: end, by: step) where args[index].readableBytes <= ServerCore.prefetchKeyLimit {
-                hashes[count] = args[index].withUnsafeReadableBytes { KeyHashing.hash($0) }
-                count += 1
-            }
-            keyspace.prefetch(db, hashes: UnsafeBufferPointer(rebasing: hashes[0..<count]))
-        }
+        ServerCore.prefetch(keyspace, db, count: (end - first + step - 1) / step) { args[first + $0 * step] }
         return end
     }
 }
