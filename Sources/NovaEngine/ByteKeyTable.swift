@@ -2,6 +2,16 @@
 public protocol ByteKeyed {
     /// The element's key; it must not change while the element is in a table.
     var key: Bytes { get }
+
+    /// Calls `body` with the key's bytes in place (for tables: no copy of the key per comparison).
+    func withKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+
+extension ByteKeyed {
+    @inlinable
+    public func withKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try key.withBytes(body)
+    }
 }
 
 /// Process-wide key hashing, seeded randomly at start-up.
@@ -125,7 +135,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
                 if slot == 0 { return nil }
                 if slot & ~indexMask == expected {
                     let index = Int(truncatingIfNeeded: slot & indexMask) - 1
-                    if elements[index].key.withBytes({ ByteCompare.equal($0, key) }) { return (position, index) }
+                    if elements[index].withKeyBytes({ ByteCompare.equal($0, key) }) { return (position, index) }
                 }
                 position = (position + 1) & mask
             }
@@ -188,8 +198,9 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     ///
     /// An appended array doubles, which leaves 44% of its entries unused on average over table sizes
     /// (a full table of `n` has room for between `n` and `2n`); growing by half leaves 23%, for one more
-    /// copy of each element over its life. With 64-byte entries that is ~13 bytes per key (200,000 keys
-    /// in 1,024 segments: 195 per segment in room for 256 before, for 202 or 303 now).
+    /// copy of each element over its life. With the 64-byte entries databases had when this was measured,
+    /// ~13 bytes per key (200,000 keys in 1,024 segments: 195 per segment in room for 256 before, for 202
+    /// or 303 now); a database's elements are 8-byte record references since.
     @inlinable
     static func grownElementCapacity(_ count: Int) -> Int { Swift.max(8, count + count / 2) }
 
@@ -218,12 +229,12 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     /// - Complexity: O(1) on average.
     @discardableResult
     public mutating func remove(at index: Int) -> Element {
-        let position = elements[index].key.withBytes { findSlot($0, hash: KeyHashing.hash($0)) }!.position
+        let position = elements[index].withKeyBytes { findSlot($0, hash: KeyHashing.hash($0)) }!.position
         clearSlot(position)
         let last = elements.count - 1
         if index != last {
-            let movedHash = elements[last].key.withBytes { KeyHashing.hash($0) }
-            let movedPosition = elements[last].key.withBytes { findSlot($0, hash: movedHash) }!.position
+            let movedHash = elements[last].withKeyBytes { KeyHashing.hash($0) }
+            let movedPosition = elements[last].withKeyBytes { findSlot($0, hash: movedHash) }!.position
             setSlot(hash: movedHash, index: index, at: movedPosition)
             elements.swapAt(index, last)
         }
@@ -273,7 +284,7 @@ public struct ByteKeyTable<Element: ByteKeyed> {
             fresh.withUnsafeMutableBufferPointer { fresh in
                 let mask = capacity - 1
                 for index in elements.indices {
-                    let hash = elements[index].key.withBytes { KeyHashing.hash($0) }
+                    let hash = elements[index].withKeyBytes { KeyHashing.hash($0) }
                     var position = Int(truncatingIfNeeded: hash) & mask
                     while fresh[position] != 0 { position = (position + 1) & mask }
                     fresh[position] = Self.slot(hash: hash, index: index, indexBits: indexBits)
@@ -334,7 +345,7 @@ extension ByteKeyTable {
     /// Adds an element whose key is absent, hashing it.
     @discardableResult
     public mutating func insertNew(_ element: Element) -> Int {
-        insert(element, hash: element.key.withBytes { KeyHashing.hash($0) })
+        insert(element, hash: element.withKeyBytes { KeyHashing.hash($0) })
     }
 
     /// Removes and returns the element with `key`, if any.
@@ -345,7 +356,7 @@ extension ByteKeyTable {
     }
 }
 
-extension ByteKeyTable where Element == Entry {
+extension ByteKeyTable where Element == KeyRecord {
     /// The expiry of the entry at `index`, read in place.
     @usableFromInline
     func expireAt(_ index: Int) -> Int64 {

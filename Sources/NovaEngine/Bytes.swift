@@ -50,8 +50,28 @@ public struct Bytes: @unchecked Sendable {
     enum Storage {
         /// Bytes in order, the count in the last byte (`.4`).
         case inline(Inline)
-        /// A block of at least `count` bytes (its capacity) and the count in use.
+        /// A block holding the bytes, and where they are in it: the count in use in the low 48 bits,
+        /// their offset in the block in the 15 above (the sign bit stays clear, so a slice's packed
+        /// count is always above `countMask`; 0 for a block of its own, whose capacity may exceed the
+        /// count; a key record's string payload sits after its header and key).
         case heap(ManagedBuffer<Void, UInt8>, count: Int)
+    }
+
+    /// The low bits of a heap form's `count` that hold the number of bytes.
+    @usableFromInline static let countMask = 1 << 48 - 1
+
+    /// Bytes `count` long at `offset` in `block` (a key record's payload), without a copy; the block is
+    /// never changed through this value (a change copies the bytes out first).
+    init(sharing block: ManagedBuffer<Void, UInt8>, offset: Int, count: Int) {
+        precondition(offset > 0 && offset < 1 << 15 && count <= Self.countMask)
+        storage = .heap(block, count: offset << 48 | count)
+    }
+
+    /// Whether the bytes sit inside a block shared with other contents (a key record).
+    @inlinable
+    var isSharedSlice: Bool {
+        if case .heap(_, let packed) = storage { return packed > Self.countMask }
+        return false
     }
 
     @usableFromInline
@@ -105,7 +125,7 @@ public struct Bytes: @unchecked Sendable {
     public var count: Int {
         switch storage {
         case .inline(let words): return Int(words.4)
-        case .heap(_, let count): return count
+        case .heap(_, let packed): return packed & Self.countMask
         }
     }
 
@@ -117,7 +137,7 @@ public struct Bytes: @unchecked Sendable {
     public var capacity: Int {
         switch storage {
         case .inline: return Self.inlineCapacity
-        case .heap(let buffer, _): return buffer.capacity
+        case .heap(let buffer, let packed): return packed > Self.countMask ? packed & Self.countMask : buffer.capacity
         }
     }
 
@@ -134,9 +154,9 @@ public struct Bytes: @unchecked Sendable {
         case .inline(var words):
             let count = Int(words.4)
             return try withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-        case .heap(let buffer, let count):
+        case .heap(let buffer, let packed):
             return try buffer.withUnsafeMutablePointerToElements { elements in
-                try body(UnsafeRawBufferPointer(start: elements, count: count))
+                try body(UnsafeRawBufferPointer(start: elements + packed >> 48, count: packed & Self.countMask))
             }
         }
     }
@@ -148,7 +168,7 @@ public struct Bytes: @unchecked Sendable {
     public mutating func append(_ tail: UnsafeRawBufferPointer) {
         let oldCount = count
         let newCount = oldCount + tail.count
-        if case .heap(var buffer, _) = storage {
+        if case .heap(var buffer, let packed) = storage, packed <= Self.countMask {
             // Drop our own reference first so that the check sees other holders only.
             storage = .inline((0, 0, 0, 0, 0))
             let unique = isKnownUniquelyReferenced(&buffer)
@@ -189,11 +209,11 @@ public struct Bytes: @unchecked Sendable {
     ) rethrows -> R {
         let oldCount = count
         var inPlace = false
-        if case .heap(var buffer, _) = storage {
+        if case .heap(var buffer, let packed) = storage {
             // Drop our own reference first so that the check sees other holders only.
             storage = .inline((0, 0, 0, 0, 0))
-            inPlace = isKnownUniquelyReferenced(&buffer) && newCount <= buffer.capacity
-            storage = .heap(buffer, count: oldCount)
+            inPlace = packed <= Self.countMask && isKnownUniquelyReferenced(&buffer) && newCount <= buffer.capacity
+            storage = .heap(buffer, count: packed)
         } else {
             inPlace = newCount <= Self.inlineCapacity
         }
@@ -247,9 +267,9 @@ public struct Bytes: @unchecked Sendable {
     /// copy (nil when inline). The address stays valid while the block is alive, and the block is never
     /// changed in place while anyone else holds it (`append` and `withMutableBytes` copy a shared block).
     public var sharedStorage: (owner: AnyObject, bytes: UnsafeRawBufferPointer)? {
-        guard case .heap(let buffer, let count) = storage else { return nil }
-        let base = buffer.withUnsafeMutablePointerToElements { UnsafeRawPointer($0) }
-        return (buffer, UnsafeRawBufferPointer(start: base, count: count))
+        guard case .heap(let buffer, let packed) = storage else { return nil }
+        let base = buffer.withUnsafeMutablePointerToElements { UnsafeRawPointer($0) + packed >> 48 }
+        return (buffer, UnsafeRawBufferPointer(start: base, count: packed & Self.countMask))
     }
 
     /// The address of the heap block (its header, which a reference-counted reply touches first), to
@@ -262,11 +282,12 @@ public struct Bytes: @unchecked Sendable {
         }
     }
 
-    /// Bytes the heap block takes from the allocator (0 when inline), for memory accounting.
+    /// Bytes the heap block takes from the allocator (0 when inline, or a slice of a key record, which
+    /// the record counts), for memory accounting.
     public var heapFootprint: Int {
         switch storage {
         case .inline: return 0
-        case .heap(let buffer, _): return MemoryEstimate.allocation(16 + buffer.capacity)
+        case .heap(let buffer, let packed): return packed > Self.countMask ? 0 : MemoryEstimate.allocation(16 + buffer.capacity)
         }
     }
 }

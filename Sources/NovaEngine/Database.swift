@@ -22,7 +22,7 @@ public final class Database {
     public static let segmentCount = 1 << segmentBits
 
     @usableFromInline
-    var segments: [ByteKeyTable<Entry>]
+    var segments: [ByteKeyTable<KeyRecord>]
     private var volatileBySegment: [UInt32]
 
     /// The number of keys.
@@ -61,21 +61,34 @@ public final class Database {
         return EntryRef(segment: segment, index: index)
     }
 
-    /// Calls `body` with the entry at `ref`, without copying it.
+    /// Calls `body` with the entry at `ref` (its key copied, its value read in place).
     @inlinable
     public func withEntry<R>(_ ref: EntryRef, _ body: (borrowing Entry) throws -> R) rethrows -> R {
-        try borrowEntry(ref, body)
+        try body(self[ref])
     }
 
+    /// Calls `body` with the value at `ref`, read in place from the key's record.
     @inlinable
-    func borrowEntry<R>(_ ref: EntryRef, _ body: (borrowing Entry) throws -> R) rethrows -> R {
-        try segments[ref.segment].withElement(at: ref.index, body)
+    public func withValue<R>(_ ref: EntryRef, _ body: (borrowing Value) throws -> R) rethrows -> R {
+        try body(value(at: ref))
+    }
+
+    /// The value at `ref`.
+    @usableFromInline
+    func value(at ref: EntryRef) -> Value {
+        segments[ref.segment].withElement(at: ref.index) { $0.value }
+    }
+
+    /// The access clock of the key at `ref`.
+    @usableFromInline
+    func access(_ ref: EntryRef) -> UInt32 {
+        segments[ref.segment].withElement(at: ref.index) { $0.access }
     }
 
     /// Prefetches what looking up keys with these hashes will read, for several keys at once so that
     /// their cache misses overlap instead of following one another: every home slot first, then every
-    /// entry those slots point to, then every string's heap block (the reply's reference counts it) or
-    /// compact collection's listpack.
+    /// table element those slots point to, then every key's record (key, expiry and small value), and
+    /// for a value kept outside it nothing more (its first read is the record).
     /// Nothing changes; a wrong guess (a key that is absent, a tag shared by another key) costs a load.
     public func prefetch(hashes: UnsafeBufferPointer<UInt64>) {
         for hash in hashes {
@@ -91,8 +104,7 @@ public final class Database {
                 found += 1
             }
             for ref in refs[0..<found] {
-                let block = segments[ref.segment].withElement(at: ref.index) { $0.value.blockAddress }
-                if let block { nova_prefetch(block) }
+                nova_prefetch(segments[ref.segment].withElement(at: ref.index) { UnsafeRawPointer(Unmanaged.passUnretained($0).toOpaque()) })
             }
         }
     }
@@ -108,7 +120,7 @@ public final class Database {
     }
 
     /// The entry at `ref`.
-    public subscript(ref: EntryRef) -> Entry { segments[ref.segment][ref.index] }
+    public subscript(ref: EntryRef) -> Entry { segments[ref.segment].withElement(at: ref.index) { $0.entry } }
 
     /// Adds a key that is not present. Returns where it lives.
     /// - Complexity: amortised O(1).
@@ -121,9 +133,10 @@ public final class Database {
     @discardableResult
     public func insert(_ entry: Entry, hash: UInt64) -> EntryRef {
         let segment = Self.segment(of: hash)
-        let index = segments[segment].insert(entry, hash: hash)
+        let record = entry.key.withBytes { KeyRecord.make(key: $0, value: entry.value, expireAt: entry.expireAt, access: entry.access) }
+        let index = segments[segment].insert(record, hash: hash)
         count += 1
-        footprint += entry.footprint
+        footprint += record.footprint
         if entry.expireAt != 0 {
             volatileCount += 1
             volatileBySegment[segment] += 1
@@ -136,9 +149,10 @@ public final class Database {
     /// - Complexity: O(1) on average.
     @discardableResult
     public func remove(_ ref: EntryRef) -> Entry {
-        let entry = segments[ref.segment].remove(at: ref.index)
+        let record = segments[ref.segment].remove(at: ref.index)
+        let entry = record.entry
         count -= 1
-        footprint -= entry.footprint
+        footprint -= record.footprint
         if entry.expireAt != 0 {
             volatileCount -= 1
             volatileBySegment[ref.segment] -= 1
@@ -150,32 +164,60 @@ public final class Database {
 
     /// Replaces the value at `ref`, keeping the key's expiry.
     public func setValue(_ ref: EntryRef, _ value: Value) {
-        footprint += segments[ref.segment].update(at: ref.index) { entry in
-            let delta = value.footprint - entry.value.footprint
-            entry.value = value
-            return delta
+        footprint += segments[ref.segment].update(at: ref.index) { record in
+            let unique = isKnownUniquelyReferenced(&record)
+            return KeyRecord.replaceValue(&record, with: value, unique: unique)
         }
     }
 
-    /// Mutates the value at `ref` in place: a uniquely held buffer is modified without a copy. `body`
-    /// must not reach back into this database (exclusive access to its storage is held meanwhile).
+    /// Mutates the value at `ref`. A value kept outside its record is moved out of it while `body` runs,
+    /// so that a uniquely held collection is modified without a copy; an inline value is read in place,
+    /// and a changed one is written back into the record (in place when it keeps its kind and size, else
+    /// into a new record). `body` must not reach back into this database (exclusive access to its
+    /// storage is held meanwhile).
     public func modifyValue<R>(_ ref: EntryRef, _ body: (inout Value) throws -> R) rethrows -> R {
         var change = 0
         defer { footprint += change }
-        return try segments[ref.segment].update(at: ref.index) { entry in
-            let before = entry.value.footprint
-            defer { change = entry.value.footprint - before }
-            return try body(&entry.value)
+        return try segments[ref.segment].update(at: ref.index) { record in
+            if record.kind == .stored {
+                if !isKnownUniquelyReferenced(&record) { record = record.copied() }
+                var value = Value.int(0)
+                record.exchangeStoredValue(&value)
+                let valueBefore = value.footprint
+                defer {
+                    if KeyRecord.keepsStoredForm(value, in: record) {
+                        change = value.footprint - valueBefore
+                        record.exchangeStoredValue(&value)
+                    } else {
+                        let before = record.blockCost + valueBefore
+                        record = record.remade(with: value)
+                        change = record.footprint - before
+                    }
+                }
+                return try body(&value)
+            }
+            var value = record.value
+            defer {
+                if !record.holds(value) {
+                    let unique = isKnownUniquelyReferenced(&record)
+                    change = KeyRecord.replaceValue(&record, with: value, unique: unique)
+                }
+            }
+            return try body(&value)
         }
     }
 
     /// Sets the absolute expiry (Unix ms) of the key at `ref`; 0 makes it persistent.
     public func setExpire(_ ref: EntryRef, _ expireAt: Int64) {
-        let previous = segments[ref.segment].update(at: ref.index) { entry in
-            let previous = entry.expireAt
-            entry.expireAt = expireAt
-            return previous
+        let (previous, change) = segments[ref.segment].update(at: ref.index) { record -> (Int64, Int) in
+            let previous = record.expireAt
+            guard previous != expireAt else { return (previous, 0) }
+            let before = record.footprint
+            let unique = isKnownUniquelyReferenced(&record)
+            record = record.replacingExpiry(expireAt, unique: unique)
+            return (previous, record.footprint - before)
         }
+        footprint += change
         expireSum += Double(expireAt) - Double(previous)
         let was = previous != 0
         let now = expireAt != 0
@@ -194,7 +236,10 @@ public final class Database {
 
     @usableFromInline
     func updateAccess(_ ref: EntryRef, _ access: UInt32) {
-        segments[ref.segment].update(at: ref.index) { $0.access = access }
+        segments[ref.segment].update(at: ref.index) { record in
+            if !isKnownUniquelyReferenced(&record) { record = record.copied() }
+            record.access = access
+        }
     }
 
     /// Removes every key.
@@ -280,16 +325,16 @@ public final class Database {
 
     /// Calls `body` for each entry of `segment`, in storage order.
     public func forEach(inSegment segment: Int, _ body: (Entry) throws -> Void) rethrows {
-        for entry in segments[segment].elements { try body(entry) }
+        for record in segments[segment].elements { try body(record.entry) }
     }
 
     /// The entries of `segment`.
-    public func entries(inSegment segment: Int) -> [Entry] { segments[segment].elements }
+    public func entries(inSegment segment: Int) -> [Entry] { segments[segment].elements.map(\.entry) }
 
     /// Calls `body` for every entry.
     public func forEach(_ body: (Entry) throws -> Void) rethrows {
         for segment in segments {
-            for entry in segment.elements { try body(entry) }
+            for record in segment.elements { try body(record.entry) }
         }
     }
 
@@ -298,8 +343,10 @@ public final class Database {
 }
 
 /// An immutable point-in-time copy of a database (for saving while clients keep writing).
-public struct DatabaseSnapshot: Sendable {
-    let segments: [ByteKeyTable<Entry>]
+/// (`@unchecked Sendable`: its key records are never changed while shared — a database copies a record
+/// its table does not hold alone before writing to it — so another thread reads them safely.)
+public struct DatabaseSnapshot: @unchecked Sendable {
+    let segments: [ByteKeyTable<KeyRecord>]
     /// The number of keys at the time of the snapshot.
     public let count: Int
     /// The number of keys with an expiry at the time of the snapshot.
@@ -308,7 +355,7 @@ public struct DatabaseSnapshot: Sendable {
     /// Calls `body` for every entry, segment by segment.
     public func forEach(_ body: (Entry) throws -> Void) rethrows {
         for segment in segments {
-            for entry in segment.elements { try body(entry) }
+            for record in segment.elements { try body(record.entry) }
         }
     }
 }

@@ -83,7 +83,7 @@ public final class Keyspace {
 
     /// Updates the access clock (`database` is the caller's reference, so that a read loads it once).
     private func touch(_ database: Database, _ ref: EntryRef) {
-        let access = database.withEntry(ref) { $0.access }  // no copy of the entry
+        let access = database.access(ref)  // no copy of the entry
         let state: UInt32
         if evictionPolicy.usesLFU {
             state = LFU.touched(access, nowMs: now, logFactor: lfuLogFactor, decayTime: lfuDecayTime, using: &random)
@@ -169,7 +169,7 @@ public final class Keyspace {
     public func withReadValue<R>(_ db: Int, raw key: UnsafeRawBufferPointer, _ body: (borrowing Value) throws -> R) rethrows -> R? {
         try withDatabase(db) { database in
             guard let ref = findForRead(database, db, raw: key) else { return nil }
-            return try database.withEntry(ref) { try body($0.value) }
+            return try database.withValue(ref, body)
         }
     }
 
@@ -262,7 +262,7 @@ public final class Keyspace {
     /// Calls `body` with the value at `ref` without copying it.
     @inlinable
     public func withValue<R>(_ db: Int, _ ref: EntryRef, _ body: (borrowing Value) throws -> R) rethrows -> R {
-        try withDatabase(db) { try $0.withEntry(ref) { try body($0.value) } }
+        try withDatabase(db) { try $0.withValue(ref, body) }
     }
 
     /// Adds a key known to be absent (after a failed lookup).

@@ -162,11 +162,9 @@ public enum Value: Sendable {
     }
 }
 
-/// One key of a database with its value, absolute expiry and access clock.
+/// One key of a database with its value, absolute expiry and access clock: what a database's key record
+/// holds (`KeyRecord`), as a value to read, insert or keep.
 public struct Entry: ByteKeyed, Sendable {
-    // Declared in this order for the layout: `Value` is 25 bytes (every payload fits 24 — collections box
-    // their large forms — plus its tag), so key (24), expiry (8), value and the access clock make a
-    // 64-byte stride, and the expiry a lookup checks sits next to the key it compares.
     public let key: Bytes
     /// Expiry as Unix time in milliseconds; 0 when the key is persistent.
     public var expireAt: Int64
@@ -181,10 +179,8 @@ public struct Entry: ByteKeyed, Sendable {
         self.access = access
     }
 
-    /// Fixed cost of a key: its slot in the element array and its share of the index (4-byte slots at
-    /// a load between 3/8 and 3/4).
-    public static let fixedFootprint = MemoryLayout<Entry>.stride + 8
-
-    /// What this key costs in memory, by the engine's accounting.
-    public var footprint: Int { Entry.fixedFootprint + key.heapFootprint + value.footprint }
+    /// What this key costs in memory in a database, by the engine's accounting: its record (key,
+    /// header and an inline value in one block), what a value kept outside the record owns, and the
+    /// table's share.
+    public var footprint: Int { key.withBytes { KeyRecord.footprint(keyLength: $0.count, expiring: expireAt != 0, value: value) } }
 }

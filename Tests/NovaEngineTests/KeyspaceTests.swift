@@ -135,15 +135,6 @@ struct KeyspaceTests {
         #expect(abs(median - redis) <= max(2, redis / 10), "counters \(counters.sorted()), Redis \(redis)")
     }
 
-    /// Every key pays for one entry in its segment's element array. Collections keep their large forms in
-    /// a box, so every `Value` payload fits the 24 bytes of a `Bytes` and an entry takes 64 bytes (80
-    /// before 2026-12-03, when a sorted set's tree and table sat in the value). A bigger `Value` or
-    /// `Bytes` shows here first.
-    @Test func entryStaysSixtyFourBytes() {
-        #expect(MemoryLayout<Value>.size <= 25, "Value size \(MemoryLayout<Value>.size)")
-        #expect(MemoryLayout<Entry>.stride <= 64, "Entry stride \(MemoryLayout<Entry>.stride)")
-    }
-
     @Test func databaseCopyIsAPointInTimeSnapshot() {
         let keyspace = Keyspace(databaseCount: 1, now: 0)
         for i in 0..<10_000 { keyspace.set(0, key("k\(i)"), .int(Int64(i))) }

@@ -112,6 +112,12 @@ public struct ListValue: @unchecked Sendable {
 
     public init() { compact = Listpack() }
 
+    /// The compact list `compact` of `count` elements (a key record's payload).
+    init(compact: Listpack, count: Int) {
+        self.compact = compact
+        self.count = count
+    }
+
     public init<S: Sequence<Bytes>>(_ items: S) {
         self.init()
         for item in items { append(item) }
@@ -366,6 +372,12 @@ public struct HashValue: @unchecked Sendable {
 
     public init() { compact = Listpack() }
 
+    /// The compact hash `compact` of `count` fields (a key record's payload).
+    init(compact: Listpack, count: Int) {
+        self.compact = compact
+        self.count = count
+    }
+
     public var isEmpty: Bool { count == 0 }
 
     /// Redis's compact encoding: converted to a hash table once a limit is exceeded, never back.
@@ -556,6 +568,13 @@ public struct SetValue: @unchecked Sendable {
     }
 
     public init() { compact = Listpack() }
+
+    /// The compact set `compact` of `count` members, an intset or not (a key record's payload).
+    init(compact: Listpack, count: Int, isIntset: Bool) {
+        self.compact = compact
+        self.count = count
+        self.isIntset = isIntset
+    }
 
     public var isEmpty: Bool { count == 0 }
 
@@ -780,6 +799,12 @@ public struct SortedSetValue: @unchecked Sendable {
     var ordered: CountedBTree<ScoredMember> { large?.ordered ?? CountedBTree() }
 
     public init() { compact = Listpack() }
+
+    /// The compact sorted set `compact` of `count` members (a key record's payload).
+    init(compact: Listpack, count: Int) {
+        self.compact = compact
+        self.count = count
+    }
 
     /// An empty sorted set that starts in the skiplist encoding when `listpack` is false (keeping -0 scores
     /// as given, as Redis's skiplist does).

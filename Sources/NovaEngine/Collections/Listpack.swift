@@ -11,8 +11,25 @@ import NovaRESP
 /// size): 16 bytes of header per small collection where an array had 32. Copy-on-write: a change to a
 /// block another value shares (a snapshot's) copies it first.
 public struct Listpack: @unchecked Sendable, Equatable {
-    /// The listpack at the start of the block, header and terminator included; capacity may be larger.
+    /// The block holding the listpack, header and terminator included: at its start with room to spare,
+    /// or, in a key record, after the record's header and key (read in place, copied out by any change).
     private var block: ManagedBuffer<Void, UInt8>
+
+    /// The listpack in a key record's payload, without a copy.
+    init(inRecord record: KeyRecord) { block = record }
+
+    /// Whether the listpack is a key record's payload (one comparison of the block's class).
+    @inline(__always)
+    var isInRecord: Bool { ObjectIdentifier(type(of: block)) == ObjectIdentifier(KeyRecord.self) }
+
+    /// The block if the listpack is `record`'s payload (to tell an unchanged value from a new one).
+    func isPayload(of record: KeyRecord) -> Bool { block === record }
+
+    /// Where the listpack starts in its block.
+    @inline(__always)
+    private func start(_ elements: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        isInRecord ? elements + KeyRecord.payloadOffset(elements) : elements
+    }
 
     /// The header's 16-bit count saturates here (the count is then unknown).
     static let unknownCount = 65535
@@ -60,7 +77,7 @@ public struct Listpack: @unchecked Sendable, Equatable {
     /// The total size in bytes (`lpBytes`), read from the header.
     @inline(__always)
     public var byteCount: Int {
-        block.withUnsafeMutablePointerToElements { Int(UInt32(littleEndian: UnsafeRawPointer($0).loadUnaligned(as: UInt32.self))) }
+        block.withUnsafeMutablePointerToElements { Int(UInt32(littleEndian: UnsafeRawPointer(start($0)).loadUnaligned(as: UInt32.self))) }
     }
 
     /// The whole listpack as an array (RDB, tests).
@@ -70,7 +87,7 @@ public struct Listpack: @unchecked Sendable, Equatable {
     @inline(__always)
     func withData<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         let count = byteCount
-        return try block.withUnsafeMutablePointerToElements { try body(UnsafeBufferPointer(start: $0, count: count)) }
+        return try block.withUnsafeMutablePointerToElements { try body(UnsafeBufferPointer(start: start($0), count: count)) }
     }
 
     /// Calls `body` with the listpack's bytes, untyped.
@@ -381,7 +398,7 @@ public struct Listpack: @unchecked Sendable, Equatable {
     /// Gives back spare capacity (a node that will not grow again).
     public mutating func shrink() {
         let count = byteCount
-        if block.capacity > count + 16 { block = withData { Self.block(copying: $0, capacity: count) } }
+        if !isInRecord && block.capacity > count + 16 { block = withData { Self.block(copying: $0, capacity: count) } }
     }
 
     /// A new block of at least `capacity` bytes starting with a copy of `data`.
@@ -395,7 +412,7 @@ public struct Listpack: @unchecked Sendable, Equatable {
     /// whole into one of `max(needed, growth)` bytes, or of its current size when that is larger (the
     /// splice that shrinks a shared listpack moves its tail inside the copy).
     private mutating func reserve(_ needed: Int, growth: Int) {
-        if isKnownUniquelyReferenced(&block) && block.capacity >= needed { return }
+        if !isInRecord && isKnownUniquelyReferenced(&block) && block.capacity >= needed { return }
         block = withData { Self.block(copying: $0, capacity: Swift.max(needed, growth, $0.count)) }
     }
 
@@ -487,5 +504,6 @@ extension Listpack {
     }
 
     /// Heap bytes the listpack takes, for memory accounting.
-    public var heapFootprint: Int { MemoryEstimate.allocation(16 + block.capacity) }
+    /// (0 for a key record's payload: the record counts it.)
+    public var heapFootprint: Int { isInRecord ? 0 : MemoryEstimate.allocation(16 + block.capacity) }
 }

@@ -4,8 +4,9 @@ import NovaRESP
 
 /// MEMORY USAGE/STATS/DOCTOR/MALLOC-STATS/PURGE/HELP.
 ///
-/// Figures come from two sources: the engine's own accounting (each key's `Entry.footprint`: its slot
-/// in the table, the key's heap bytes and the value's heap bytes, kept up to date on every write) and
+/// Figures come from two sources: the engine's own accounting (each key's `Entry.footprint`: its share
+/// of the table, its record's block — key and small value inside — and what a value kept outside the
+/// record owns, kept up to date on every write) and
 /// the allocator (glibc's `mallinfo2`, sampled by the cron and by these commands).
 enum MemoryCommands {
     /// The bytes a key costs by the engine's accounting. The figure is exact (kept on every write), so
