@@ -95,14 +95,14 @@ public final class Keyspace {
     }
 
     /// Seconds since the key was last accessed (OBJECT IDLETIME).
-    public func idleSeconds(of entry: Entry) -> Int64 {
-        max(0, now / 1000 - Int64(entry.access))
-    }
+    public func idleSeconds(of entry: Entry) -> Int64 { idleSeconds(access: entry.access) }
+
+    func idleSeconds(access: UInt32) -> Int64 { max(0, now / 1000 - Int64(access)) }
 
     /// The key's LFU counter after decay (OBJECT FREQ).
-    public func frequency(of entry: Entry) -> Int {
-        Int(LFU.decayedCounter(entry.access, nowMs: now, decayTime: lfuDecayTime))
-    }
+    public func frequency(of entry: Entry) -> Int { frequency(access: entry.access) }
+
+    func frequency(access: UInt32) -> Int { Int(LFU.decayedCounter(access, nowMs: now, decayTime: lfuDecayTime)) }
 
     // MARK: Lookup
 
@@ -119,9 +119,11 @@ public final class Keyspace {
     }
 
     /// Whether the key at `ref` has expired at `now` (Redis: expired when now > expiry).
-    public func isExpired(_ entry: Entry) -> Bool {
-        entry.expireAt != 0 && now > entry.expireAt && !expiryPaused
-    }
+    public func isExpired(_ entry: Entry) -> Bool { isExpired(expireAt: entry.expireAt) }
+
+    /// Whether a key with expiry `expireAt` (0: none) has expired at `now`: read from the key's record
+    /// without materialising its entry (sweeps and eviction samples).
+    func isExpired(expireAt: Int64) -> Bool { expireAt != 0 && now > expireAt && !expiryPaused }
 
     /// Finds `key` for reading: expires it if due, updates its access clock, counts a hit or a miss.
     @inlinable
@@ -208,9 +210,15 @@ public final class Keyspace {
         }
     }
 
-    /// The entry at `ref` in database `db`.
+    /// The entry at `ref` in database `db` (its key copied: for the key itself, or the whole entry).
     @inlinable
     public func entry(_ db: Int, _ ref: EntryRef) -> Entry { databases[db][ref] }
+
+    /// The value at `ref` in database `db`, read from the key's record without copying the key.
+    public func value(_ db: Int, _ ref: EntryRef) -> Value { withDatabase(db) { $0.value(at: ref) } }
+
+    /// The expiry (Unix ms, 0 when persistent) of the key at `ref` in database `db`.
+    public func expireAt(_ db: Int, _ ref: EntryRef) -> Int64 { withDatabase(db) { $0.expireAt(ref) } }
 
     // MARK: Mutation
 
@@ -372,15 +380,14 @@ public final class Keyspace {
     public func randomKey(_ db: Int) -> Bytes? {
         var attempts = 0
         while let ref = databases[db].randomRef(using: &random) {
-            let entry = databases[db][ref]
-            if isExpired(entry) {
+            if isExpired(expireAt: databases[db].expireAt(ref)) {
                 attempts += 1
                 // Like Redis, give up expiring after many all-volatile tries and return the key anyway.
-                if attempts > 100 && databases[db].volatileCount == databases[db].count { return entry.key }
+                if attempts > 100 && databases[db].volatileCount == databases[db].count { return databases[db][ref].key }
                 expire(db, ref)
                 continue
             }
-            return entry.key
+            return databases[db][ref].key
         }
         return nil
     }
@@ -426,13 +433,12 @@ public final class Keyspace {
                 let sampled = policy.volatileOnly
                     ? database.randomVolatileRef(using: &random) : database.randomRef(using: &random)
                 guard let ref = sampled else { break }
-                let entry = database[ref]
-                // Higher score = better to evict.
+                // Higher score = better to evict. Read from the record, not a materialised entry.
                 let score: Int64
                 switch policy {
-                case .allkeysLRU, .volatileLRU: score = idleSeconds(of: entry)
-                case .allkeysLFU, .volatileLFU: score = 255 - Int64(frequency(of: entry))
-                case .volatileTTL: score = Int64.max - entry.expireAt
+                case .allkeysLRU, .volatileLRU: score = idleSeconds(access: database.access(ref))
+                case .allkeysLFU, .volatileLFU: score = 255 - Int64(frequency(access: database.access(ref)))
+                case .volatileTTL: score = Int64.max - database.expireAt(ref)
                 case .allkeysRandom, .volatileRandom, .noeviction: score = 0
                 }
                 if best == nil || score > best!.score { best = (db, ref, score) }
@@ -476,9 +482,8 @@ public final class Keyspace {
             var index = 0
             while index < databases[db].segmentCount(segment) {
                 let ref = EntryRef(segment: segment, index: index)
-                let entry = databases[db][ref]
                 examined += 1
-                if isExpired(entry) {
+                if isExpired(expireAt: databases[db].expireAt(ref)) {
                     expire(db, ref)
                     removed += 1
                     // The last entry moved into `index`; examine it next.

@@ -154,7 +154,7 @@ enum DebugCommands {
     /// Prints a compact value's elements to standard output, as Redis prints a listpack.
     private static func listpack(_ ctx: inout CommandContext) throws(CommandError) {
         guard let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[2], [.noTouch, .noStats]) else { throw .noSuchKey }
-        let value = ctx.keyspace.entry(ctx.db, ref).value
+        let value = ctx.keyspace.value(ctx.db, ref)
         guard "\(value.encodingName)" == "listpack" else { throw CommandError("ERR Not a listpack encoded object.") }
         var elements: [String] = []
         switch value {

@@ -49,7 +49,7 @@ enum KeyCommands {
             ctx.reply.simpleString("none")
             return
         }
-        ctx.reply.simpleString(ctx.keyspace.entry(ctx.db, ref).value.typeName)
+        ctx.reply.simpleString(ctx.keyspace.value(ctx.db, ref).typeName)
     }
 
     static func rename(_ ctx: inout CommandContext) throws(CommandError) { try rename(&ctx, onlyIfAbsent: false) }
@@ -192,7 +192,7 @@ enum KeyCommands {
             ctx.reply.integer(0)
             return
         }
-        let current = ctx.keyspace.entry(db, ref).expireAt
+        let current = ctx.keyspace.expireAt(db, ref)
         let hasExpire = current != 0
         if (nx && hasExpire) || (xx && !hasExpire) || (gt && (!hasExpire || when <= current)) || (lt && hasExpire && when >= current) {
             ctx.reply.integer(0)
@@ -218,7 +218,7 @@ enum KeyCommands {
             ctx.reply.integer(-2)
             return
         }
-        let expireAt = ctx.keyspace.entry(ctx.db, ref).expireAt
+        let expireAt = ctx.keyspace.expireAt(ctx.db, ref)
         guard expireAt != 0 else {
             ctx.reply.integer(-1)
             return
@@ -235,7 +235,7 @@ enum KeyCommands {
 
     static func persist(_ ctx: inout CommandContext) throws(CommandError) {
         guard let ref = ctx.keyspace.lookupWrite(ctx.db, ctx.args[1]),
-              ctx.keyspace.entry(ctx.db, ref).expireAt != 0 else {
+              ctx.keyspace.expireAt(ctx.db, ref) != 0 else {
             ctx.reply.integer(0)
             return
         }

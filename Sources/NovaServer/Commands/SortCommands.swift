@@ -86,7 +86,7 @@ enum SortCommands {
 
         var value: Value = .list(ListValue())
         if let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[1], ctx.readOptions) {
-            value = ctx.keyspace.entry(ctx.db, ref).value
+            value = ctx.keyspace.value(ctx.db, ref)
             switch value {
             case .list, .set, .zset: break
             default: throw .wrongType
@@ -274,7 +274,7 @@ enum SortCommands {
         key += element.array
         key += pattern[(star + 1)..<(star + 1 + postfixLength)]
         guard let ref = ctx.keyspace.lookupRead(ctx.db, key, ctx.readOptions) else { return nil }
-        let value = ctx.keyspace.entry(ctx.db, ref).value
+        let value = ctx.keyspace.value(ctx.db, ref)
         if fieldLength > 0 {
             guard case .hash(let hash) = value else { return nil }
             return hash.value(Array(pattern[(pattern.count - fieldLength)...]))

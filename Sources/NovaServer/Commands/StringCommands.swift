@@ -70,7 +70,7 @@ enum StringCommands {
 
     /// The string value at `ref`, or WRONGTYPE.
     static func stringValue(_ ctx: CommandContext, _ ref: EntryRef) throws(CommandError) -> Value {
-        let value = ctx.keyspace.entry(ctx.db, ref).value
+        let value = ctx.keyspace.value(ctx.db, ref)
         guard value.isString else { throw .wrongType }
         return value
     }
@@ -223,7 +223,7 @@ enum StringCommands {
             ctx.dirty()
             ctx.modified(ctx.args[1], "expire", .generic)
             ctx.propagate([Array("PEXPIREAT".utf8), ctx.bytes(1), RedisInteger.bytes(expireAt)])
-        } else if options.persist && ctx.keyspace.entry(ctx.db, ref).expireAt != 0 {
+        } else if options.persist && ctx.keyspace.expireAt(ctx.db, ref) != 0 {
             ctx.keyspace.setExpire(ctx.db, ref, 0)
             ctx.dirty()
             ctx.modified(ctx.args[1], "persist", .generic)
@@ -238,7 +238,7 @@ enum StringCommands {
         for index in 1...count {
             if index >= prefetched { prefetched = ctx.prefetchKeys(from: index) }
             if let ref = ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions) {
-                let value = ctx.keyspace.entry(ctx.db, ref).value
+                let value = ctx.keyspace.value(ctx.db, ref)
                 if value.isString {
                     replyString(&ctx, value)
                     continue
@@ -477,7 +477,7 @@ extension StringCommands {
     static func lcs(_ ctx: inout CommandContext) throws(CommandError) {
         // Both keys are looked up before either is checked, as Redis does (hits and misses count both).
         let values = (1...2).map { index in
-            ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions).map { ctx.keyspace.entry(ctx.db, $0).value }
+            ctx.keyspace.lookupRead(ctx.db, ctx.args[index], ctx.readOptions).map { ctx.keyspace.value(ctx.db, $0) }
         }
         guard values.allSatisfy({ $0?.isString ?? true }) else {
             throw CommandError("ERR The specified keys must contain string values")
