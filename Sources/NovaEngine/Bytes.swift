@@ -67,12 +67,6 @@ public struct Bytes: @unchecked Sendable {
         storage = .heap(block, count: offset << 48 | count)
     }
 
-    /// Whether the bytes sit inside a block shared with other contents (a key record).
-    @inlinable
-    var isSharedSlice: Bool {
-        if case .heap(_, let packed) = storage { return packed > Self.countMask }
-        return false
-    }
 
     @usableFromInline
     var storage: Storage
@@ -270,16 +264,6 @@ public struct Bytes: @unchecked Sendable {
         guard case .heap(let buffer, let packed) = storage else { return nil }
         let base = buffer.withUnsafeMutablePointerToElements { UnsafeRawPointer($0) + packed >> 48 }
         return (buffer, UnsafeRawBufferPointer(start: base, count: packed & Self.countMask))
-    }
-
-    /// The address of the heap block (its header, which a reference-counted reply touches first), to
-    /// prefetch it; nil when inline. Reads the reference without retaining it.
-    @inlinable
-    var blockAddress: UnsafeRawPointer? {
-        switch storage {
-        case .inline: return nil
-        case .heap(let buffer, _): return UnsafeRawPointer(Unmanaged.passUnretained(buffer).toOpaque())
-        }
     }
 
     /// Bytes the heap block takes from the allocator (0 when inline, or a slice of a key record, which

@@ -134,20 +134,6 @@ public enum Value: Sendable {
         }
     }
 
-    /// The address of the block a command on this value reads first, to prefetch it: a string's heap
-    /// block, a compact collection's listpack; nil for integers, inline strings and the large forms
-    /// (whose first read is their box, then elements all over).
-    var blockAddress: UnsafeRawPointer? {
-        switch self {
-        case .string(let bytes), .rawString(let bytes): return bytes.blockAddress
-        case .hash(let hash): return hash.compact?.blockAddress
-        case .set(let set): return set.compact?.blockAddress
-        case .zset(let zset): return zset.compact?.blockAddress
-        case .list(let list): return list.compact?.blockAddress
-        case .int, .ownedInt, .stream: return nil
-        }
-    }
-
     /// Heap bytes this value owns, for memory accounting.
     public var footprint: Int {
         switch self {

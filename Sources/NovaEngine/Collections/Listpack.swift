@@ -39,9 +39,6 @@ public struct Listpack: @unchecked Sendable, Equatable {
     /// header, which is also the block's only count, exact.
     public static let maxSafeBytes = 1 << 30
 
-    /// The address of the block (its header line holds the listpack's header and first entries), to
-    /// prefetch it. Reads the reference without retaining it.
-    var blockAddress: UnsafeRawPointer { UnsafeRawPointer(Unmanaged.passUnretained(block).toOpaque()) }
 
     /// An empty listpack.
     public init() {
