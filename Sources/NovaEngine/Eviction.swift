@@ -25,6 +25,32 @@ public enum EvictionPolicy: String, CaseIterable, Sendable {
     public var needsPerKeyClock: Bool { usesLFU || self == .allkeysLRU || self == .volatileLRU }
 }
 
+/// Redis's LRU clock: seconds modulo 2^24 (194 days), the 24 bits a key record keeps of its access
+/// clock; idle times are taken around the wrap as Redis's `estimateObjectIdleTime` does.
+public enum LRU {
+    /// The clock's bits.
+    public static let clockMask: UInt32 = 0xFF_FFFF
+
+    /// The clock at `nowMs`.
+    @inlinable
+    public static func clock(nowMs: Int64) -> UInt32 { UInt32(truncatingIfNeeded: nowMs / 1000) & clockMask }
+
+    /// Seconds between the clock value `access` and `nowMs`.
+    @inlinable
+    public static func idleSeconds(since access: UInt32, nowMs: Int64) -> Int64 {
+        Int64((clock(nowMs: nowMs) &- access) & clockMask)
+    }
+
+    /// The clock value of a key idle for `idle` seconds at `nowMs` (RESTORE IDLETIME, an RDB's idle
+    /// field). An idle time beyond the clock's current value maps to half the wrap away, as Redis's
+    /// `objectSetLRUOrLFU` does.
+    public static func clock(idleSeconds idle: Int64, nowMs: Int64) -> UInt32 {
+        let now = Int64(clock(nowMs: nowMs))
+        let then = now - max(0, idle)
+        return UInt32(truncatingIfNeeded: then >= 0 ? then : (now + Int64(clockMask / 2)) % Int64(clockMask))
+    }
+}
+
 /// Redis's approximated LFU: an 8-bit logarithmic access counter plus the minute (mod 2^16) of its last
 /// decrement, packed into the entry's access clock.
 public enum LFU {

@@ -6,13 +6,16 @@
 ///
 /// | offset | size | field |
 /// |---|---|---|
-/// | 0 | 4 | access clock (LRU seconds or LFU state) |
-/// | 4 | 4 | key length |
-/// | 8 | 1 | payload kind (`Kind`), and in the top bit whether an expiry follows |
-/// | 9 | 3 | string length or element count of an inline payload |
-/// | 12 | 8 | expiry, Unix ms — only for a key with one (a persistent key's record is 8 bytes shorter) |
-/// | 12 or 20 | key length | key |
+/// | 0 | 4 | head: access clock (low 24 bits: LRU seconds or LFU state), payload kind (4 bits), expiry flag |
+/// | 4 | 2 | key length (4 bytes in the stored form, the only one that holds keys of 64 KB or more) |
+/// | 6 | 2 | string length — only for an inline string |
+/// | 6 or 8 | 8 | expiry, Unix ms — only for a key with one (a persistent key's record is 8 bytes shorter) |
+/// | after them | key length | key |
 /// | after the key | | payload |
+///
+/// A key with a compact collection or an integer has a 6-byte header: a listpack's own header counts its
+/// elements (exactly, as no inline listpack reaches the 16-bit count's saturation), so the record does
+/// not repeat it.
 ///
 /// The payload is an integer (8 bytes, unaligned), a string of up to `maxInlineString` bytes, a compact
 /// collection's listpack, or — for everything else (large forms, streams, long strings, strings
@@ -34,46 +37,63 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         case int = 1, ownedInt, string, list, hash, set, intset, zset, stored
     }
 
-    static let keyLengthOffset = 4
-    static let infoOffset = 8
-    static let expireOffset = 12
-    /// The info field's flag for a record with an expiry.
-    static let expiryFlag: UInt32 = 0x80
+    /// The head's bits above the access clock: the kind (4 bits), then the expiry flag.
+    static let accessMask: UInt32 = 0xFF_FFFF
+    static let kindShift: UInt32 = 24
+    static let expiryFlag: UInt32 = 1 << 28
+    /// Where the key length (and an inline string's length above it) starts.
+    static let lengthsOffset = 4
 
     /// The longest string kept inline (longer ones are replied to by reference, which must not pin the
     /// key with them, and gain nothing from sharing the key's block).
     static let maxInlineString = 4095
     /// The largest listpack kept inline: every change to an inline listpack copies it into a new record.
     static let maxInlineListpack = 1 << 16
-    /// The largest element count the 24-bit field holds.
-    static let maxInlineCount = 1 << 24 - 1
-    /// The largest payload offset a `Bytes` slice can express, 15 bits (a string under a key longer than
-    /// this, ~32 KB, is kept in the stored form; so is a listpack, to keep one rule).
+    /// The largest payload offset a `Bytes` slice can express, 15 bits. A longer key (~32 KB) keeps its
+    /// value in the stored form whatever it is (one rule for every kind, which also keeps the key length
+    /// of every other form within its 16 bits).
     static let maxSliceOffset = 1 << 15 - 1
 
     /// Fixed cost of a key besides its record: the table's reference (and its share of unused array
     /// capacity) and its share of the index.
     static let tableCost = 16
 
-    /// The offset of the key after a header with info field `info`.
+    /// The head of a record of `kind`, with an expiry or not, whose access clock is `access`.
     @inline(__always)
-    static func keyOffset(_ info: UInt32) -> Int { info & expiryFlag != 0 ? 20 : 12 }
+    static func head(_ kind: Kind, expiring: Bool, access: UInt32) -> UInt32 {
+        access & accessMask | UInt32(kind.rawValue) << kindShift | (expiring ? expiryFlag : 0)
+    }
 
-    /// The offset of the key for a record with (`expiring`) or without an expiry.
+    /// The kinds whose header is 8 bytes (a 4-byte key length, or a string's length), as a bit set.
+    private static let eightByteHeaders: UInt32 = 1 << UInt32(Kind.string.rawValue) | 1 << UInt32(Kind.stored.rawValue)
+
+    /// Where the expiry (or, without one, the key) starts in a record with head `head`.
     @inline(__always)
-    static func keyOffset(expiring: Bool) -> Int { expiring ? 20 : 12 }
+    static func expireOffset(_ head: UInt32) -> Int {
+        6 + 2 * Int(truncatingIfNeeded: eightByteHeaders >> (head >> kindShift & 0xF) & 1)
+    }
+
+    /// Where the key starts in a record with head `head`.
+    @inline(__always)
+    static func keyOffset(_ head: UInt32) -> Int { expireOffset(head) + (head & expiryFlag != 0 ? 8 : 0) }
+
+    /// The key length in a record with head `head` whose 32 bits at `lengthsOffset` are `lengths`.
+    @inline(__always)
+    static func keyLength(_ head: UInt32, _ lengths: UInt32) -> Int {
+        Int(head >> kindShift & 0xF == UInt32(Kind.stored.rawValue) ? lengths : lengths & 0xFFFF)
+    }
 
     /// The offset of the payload in a record whose elements start at `elements`.
     @inline(__always)
     static func payloadOffset(_ elements: UnsafeMutablePointer<UInt8>) -> Int {
         let raw = UnsafeRawPointer(elements)
-        return keyOffset(raw.load(fromByteOffset: infoOffset, as: UInt32.self))
-            + Int(raw.load(fromByteOffset: keyLengthOffset, as: UInt32.self))
+        let head = raw.load(as: UInt32.self)
+        return keyOffset(head) + keyLength(head, raw.load(fromByteOffset: lengthsOffset, as: UInt32.self))
     }
 
-    /// The info field's kind.
+    /// The head's kind.
     @inline(__always)
-    static func kind(_ info: UInt32) -> Kind { Kind(rawValue: UInt8(truncatingIfNeeded: info & 0x7F)).unsafelyUnwrapped }
+    static func kind(_ head: UInt32) -> Kind { Kind(rawValue: UInt8(truncatingIfNeeded: head >> kindShift & 0xF)).unsafelyUnwrapped }
 
     deinit {
         guard kind == .stored else { return }
@@ -85,34 +105,41 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
     /// How a value is laid out after a key of `keyLength` bytes.
     struct Plan {
         var kind: Kind
-        /// The 24-bit field: a string's length or a compact collection's element count.
-        var small = 0
+        /// An inline string's length (the header's 16 bits after the key length).
+        var stringLength = 0
         /// The number of element bytes the record needs.
         var size: Int
     }
 
     static func plan(keyLength: Int, expiring: Bool, value: Value) -> Plan {
-        let payload = keyOffset(expiring: expiring) + keyLength
-        let sliceable = payload <= maxSliceOffset
-        func listpack(_ kind: Kind, _ compact: Listpack?, _ count: Int) -> Plan? {
-            guard sliceable, let compact, count <= maxInlineCount else { return nil }
-            let bytes = compact.byteCount
-            return bytes <= maxInlineListpack ? Plan(kind: kind, small: count, size: payload + bytes) : nil
+        /// The plan for an inline payload of `kind` and `bytes`, if the key leaves it sliceable.
+        func inline(_ kind: Kind, _ bytes: Int, stringLength: Int = 0) -> Plan? {
+            let payload = keyOffset(head(kind, expiring: expiring, access: 0)) + keyLength
+            return payload <= maxSliceOffset ? Plan(kind: kind, stringLength: stringLength, size: payload + bytes) : nil
         }
-        let inline: Plan?
+        /// A listpack goes inline when its header counts its `entries` exactly (the record reads the
+        /// count there) and it is small enough to copy on every change.
+        func listpack(_ kind: Kind, _ compact: Listpack?, entries: Int) -> Plan? {
+            guard let compact, compact.headerCount == entries else { return nil }
+            let bytes = compact.byteCount
+            return bytes <= maxInlineListpack ? inline(kind, bytes) : nil
+        }
+        let planned: Plan?
         switch value {
-        case .int: inline = Plan(kind: .int, size: payload + 8)
-        case .ownedInt: inline = Plan(kind: .ownedInt, size: payload + 8)
+        case .int: planned = inline(.int, 8)
+        case .ownedInt: planned = inline(.ownedInt, 8)
         case .string(let bytes):
             let count = bytes.count
-            inline = sliceable && count <= maxInlineString ? Plan(kind: .string, small: count, size: payload + count) : nil
-        case .list(let list): inline = listpack(.list, list.compact, list.count)
-        case .hash(let hash): inline = listpack(.hash, hash.compact, hash.count)
-        case .set(let set): inline = listpack(set.isIntset ? .intset : .set, set.compact, set.count)
-        case .zset(let zset): inline = listpack(.zset, zset.compact, zset.count)
-        case .rawString, .stream: inline = nil
+            planned = count <= maxInlineString ? inline(.string, count, stringLength: count) : nil
+        case .list(let list): planned = listpack(.list, list.compact, entries: list.count)
+        case .hash(let hash): planned = listpack(.hash, hash.compact, entries: 2 * hash.count)
+        case .set(let set): planned = listpack(set.isIntset ? .intset : .set, set.compact, entries: set.count)
+        case .zset(let zset): planned = listpack(.zset, zset.compact, entries: 2 * zset.count)
+        case .rawString, .stream: planned = nil
         }
-        return inline ?? Plan(kind: .stored, size: storedOffset(payload) + MemoryLayout<Value>.size)
+        if let planned { return planned }
+        let payload = keyOffset(head(.stored, expiring: expiring, access: 0)) + keyLength
+        return Plan(kind: .stored, size: storedOffset(payload) + MemoryLayout<Value>.size)
     }
 
     /// Whether `value` under `record`'s key is kept in the stored form (outside the payload): at once
@@ -138,20 +165,27 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         let record = unsafeDowncast(create(minimumCapacity: plan.size) { _ in () }, to: KeyRecord.self)
         record.withUnsafeMutablePointerToElements { elements in
             let raw = UnsafeMutableRawPointer(elements)
-            raw.storeBytes(of: access, as: UInt32.self)
-            raw.storeBytes(of: UInt32(key.count), toByteOffset: keyLengthOffset, as: UInt32.self)
-            if expiring { raw.storeBytes(of: expireAt, toByteOffset: expireOffset, as: Int64.self) }
-            let keyOffset = keyOffset(expiring: expiring)
+            let head = head(plan.kind, expiring: expiring, access: access)
+            raw.storeBytes(of: head, as: UInt32.self)
+            if plan.kind == .stored {
+                raw.storeBytes(of: UInt32(key.count), toByteOffset: lengthsOffset, as: UInt32.self)
+            } else {
+                raw.storeBytes(of: UInt16(key.count), toByteOffset: lengthsOffset, as: UInt16.self)
+                if plan.kind == .string {
+                    raw.storeBytes(of: UInt16(plan.stringLength), toByteOffset: lengthsOffset + 2, as: UInt16.self)
+                }
+            }
+            if expiring { raw.storeBytes(of: expireAt, toByteOffset: expireOffset(head), as: Int64.self) }
+            let keyOffset = keyOffset(head)
             if !key.isEmpty { (raw + keyOffset).copyMemory(from: key.baseAddress!, byteCount: key.count) }
-            writePayload(value, plan, raw, expiring: expiring, keyOffset + key.count)
+            writePayload(value, plan, raw, keyOffset + key.count)
         }
         return record
     }
 
-    /// Writes the info field and payload of `value`, laid out by `plan`, at `payload`.
-    private static func writePayload(_ value: Value, _ plan: Plan, _ raw: UnsafeMutableRawPointer, expiring: Bool, _ payload: Int) {
-        let info = UInt32(plan.kind.rawValue) | (expiring ? expiryFlag : 0) | UInt32(plan.small) << 8
-        raw.storeBytes(of: info, toByteOffset: infoOffset, as: UInt32.self)
+    /// Writes the payload of `value`, laid out by `plan`, at `payload` (the header says its kind and
+    /// length already).
+    private static func writePayload(_ value: Value, _ plan: Plan, _ raw: UnsafeMutableRawPointer, _ payload: Int) {
         func copy(_ bytes: UnsafeRawBufferPointer) {
             if !bytes.isEmpty { (raw + payload).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
         }
@@ -191,7 +225,7 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
                         pointer.pointee = value
                         return value.footprint - before
                     }
-                    writePayload(value, plan, UnsafeMutableRawPointer(elements), expiring: expiring, payloadOffset(elements))
+                    writePayload(value, plan, UnsafeMutableRawPointer(elements), payloadOffset(elements))
                     return 0
                 }
             }
@@ -208,13 +242,18 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         withUnsafeMutablePointerToElements { UnsafeRawPointer($0).load(fromByteOffset: offset, as: T.self) }
     }
 
+    /// The head: access clock, kind and expiry flag.
+    @inline(__always)
+    private var head: UInt32 { field(0, UInt32.self) }
+
     /// Expiry as Unix time in milliseconds; 0 when persistent.
     @usableFromInline
     var expireAt: Int64 {
         withUnsafeMutablePointerToElements { elements in
             let raw = UnsafeRawPointer(elements)
-            guard raw.load(fromByteOffset: Self.infoOffset, as: UInt32.self) & Self.expiryFlag != 0 else { return 0 }
-            return raw.loadUnaligned(fromByteOffset: Self.expireOffset, as: Int64.self)
+            let head = raw.load(as: UInt32.self)
+            guard head & Self.expiryFlag != 0 else { return 0 }
+            return raw.loadUnaligned(fromByteOffset: Self.expireOffset(head), as: Int64.self)
         }
     }
 
@@ -224,7 +263,8 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         let had = self.expireAt != 0
         if unique && had && expireAt != 0 {
             withUnsafeMutablePointerToElements {
-                UnsafeMutableRawPointer($0).storeBytes(of: expireAt, toByteOffset: Self.expireOffset, as: Int64.self)
+                let raw = UnsafeMutableRawPointer($0)
+                raw.storeBytes(of: expireAt, toByteOffset: Self.expireOffset(raw.load(as: UInt32.self)), as: Int64.self)
             }
             return self
         }
@@ -233,26 +273,31 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
     }
 
     /// The key's length in bytes.
-    var keyLength: Int { Int(field(Self.keyLengthOffset, UInt32.self)) }
+    var keyLength: Int { Self.keyLength(head, field(Self.lengthsOffset, UInt32.self)) }
 
-    /// The access clock. Set only on a record held by its table alone.
+    /// The access clock: its low 24 bits (`LRU.clockMask`; an LFU state fits them). Set only on a
+    /// record held by its table alone.
     @usableFromInline
     var access: UInt32 {
-        get { field(0, UInt32.self) }
-        set { withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0).storeBytes(of: newValue, as: UInt32.self) } }
+        get { head & Self.accessMask }
+        set {
+            withUnsafeMutablePointerToElements {
+                let raw = UnsafeMutableRawPointer($0)
+                raw.storeBytes(of: raw.load(as: UInt32.self) & ~Self.accessMask | newValue & Self.accessMask, as: UInt32.self)
+            }
+        }
     }
 
-    var kind: Kind { Self.kind(field(Self.infoOffset, UInt32.self)) }
+    var kind: Kind { Self.kind(head) }
 
     /// The element bytes in use: header, key and payload.
     var elementSize: Int {
         withUnsafeMutablePointerToElements { elements in
             let raw = UnsafeRawPointer(elements)
-            let info = raw.load(fromByteOffset: Self.infoOffset, as: UInt32.self)
             let payload = Self.payloadOffset(elements)
-            switch Self.kind(info) {
+            switch Self.kind(raw.load(as: UInt32.self)) {
             case .int, .ownedInt: return payload + 8
-            case .string: return payload + Int(info >> 8)
+            case .string: return payload + Int(raw.load(fromByteOffset: Self.lengthsOffset + 2, as: UInt16.self))
             case .list, .hash, .set, .intset, .zset:
                 return payload + Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: payload, as: UInt32.self)))
             case .stored: return Self.storedOffset(payload) + MemoryLayout<Value>.size
@@ -269,9 +314,9 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
     func withKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeMutablePointerToElements { elements in
             let raw = UnsafeRawPointer(elements)
-            let length = Int(raw.load(fromByteOffset: Self.keyLengthOffset, as: UInt32.self))
-            let start = Self.keyOffset(raw.load(fromByteOffset: Self.infoOffset, as: UInt32.self))
-            return try body(UnsafeRawBufferPointer(start: elements + start, count: length))
+            let head = raw.load(as: UInt32.self)
+            let length = Self.keyLength(head, raw.load(fromByteOffset: Self.lengthsOffset, as: UInt32.self))
+            return try body(UnsafeRawBufferPointer(start: elements + Self.keyOffset(head), count: length))
         }
     }
 
@@ -281,18 +326,20 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
     var value: Value {
         withUnsafeMutablePointerToElements { elements -> Value in
             let raw = UnsafeRawPointer(elements)
-            let info = raw.load(fromByteOffset: Self.infoOffset, as: UInt32.self)
-            let small = Int(info >> 8)
             let payload = Self.payloadOffset(elements)
-            switch Self.kind(info) {
+            /// The element count in an inline listpack's header.
+            var entries: Int { Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: payload + 4, as: UInt16.self))) }
+            switch Self.kind(raw.load(as: UInt32.self)) {
             case .int: return .int(raw.loadUnaligned(fromByteOffset: payload, as: Int64.self))
             case .ownedInt: return .ownedInt(raw.loadUnaligned(fromByteOffset: payload, as: Int64.self))
-            case .string: return .string(Bytes(sharing: self, offset: payload, count: small))
-            case .list: return .list(ListValue(compact: Listpack(inRecord: self), count: small))
-            case .hash: return .hash(HashValue(compact: Listpack(inRecord: self), count: small))
-            case .set: return .set(SetValue(compact: Listpack(inRecord: self), count: small, isIntset: false))
-            case .intset: return .set(SetValue(compact: Listpack(inRecord: self), count: small, isIntset: true))
-            case .zset: return .zset(SortedSetValue(compact: Listpack(inRecord: self), count: small))
+            case .string:
+                let count = Int(raw.load(fromByteOffset: Self.lengthsOffset + 2, as: UInt16.self))
+                return .string(Bytes(sharing: self, offset: payload, count: count))
+            case .list: return .list(ListValue(compact: Listpack(inRecord: self), count: entries))
+            case .hash: return .hash(HashValue(compact: Listpack(inRecord: self), count: entries / 2))
+            case .set: return .set(SetValue(compact: Listpack(inRecord: self), count: entries, isIntset: false))
+            case .intset: return .set(SetValue(compact: Listpack(inRecord: self), count: entries, isIntset: true))
+            case .zset: return .zset(SortedSetValue(compact: Listpack(inRecord: self), count: entries / 2))
             case .stored: return storedValuePointer(elements).pointee
             }
         }
@@ -308,7 +355,7 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
             }
         case (.string, .string(let bytes)):
             guard case .heap(let block, _) = bytes.storage else { return false }
-            return block === self && bytes.count == Int(field(Self.infoOffset, UInt32.self) >> 8)
+            return block === self && bytes.count == Int(field(Self.lengthsOffset + 2, UInt16.self))
         case (.list, .list(let list)): return list.compact?.isPayload(of: self) == true
         case (.hash, .hash(let hash)): return hash.compact?.isPayload(of: self) == true
         case (.set, .set(let set)), (.intset, .set(let set)): return set.compact?.isPayload(of: self) == true

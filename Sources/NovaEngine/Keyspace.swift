@@ -78,7 +78,7 @@ public final class Keyspace {
 
     /// The access clock value for a key created or touched now.
     public var freshAccess: UInt32 {
-        evictionPolicy.usesLFU ? LFU.initial(nowMs: now) : UInt32(truncatingIfNeeded: now / 1000)
+        evictionPolicy.usesLFU ? LFU.initial(nowMs: now) : LRU.clock(nowMs: now)
     }
 
     /// Updates the access clock (`database` is the caller's reference, so that a read loads it once).
@@ -88,7 +88,7 @@ public final class Keyspace {
         if evictionPolicy.usesLFU {
             state = LFU.touched(access, nowMs: now, logFactor: lfuLogFactor, decayTime: lfuDecayTime, using: &random)
         } else {
-            state = UInt32(truncatingIfNeeded: now / 1000)
+            state = LRU.clock(nowMs: now)
         }
         // Most reads leave the clock as it was (same second, counter not incremented): no write then.
         if state != access { database.setAccess(ref, state) }
@@ -97,7 +97,7 @@ public final class Keyspace {
     /// Seconds since the key was last accessed (OBJECT IDLETIME).
     public func idleSeconds(of entry: Entry) -> Int64 { idleSeconds(access: entry.access) }
 
-    func idleSeconds(access: UInt32) -> Int64 { max(0, now / 1000 - Int64(access)) }
+    func idleSeconds(access: UInt32) -> Int64 { LRU.idleSeconds(since: access, nowMs: now) }
 
     /// The key's LFU counter after decay (OBJECT FREQ).
     public func frequency(of entry: Entry) -> Int { frequency(access: entry.access) }

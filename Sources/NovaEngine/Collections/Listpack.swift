@@ -69,12 +69,23 @@ public struct Listpack: @unchecked Sendable, Equatable {
         guard offset == data.count - 1 else { return nil }
         let declared = Int(data[4]) | Int(data[5]) << 8
         guard declared == Self.unknownCount || declared == elements else { return nil }
+        if elements < Self.unknownCount && declared != elements {  // a saturated count made exact again
+            block.withUnsafeMutablePointerToElements { $0[4] = UInt8(elements & 0xFF); $0[5] = UInt8(elements >> 8) }
+        }
     }
 
     /// The total size in bytes (`lpBytes`), read from the header.
     @inline(__always)
     public var byteCount: Int {
         block.withUnsafeMutablePointerToElements { Int(UInt32(littleEndian: UnsafeRawPointer(start($0)).loadUnaligned(as: UInt32.self))) }
+    }
+
+    /// The element count in the header (`lpLength`'s stored field): exact below `unknownCount`, where it
+    /// saturates.
+    var headerCount: Int {
+        block.withUnsafeMutablePointerToElements {
+            Int(UInt16(littleEndian: UnsafeRawPointer(start($0)).loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+        }
     }
 
     /// The whole listpack as an array (RDB, tests).

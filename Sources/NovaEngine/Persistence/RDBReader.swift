@@ -215,8 +215,8 @@ public struct RDBReader {
                 if databases[db].find(keyBytes) != nil {
                     throw RDBError("RDB has duplicated key '\(keyBytes)' in DB \(db)", offset: keyOffset)
                 }
-                var access: UInt32 = clock == .lfu ? LFU.initial(nowMs: now) : UInt32(truncatingIfNeeded: now / 1000)
-                if clock == .lru, let idle { access = UInt32(truncatingIfNeeded: max(0, now / 1000 - idle)) }
+                var access: UInt32 = clock == .lfu ? LFU.initial(nowMs: now) : LRU.clock(nowMs: now)
+                if clock == .lru, let idle { access = LRU.clock(idleSeconds: idle, nowMs: now) }
                 if clock == .lfu, let frequency { access = (access & ~0xFF) | UInt32(frequency) }
                 databases[db].insert(Entry(key: keyBytes, value: value, expireAt: expireAt, access: access))
                 keysLoaded += 1

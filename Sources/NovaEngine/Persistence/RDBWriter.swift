@@ -165,7 +165,7 @@ public struct RDBWriter {
         case .none: break
         case .lru:
             byte(RDBFormat.opIdle)
-            length(Int(max(0, now / 1000 - Int64(entry.access))))
+            length(Int(LRU.idleSeconds(since: entry.access, nowMs: now)))
         case .lfu:
             byte(RDBFormat.opFreq)
             byte(UInt8(entry.access & 0xFF))

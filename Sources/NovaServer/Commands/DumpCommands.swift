@@ -74,7 +74,7 @@ enum DumpCommands {
         if ctx.keyspace.evictionPolicy.usesLFU {
             if let frequency { access = (access & ~0xFF) | UInt32(frequency) }
         } else if let idle {
-            access = UInt32(truncatingIfNeeded: max(0, ctx.now / 1000 - idle))
+            access = LRU.clock(idleSeconds: idle, nowMs: ctx.now)
         }
         ctx.keyspace.insert(db, entry: Entry(key: Bytes(key), value: value, expireAt: ttl, access: access))
         ctx.server.signalKeyReady(db, key)
