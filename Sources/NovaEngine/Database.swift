@@ -132,15 +132,25 @@ public final class Database {
     /// Adds a key that is not present, whose hash the caller already computed.
     @discardableResult
     public func insert(_ entry: Entry, hash: UInt64) -> EntryRef {
+        insert(entry.key.withBytes { KeyRecord.make(key: $0, value: entry.value, expireAt: entry.expireAt, access: entry.access) }, hash: hash)
+    }
+
+    /// Adds a key that is not present holding the string `bytes` (copied once, into the key's record;
+    /// never an integer's digits, which are `Value.int`), whose hash the caller already computed.
+    func insert(key: UnsafeRawBufferPointer, string bytes: UnsafeRawBufferPointer, expireAt: Int64, access: UInt32, hash: UInt64) -> EntryRef {
+        insert(KeyRecord.make(key: key, string: bytes, expireAt: expireAt, access: access), hash: hash)
+    }
+
+    private func insert(_ record: KeyRecord, hash: UInt64) -> EntryRef {
         let segment = Self.segment(of: hash)
-        let record = entry.key.withBytes { KeyRecord.make(key: $0, value: entry.value, expireAt: entry.expireAt, access: entry.access) }
+        let expireAt = record.expireAt
         let index = segments[segment].insert(record, hash: hash)
         count += 1
         footprint += record.footprint
-        if entry.expireAt != 0 {
+        if expireAt != 0 {
             volatileCount += 1
             volatileBySegment[segment] += 1
-            expireSum += Double(entry.expireAt)
+            expireSum += Double(expireAt)
         }
         return EntryRef(segment: segment, index: index)
     }
@@ -167,6 +177,15 @@ public final class Database {
         footprint += segments[ref.segment].update(at: ref.index) { record in
             let unique = isKnownUniquelyReferenced(&record)
             return KeyRecord.replaceValue(&record, with: value, unique: unique)
+        }
+    }
+
+    /// Replaces the value at `ref` with the string `bytes` (as `insert(key:string:...)`), keeping the
+    /// key's expiry.
+    func setString(_ ref: EntryRef, _ bytes: UnsafeRawBufferPointer) {
+        footprint += segments[ref.segment].update(at: ref.index) { record in
+            let unique = isKnownUniquelyReferenced(&record)
+            return KeyRecord.replaceValue(&record, withString: bytes, unique: unique)
         }
     }
 

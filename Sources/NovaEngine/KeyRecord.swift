@@ -128,9 +128,7 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         switch value {
         case .int: planned = inline(.int, 8)
         case .ownedInt: planned = inline(.ownedInt, 8)
-        case .string(let bytes):
-            let count = bytes.count
-            planned = count <= maxInlineString ? inline(.string, count, stringLength: count) : nil
+        case .string(let bytes): planned = stringPlan(keyLength: keyLength, expiring: expiring, count: bytes.count)
         case .list(let list): planned = listpack(.list, list.compact, entries: list.count)
         case .hash(let hash): planned = listpack(.hash, hash.compact, entries: 2 * hash.count)
         case .set(let set): planned = listpack(set.isIntset ? .intset : .set, set.compact, entries: set.count)
@@ -140,6 +138,15 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         if let planned { return planned }
         let payload = keyOffset(head(.stored, expiring: expiring, access: 0)) + keyLength
         return Plan(kind: .stored, size: storedOffset(payload) + MemoryLayout<Value>.size)
+    }
+
+    /// The plan for an inline string of `count` bytes, or nil when it is too long or the key leaves no
+    /// room for its offset (then it is a stored value).
+    @inline(__always)
+    static func stringPlan(keyLength: Int, expiring: Bool, count: Int) -> Plan? {
+        let payload = keyOffset(head(.string, expiring: expiring, access: 0)) + keyLength
+        return count <= maxInlineString && payload <= maxSliceOffset
+            ? Plan(kind: .string, stringLength: count, size: payload + count) : nil
     }
 
     /// Whether `value` under `record`'s key is kept in the stored form (outside the payload): at once
@@ -160,8 +167,31 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
 
     /// A record for `key` holding `value`.
     static func make(key: UnsafeRawBufferPointer, value: Value, expireAt: Int64, access: UInt32) -> KeyRecord {
+        let plan = plan(keyLength: key.count, expiring: expireAt != 0, value: value)
+        return make(key: key, plan: plan, expireAt: expireAt, access: access) { raw, payload in
+            writePayload(value, plan, raw, payload)
+        }
+    }
+
+    /// A record for `key` holding the string `bytes` (not an integer's digits: those are `Value.int`),
+    /// copied once, straight from where they are (a command's argument).
+    static func make(key: UnsafeRawBufferPointer, string bytes: UnsafeRawBufferPointer, expireAt: Int64, access: UInt32) -> KeyRecord {
+        guard let plan = stringPlan(keyLength: key.count, expiring: expireAt != 0, count: bytes.count) else {
+            return make(key: key, value: .string(Bytes(bytes)), expireAt: expireAt, access: access)
+        }
+        return make(key: key, plan: plan, expireAt: expireAt, access: access) { raw, payload in
+            if !bytes.isEmpty { (raw + payload).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        }
+    }
+
+    /// A record laid out by `plan`: the header and key written here, the payload by `writePayload`
+    /// (given the elements and the payload's offset).
+    @inline(__always)
+    private static func make(
+        key: UnsafeRawBufferPointer, plan: Plan, expireAt: Int64, access: UInt32,
+        writePayload: (UnsafeMutableRawPointer, Int) -> Void
+    ) -> KeyRecord {
         let expiring = expireAt != 0
-        let plan = plan(keyLength: key.count, expiring: expiring, value: value)
         let record = unsafeDowncast(create(minimumCapacity: plan.size) { _ in () }, to: KeyRecord.self)
         record.withUnsafeMutablePointerToElements { elements in
             let raw = UnsafeMutableRawPointer(elements)
@@ -178,7 +208,7 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
             if expiring { raw.storeBytes(of: expireAt, toByteOffset: expireOffset(head), as: Int64.self) }
             let keyOffset = keyOffset(head)
             if !key.isEmpty { (raw + keyOffset).copyMemory(from: key.baseAddress!, byteCount: key.count) }
-            writePayload(value, plan, raw, keyOffset + key.count)
+            writePayload(raw, keyOffset + key.count)
         }
         return record
     }
@@ -232,6 +262,24 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         }
         let before = record.footprint
         record = record.remade(with: value)
+        return record.footprint - before
+    }
+
+    /// Puts the string `bytes` in `record` (as `replaceValue` does with a `Value`): copied over the
+    /// payload when `unique` and it is an inline string of the same length, else into a new record.
+    static func replaceValue(_ record: inout KeyRecord, withString bytes: UnsafeRawBufferPointer, unique: Bool) -> Int {
+        if unique && record.kind == .string {
+            let fits = record.withUnsafeMutablePointerToElements { elements in
+                let raw = UnsafeMutableRawPointer(elements)
+                guard Int(raw.load(fromByteOffset: lengthsOffset + 2, as: UInt16.self)) == bytes.count else { return false }
+                if !bytes.isEmpty { (raw + payloadOffset(elements)).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+                return true
+            }
+            if fits { return 0 }
+        }
+        let before = record.footprint
+        let (expireAt, access) = (record.expireAt, record.access)
+        record = record.withKeyBytes { KeyRecord.make(key: $0, string: bytes, expireAt: expireAt, access: access) }
         return record.footprint - before
     }
 

@@ -235,36 +235,70 @@ public final class Keyspace {
         _ db: Int, _ key: some ContiguousBytes, _ value: Value, expireAt: Int64 = 0, keepTTL: Bool = false,
         condition: SetCondition = .always
     ) -> EntryRef? {
-        withDatabase(db) { database in key.withBytes { raw -> EntryRef? in
-            let hash = KeyHashing.hash(raw)
-            var found = database.find(raw: raw, hash: hash)
-            if let ref = found {
-                let expiry = database.expireAt(ref)
-                if expiry != 0 && now > expiry && !expiryPaused {
-                    if deletionsPaused {
-                        // The dead key keeps its slot: overwrite it as a new key.
-                        guard condition != .ifPresent else { return nil }
-                        database.setValue(ref, value)
-                        database.setExpire(ref, expireAt)
-                        touch(database, ref)
-                        return ref
-                    }
-                    expire(db, ref)
-                    found = nil
-                }
-            }
-            if let ref = found {
-                guard condition != .ifAbsent else { return nil }
-                database.setValue(ref, value)
-                if !keepTTL { database.setExpire(ref, expireAt) }
-                touch(database, ref)
-                return ref
-            }
-            guard condition != .ifPresent else { return nil }
-            let ref = database.insert(Entry(key: Bytes(raw), value: value, expireAt: expireAt, access: freshAccess), hash: hash)
-            insertionObserver?(db, Bytes(raw))
-            return ref
+        withDatabase(db) { database in key.withBytes { raw in
+            store(db, database, raw, expireAt: expireAt, keepTTL: keepTTL, condition: condition,
+                  replace: { database.setValue($0, value) },
+                  insert: { database.insert(Entry(key: Bytes(raw), value: value, expireAt: expireAt, access: freshAccess), hash: $0) })
         } }
+    }
+
+    /// Stores the string `bytes` under `key` as SET does (see `set`): an integer's digits become an
+    /// integer value (`Value.string(from:sharesIntegers:)`), and a longer string is copied once, from
+    /// `bytes` straight into the key's record, rather than first into a value of its own.
+    @discardableResult
+    public func setString(
+        _ db: Int, _ key: some ContiguousBytes, _ bytes: some ContiguousBytes, sharesIntegers: Bool = true,
+        expireAt: Int64 = 0, keepTTL: Bool = false, condition: SetCondition = .always
+    ) -> EntryRef? {
+        bytes.withBytes { string in
+            // Short strings (integers among them) are values without an allocation of their own.
+            if string.count <= Bytes.inlineCapacity {
+                return set(db, key, Value.string(from: string, sharesIntegers: sharesIntegers), expireAt: expireAt,
+                           keepTTL: keepTTL, condition: condition)
+            }
+            return withDatabase(db) { database in key.withBytes { raw in
+                store(db, database, raw, expireAt: expireAt, keepTTL: keepTTL, condition: condition,
+                      replace: { database.setString($0, string) },
+                      insert: { database.insert(key: raw, string: string, expireAt: expireAt, access: freshAccess, hash: $0) })
+            } }
+        }
+    }
+
+    /// SET's rules around the two ways of writing a value: `replace` (the value of the key at a ref)
+    /// and `insert` (a new key, given its hash).
+    @inline(__always)
+    private func store(
+        _ db: Int, _ database: Database, _ raw: UnsafeRawBufferPointer, expireAt: Int64, keepTTL: Bool,
+        condition: SetCondition, replace: (EntryRef) -> Void, insert: (UInt64) -> EntryRef
+    ) -> EntryRef? {
+        let hash = KeyHashing.hash(raw)
+        var found = database.find(raw: raw, hash: hash)
+        if let ref = found {
+            let expiry = database.expireAt(ref)
+            if expiry != 0 && now > expiry && !expiryPaused {
+                if deletionsPaused {
+                    // The dead key keeps its slot: overwrite it as a new key.
+                    guard condition != .ifPresent else { return nil }
+                    replace(ref)
+                    database.setExpire(ref, expireAt)
+                    touch(database, ref)
+                    return ref
+                }
+                expire(db, ref)
+                found = nil
+            }
+        }
+        if let ref = found {
+            guard condition != .ifAbsent else { return nil }
+            replace(ref)
+            if !keepTTL { database.setExpire(ref, expireAt) }
+            touch(database, ref)
+            return ref
+        }
+        guard condition != .ifPresent else { return nil }
+        let ref = insert(hash)
+        insertionObserver?(db, Bytes(raw))
+        return ref
     }
 
     /// Calls `body` with the value at `ref` without copying it.

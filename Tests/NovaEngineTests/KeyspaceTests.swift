@@ -61,6 +61,48 @@ struct KeyspaceTests {
         #expect(keyspace.databases[0].volatileCount == 0)
     }
 
+    func stringValue(in snapshot: DatabaseSnapshot, _ name: [UInt8]) -> [UInt8]? {
+        var found: [UInt8]?
+        snapshot.forEach { entry in if entry.key == Bytes(name) { found = entry.value.withStringBytes { Array($0) } } }
+        return found
+    }
+
+    /// SET's direct path (the argument's bytes copied straight into the key's record) stores exactly
+    /// what storing `Value.string(from:)` stores: same value, encoding and expiry, an exact footprint, for every
+    /// length around the inline limits, over absent keys and over keys of the same or another length,
+    /// and it never writes into a record a snapshot still holds.
+    @Test func setStringStoresWhatSetStores() throws {
+        let direct = Keyspace(databaseCount: 1, now: 0)
+        let viaValue = Keyspace(databaseCount: 1, now: 0)
+        let lengths = [0, 1, 5, 20, 22, 23, 100, 4095, 4096, 10_000]
+        var step = 0
+        for first in lengths {
+            for second in lengths + [first] {
+                step += 1
+                let name = key("key\(step % 7)")
+                for (index, length) in [first, second].enumerated() {
+                    let text = length == 5 ? key("12345") : Array(repeating: UInt8(65 + (step + index) % 26), count: length)
+                    let expireAt: Int64 = index == 0 ? 0 : Int64(1000 + step)
+                    let snapshot = direct.databases[0].snapshot()
+                    let before = stringValue(in: snapshot, name)
+                    direct.setString(0, name, text, expireAt: expireAt, keepTTL: step % 3 == 0)
+                    viaValue.set(0, name, Value.string(from: text), expireAt: expireAt, keepTTL: step % 3 == 0)
+                    let mine = direct.entry(0, try #require(direct.lookupWrite(0, name)))
+                    let theirs = viaValue.entry(0, try #require(viaValue.lookupWrite(0, name)))
+                    #expect(mine.value.withStringBytes { Array($0) } == text, "step \(step)")
+                    #expect("\(mine.value.encodingName)" == "\(theirs.value.encodingName)" && mine.expireAt == theirs.expireAt)
+                    var recorded = 0  // (not compared with the other keyspace's: a heap block's capacity depends on the heap)
+                    direct.databases[0].snapshot().forEach { recorded += $0.footprint }
+                    #expect(direct.footprint == recorded, "step \(step), lengths \(first), \(second)")
+                    #expect(stringValue(in: snapshot, name) == before, "the snapshot keeps its value")
+                }
+            }
+        }
+        #expect(direct.setString(0, key("key1"), Array(repeating: UInt8(1), count: 50), condition: .ifAbsent) == nil)
+        #expect(direct.setString(0, key("absent"), Array(repeating: UInt8(1), count: 50), condition: .ifPresent) == nil)
+        #expect(direct.keyCount == viaValue.keyCount)
+    }
+
     @Test func footprintFollowsValues() throws {
         let keyspace = Keyspace(databaseCount: 1, now: 0)
         #expect(keyspace.footprint == 0)

@@ -128,9 +128,9 @@ enum StringCommands {
         let condition: Keyspace.SetCondition = options.nx ? .ifAbsent : (options.xx ? .ifPresent : .always)
         // An EXAT/PXAT in the past stores a key that is already expired, as Redis 7.0 does: no reader ever
         // sees it, and it is counted as expired when the next access or the active cycle removes it.
-        let stored = ctx.keyspace.set(
-            ctx.db, ctx.args[key], Value.string(from: ctx.args[value], sharesIntegers: ctx.sharesIntegers), expireAt: expireAt, keepTTL: options.keepTTL,
-            condition: condition)
+        let stored = ctx.keyspace.setString(
+            ctx.db, ctx.args[key], ctx.args[value], sharesIntegers: ctx.sharesIntegers, expireAt: expireAt,
+            keepTTL: options.keepTTL, condition: condition)
         guard stored != nil else {
             if !options.get {
                 if let abortReply { ctx.reply.integer(abortReply) } else { ctx.reply.null() }
@@ -184,7 +184,7 @@ enum StringCommands {
 
     static func getset(_ ctx: inout CommandContext) throws(CommandError) {
         try replyGet(&ctx, key: 1)
-        ctx.keyspace.set(ctx.db, ctx.args[1], Value.string(from: ctx.args[2], sharesIntegers: ctx.sharesIntegers))
+        ctx.keyspace.setString(ctx.db, ctx.args[1], ctx.args[2], sharesIntegers: ctx.sharesIntegers)
         ctx.dirty()
         ctx.modified(ctx.args[1], "set", .string)
     }
@@ -253,7 +253,7 @@ enum StringCommands {
         var prefetched = 1
         for index in stride(from: 1, to: ctx.args.count, by: 2) {
             if index >= prefetched { prefetched = ctx.prefetchKeys(from: index, step: 2) }
-            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1], sharesIntegers: ctx.sharesIntegers))
+            ctx.keyspace.setString(ctx.db, ctx.args[index], ctx.args[index + 1], sharesIntegers: ctx.sharesIntegers)
             ctx.modified(ctx.args[index], "set", .string)
         }
         ctx.dirty((ctx.args.count - 1) / 2)
@@ -267,7 +267,7 @@ enum StringCommands {
             return
         }
         for index in stride(from: 1, to: ctx.args.count, by: 2) {
-            ctx.keyspace.set(ctx.db, ctx.args[index], Value.string(from: ctx.args[index + 1], sharesIntegers: ctx.sharesIntegers))
+            ctx.keyspace.setString(ctx.db, ctx.args[index], ctx.args[index + 1], sharesIntegers: ctx.sharesIntegers)
             ctx.modified(ctx.args[index], "set", .string)
         }
         ctx.dirty((ctx.args.count - 1) / 2)
