@@ -28,8 +28,8 @@ struct CacheManagerClusterTests {
         let raw = try RedisClusterClient(url: cluster.url)
         defer { a.shutdown(); b.shutdown(); raw.shutdown() }
         #expect(a.configuration.cluster?.seeds.count == 6)
-        #expect(await a.waitUntilReady(timeout: .seconds(10)) == .available)
-        #expect(await b.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await a.waitUntilReady(timeout: .seconds(30)) == .available)
+        #expect(await b.waitUntilReady(timeout: .seconds(30)) == .available)
 
         let keys = (0..<60).map { "customer:\($0)" }
         for (index, key) in keys.enumerated() { try await a.set(key, "v\(index)", tags: index % 2 == 0 ? ["even"] : ["odd"]) }
@@ -96,8 +96,8 @@ struct CacheManagerClusterTests {
         let other = try makeClusterManager(cluster)
         let raw = try RedisClusterClient(url: cluster.url)
         defer { cache.shutdown(); other.shutdown(); raw.shutdown() }
-        #expect(await cache.waitUntilReady(timeout: .seconds(10)) == .available)
-        #expect(await other.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await cache.waitUntilReady(timeout: .seconds(30)) == .available)
+        #expect(await other.waitUntilReady(timeout: .seconds(30)) == .available)
         let keys = (0..<30).map { "item:\($0)" }
         for key in keys { try await cache.set(key, "before") }
         for key in keys { #expect(try await other.get(key, as: String.self) == "before") }

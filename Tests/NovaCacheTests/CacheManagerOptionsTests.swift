@@ -100,7 +100,7 @@ import Testing
         let cache = try makeManager("\(server.url)/1")
         let raw = try RedisClient(url: "\(server.url)/1")
         defer { cache.shutdown(); raw.shutdown() }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         try await cache.set("remote-only", 1, options: .skipMemory)
         #expect(cache.memory.lookup(cache.storedKey("remote-only")) == nil)
         #expect(try await raw.get(.string(cache.storedKey("remote-only"))) != nil)
@@ -126,7 +126,7 @@ import Testing
             $0.recoveryInterval = .seconds(30)
             $0.maxRecoveryInterval = .seconds(30)
         }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await cache.run() }
@@ -154,8 +154,8 @@ import Testing
         let b = try makeManager("\(server.url)/1") { $0.coherence = coherence }
         let raw = try RedisClient(url: "\(server.url)/1")
         defer { a.shutdown(); b.shutdown(); raw.shutdown() }
-        #expect(await a.waitUntilReady(timeout: .seconds(10)) == .available)
-        #expect(await b.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await a.waitUntilReady(timeout: .seconds(30)) == .available)
+        #expect(await b.waitUntilReady(timeout: .seconds(30)) == .available)
         try await a.set("p:1", "one", tags: ["catalogue"])
         try await a.set("p:2", "two", ttl: .seconds(60), tags: ["catalogue", "eu"])
         try await a.set("p:3", "three")
@@ -185,7 +185,7 @@ import Testing
         }
         let raw = try RedisClient(url: "\(server.url)/1")
         defer { a.shutdown(); raw.shutdown() }
-        await a.waitUntilReady(timeout: .seconds(10))
+        await a.waitUntilReady(timeout: .seconds(30))
         for key in ["o:1", "o:2"] { try await a.set(key, key, tags: ["orders"]) }
         server.pause()  // stopped, data kept
         await a.invalidate(tag: "orders")  // times out, then is journalled

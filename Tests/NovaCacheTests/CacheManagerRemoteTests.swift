@@ -40,7 +40,7 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
             let log = LogCapture()
             let cache = try makeManager(url, log: log)
             defer { cache.shutdown() }
-            let status = await cache.waitUntilReady(timeout: .seconds(10))
+            let status = await cache.waitUntilReady(timeout: .seconds(30))
             guard case .misconfigured(let reason) = status, reason.contains(expected) else {
                 Issue.record("\(url): \(status), expected misconfigured with \(expected)")
                 continue
@@ -59,7 +59,7 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
         let log = LogCapture()
         let cache = try makeManager("redis://\(host)/1", log: log)
         defer { cache.shutdown() }
-        guard case .misconfigured = await cache.waitUntilReady(timeout: .seconds(10)) else { Issue.record("not misconfigured"); return }
+        guard case .misconfigured = await cache.waitUntilReady(timeout: .seconds(30)) else { Issue.record("not misconfigured"); return }
         try await cache.set("during", "kept for replay")
         let admin = try RedisClient(url: "redis://:s3cret@\(host)/1")
         defer { admin.shutdown() }
@@ -80,7 +80,7 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
         let log = LogCapture()
         let cache = try makeManager("redis://app:apppw@127.0.0.1:\(server.port)/0", log: log)
         defer { cache.shutdown() }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         try await cache.set("k", "v")
         guard case .misconfigured(let reason) = cache.remoteStatus, reason.hasPrefix("NOPERM") else {
             Issue.record("status \(cache.remoteStatus)")
@@ -101,8 +101,8 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
         let b = try makeManager("\(server.url)/1") { $0.coherence = .tracking }
         let raw = try RedisClient(url: "\(server.url)/1")
         defer { a.shutdown(); b.shutdown(); raw.shutdown() }
-        #expect(await a.waitUntilReady(timeout: .seconds(10)) == .available)
-        #expect(await b.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await a.waitUntilReady(timeout: .seconds(30)) == .available)
+        #expect(await b.waitUntilReady(timeout: .seconds(30)) == .available)
         let short = CachePolicy(name: "short", ttl: .milliseconds(300))
         #expect(try await a.getOrLoad("quote", policy: short) { "v1" } == "v1")
         #expect(try await a.getOrLoad("price", policy: short) { "p1" } == "p1")
@@ -131,8 +131,8 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
         let a = try makeManager("\(server.url)/1") { $0.coherence = .tracking }
         let b = try makeManager("\(server.url)/1") { $0.coherence = .tracking }
         defer { a.shutdown(); b.shutdown() }
-        #expect(await a.waitUntilReady(timeout: .seconds(10)) == .available)
-        #expect(await b.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await a.waitUntilReady(timeout: .seconds(30)) == .available)
+        #expect(await b.waitUntilReady(timeout: .seconds(30)) == .available)
         try await a.set("price", "a1")
         try await Task.sleep(for: .milliseconds(200))  // its echo has come back
         #expect(a.memory.lookup(a.storedKey("price")) != nil)
@@ -156,7 +156,7 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
             $0.maxRecoveryInterval = .seconds(1)
         }
         defer { cache.shutdown() }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         server.stop()
         // The application keeps using the cache through a 4 s outage.
         let end = ContinuousClock.now + .seconds(4)
@@ -186,7 +186,7 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
         let server = try TestServer(kind)
         let cache = try makeManager("\(server.url)/1") { $0.namespace = "crm" }
         defer { cache.shutdown() }
-        #expect(await cache.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await cache.waitUntilReady(timeout: .seconds(30)) == .available)
         try await cache.set("customer:42", Customer(id: 42, name: "Ada Lovelace"), policy: .customerSearch)
         let read = try runPython("""
             import json, sys, redis
@@ -222,7 +222,7 @@ func runPython(_ script: String, _ arguments: [String] = []) throws -> String {
         let server = try TestServer(.nova)
         let cache = try makeManager("\(server.url)/1")
         defer { cache.shutdown() }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         let ended = Flag()
         let churn = Task {
             defer { Task { await ended.raise() } }

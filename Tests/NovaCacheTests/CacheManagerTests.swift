@@ -30,6 +30,10 @@ final class LogCapture: LogHandler, @unchecked Sendable {
     func count(_ text: String) -> Int { lines.withLock { $0.filter { $0.contains(text) }.count } }
 }
 
+/// A manager with short timeouts for tests. Tests give `waitUntilReady` 30 s (it returns as soon as the
+/// status settles): in a parallel debug run, CPU-bound tests elsewhere hold both cooperative threads of
+/// this 2-core machine for 10 s and more, and the manager's first connection cannot finish meanwhile
+/// (seen as "connecting" after a 10 s wait, twice in five runs).
 func makeManager(
     _ url: String, namespace: String = "test", clock: any CacheClock = SystemCacheClock(), log: LogCapture? = nil,
     _ adjust: (inout CacheManager.Configuration) -> Void = { _ in }
@@ -58,7 +62,7 @@ func makeManager(
         let log = LogCapture()
         let cache = try makeManager(unreachable, log: log)
         defer { cache.shutdown() }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         try await cache.set("c:1", Customer(id: 1, name: "Ada"))
         #expect(try await cache.get("c:1", as: Customer.self) == Customer(id: 1, name: "Ada"))
         #expect(await cache.exists("c:1"))
@@ -75,7 +79,7 @@ func makeManager(
     @Test func getDuringAnOutageIsFast() async throws {
         let cache = try makeManager(unreachable)
         defer { cache.shutdown() }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         var samples: [Duration] = []
         for index in 0..<200 {
             let started = ContinuousClock.now
@@ -228,8 +232,8 @@ func makeManager(
         let a = try makeManager("\(server.url)/1") { $0.coherence = coherence }
         let b = try makeManager("\(server.url)/1") { $0.coherence = coherence }
         defer { a.shutdown(); b.shutdown() }
-        await a.waitUntilReady(timeout: .seconds(10))
-        await b.waitUntilReady(timeout: .seconds(10))
+        await a.waitUntilReady(timeout: .seconds(30))
+        await b.waitUntilReady(timeout: .seconds(30))
         try await a.set("product:1", "v1")
         // The invalidation caused by that write reaches b asynchronously; let it pass before b caches.
         try await Task.sleep(for: .milliseconds(50))
@@ -258,7 +262,7 @@ func makeManager(
         let server = try TestServer(kind)
         let cache = try makeManager("\(server.url)/1")
         defer { cache.shutdown() }
-        await cache.waitUntilReady(timeout: .seconds(10))
+        await cache.waitUntilReady(timeout: .seconds(30))
         let calls = Counter()
         let keys = 300
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -291,7 +295,7 @@ func makeManager(
         let log = LogCapture()
         let a = try makeManager("\(server.url)/1", log: log)
         defer { a.shutdown() }
-        await a.waitUntilReady(timeout: .seconds(10))
+        await a.waitUntilReady(timeout: .seconds(30))
         try await a.set("kept", "before")
         try await a.set("doomed", "before")
         // Stopped (SIGSTOP): the first call waits at most the remote timeout, then memory answers.
@@ -336,7 +340,7 @@ func makeManager(
             $0.maxRecoveryInterval = .milliseconds(800)
         }
         defer { a.shutdown() }
-        await a.waitUntilReady(timeout: .seconds(10))
+        await a.waitUntilReady(timeout: .seconds(30))
         server.stop()
         try await a.set("k", "written during the outage")
         try await a.set("untouched", "mine")

@@ -142,8 +142,8 @@ struct CustomerName: Codable, Sendable, Hashable {
         }
         let b = try makeManager("\(server.url)/1")
         defer { a.shutdown(); b.shutdown() }
-        #expect(await a.waitUntilReady(timeout: .seconds(10)) == .available)
-        #expect(await b.waitUntilReady(timeout: .seconds(10)) == .available)
+        #expect(await a.waitUntilReady(timeout: .seconds(30)) == .available)
+        #expect(await b.waitUntilReady(timeout: .seconds(30)) == .available)
         try await a.set("c", Customer(id: 1, name: "from a"))
         #expect(try await a.get("c", as: Customer.self)?.name == "from a")
         try await b.set("c", Customer(id: 1, name: "from b"))

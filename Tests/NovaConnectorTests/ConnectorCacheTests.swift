@@ -224,8 +224,8 @@ func offlineManager(clock: any CacheClock = SystemCacheClock(), url: String? = n
         let (first, _) = try offlineManager(url: server.url + "/0")
         let (second, _) = try offlineManager(url: server.url + "/0")
         defer { first.shutdown(); second.shutdown() }
-        _ = await first.waitUntilReady(timeout: .seconds(10))
-        _ = await second.waitUntilReady(timeout: .seconds(10))
+        _ = await first.waitUntilReady(timeout: .seconds(30))
+        _ = await second.waitUntilReady(timeout: .seconds(30))
         let a = ConnectorCache(cache: first)
         let b = ConnectorCache(cache: second)
         let upstream = FakeUpstream()
