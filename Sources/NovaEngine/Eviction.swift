@@ -26,28 +26,31 @@ public enum EvictionPolicy: String, CaseIterable, Sendable {
 }
 
 /// Redis's LRU clock: seconds modulo 2^24 (194 days), the 24 bits a key record keeps of its access
-/// clock; idle times are taken around the wrap as Redis's `estimateObjectIdleTime` does.
+/// clock. Idle times are taken around the wrap, and set from an idle time (RESTORE IDLETIME, an RDB's
+/// idle field), exactly as Redis 7.0 does (`estimateObjectIdleTime`, `objectSetLRUOrLFU`), so that
+/// OBJECT IDLETIME answers as Redis's does for any idle time given.
 public enum LRU {
     /// The clock's bits.
     public static let clockMask: UInt32 = 0xFF_FFFF
+    /// Redis's `LRU_CLOCK_MAX`, one less than the wrap (its arithmetic uses it as such).
+    static let clockMax = Int64(clockMask)
 
     /// The clock at `nowMs`.
     @inlinable
     public static func clock(nowMs: Int64) -> UInt32 { UInt32(truncatingIfNeeded: nowMs / 1000) & clockMask }
 
     /// Seconds between the clock value `access` and `nowMs`.
-    @inlinable
     public static func idleSeconds(since access: UInt32, nowMs: Int64) -> Int64 {
-        Int64((clock(nowMs: nowMs) &- access) & clockMask)
+        let now = Int64(clock(nowMs: nowMs))
+        let then = Int64(access & clockMask)
+        return now >= then ? now - then : now + (clockMax - then)
     }
 
-    /// The clock value of a key idle for `idle` seconds at `nowMs` (RESTORE IDLETIME, an RDB's idle
-    /// field). An idle time beyond the clock's current value maps to half the wrap away, as Redis's
-    /// `objectSetLRUOrLFU` does.
+    /// The clock value of a key idle for `idle` seconds at `nowMs`.
     public static func clock(idleSeconds idle: Int64, nowMs: Int64) -> UInt32 {
-        let now = Int64(clock(nowMs: nowMs))
-        let then = now - max(0, idle)
-        return UInt32(truncatingIfNeeded: then >= 0 ? then : (now + Int64(clockMask / 2)) % Int64(clockMask))
+        var then = Int64(clock(nowMs: nowMs)) - max(0, idle)
+        if then < 0 { then += clockMax }
+        return UInt32(truncatingIfNeeded: then) & clockMask
     }
 }
 

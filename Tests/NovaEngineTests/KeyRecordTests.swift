@@ -76,9 +76,15 @@ struct KeyRecordTests {
         #expect(entry.access == LRU.clockMask && entry.expireAt == 5000 && entry.value.stringLength == 30)
         let now: Int64 = (1 << 24 + 5) * 1000  // the clock has wrapped to 5
         #expect(LRU.clock(nowMs: now) == 5)
-        #expect(LRU.idleSeconds(since: LRU.clockMask - 4, nowMs: now) == 10)
-        #expect(LRU.idleSeconds(since: LRU.clock(idleSeconds: 3, nowMs: now), nowMs: now) == 3)
-        #expect(LRU.clock(idleSeconds: 6, nowMs: now) == (5 + LRU.clockMask / 2) % LRU.clockMask, "beyond the clock: half a wrap away, as Redis")
+        #expect(LRU.idleSeconds(since: LRU.clockMask - 4, nowMs: now) == 9, "Redis's arithmetic: LRU_CLOCK_MAX is 2^24 - 1")
+        for idle: Int64 in [0, 3, 5, 6, 8_640_000, 16_777_211] {
+            #expect(LRU.idleSeconds(since: LRU.clock(idleSeconds: idle, nowMs: now), nowMs: now) == idle, "idle \(idle)")
+        }
+        // Past the wrap, as redis-server 7.0.15 answered OBJECT IDLETIME after RESTORE … IDLETIME (on
+        // 2026-12-03, its clock far from 0):
+        let today: Int64 = 1_796_300_000_000
+        #expect(LRU.idleSeconds(since: LRU.clock(idleSeconds: 16_777_221, nowMs: today), nowMs: today) == 6)
+        #expect(LRU.idleSeconds(since: LRU.clock(idleSeconds: 1_000_000_000, nowMs: today), nowMs: today) == 10_144_256)
     }
 
     /// A listpack whose header count saturated (it once held 65,535 entries or more) cannot be counted

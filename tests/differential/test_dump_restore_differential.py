@@ -102,6 +102,9 @@ def test_restore_options_and_errors_answer_as_redis(pair):
         [b"RESTORE", b"n", b"0", b"short"], [b"RESTORE", b"n", b"0", good, b"IDLETIME", b"-1"],
         [b"RESTORE", b"n", b"0", good, b"FREQ", b"256"], [b"RESTORE", b"n", b"0", good, b"FREQ", b"1", b"IDLETIME", b"1"],
         [b"RESTORE", b"n", b"0", good, b"IDLETIME", b"100"], [b"OBJECT", b"IDLETIME", b"n"],
+        # Idle times around and past the 24-bit LRU clock's wrap (194 days) answer as Redis's arithmetic does.
+        *[command for idle in (b"8640000", b"16777211", b"16777221", b"1000000000")
+          for command in ([b"RESTORE", b"n", b"0", good, b"REPLACE", b"IDLETIME", idle], [b"OBJECT", b"IDLETIME", b"n"])],
         [b"RESTORE", b"n2", b"1", good, b"ABSTTL"], [b"EXISTS", b"n2"],
         [b"RESTORE", b"s", b"1", good, b"REPLACE", b"ABSTTL"], [b"EXISTS", b"s"],
         [b"RESTORE", b"t", future, good, b"ABSTTL"], [b"EXPIRETIME", b"t"],
