@@ -132,7 +132,13 @@ public final class Database {
     /// Adds a key that is not present, whose hash the caller already computed.
     @discardableResult
     public func insert(_ entry: Entry, hash: UInt64) -> EntryRef {
-        insert(entry.key.withBytes { KeyRecord.make(key: $0, value: entry.value, expireAt: entry.expireAt, access: entry.access) }, hash: hash)
+        entry.key.withBytes { insert(key: $0, value: entry.value, expireAt: entry.expireAt, access: entry.access, hash: hash) }
+    }
+
+    /// Adds the key `key` (not present) holding `value`, whose hash the caller already computed. The key
+    /// is copied once, into its record.
+    func insert(key: UnsafeRawBufferPointer, value: Value, expireAt: Int64, access: UInt32, hash: UInt64) -> EntryRef {
+        insert(KeyRecord.make(key: key, value: value, expireAt: expireAt, access: access), hash: hash)
     }
 
     /// Adds a key that is not present holding the string `bytes` (copied once, into the key's record;

@@ -238,7 +238,7 @@ public final class Keyspace {
         withDatabase(db) { database in key.withBytes { raw in
             store(db, database, raw, expireAt: expireAt, keepTTL: keepTTL, condition: condition,
                   replace: { database.setValue($0, value) },
-                  insert: { database.insert(Entry(key: Bytes(raw), value: value, expireAt: expireAt, access: freshAccess), hash: $0) })
+                  insert: { database.insert(key: raw, value: value, expireAt: expireAt, access: freshAccess, hash: $0) })
         } }
     }
 

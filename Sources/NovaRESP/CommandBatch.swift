@@ -2,7 +2,8 @@ public import NIOCore
 
 /// Complete commands decoded from one read, stored flat so that decoding allocates nothing per command.
 ///
-/// Arguments are slices of the connection's inbound buffer (no copy).
+/// The arguments of complete commands are slices of the connection's inbound buffer (no copy); those of a
+/// command still being received have storage of their own (`ownPendingArguments(from:)`).
 public struct CommandBatch: Sendable {
     /// Every argument of every command, in order.
     public private(set) var arguments: [ByteBuffer] = []
@@ -33,6 +34,20 @@ public struct CommandBatch: Sendable {
     @usableFromInline
     mutating func appendArgument(_ argument: ByteBuffer) {
         arguments.append(argument)
+    }
+
+    /// Gives the arguments of the command still being received, from index `start` on, storage of their
+    /// own. Sliced from the caller's inbound buffer, they would keep that buffer shared until the command
+    /// completes, and every read into it in the meantime would copy it to new storage (a partly received
+    /// command ends nearly every read of pipelined large values). Each argument is copied at most once:
+    /// the decoder passes the first index it appended in the current call.
+    @usableFromInline
+    mutating func ownPendingArguments(from start: Int) {
+        for index in max(start, ends.last ?? 0)..<arguments.count {
+            var owned = ByteBufferAllocator().buffer(capacity: arguments[index].readableBytes)
+            owned.writeImmutableBuffer(arguments[index])
+            arguments[index] = owned
+        }
     }
 
     /// Completes the command whose arguments were appended since the previous one.

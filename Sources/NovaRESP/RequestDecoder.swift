@@ -6,7 +6,8 @@ public import NIOCore
 /// The decoder is incremental: it keeps the state of a partly received command (how many arguments are
 /// left, the length of the bulk being read) so that a large command arriving in many reads is scanned once.
 /// The arguments of a partly received command wait at the end of the caller's batch, so one batch must be
-/// used with one decoder.
+/// used with one decoder; they are copied out of the caller's buffer when decoding stops mid-command, so
+/// that the buffer is not shared and the next read can reuse it in place.
 /// Every length is validated before anything is reserved for it.
 public struct RequestDecoder: Sendable {
     /// Longest header or inline line accepted without a terminator (Redis's `PROTO_INLINE_MAX_SIZE`).
@@ -40,6 +41,8 @@ public struct RequestDecoder: Sendable {
     public mutating func decode(
         _ buffer: inout ByteBuffer, into batch: inout CommandBatch, maxCommands: Int = .max
     ) throws(RESPProtocolError) {
+        let firstAppended = batch.arguments.count
+        defer { if remainingArguments > 0 { batch.ownPendingArguments(from: firstAppended) } }
         while batch.count < maxCommands {
             if remainingArguments == 0 {
                 guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return }
