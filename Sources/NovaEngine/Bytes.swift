@@ -135,6 +135,16 @@ public struct Bytes: @unchecked Sendable {
         }
     }
 
+    /// The heap block's address (nil for inline bytes), read without retaining the block (`borrowing`:
+    /// no copy of the value): for a prefetch of a block that is about to be read.
+    @inline(__always)
+    borrowing func blockAddress() -> UnsafeRawPointer? {
+        switch storage {
+        case .heap(let block, _): return UnsafeRawPointer(Unmanaged.passUnretained(block).toOpaque())
+        case .inline: return nil
+        }
+    }
+
     /// True when the bytes live in a heap block.
     public var isHeap: Bool {
         if case .heap = storage { return true }

@@ -87,8 +87,8 @@ public final class Database {
 
     /// Prefetches what looking up keys with these hashes will read, for several keys at once so that
     /// their cache misses overlap instead of following one another: every home slot first, then every
-    /// table element those slots point to, then every key's record (key, expiry and small value), and
-    /// for a value kept outside it nothing more (its first read is the record).
+    /// table element those slots point to, then every key's record (key, expiry and small value), then
+    /// the block of every string kept outside its record (`KeyRecord.storedStringBlock`).
     /// Nothing changes; a wrong guess (a key that is absent, a tag shared by another key) costs a load.
     public func prefetch(hashes: UnsafeBufferPointer<UInt64>) {
         for hash in hashes {
@@ -103,8 +103,16 @@ public final class Database {
                 refs.initializeElement(at: found, to: EntryRef(segment: segment, index: index))
                 found += 1
             }
-            for ref in refs[0..<found] {
-                nova_prefetch(segments[ref.segment].withElement(at: ref.index) { UnsafeRawPointer(Unmanaged.passUnretained($0).toOpaque()) })
+            withUnsafeTemporaryAllocation(of: Unmanaged<KeyRecord>.self, capacity: found) { records in
+                for (position, ref) in refs[0..<found].enumerated() {
+                    let record = segments[ref.segment].withElement(at: ref.index) { Unmanaged.passUnretained($0) }
+                    nova_prefetch(record.toOpaque())
+                    records.initializeElement(at: position, to: record)
+                }
+                // The tables are not changed meanwhile: the records are held by them.
+                for record in records[0..<found] {
+                    if let block = record._withUnsafeGuaranteedRef({ $0.storedStringBlock }) { nova_prefetch(block) }
+                }
             }
         }
     }

@@ -357,6 +357,16 @@ final class KeyRecord: ManagedBuffer<Void, UInt8> {
         (UnsafeMutableRawPointer(elements) + Self.storedOffset(Self.payloadOffset(elements))).assumingMemoryBound(to: Value.self)
     }
 
+    /// Where the block of a string kept outside the record (longer than `maxInlineString`) starts, or nil
+    /// for any other value: a reply reads such a string by first retaining its block, a cache miss of its
+    /// own after the record's, which a prefetch can overlap. Reads only the record.
+    var storedStringBlock: UnsafeRawPointer? {
+        withUnsafeMutablePointerToElements { elements -> UnsafeRawPointer? in
+            guard Self.kind(UnsafeRawPointer(elements).load(as: UInt32.self)) == .stored else { return nil }
+            return storedValuePointer(elements).pointee.stringBlockAddress()
+        }
+    }
+
     /// Calls `body` with the key's bytes, in place.
     @usableFromInline
     func withKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -101,6 +101,17 @@ public enum Value: Sendable {
         }
     }
 
+    /// The heap block of a string value (nil for an integer, an inline string or a collection), read
+    /// without retaining it (`borrowing`: no copy of the value): for a prefetch of a string that is about
+    /// to be read.
+    @inline(__always)
+    borrowing func stringBlockAddress() -> UnsafeRawPointer? {
+        switch self {
+        case .string(let bytes), .rawString(let bytes): return bytes.blockAddress()
+        default: return nil
+        }
+    }
+
     /// True for the string family.
     public var isString: Bool {
         switch self {

@@ -117,6 +117,27 @@ struct KeyRecordTests {
         if case .hash(let hash) = entry.value { #expect(hash.count == 10 && hash.isListpack) } else { Issue.record("hash") }
     }
 
+    /// The prefetch of a batch's keys reaches the block of a string kept outside its record (read with
+    /// no reference counting); any other value has none to prefetch.
+    @Test func aStoredStringsBlockIsFoundForThePrefetch() {
+        let database = Database()
+        let long = filler(KeyRecord.maxInlineString + 1)
+        database.insert(Entry(key: bytes("long"), value: .string(long)))
+        database.insert(Entry(key: bytes("raw"), value: .rawString(filler(70_000))))
+        database.insert(Entry(key: bytes("inline"), value: .string(filler(KeyRecord.maxInlineString))))
+        database.insert(Entry(key: bytes("number"), value: .int(42)))
+        database.insert(Entry(key: bytes("list"), value: .list(ListValue((0..<1000).map { Bytes("item\($0)") }))))
+        database.insert(Entry(key: bytes(String(repeating: "k", count: 40_000)), value: .string(bytes("short"))))
+        #expect(record(database, "long").kind == .stored)
+        #expect(record(database, "long").storedStringBlock == long.blockAddress())
+        #expect(record(database, "raw").storedStringBlock != nil)
+        for key in ["inline", "number", "list", String(repeating: "k", count: 40_000)] {
+            #expect(record(database, key).storedStringBlock == nil, "\(key.prefix(8))")
+        }
+        let hashes = ["long", "raw", "inline", "number", "list", "absent"].map { key in Array(key.utf8).withUnsafeBytes { KeyHashing.hash($0) } }
+        hashes.withUnsafeBufferPointer { database.prefetch(hashes: $0) }
+    }
+
     /// Each value round-trips through its record, inline where it is small and in the stored form
     /// where it is not, with key, expiry and access clock intact.
     @Test func valuesRoundTripInEveryForm() {
