@@ -39,15 +39,16 @@ public struct CommandBatch: Sendable {
     /// Gives the arguments of the command still being received, from index `start` on, storage of their
     /// own. Sliced from the caller's inbound buffer, they would keep that buffer shared until the command
     /// completes, and every read into it in the meantime would copy it to new storage (a partly received
-    /// command ends nearly every read of pipelined large values). Each argument is copied at most once:
-    /// the decoder passes the first index it appended in the current call.
+    /// command ends nearly every read of pipelined large values). They are copied together into one new
+    /// buffer (one allocation rather than one per argument), and each at most once: the decoder passes the
+    /// first index it appended in the current call.
     @usableFromInline
     mutating func ownPendingArguments(from start: Int) {
-        for index in max(start, ends.last ?? 0)..<arguments.count {
-            var owned = ByteBufferAllocator().buffer(capacity: arguments[index].readableBytes)
-            owned.writeImmutableBuffer(arguments[index])
-            arguments[index] = owned
-        }
+        let pending = max(start, ends.last ?? 0)..<arguments.count
+        guard !pending.isEmpty else { return }
+        var owned = ByteBufferAllocator().buffer(capacity: arguments[pending].reduce(0) { $0 + $1.readableBytes })
+        for index in pending { owned.writeImmutableBuffer(arguments[index]) }
+        for index in pending { arguments[index] = owned.readSlice(length: arguments[index].readableBytes)! }
     }
 
     /// Completes the command whose arguments were appended since the previous one.

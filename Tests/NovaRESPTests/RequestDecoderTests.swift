@@ -80,11 +80,18 @@ struct RequestDecoderTests {
         let before = storage(buffer)
         buffer.setInteger(UInt8(ascii: "#"), at: 0)  // a write: copies the storage if anything shares it
         #expect(storage(buffer) == before)
-        buffer.writeString("X\r\n*1\r\n$4\r\nPI")
+        buffer.writeString("X\r\n*3\r\n$4\r\nECHO\r\n$1\r\na\r\n$1\r\n")
+        try decoder.decode(&buffer, into: &batch)
+        #expect(commands(batch) == [["SET", "k", "hello", "PX"]])
+        batch.removeAll()  // run: the complete command's arguments were slices of the buffer
+        let again = storage(buffer)
+        buffer.setInteger(UInt8(ascii: "#"), at: 0)
+        #expect(storage(buffer) == again, "the arguments of a second cut command are copied too")
+        buffer.writeString("b\r\n*1\r\n$4\r\nPI")
         try decoder.decode(&buffer, into: &batch)
         buffer.writeString("NG\r\n")
         try decoder.decode(&buffer, into: &batch)
-        #expect(commands(batch) == [["SET", "k", "hello", "PX"], ["PING"]])
+        #expect(commands(batch) == [["ECHO", "a", "b"], ["PING"]])
     }
 
     @Test(arguments: [
