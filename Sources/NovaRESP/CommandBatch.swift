@@ -41,15 +41,22 @@ public struct CommandBatch: Sendable {
     /// completes, and every read into it in the meantime would copy it to new storage (a partly received
     /// command ends nearly every read of pipelined large values). They are copied together into one new
     /// buffer (one allocation rather than one per argument), and each at most once: the decoder passes the
-    /// first index it appended in the current call.
+    /// first index it appended in the current call. Arguments of more than `maxOwnedPendingBytes` in all
+    /// stay slices: a copy would hold their bytes twice while the buffer they came from is still as large
+    /// (a value of hundreds of MB followed by more arguments); the next read moves the unread bytes to new
+    /// storage instead, as any write into a shared buffer does.
     @usableFromInline
     mutating func ownPendingArguments(from start: Int) {
         let pending = max(start, ends.last ?? 0)..<arguments.count
-        guard !pending.isEmpty else { return }
-        var owned = ByteBufferAllocator().buffer(capacity: arguments[pending].reduce(0) { $0 + $1.readableBytes })
+        let total = arguments[pending].reduce(0) { $0 + $1.readableBytes }
+        guard !pending.isEmpty, total <= Self.maxOwnedPendingBytes else { return }
+        var owned = ByteBufferAllocator().buffer(capacity: total)
         for index in pending { owned.writeImmutableBuffer(arguments[index]) }
         for index in pending { arguments[index] = owned.readSlice(length: arguments[index].readableBytes)! }
     }
+
+    /// The most bytes of a partly received command's arguments that `ownPendingArguments` copies.
+    public static let maxOwnedPendingBytes = 64 * 1024
 
     /// Completes the command whose arguments were appended since the previous one.
     @usableFromInline

@@ -94,6 +94,22 @@ struct RequestDecoderTests {
         #expect(commands(batch) == [["ECHO", "a", "b"], ["PING"]])
     }
 
+    /// Arguments too large to copy twice stay slices of the buffer (which the next write then moves), and
+    /// the command comes out whole either way.
+    @Test func largePendingArgumentsStaySlices() throws {
+        let large = String(repeating: "v", count: CommandBatch.maxOwnedPendingBytes + 1)
+        var decoder = RequestDecoder()
+        var buffer = ByteBuffer(string: "*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$\(large.utf8.count)\r\n\(large)\r\n$1\r\nb\r\n$1")
+        var batch = CommandBatch()
+        try decoder.decode(&buffer, into: &batch)
+        #expect(batch.isEmpty && decoder.isMidCommand)
+        let before = buffer.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        buffer.writeString("\r\nc\r\n")
+        #expect(buffer.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) } != before)
+        try decoder.decode(&buffer, into: &batch)
+        #expect(commands(batch) == [["MSET", "a", large, "b", "c"]])
+    }
+
     @Test(arguments: [
         "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$10\r\n0123456789\r\n*1\r\n$4\r\nPING\r\n",
         "PING\r\nSET a \"b c\"\r\nGET a\n",
