@@ -194,6 +194,16 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         return index
     }
 
+    /// Makes room for `count` elements in all: inserting up to that many grows neither the slots nor the
+    /// element array.
+    public mutating func reserveCapacity(_ count: Int) {
+        guard count > elements.count else { return }
+        var slots = Swift.max(8, capacity)
+        while count * 4 > slots * 3 { slots *= 2 }
+        if slots > capacity { rebuild(capacity: slots) }
+        if count > elements.capacity { elements.reserveCapacity(count) }
+    }
+
     /// The element array's capacity when it is full at `count`: half as much again (at least 8).
     ///
     /// An appended array doubles, which leaves 44% of its entries unused on average over table sizes

@@ -132,6 +132,33 @@ struct ByteKeyTableTests {
         }
     }
 
+    /// A table reserved for `n` elements takes `n` inserts without rebuilding its slots or moving its
+    /// element array; a smaller reservation than the current size changes nothing.
+    @Test func reservedTableGrowsNothingUpToItsReservation() {
+        var table = ByteKeyTable<Item>()
+        for i in 0..<10 {
+            let key = Bytes("pre:\(i)")
+            table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) })
+        }
+        table.reserveCapacity(1_000)
+        let slots = table.capacity
+        let storage = table.elements.withUnsafeBufferPointer { $0.baseAddress }
+        #expect(slots >= 1_000 * 4 / 3 && table.elements.capacity >= 1_000)
+        for i in 10..<1_000 {
+            let key = Bytes("key:\(i)")
+            table.insert(Item(key: key, value: i), hash: key.withBytes { KeyHashing.hash($0) })
+        }
+        #expect(table.capacity == slots)
+        #expect(table.elements.withUnsafeBufferPointer { $0.baseAddress } == storage)
+        for i in 0..<1_000 {
+            let key = Bytes(i < 10 ? "pre:\(i)" : "key:\(i)")
+            let found = key.withBytes { table.find($0, hash: KeyHashing.hash($0)) }
+            #expect(found.map { table.elements[$0].value } == i)
+        }
+        table.reserveCapacity(10)
+        #expect(table.capacity == slots && table.count == 1_000)
+    }
+
     /// Grows from 4-byte slots to 8-byte ones (past 16,384 slots) and shrinks back, every key found
     /// throughout and the index's size following.
     @Test func slotsWidenAndNarrowWithTheTable() {

@@ -1,6 +1,6 @@
 import Testing
 
-import NovaEngine
+@testable import NovaEngine
 
 @Suite("RDB snapshots")
 struct RDBTests {
@@ -87,6 +87,40 @@ struct RDBTests {
                 #expect(loaded.value.withStringBytes { Array($0) } == entry.value.withStringBytes { Array($0) })
             }
         }
+    }
+
+    /// A snapshot's RESIZEDB hint sizes the database's segments before its keys arrive (so loading does
+    /// not rebuild them as they fill); a hint larger than the file could hold is not trusted.
+    @Test func resizeHintReservesTheSegmentsWithinWhatTheFileCanHold() throws {
+        let source = Keyspace(databaseCount: 1, now: 0)
+        for i in 0..<40_000 { source.set(0, Array("key:\(i)".utf8), .int(Int64(i))) }
+        var file: [UInt8] = []
+        var writer = RDBWriter { file.append(contentsOf: $0) }
+        try writer.header(aux: [])
+        try writer.database(0, source.databases[0].snapshot(), now: 0)
+        try writer.finish()
+        let target = Keyspace(databaseCount: 1, now: 0)
+        var reader = RDBReader(RDBInput(bytes: file))
+        try reader.load(into: target.databases, now: 0)
+        #expect(target.databases[0].count == 40_000)
+        // 39 keys per segment expected, and two standard deviations more: every segment was made room
+        // for 53 up front (grown one by one, a segment of 28 to 40 keys has room for 40).
+        #expect(target.databases[0].segments.allSatisfy { $0.elements.capacity >= 53 })
+        for i in stride(from: 0, to: 40_000, by: 997) {
+            let ref = try #require(target.databases[0].find(Array("key:\(i)".utf8)))
+            #expect(target.databases[0][ref].value.withStringBytes { Array($0) } == Array("\(i)".utf8))
+        }
+
+        // A file of a few dozen bytes claiming 2^32 - 1 keys: the hint is capped by the file's size.
+        var hostile: [UInt8] = Array("REDIS0009".utf8)
+        hostile += [RDBFormat.opSelectDB, 0, RDBFormat.opResizeDB, 0x80, 0xFF, 0xFF, 0xFF, 0xFF, 0]
+        hostile += [RDBFormat.typeString, 1, UInt8(ascii: "k"), 1, UInt8(ascii: "v"), RDBFormat.opEOF]
+        hostile += [UInt8](repeating: 0, count: 8)
+        let small = Keyspace(databaseCount: 1, now: 0)
+        var hostileReader = RDBReader(RDBInput(bytes: hostile))
+        try hostileReader.load(into: small.databases, now: 0)
+        #expect(small.databases[0].count == 1)
+        #expect(small.databases[0].segments.allSatisfy { $0.elements.capacity <= 16 })
     }
 
     @Test func corruptionIsDetected() throws {

@@ -172,8 +172,12 @@ public struct RDBReader {
                 db = selected
                 continue
             case RDBFormat.opResizeDB:
+                // A hint, trusted only as far as the input could hold that many keys (3 bytes each at
+                // least: type, key length, value length).
+                let keys = try length()
                 _ = try length()
-                _ = try length()
+                let plausible = input.totalSize > 0 ? input.totalSize / 3 : 1 << 20
+                databases[db].reserveCapacity(forAdditionalKeys: min(keys, plausible))
                 continue
             case RDBFormat.opAux:
                 let key = String(decoding: try string(), as: UTF8.self)
