@@ -59,6 +59,10 @@ struct RDBTests {
                        expireAt: i % 5 == 0 ? 5_000_000 : 0)
         }
         source.set(0, Array("expired".utf8), .int(1), expireAt: 999_999)
+        // A string kept outside its record, an empty one and a key longer than the inline form.
+        source.set(1, Array("long".utf8), .string(Bytes(String(repeating: "L", count: 5_000))))
+        source.set(2, Array("empty".utf8), .string(Bytes("")))
+        source.set(3, Array(String(repeating: "k", count: 300).utf8), .string(Bytes("v")), expireAt: 5_000_000)
         var file: [UInt8] = []
         var writer = RDBWriter { file.append(contentsOf: $0) }
         try writer.header(aux: [("redis-ver", "7.0.15"), ("redis-bits", "64")])
@@ -72,7 +76,7 @@ struct RDBTests {
         let target = Keyspace(databaseCount: 4, now: 1_000_000)
         var reader = RDBReader(RDBInput(bytes: file))
         try reader.load(into: target.databases, now: 1_000_000)
-        #expect(reader.keysLoaded == 3000)
+        #expect(reader.keysLoaded == 3003)
         #expect(reader.keysExpired == 1)
         #expect(reader.aux["redis-ver"] == "7.0.15")
         for db in 0..<4 {

@@ -203,7 +203,19 @@ public struct RDBReader {
             default:
                 let keyOffset = input.offset
                 let key = try string()
-                let value = try self.value(type: type)
+                // A plain string (most keys) goes from the file's bytes into its record, copied once.
+                var value = Value.int(0)
+                var text: [UInt8]? = nil
+                if type == RDBFormat.typeString {
+                    let bytes = try string()
+                    if bytes.count <= 20, let number = RedisInteger.parse(bytes) {
+                        value = Value.integer(number, sharesIntegers: sharesIntegers)
+                    } else {
+                        text = bytes
+                    }
+                } else {
+                    value = try self.value(type: type)
+                }
                 defer {
                     expireAt = 0
                     idle = nil
@@ -214,15 +226,22 @@ public struct RDBReader {
                     continue
                 }
                 // Redis skips empty collections (they can only come from old or foreign writers).
-                if value.isEmptyCollection { continue }
-                let keyBytes = Bytes(key)
-                if databases[db].find(keyBytes) != nil {
-                    throw RDBError("RDB has duplicated key '\(keyBytes)' in DB \(db)", offset: keyOffset)
+                if text == nil && value.isEmptyCollection { continue }
+                let database = databases[db]
+                let hash = key.withUnsafeBytes { KeyHashing.hash($0) }
+                if key.withUnsafeBytes({ database.find(raw: $0, hash: hash) }) != nil {
+                    throw RDBError("RDB has duplicated key '\(Bytes(key))' in DB \(db)", offset: keyOffset)
                 }
                 var access: UInt32 = clock == .lfu ? LFU.initial(nowMs: now) : LRU.clock(nowMs: now)
                 if clock == .lru, let idle { access = LRU.clock(idleSeconds: idle, nowMs: now) }
                 if clock == .lfu, let frequency { access = (access & ~0xFF) | UInt32(frequency) }
-                databases[db].insert(Entry(key: keyBytes, value: value, expireAt: expireAt, access: access))
+                key.withUnsafeBytes { key in
+                    if let text {
+                        _ = text.withUnsafeBytes { database.insert(key: key, string: $0, expireAt: expireAt, access: access, hash: hash) }
+                    } else {
+                        _ = database.insert(key: key, value: value, expireAt: expireAt, access: access, hash: hash)
+                    }
+                }
                 keysLoaded += 1
                 if keysLoaded & 0xFFFF == 0 { progress?(input.offset, keysLoaded) }
             }
