@@ -3,43 +3,51 @@ public enum LZF {
     /// Decompresses `input` into exactly `expectedLength` bytes, or returns nil for corrupt data.
     /// - Complexity: O(expectedLength).
     public static func decompress(_ input: UnsafeRawBufferPointer, expectedLength: Int) -> [UInt8]? {
-        // A back-reference of 3 bytes yields at most 264: a claimed length past 88 times the input is
-        // corrupt, and is refused before anything is allocated for it (a DUMP payload may claim 2^62).
-        guard expectedLength >= 0, expectedLength <= input.count * 88 else { return nil }
+        guard isPlausible(input, expectedLength: expectedLength) else { return nil }
         var output = [UInt8](repeating: 0, count: expectedLength)
+        return output.withUnsafeMutableBufferPointer { decompress(input, into: $0) } ? output : nil
+    }
+
+    /// Whether `input` could decompress to `expectedLength` bytes. A back-reference of 3 bytes yields
+    /// at most 264: a claimed length past 88 times the input is corrupt, and is refused before anything
+    /// is allocated for it (a DUMP payload may claim 2^62).
+    public static func isPlausible(_ input: UnsafeRawBufferPointer, expectedLength: Int) -> Bool {
+        expectedLength >= 0 && expectedLength <= input.count * 88
+    }
+
+    /// Decompresses `input` into `out`, which it must fill exactly; false when the input is corrupt.
+    public static func decompress(_ input: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        let expectedLength = out.count
         var ip = 0
         var op = 0
-        let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
-            while ip < input.count {
-                let control = Int(input[ip])
-                ip += 1
-                if control < 32 {
-                    let length = control + 1
-                    guard op + length <= expectedLength, ip + length <= input.count else { return false }
-                    for i in 0..<length { out[op + i] = input[ip + i] }
-                    ip += length
-                    op += length
-                } else {
-                    var length = control >> 5
-                    guard ip < input.count else { return false }
-                    if length == 7 {
-                        length += Int(input[ip])
-                        ip += 1
-                        guard ip < input.count else { return false }
-                    }
-                    let back = ((control & 0x1F) << 8) + Int(input[ip]) + 1
+        while ip < input.count {
+            let control = Int(input[ip])
+            ip += 1
+            if control < 32 {
+                let length = control + 1
+                guard op + length <= expectedLength, ip + length <= input.count else { return false }
+                for i in 0..<length { out[op + i] = input[ip + i] }
+                ip += length
+                op += length
+            } else {
+                var length = control >> 5
+                guard ip < input.count else { return false }
+                if length == 7 {
+                    length += Int(input[ip])
                     ip += 1
-                    length += 2
-                    let reference = op - back
-                    guard reference >= 0, op + length <= expectedLength else { return false }
-                    // Byte by byte: the reference may overlap what is being written.
-                    for i in 0..<length { out[op + i] = out[reference + i] }
-                    op += length
+                    guard ip < input.count else { return false }
                 }
+                let back = ((control & 0x1F) << 8) + Int(input[ip]) + 1
+                ip += 1
+                length += 2
+                let reference = op - back
+                guard reference >= 0, op + length <= expectedLength else { return false }
+                // Byte by byte: the reference may overlap what is being written.
+                for i in 0..<length { out[op + i] = out[reference + i] }
+                op += length
             }
-            return op == expectedLength
         }
-        return ok ? output : nil
+        return op == expectedLength
     }
 
     /// Compresses `input`, or returns nil when the result would not be smaller.

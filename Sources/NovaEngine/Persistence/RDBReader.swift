@@ -146,6 +146,9 @@ public struct RDBReader {
         }
         version = parsed
         var db = 0
+        // Reused for every key and every plain string value.
+        var key: [UInt8] = []
+        var text: [UInt8] = []
         var expireAt: Int64 = 0
         var idle: Int64? = nil
         var frequency: UInt8? = nil
@@ -202,16 +205,16 @@ public struct RDBReader {
                 return
             default:
                 let keyOffset = input.offset
-                let key = try string()
+                try string(into: &key)
                 // A plain string (most keys) goes from the file's bytes into its record, copied once.
                 var value = Value.int(0)
-                var text: [UInt8]? = nil
+                var isText = false
                 if type == RDBFormat.typeString {
-                    let bytes = try string()
-                    if bytes.count <= 20, let number = RedisInteger.parse(bytes) {
+                    try string(into: &text)
+                    if text.count <= 20, let number = RedisInteger.parse(text) {
                         value = Value.integer(number, sharesIntegers: sharesIntegers)
                     } else {
-                        text = bytes
+                        isText = true
                     }
                 } else {
                     value = try self.value(type: type)
@@ -226,7 +229,7 @@ public struct RDBReader {
                     continue
                 }
                 // Redis skips empty collections (they can only come from old or foreign writers).
-                if text == nil && value.isEmptyCollection { continue }
+                if !isText && value.isEmptyCollection { continue }
                 let database = databases[db]
                 let hash = key.withUnsafeBytes { KeyHashing.hash($0) }
                 if key.withUnsafeBytes({ database.find(raw: $0, hash: hash) }) != nil {
@@ -236,7 +239,7 @@ public struct RDBReader {
                 if clock == .lru, let idle { access = LRU.clock(idleSeconds: idle, nowMs: now) }
                 if clock == .lfu, let frequency { access = (access & ~0xFF) | UInt32(frequency) }
                 key.withUnsafeBytes { key in
-                    if let text {
+                    if isText {
                         _ = text.withUnsafeBytes { database.insert(key: key, string: $0, expireAt: expireAt, access: access, hash: hash) }
                     } else {
                         _ = database.insert(key: key, value: value, expireAt: expireAt, access: access, hash: hash)
@@ -290,23 +293,44 @@ public struct RDBReader {
 
     /// A string, raw, integer-encoded or LZF-compressed.
     func string() throws(RDBError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        try string(into: &bytes)
+        return bytes
+    }
+
+    /// Reads a string into `out`, replacing its contents and keeping its storage (the load loop reuses
+    /// one buffer for every key and plain string value instead of allocating an array for each).
+    func string(into out: inout [UInt8]) throws(RDBError) {
+        out.removeAll(keepingCapacity: true)
         let (value, encoded) = try lengthOrEncoding()
-        guard encoded else { return try input.read(value) { Array($0) } }
+        guard encoded else {
+            try input.read(value) { out.append(contentsOf: $0) }
+            return
+        }
+        func integer(_ number: Int64) {
+            var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &scratch) { digits in
+                let length = RedisInteger.format(number, into: digits)
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[0..<length]))
+            }
+        }
         switch value {
         case RDBFormat.encodingInt8:
-            return RedisInteger.bytes(Int64(Int8(bitPattern: try input.byte())))
+            integer(Int64(Int8(bitPattern: try input.byte())))
         case RDBFormat.encodingInt16:
-            return RedisInteger.bytes(Int64(try input.read(2) { Int16(littleEndian: $0.loadUnaligned(as: Int16.self)) }))
+            integer(Int64(try input.read(2) { Int16(littleEndian: $0.loadUnaligned(as: Int16.self)) }))
         case RDBFormat.encodingInt32:
-            return RedisInteger.bytes(Int64(try input.read(4) { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }))
+            integer(Int64(try input.read(4) { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }))
         case RDBFormat.encodingLZF:
             let compressedLength = try length()
             let originalLength = try length()
             let offset = input.offset
-            guard let bytes = try input.read(compressedLength, { LZF.decompress($0, expectedLength: originalLength) }) else {
-                throw RDBError("Invalid LZF compressed string", offset: offset)
+            let valid = try input.read(compressedLength) { compressed -> Bool in
+                guard LZF.isPlausible(compressed, expectedLength: originalLength) else { return false }
+                out.append(contentsOf: repeatElement(0, count: originalLength))
+                return out.withUnsafeMutableBufferPointer { LZF.decompress(compressed, into: $0) }
             }
-            return bytes
+            guard valid else { throw RDBError("Invalid LZF compressed string", offset: offset) }
         default:
             throw RDBError("Unknown RDB string encoding type \(value)", offset: input.offset)
         }
