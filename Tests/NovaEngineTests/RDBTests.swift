@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import NovaEngine
@@ -125,6 +126,23 @@ struct RDBTests {
         try hostileReader.load(into: small.databases, now: 0)
         #expect(small.databases[0].count == 1)
         #expect(small.databases[0].segments.allSatisfy { $0.elements.capacity <= 16 })
+    }
+
+    /// A file whose string claims more bytes than the file holds ends in an error, not in an attempt
+    /// to allocate what it claims (2^50 bytes here).
+    @Test func aLengthPastTheEndOfTheFileIsRefusedBeforeAllocating() throws {
+        var bytes: [UInt8] = Array("REDIS0009".utf8)
+        bytes += [RDBFormat.opSelectDB, 0, RDBFormat.typeString, 1, UInt8(ascii: "k"), RDBFormat.length64Bit]
+        withUnsafeBytes(of: UInt64(1 << 50).bigEndian) { bytes += $0 }
+        bytes += Array("short".utf8)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nova-rdb-\(UInt64.random(in: 0...UInt64.max)).rdb").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let descriptor = open(path, O_RDONLY)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        var reader = RDBReader(RDBInput(descriptor: descriptor, size: bytes.count))
+        #expect(throws: RDBError.self) { try reader.load(into: Keyspace(databaseCount: 1).databases, now: 0) }
     }
 
     @Test func corruptionIsDetected() throws {

@@ -16,7 +16,8 @@ public final class RDBInput {
     private var crcPosition = 0
     /// Bytes consumed before the current buffer.
     private var base = 0
-    /// The total size, when known (for progress).
+    /// The total size, when known (for progress, and to refuse a length past the end before allocating
+    /// for it).
     public let totalSize: Int
 
     /// Reads from an open file descriptor (the caller closes it).
@@ -54,6 +55,8 @@ public final class RDBInput {
     private func ensure(_ count: Int) throws(RDBError) -> Bool {
         if filled - position >= count { return true }
         guard let descriptor else { return false }
+        // More than the file holds (a corrupt length): the end of input, before allocating for it.
+        if totalSize > 0 && count > totalSize - offset { return false }
         updateCRC()
         // Keep the unread tail, grow for a large request, refill.
         let tail = filled - position
