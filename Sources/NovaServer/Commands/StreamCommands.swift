@@ -588,7 +588,8 @@ extension StreamCommands {
                 }
                 var fresh = false
                 if options.force && pending == nil {
-                    pending = PendingEntry(id: id, deliveryTime: 0, deliveryCount: 0, consumer: Bytes())
+                    // As Redis's new NACK: delivered once, then counted again below unless JUSTID.
+                    pending = PendingEntry(id: id, deliveryTime: 0, deliveryCount: 1, consumer: Bytes())
                     fresh = true
                 }
                 guard var claimed = pending else { continue }
