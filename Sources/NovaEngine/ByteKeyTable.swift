@@ -204,10 +204,8 @@ public struct ByteKeyTable<Element: ByteKeyed> {
         if count > elements.capacity { elements.reserveCapacity(count) }
     }
 
-    /// The element array's capacity when it is full at `count`: half as much again (at least 4).
-    ///
-    /// A table's first array holds 4 elements: a hash that a 100-byte value keeps out of the listpack
-    /// form often has 2 or 3 fields, and room for 8 of its 48-byte fields cost ~200 bytes per key.
+    /// The element array's capacity when it is full at `count`: half as much again, and at first
+    /// `minimumElementCapacity`.
     ///
     /// An appended array doubles, which leaves 44% of its entries unused on average over table sizes
     /// (a full table of `n` has room for between `n` and `2n`); growing by half leaves 23%, for one more
@@ -215,7 +213,14 @@ public struct ByteKeyTable<Element: ByteKeyed> {
     /// ~13 bytes per key (200,000 keys in 1,024 segments: 195 per segment in room for 256 before, for 202
     /// or 303 now); a database's elements are 8-byte record references since.
     @inlinable
-    static func grownElementCapacity(_ count: Int) -> Int { Swift.max(4, count + count / 2) }
+    static func grownElementCapacity(_ count: Int) -> Int { Swift.max(minimumElementCapacity, count + count / 2) }
+
+    /// A table's first element array: 64 bytes of elements, and at least 4. A hash that a 100-byte value
+    /// keeps out of the listpack form often has 2 or 3 fields, and room for 8 of its 48-byte fields cost
+    /// ~200 bytes per key; a database segment's 8-byte references start at 8, as fewer would add a
+    /// growth step to every segment, and each array freed by growing is a hole between records.
+    @inlinable
+    static var minimumElementCapacity: Int { Swift.max(4, 64 / MemoryLayout<Element>.stride) }
 
     /// Writes the slot of the element at `index` at `position`, or (nil) in the first free slot from its
     /// home.
