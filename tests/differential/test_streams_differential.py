@@ -262,16 +262,7 @@ def test_counters_at_the_edges_wrap_as_in_redis(pair):
         [b"XINFO", b"STREAM", b"ov", b"FULL"], [b"XCLAIM", b"ov", b"g2", b"d", b"0", b"1-1", b"RETRYCOUNT", b"9223372036854775807"],
         [b"XREADGROUP", b"GROUP", b"g2", b"d", b"STREAMS", b"ov", b"0"], [b"XPENDING", b"ov", b"g2", b"-", b"+", b"10"],
     ]
-    conns = [resp.Connection(server.port, strict_nulls=True) for server in pair]
-    try:
-        for conn in conns:
-            conn.call(b"DEL", b"ov")
-        for command in script:
-            a, b = (masked(command, conn.call(*command)) for conn in conns)
-            assert a == b, f"{command!r}\n  nova:  {a!r}\n  redis: {b!r}"
-    finally:
-        for conn in conns:
-            conn.close()
+    run_script(pair, b"ov", script)
 
 
 def test_xclaim_force_counts_a_new_pending_entry_as_redis(pair):
@@ -290,10 +281,15 @@ def test_xclaim_force_counts_a_new_pending_entry_as_redis(pair):
         [b"XPENDING", b"fc", b"g", b"-", b"+", b"10"],
         [b"XINFO", b"STREAM", b"fc", b"FULL"],
     ]
+    run_script(pair, b"fc", script)
+
+
+def run_script(pair, key, script):
+    """Runs `script` (commands on `key`, deleted first) against both servers; every reply, masked, must match."""
     conns = [resp.Connection(server.port, strict_nulls=True) for server in pair]
     try:
         for conn in conns:
-            conn.call(b"DEL", b"fc")
+            conn.call(b"DEL", key)
         for command in script:
             a, b = (masked(command, conn.call(*command)) for conn in conns)
             assert a == b, f"{command!r}\n  nova:  {a!r}\n  redis: {b!r}"
