@@ -46,15 +46,49 @@ SCRIPT = "redis.call('incr', KEYS[1]); redis.call('set', KEYS[2], ARGV[1]); retu
 STREAM_FIELDS = ["kind", "click", "user", "4711", "page", "/products/42", "ms", "153", "ok", "1"]
 
 
-def fill_stream(server, key, entries):
-    """Appends `entries` entries with auto IDs to `key` through redis-cli --pipe."""
-    fields = "".join(f"${len(w)}\r\n{w}\r\n" for w in STREAM_FIELDS)
-    head = f"*{3 + len(STREAM_FIELDS)}\r\n$4\r\nXADD\r\n${len(key)}\r\n{key}\r\n$1\r\n*\r\n"
-    chunk = 100_000
-    for base in range(0, entries, chunk):
-        payload = (head + fields) * min(chunk, entries - base)
-        subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload.encode(),
+def resp(words):
+    """One command in RESP, as redis-cli --pipe sends it."""
+    return f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+
+
+def pipe(server, commands, chunk=50_000):
+    """Sends `commands` (an iterable of word lists) to `server` through redis-cli --pipe, `chunk` at a time."""
+    batch = []
+
+    def send():
+        subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input="".join(batch).encode(),
                        capture_output=True, check=True)
+        batch.clear()
+
+    for words in commands:
+        batch.append(resp(words))
+        if len(batch) == chunk:
+            send()
+    if batch:
+        send()
+
+
+def fill_stream(server, key, entries):
+    """Appends `entries` entries with auto IDs to `key`."""
+    pipe(server, (["XADD", key, "*"] + STREAM_FIELDS for _ in range(entries)))
+
+
+# redis-benchmark's -r: its keys are `key:` and a 12-digit number below this.
+KEYSPACE = 100_000
+
+
+def warm_up(server, requests):
+    """Brings `server` to the state the measured rounds should see: every key redis-benchmark's SET, GET
+    and MSET can name holds a value of the data size (so every GET hits), then a SET pass of `requests`
+    at -P 16 overwrites them once (so the heap has grown and settled before anything is measured: while
+    it grows, the kernel's cost of a new page, which varies several times over on a VM, sets the pace of
+    large-value SETs for every server alike). Not measured."""
+    value = "x" * DATA_SIZE[0]
+    chunk = max(100, min(50_000, 16_000_000 // max(1, DATA_SIZE[0])))
+    pipe(server, (["SET", f"key:{i:012d}", value] for i in range(KEYSPACE)), chunk=chunk)
+    subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", "50", "-r",
+                    str(KEYSPACE), "-P", "16", "-d", str(DATA_SIZE[0]), "-t", "set", "-q"],
+                   capture_output=True, check=True, timeout=600)
 
 
 def command_for(server, test, requests):
@@ -84,7 +118,7 @@ def run_benchmark(server, test, requests, pipeline, clients):
     before = cpu_seconds(server.process.pid)
     out = subprocess.run(
         ["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(clients),
-         "-r", "100000", "-P", str(pipeline), "-d", str(DATA_SIZE[0]), "--csv"] + command,
+         "-r", str(KEYSPACE), "-P", str(pipeline), "-d", str(DATA_SIZE[0]), "--csv"] + command,
         capture_output=True, check=True, timeout=600).stdout.decode()
     cpu = cpu_seconds(server.process.pid) - before
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -115,13 +149,7 @@ def bytes_per_key(kind, keys):
     """RSS growth per key for `keys` SETs of 100-byte values with a TTL."""
     def fill(server):
         value = "v" * 100
-        chunk = 50_000
-        for base in range(0, keys, chunk):
-            payload = "".join(
-                f"*5\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n$100\r\n{value}\r\n$2\r\nEX\r\n$5\r\n86400\r\n"
-                for k in (f"key:{i:012d}" for i in range(base, min(keys, base + chunk))))
-            subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload.encode(),
-                           capture_output=True, check=True)
+        pipe(server, (["SET", f"key:{i:012d}", value, "EX", "86400"] for i in range(keys)))
     return rss_growth_per_item(kind, fill, keys)
 
 
@@ -139,14 +167,7 @@ def collection_command(kind, key, members):
 def bytes_per_collection(kind, collection, keys, members=10):
     """RSS growth per key for `keys` collections of `collection` kind with `members` small members each."""
     def fill(server):
-        chunk = 50_000
-        for base in range(0, keys, chunk):
-            payload = "".join(
-                f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
-                for words in (collection_command(collection, f"{collection}:{i:012d}", members)
-                              for i in range(base, min(keys, base + chunk))))
-            subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload.encode(),
-                           capture_output=True, check=True)
+        pipe(server, (collection_command(collection, f"{collection}:{i:012d}", members) for i in range(keys)))
     return rss_growth_per_item(kind, fill, keys)
 
 
@@ -194,6 +215,8 @@ def main():
     started = {kind: start(kind) for kind in kinds}
     rounds = []
     try:
+        for server in started.values():
+            warm_up(server, requests)
         for round_index in range(max(1, args.rounds)):
             order = kinds[round_index % len(kinds):] + kinds[:round_index % len(kinds)]
             results = {}
@@ -212,7 +235,8 @@ def main():
         middle = len(ordered) // 2
         return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
-    print(f"redis-benchmark -c 50 -r 100000 -d {args.data_size}, {requests} requests at -P 16 ({requests // 4} at -P 1); "
+    print(f"redis-benchmark -c 50 -r {KEYSPACE} -d {args.data_size}, {requests} requests at -P 16 ({requests // 4} at -P 1), "
+          f"after every key was set and overwritten once; "
           f"{os.cpu_count()} cores; {len(rounds)} round(s), medians (ratios: median of the rounds' ratios, range)")
     print()
     header = ["test", "-P"] + [f"{kind} req/s" for kind in kinds] + [f"nova/{peer}" for peer in peers] \
