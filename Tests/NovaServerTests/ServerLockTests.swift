@@ -79,4 +79,34 @@ import Testing
         finished.unlock()
         #expect(order.withLockedValue { $0 } == ["holder done", "waiter ran"])
     }
+
+    /// `withLockIfFree` runs its section when no other thread holds the lock (the holder's own thread
+    /// included: the mutex is recursive) and gives up at once, running nothing, while another does.
+    @Test func aSectionIfFreeRunsOnlyWhenNoOtherThreadHoldsTheLock() {
+        let lock = ServerLock()
+        #expect(lock.withLockIfFree { 1 } == 1)
+        #expect(lock.withLock { lock.withLockIfFree { 2 } } == 2)
+        let holding = ConditionLock(value: 0)
+        let holder = Foundation.Thread {
+            lock.withLock {
+                holding.lock()
+                holding.unlock(withValue: 1)
+                holding.lock(whenValue: 2)  // until the other thread has tried
+                holding.unlock()
+            }
+            holding.lock()
+            holding.unlock(withValue: 3)
+        }
+        holder.start()
+        holding.lock(whenValue: 1)
+        holding.unlock()
+        let ran = NIOLockedValueBox(false)
+        #expect(lock.withLockIfFree { ran.withLockedValue { $0 = true } } == nil)
+        #expect(!ran.withLockedValue { $0 })
+        holding.lock()
+        holding.unlock(withValue: 2)
+        holding.lock(whenValue: 3)
+        holding.unlock()
+        #expect(lock.withLockIfFree { 4 } == 4)
+    }
 }

@@ -165,3 +165,23 @@ def test_every_event_loop_answers_while_a_script_is_busy(threads):
         assert [other.call("INCR", "n") for other in others] == [b":%d\r\n" % i for i in range(1, 9)]
     finally:
         server.cleanup()
+
+
+def test_a_client_read_in_the_same_turn_as_the_script_is_answered_busy():
+    """An event loop reads every ready connection before running their commands (their lookups are
+    prefetched together): a command read in the same turn as the script's call still gets BUSY once the
+    script passes the threshold, as one arriving later does, rather than waiting for the script's end.
+    DEBUG SLEEP holds the loop so that both arrive before it looks again."""
+    def scenario(server):
+        sleeper = send(server.port, ["DEBUG", "SLEEP", "0.3"])
+        time.sleep(0.1)
+        caller = send(server.port, ["EVAL", TIMED, "0", "800"])
+        other = send(server.port, ["PING"])
+        started = time.time()
+        other_reply = other.reply()
+        waited = time.time() - started
+        return [sleeper.reply(), other_reply, caller.reply(), waited < 0.7]
+
+    assert same_on_both(scenario, "--io-threads", "1", "--enable-debug-command", "yes") == [
+        b"+OK\r\n", b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n",
+        b"$4\r\ndone\r\n", True]

@@ -104,20 +104,7 @@ final class Session {
         if isBlocked { return .waiting }
         while true {
             if batchIndex >= batch.count {
-                batch.removeAll()
-                batchIndex = 0
-                if pendingProtocolError == nil {
-                    // Unauthenticated clients run one command at a time: AUTH changes the limits that follow.
-                    decoder.isAuthenticated = client.isAuthenticated
-                    inputPeak = max(inputPeak, inbound.readableBytes)
-                    let before = inbound.readerIndex
-                    do {
-                        try decoder.decode(&inbound, into: &batch, maxCommands: client.isAuthenticated ? Self.maxBatch : 1)
-                    } catch {
-                        pendingProtocolError = error
-                    }
-                    batchBytes = inbound.readerIndex - before
-                }
+                decodeNextBatch()
                 if batch.isEmpty {
                     if let error = pendingProtocolError { return refuse(error, output: &output) }
                     break
@@ -154,6 +141,34 @@ final class Session {
             inbound.discardReadBytes()
         }
         return .waiting
+    }
+
+    /// Replaces the batch that ran with the next commands buffered (none once a protocol error is pending).
+    private func decodeNextBatch() {
+        batch.removeAll()
+        batchIndex = 0
+        guard pendingProtocolError == nil else { return }
+        // Unauthenticated clients run one command at a time: AUTH changes the limits that follow.
+        decoder.isAuthenticated = client.isAuthenticated
+        inputPeak = max(inputPeak, inbound.readableBytes)
+        let before = inbound.readerIndex
+        do {
+            try decoder.decode(&inbound, into: &batch, maxCommands: client.isAuthenticated ? Self.maxBatch : 1)
+        } catch {
+            pendingProtocolError = error
+        }
+        batchBytes = inbound.readerIndex - before
+    }
+
+    /// The database and first key (second argument) of the next command `run` will run, decoding the
+    /// buffered input when the last batch has run; nil when no command is ready. For prefetching only:
+    /// the second argument of a command without keys is something else.
+    func nextKey() -> (db: Int, key: ByteBuffer)? {
+        if client.closeAfterReply || isBlocked { return nil }
+        if batchIndex >= batch.count { decodeNextBatch() }
+        guard batchIndex < batch.count else { return nil }
+        let range = batch.range(of: batchIndex)
+        return range.count >= 2 ? (client.database, batch.arguments[range.lowerBound + 1]) : nil
     }
 
     /// Answers a malformed request the way Redis does; the connection closes after the reply.

@@ -407,6 +407,18 @@ package final class ServerCore: @unchecked Sendable {
         return end
     }
 
+    /// Prefetches what several clients' next commands read under their first keys (`keys`: each one's
+    /// database and key, from `Session.nextKey`), so that the lookups of the clients one turn of an event
+    /// loop serves overlap their cache misses as a pipeline's do. Only the first key's database is
+    /// prefetched (clients almost always share one). Skipped while another thread holds the lock: a
+    /// prefetch is not worth waiting for.
+    func prefetch(nextKeys keys: [(db: Int, key: ByteBuffer)]) {
+        guard let db = keys.first?.db else { return }
+        lock.withLockIfFree {
+            Self.prefetch(keyspace, db, count: keys.count) { keys[$0].db == db ? keys[$0].key : nil }
+        }
+    }
+
     /// Hashes the keys `key(0..<count)` names (nil: the command has none) and prefetches what looking
     /// them up in `db` reads (`Keyspace.prefetch`): the one way a pipeline and a multi-key command get
     /// their lookups' cache misses to overlap. Not for fewer than two keys or a database small enough to

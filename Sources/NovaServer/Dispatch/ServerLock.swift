@@ -96,6 +96,14 @@ final class ServerLock: @unchecked Sendable {
         return try body()
     }
 
+    /// Runs `body` with the lock held when no other thread holds it, else returns nil without waiting
+    /// (for work worth doing only at once: a prefetch).
+    func withLockIfFree<R>(_ body: () -> R) -> R? {
+        guard pthread_mutex_trylock(mutex) == 0 else { return nil }
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
     /// Waits a little for the mutex; false when it is still held.
     private func lockBriefly() -> Bool {
         #if canImport(Glibc)

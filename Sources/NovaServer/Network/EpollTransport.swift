@@ -169,6 +169,12 @@ final class EpollLoop: @unchecked Sendable {
     /// The connection whose commands are running (a busy script's caller is never served meanwhile).
     var active: EpollConnection?
     private var servingWhileBusy = false
+    /// Connections whose input this turn read, to run once all are read (`runReceived`), and the next
+    /// of them to run.
+    private var received: [EpollConnection] = []
+    private var receivedNext = 0
+    /// Their next commands' first keys (kept between turns for its capacity).
+    private var receivedKeys: [(db: Int, key: ByteBuffer)] = []
 
     init(index: Int, server: ServerCore, settings: ServerSettings) {
         self.index = index
@@ -242,6 +248,12 @@ final class EpollLoop: @unchecked Sendable {
                 if flags[i] & 1 != 0 { connection.readable() }
             }
         }
+        // Input this turn read before the script began runs now, as it would have had it come later.
+        while receivedNext < received.count {
+            let connection = received[receivedNext]
+            receivedNext += 1
+            if connection !== active { connection.process() }
+        }
         let waiting = pendingFlush.filter { $0 === active }
         pendingFlush.removeAll { $0 === active }
         flushPending()
@@ -270,15 +282,36 @@ final class EpollLoop: @unchecked Sendable {
                     accept(from: fd)
                 } else if let connection = connection(fd) {
                     if flags[i] & 2 != 0 { connection.writable() }
-                    if flags[i] & 1 != 0 { connection.readable() }
+                    if flags[i] & 1 != 0 && connection.receive() { received.append(connection) }
                 }
             }
+            runReceived()
             flushPending()
         }
         for case let connection? in connections { connection.closeNow() }
         connections = []
         close(epoll)
         close(wakeup)
+    }
+
+    /// Runs the input this turn read, connection by connection, after prefetching what their next
+    /// commands look up: with 50 clients sending one command each, a turn reads about 25 of them, whose
+    /// lookups' cache misses then overlap instead of following one another.
+    private func runReceived() {
+        if received.count >= 2 {
+            for connection in received {
+                if let next = connection.session?.nextKey() { receivedKeys.append(next) }
+            }
+            server.prefetch(nextKeys: receivedKeys)
+            receivedKeys.removeAll(keepingCapacity: true)
+        }
+        while receivedNext < received.count {
+            let connection = received[receivedNext]
+            receivedNext += 1
+            connection.process()
+        }
+        received.removeAll(keepingCapacity: true)
+        receivedNext = 0
     }
 
     private func runTasks() {
@@ -441,16 +474,22 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     }
 
     func readable() {
-        guard !closed, !readPaused, !closing, let session else { return }
+        if receive() { process() }
+    }
+
+    /// Reads what the peer sent into the session; true when there is input to run (`process`).
+    func receive() -> Bool {
+        guard !closed, !readPaused, !closing, let session else { return false }
         let count = session.receive { buffer in nova_read(fd, buffer.baseAddress, buffer.count) }
         if count == 0 || (count < 0 && -count != EAGAIN && -count != EWOULDBLOCK) {
             closeNow()
-            return
+            return false
         }
-        if count > 0 { process() }
+        return count > 0
     }
 
-    private func process() {
+    /// Runs the session's buffered commands and queues their replies for writing.
+    func process() {
         let outer = loop.active
         loop.active = self
         defer { loop.active = outer }
