@@ -25,12 +25,14 @@ public enum Value: Sendable {
     /// A string value with the encoding Redis would pick for `bytes` (`int` when it is a canonical integer
     /// of at most 20 characters). `sharesIntegers` false: a small integer gets an object of its own.
     public static func string(from bytes: some ContiguousBytes, sharesIntegers: Bool = true) -> Value {
-        bytes.withBytes { raw in
-            if raw.count <= 20, let number = RedisInteger.parse(raw) {
-                return integer(number, sharesIntegers: sharesIntegers)
-            }
-            return .string(Bytes(raw))
-        }
+        bytes.withBytes { raw in integer(parsing: raw, sharesIntegers: sharesIntegers) ?? .string(Bytes(raw)) }
+    }
+
+    /// The integer a string of `raw` bytes is kept as when it is a canonical integer (`string(from:)`'s
+    /// rule, for callers that keep other strings their own way), else nil.
+    @inline(__always)
+    public static func integer(parsing raw: UnsafeRawBufferPointer, sharesIntegers: Bool = true) -> Value? {
+        RedisInteger.parse(raw).map { integer($0, sharesIntegers: sharesIntegers) }
     }
 
     /// An integer string; `sharesIntegers` false: a small integer gets an object of its own.

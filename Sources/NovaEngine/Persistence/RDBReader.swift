@@ -214,8 +214,8 @@ public struct RDBReader {
                 var isText = false
                 if type == RDBFormat.typeString {
                     try string(into: &text)
-                    if text.count <= 20, let number = RedisInteger.parse(text) {
-                        value = Value.integer(number, sharesIntegers: sharesIntegers)
+                    if let integer = text.withUnsafeBytes({ Value.integer(parsing: $0, sharesIntegers: sharesIntegers) }) {
+                        value = integer
                     } else {
                         isText = true
                     }

@@ -12,7 +12,9 @@ package final class ClientState: @unchecked Sendable {
     package let id: UInt64
     /// The connection, to close it from another client (CLIENT KILL) or at shutdown. Weak: the transport
     /// owns the connection, the connection owns its session and the session this state; a strong
-    /// reference back would keep every closed connection's buffers alive.
+    /// reference back would keep every closed connection's buffers alive. (The epoll transport's control
+    /// is a handle the connection owns, so that the connection, retained on every command's path, is
+    /// never weakly referenced itself.)
     package weak let connection: (any ConnectionControl)?
     /// `ip:port` of the peer.
     package let address: String

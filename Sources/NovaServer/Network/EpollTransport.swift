@@ -327,6 +327,12 @@ final class EpollLoop: @unchecked Sendable {
         return index < connections.count ? connections[index] : nil
     }
 
+    /// The open connection `handle` belongs to (a closed one's descriptor may serve another by now).
+    func connection(of handle: EpollConnectionHandle) -> EpollConnection? {
+        guard let connection = connection(handle.fd), connection.handle === handle else { return nil }
+        return connection
+    }
+
     private func accept(from listener: Int32) {
         var peer = [CChar](repeating: 0, count: 128)
         var local = [CChar](repeating: 0, count: 128)
@@ -341,7 +347,7 @@ final class EpollLoop: @unchecked Sendable {
             let address = peer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             let localAddress = local.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             let connection = EpollConnection(loop: self, fd: fd)
-            guard let client = server.register(connection: connection, address: address, localAddress: localAddress) else {
+            guard let client = server.register(connection: connection.handle, address: address, localAddress: localAddress) else {
                 let message = "-ERR max number of clients reached\r\n"
                 _ = message.withCString { nova_write(fd, $0, strlen($0)) }
                 Glibc.close(fd)
@@ -409,9 +415,36 @@ final class EpollLoop: @unchecked Sendable {
     }
 }
 
-/// One client connection on an epoll loop. All state is touched only on the loop's thread; `close()`
-/// hops there.
-final class EpollConnection: ConnectionControl, @unchecked Sendable {
+/// What other threads hold of an `EpollConnection` (the client's state refers to it, weakly, for CLIENT
+/// KILL, a served blocked command, a published message): each call hops to the loop's thread and acts on
+/// the connection registered there under `fd` if it is still this handle's. The connection itself is never
+/// referenced weakly: that would move every retain and release of it — several per command — to a side
+/// table.
+final class EpollConnectionHandle: ConnectionControl, @unchecked Sendable {
+    unowned let loop: EpollLoop
+    let fd: Int32
+
+    init(loop: EpollLoop, fd: Int32) {
+        self.loop = loop
+        self.fd = fd
+    }
+
+    func close() {
+        loop.execute { [self] in loop.connection(of: self)?.close() }
+    }
+
+    func resume(with reply: ByteBuffer) {
+        loop.execute { [self] in loop.connection(of: self)?.resume(with: reply) }
+    }
+
+    func push(_ data: ByteBuffer, limit: OutputBufferLimit) {
+        loop.execute { [self] in loop.connection(of: self)?.push(data, limit: limit) }
+    }
+}
+
+/// One client connection on an epoll loop. All state is touched only on the loop's thread; other threads
+/// act on it through its `handle`.
+final class EpollConnection: @unchecked Sendable {
     /// Replies produced per `Session.run` before they are written out.
     static let outputChunk = 256 * 1024
 
@@ -433,44 +466,46 @@ final class EpollConnection: ConnectionControl, @unchecked Sendable {
     /// When the unsent output first exceeded the soft output-buffer limit.
     private var softLimitSince: Int64?
 
+    /// What other threads hold of this connection.
+    let handle: EpollConnectionHandle
+
     init(loop: EpollLoop, fd: Int32) {
         self.loop = loop
         self.fd = fd
+        handle = EpollConnectionHandle(loop: loop, fd: fd)
     }
 
+    /// Closes the connection once the replies already produced are written (`ConnectionControl.close`,
+    /// on the loop's thread).
     func close() {
-        loop.execute { [self] in
-            closing = true
-            flush()
-        }
+        closing = true
+        flush()
     }
 
+    /// `ConnectionControl.resume(with:)` on the loop's thread.
     func resume(with reply: ByteBuffer) {
-        loop.execute { [self] in
-            guard !closed, let session else { return }
-            session.unblocked()
-            var reply = reply
-            output.writeBuffer(&reply)
-            process()
-            if hasPendingOutput { loop.scheduleFlush(self) }
-        }
+        guard !closed, let session else { return }
+        session.unblocked()
+        var reply = reply
+        output.writeBuffer(&reply)
+        process()
+        if hasPendingOutput { loop.scheduleFlush(self) }
     }
 
+    /// `ConnectionControl.push(_:limit:)` on the loop's thread.
     func push(_ data: ByteBuffer, limit: OutputBufferLimit) {
-        loop.execute { [self] in
-            guard !closed, !closing else { return }
-            var data = data
-            output.writeBuffer(&data)
-            if !limit.isUnlimited
-                && limit.isExceeded(pending: output.readableBytes + referencedBytes, now: SystemClock.nowMilliseconds(), softSince: &softLimitSince) {
-                loop.server.logger.warning(
-                    "Client closed for overcoming of output buffer limits.",
-                    metadata: ["client": "\(session?.client.address ?? "?")", "pending": "\(output.readableBytes + referencedBytes)"])
-                closeNow()
-                return
-            }
-            loop.scheduleFlush(self)
+        guard !closed, !closing else { return }
+        var data = data
+        output.writeBuffer(&data)
+        if !limit.isUnlimited
+            && limit.isExceeded(pending: output.readableBytes + referencedBytes, now: SystemClock.nowMilliseconds(), softSince: &softLimitSince) {
+            loop.server.logger.warning(
+                "Client closed for overcoming of output buffer limits.",
+                metadata: ["client": "\(session?.client.address ?? "?")", "pending": "\(output.readableBytes + referencedBytes)"])
+            closeNow()
+            return
         }
+        loop.scheduleFlush(self)
     }
 
     func readable() {
