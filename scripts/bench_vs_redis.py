@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from support import servers  # noqa: E402
+from support import resp, servers  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -46,22 +46,17 @@ SCRIPT = "redis.call('incr', KEYS[1]); redis.call('set', KEYS[2], ARGV[1]); retu
 STREAM_FIELDS = ["kind", "click", "user", "4711", "page", "/products/42", "ms", "153", "ok", "1"]
 
 
-def resp(words):
-    """One command in RESP, as redis-cli --pipe sends it."""
-    return f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
-
-
 def pipe(server, commands, chunk=50_000):
     """Sends `commands` (an iterable of word lists) to `server` through redis-cli --pipe, `chunk` at a time."""
     batch = []
 
     def send():
-        subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input="".join(batch).encode(),
+        subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=b"".join(batch),
                        capture_output=True, check=True)
         batch.clear()
 
     for words in commands:
-        batch.append(resp(words))
+        batch.append(resp.encode(*words))
         if len(batch) == chunk:
             send()
     if batch:

@@ -249,11 +249,7 @@ final class EpollLoop: @unchecked Sendable {
             }
         }
         // Input this turn read before the script began runs now, as it would have had it come later.
-        while receivedNext < received.count {
-            let connection = received[receivedNext]
-            receivedNext += 1
-            if connection !== active { connection.process() }
-        }
+        processReceived()
         let waiting = pendingFlush.filter { $0 === active }
         pendingFlush.removeAll { $0 === active }
         flushPending()
@@ -305,13 +301,19 @@ final class EpollLoop: @unchecked Sendable {
             server.prefetch(nextKeys: receivedKeys)
             receivedKeys.removeAll(keepingCapacity: true)
         }
+        processReceived()
+        received.removeAll(keepingCapacity: true)
+        receivedNext = 0
+    }
+
+    /// Runs the connections of `received` not run yet (a busy script's own connection, the active one,
+    /// is running already).
+    private func processReceived() {
         while receivedNext < received.count {
             let connection = received[receivedNext]
             receivedNext += 1
-            connection.process()
+            if connection !== active { connection.process() }
         }
-        received.removeAll(keepingCapacity: true)
-        receivedNext = 0
     }
 
     private func runTasks() {
